@@ -1,0 +1,87 @@
+// Package eventstore is the port to the event log: the one wide interface that every adapter
+// (Postgres, EventStoreDB, in-memory) implements and that eventstoretest verifies.
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/attune-go/attune/domain/event"
+)
+
+// Store is the event log.
+type Store interface {
+	// Append writes events to one stream atomically, after checking the stream's state against
+	// expected. A mismatch returns a *VersionConflictError and writes nothing.
+	Append(ctx context.Context, stream string, expected Expected, events ...Proposed) (AppendResult, error)
+	// ReadStream returns the events of one stream in version order; an unknown stream is empty.
+	ReadStream(ctx context.Context, stream string) ([]Recorded, error)
+	// ReadAll returns up to limit events of the global log strictly after the cursor, in cursor
+	// order. It never returns an event while an event before it may still commit.
+	ReadAll(ctx context.Context, after Position, limit int) ([]Recorded, error)
+	// Subscribe delivers the log after the cursor in order, batch by batch: first what is
+	// stored, then new events as they commit. It returns when ctx ends (nil) or fn fails.
+	Subscribe(ctx context.Context, after Position, fn func(context.Context, []Recorded) error) error
+}
+
+// Proposed is an event about to be appended.
+type Proposed struct {
+	ID            ulid.ULID
+	Type          string
+	SchemaVersion int
+	Data          json.RawMessage
+	Metadata      event.Metadata
+}
+
+// NewProposed encodes a payload with a fresh id.
+func NewProposed(e event.Event, md event.Metadata) (Proposed, error) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return Proposed{}, fmt.Errorf("encode %s: %w", e.EventType(), err)
+	}
+	return Proposed{
+		ID:            ulid.Make(),
+		Type:          e.EventType(),
+		SchemaVersion: event.SchemaVersionOf(e),
+		Data:          data,
+		Metadata:      md,
+	}, nil
+}
+
+// Recorded is an event as the log holds it: the envelope of design §2.
+type Recorded struct {
+	ID            ulid.ULID
+	StreamID      string
+	StreamVersion int64 // 1 for the first event of a stream
+	Type          string
+	SchemaVersion int
+	Data          json.RawMessage
+	Metadata      event.Metadata
+	RecordedAt    time.Time
+	Position      Position
+	PrevHash      []byte // Hash of the previous event of the stream; empty for version 1
+	Hash          []byte
+}
+
+// Decode returns the typed payload.
+func (r Recorded) Decode() (event.Event, error) {
+	e, ok := event.New(r.Type)
+	if !ok {
+		return nil, fmt.Errorf("decode event %s (%s): unknown type %q", r.ID, r.StreamID, r.Type)
+	}
+	if err := json.Unmarshal(r.Data, e); err != nil {
+		return nil, fmt.Errorf("decode event %s (%s %s): %w", r.ID, r.StreamID, r.Type, err)
+	}
+	return e, nil
+}
+
+// AppendResult reports where an append landed.
+type AppendResult struct {
+	// NextExpected is the stream's version after the append: pass Exact(NextExpected) to append
+	// again without a concurrent writer slipping in between.
+	NextExpected int64
+}

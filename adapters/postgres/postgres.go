@@ -1,0 +1,94 @@
+// Package postgres connects to PostgreSQL and applies the embedded migrations. Everything
+// that speaks pgx lives under adapters/; this package is the shared edge.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/attune-go/attune/schemas"
+)
+
+// DefaultURL is the local PostgreSQL of a development machine.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// Connect opens a pool and checks that the server answers, so bad configuration fails at
+// start-up with one clear error rather than on the first query. schema, when set, becomes the
+// pool's search_path (tests and replays use their own schema).
+func Connect(ctx context.Context, databaseURL, schema string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database URL %q: %w", redact(databaseURL), err)
+	}
+	if schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", redact(databaseURL), err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to %s: %w", redact(databaseURL), err)
+	}
+	return pool, nil
+}
+
+// Migrate applies every pending embedded migration. It is idempotent and safe to run from
+// several processes at once (a session advisory lock serialises them).
+func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	migrations, err := fs.Sub(schemas.Migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("open embedded migrations: %w", err)
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, fmt.Errorf("create migration lock: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations, goose.WithSessionLocker(locker))
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	results, err := provider.Up(ctx)
+	if err != nil {
+		var partial *goose.PartialError
+		if errors.As(err, &partial) && partial.Failed != nil {
+			return nil, fmt.Errorf("apply migration %s: %w", partial.Failed.Source.Path, partial.Err)
+		}
+		return nil, fmt.Errorf("apply migrations: %w", err)
+	}
+	applied := make([]string, 0, len(results))
+	for _, r := range results {
+		applied = append(applied, r.Source.Path)
+	}
+	return applied, nil
+}
+
+// redact hides a password in a URL before it reaches an error or a log.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if strings.Contains(raw, "password=") {
+			return "(connection string with password)"
+		}
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
