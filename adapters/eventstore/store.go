@@ -10,6 +10,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/attune-go/attune/domain/catalog"
 	"github.com/attune-go/attune/domain/event"
 )
 
@@ -69,7 +70,7 @@ type Recorded struct {
 
 // Decode returns the typed payload.
 func (r Recorded) Decode() (event.Event, error) {
-	e, ok := event.New(r.Type)
+	e, ok := catalog.New(r.Type)
 	if !ok {
 		return nil, fmt.Errorf("decode event %s (%s): unknown type %q", r.ID, r.StreamID, r.Type)
 	}

@@ -1,8 +1,7 @@
-// Package event defines the vocabulary of the log: the metadata every event carries and the
-// catalogue of event payloads, each with a stable wire name that never derives from its Go name.
+// Package event defines what every event of the log shares: a stable wire name that never
+// derives from its Go name, a schema version, and the metadata that links causes to effects.
+// The payloads live with their domain (domain/execution, …); domain/catalog lists them all.
 package event
-
-import "sort"
 
 // Event is a payload that can be appended to the log. The wire name is part of the
 // persisted format: renaming it is a migration, so it is declared, never derived.
@@ -40,24 +39,5 @@ func (m Metadata) Caused(causeID string) Metadata {
 		out.CorrelationID = causeID
 	}
 	out.CausationID = causeID
-	return out
-}
-
-// New returns an empty payload of the given wire type, for decoding, and whether the type is known.
-func New(eventType string) (Event, bool) {
-	f, ok := catalogue[eventType]
-	if !ok {
-		return nil, false
-	}
-	return f(), true
-}
-
-// Types lists every wire type of the catalogue, sorted.
-func Types() []string {
-	out := make([]string, 0, len(catalogue))
-	for t := range catalogue {
-		out = append(out, t)
-	}
-	sort.Strings(out)
 	return out
 }

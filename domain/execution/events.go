@@ -1,0 +1,55 @@
+package execution
+
+import "encoding/json"
+
+// StreamID is the stream that holds one execution's whole life.
+func StreamID(executionID string) string { return "execution-" + executionID }
+
+// ExecutionRequested records that an action should run: from a rule (enforcement), the API, or a
+// workflow (parent). Parameters are rendered and, for secret parameters, already encrypted or
+// replaced by a reference: the log never holds a secret in plaintext.
+type ExecutionRequested struct {
+	ExecutionID   string          `json:"execution_id"`
+	Action        string          `json:"action"`
+	RunnerType    string          `json:"runner_type,omitempty"`
+	Parameters    json.RawMessage `json:"parameters,omitempty"`
+	EnforcementID string          `json:"enforcement_id,omitempty"`
+	Rule          string          `json:"rule,omitempty"`
+	Trigger       string          `json:"trigger,omitempty"`
+	EventID       string          `json:"event_id,omitempty"`
+	ParentID      string          `json:"parent_id,omitempty"`
+	WorkflowTask  string          `json:"workflow_task,omitempty"`
+	RerunOf       string          `json:"rerun_of,omitempty"`
+	RetryOf       string          `json:"retry_of,omitempty"`
+}
+
+// EventType is the wire name.
+func (ExecutionRequested) EventType() string { return "ExecutionRequested" }
+
+// ExecutionScheduled records the worker chosen to run the execution.
+type ExecutionScheduled struct {
+	ExecutionID string `json:"execution_id"`
+	WorkerID    string `json:"worker_id"`
+	Runtime     string `json:"runtime"`
+}
+
+// EventType is the wire name.
+func (ExecutionScheduled) EventType() string { return "ExecutionScheduled" }
+
+// ExecutionStatusChanged records a transition of the state machine. Terminal transitions carry
+// the outcome: result, exit code, captured output.
+type ExecutionStatusChanged struct {
+	ExecutionID     string          `json:"execution_id"`
+	From            Status          `json:"from"`
+	To              Status          `json:"to"`
+	Reason          string          `json:"reason,omitempty"`
+	WorkerID        string          `json:"worker_id,omitempty"`
+	Result          json.RawMessage `json:"result,omitempty"`
+	ExitCode        *int            `json:"exit_code,omitempty"`
+	Stdout          string          `json:"stdout,omitempty"`
+	Stderr          string          `json:"stderr,omitempty"`
+	OutputTruncated bool            `json:"output_truncated,omitempty"`
+}
+
+// EventType is the wire name.
+func (ExecutionStatusChanged) EventType() string { return "ExecutionStatusChanged" }
