@@ -1,0 +1,142 @@
+package eventschema_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/attune-go/attune/adapters/eventschema"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/memstore"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+)
+
+type guardBundle struct {
+	inner *memstore.Store // the wrapped store, read directly to see what was really written
+}
+
+func setupGuard(t *testing.T) (eventstore.Store, guardBundle) {
+	t.Helper()
+	inner := memstore.New(memstore.Config{})
+	return eventschema.Guard(inner, newValidator(t)), guardBundle{inner: inner}
+}
+
+func propose(t *testing.T, e event.Event) eventstore.Proposed {
+	t.Helper()
+	p, err := eventstore.NewProposed(e, event.Metadata{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func requested(id string) execution.ExecutionRequested {
+	return execution.ExecutionRequested{ExecutionID: id, Action: "core.echo", Parameters: json.RawMessage(`{"message":"hi"}`)}
+}
+
+func TestGuardAppendsValidEventsAndReadsThemBack(t *testing.T) {
+	t.Parallel()
+	store, _ := setupGuard(t)
+	ctx := context.Background()
+	id := ulid.Make().String()
+	stream := execution.StreamID(id)
+	changed := execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Requested, To: execution.Scheduling}
+	res, err := store.Append(ctx, stream, eventstore.NoStream, propose(t, requested(id)), propose(t, changed))
+	if err != nil {
+		t.Fatalf("append valid events: %v", err)
+	}
+	if res.NextExpected != 2 {
+		t.Fatalf("NextExpected = %d, want 2", res.NextExpected)
+	}
+	got, err := store.ReadStream(ctx, stream)
+	if err != nil {
+		t.Fatalf("read through the guard: %v", err)
+	}
+	if len(got) != 2 || got[0].Type != "ExecutionRequested" || got[1].Type != "ExecutionStatusChanged" {
+		t.Fatalf("read %d events %v, want ExecutionRequested, ExecutionStatusChanged", len(got), types(got))
+	}
+	// A version conflict still comes from the wrapped store, untouched.
+	_, err = store.Append(ctx, stream, eventstore.NoStream, propose(t, changed))
+	var conflict *eventstore.VersionConflictError
+	if !errors.As(err, &conflict) || conflict.Actual != 2 {
+		t.Fatalf("append to an existing stream with NoStream: got %v, want a conflict at version 2", err)
+	}
+}
+
+func TestGuardRejectsAnInvalidEventNamingTypeAndFieldAndWritesNothing(t *testing.T) {
+	t.Parallel()
+	store, b := setupGuard(t)
+	ctx := context.Background()
+	id := ulid.Make().String()
+	bad := execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Running, To: "exploded"}
+	_, err := store.Append(ctx, execution.StreamID(id), eventstore.Any, propose(t, bad))
+	var invalid *eventschema.InvalidEventError
+	if !errors.As(err, &invalid) || invalid.Type != "ExecutionStatusChanged" || invalid.Field != "/to" {
+		t.Fatalf("got %v, want an *InvalidEventError for ExecutionStatusChanged /to", err)
+	}
+	if !errors.Is(err, eventstore.ErrInvalidAppend) {
+		t.Fatalf("%v does not match eventstore.ErrInvalidAppend: callers would retry it", err)
+	}
+	assertNothingWritten(t, b, execution.StreamID(id))
+}
+
+func TestGuardRejectsAnUnknownType(t *testing.T) {
+	t.Parallel()
+	store, b := setupGuard(t)
+	p := eventstore.Proposed{ID: ulid.Make(), Type: "ExecutionTeleported", SchemaVersion: 1, Data: []byte(`{}`)}
+	_, err := store.Append(context.Background(), "execution-x", eventstore.Any, p)
+	if !errors.Is(err, eventschema.ErrUnknownEventType) || !strings.Contains(err.Error(), "ExecutionTeleported") {
+		t.Fatalf("got %v, want ErrUnknownEventType naming the type", err)
+	}
+	assertNothingWritten(t, b, "execution-x")
+}
+
+func TestGuardWritesNoneOfABatchWithOneBadEvent(t *testing.T) {
+	t.Parallel()
+	store, b := setupGuard(t)
+	id := ulid.Make().String()
+	missingAction := requested(id)
+	missingAction.Action = ""
+	_, err := store.Append(context.Background(), execution.StreamID(id), eventstore.NoStream,
+		propose(t, requested(id)),
+		propose(t, missingAction),
+		propose(t, execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Requested, To: execution.Scheduling}),
+	)
+	var invalid *eventschema.InvalidEventError
+	if !errors.As(err, &invalid) || invalid.Field != "/action" {
+		t.Fatalf("got %v, want the second event's /action named", err)
+	}
+	if !strings.Contains(err.Error(), "event 1") {
+		t.Fatalf("%q does not say which event of the batch failed", err)
+	}
+	assertNothingWritten(t, b, execution.StreamID(id))
+}
+
+func assertNothingWritten(t *testing.T, b guardBundle, stream string) {
+	t.Helper()
+	ctx := context.Background()
+	inStream, err := b.inner.ReadStream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := b.inner.ReadAll(ctx, eventstore.Position{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inStream) != 0 || len(all) != 0 {
+		t.Fatalf("a rejected append wrote %d events to %s and %d to the log", len(inStream), stream, len(all))
+	}
+}
+
+func types(rs []eventstore.Recorded) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Type
+	}
+	return out
+}

@@ -1,0 +1,164 @@
+package eventschema_test
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/attune-go/attune/domain/enforcement"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/ident"
+	"github.com/attune-go/attune/domain/inquiry"
+	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/domain/policy"
+	"github.com/attune-go/attune/domain/rule"
+	"github.com/attune-go/attune/domain/trigger"
+	"github.com/attune-go/attune/domain/worker"
+	"github.com/attune-go/attune/domain/workflow"
+)
+
+var sampleTime = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// id returns the n-th sample ULID, the same on every run.
+func id(n int) string { return ident.At(sampleTime, strconv.Itoa(n)).String() }
+
+func ptr[T any](v T) *T { return &v }
+
+func raw(s string) json.RawMessage { return json.RawMessage(s) }
+
+// samples holds one representative payload per catalogue type with every field set (a test
+// proves it), so marshalling it exercises the whole schema.
+func samples() []event.Event {
+	params := pack.Params{
+		"message": {Type: pack.ParamString, Description: "what to say", Required: true, Pattern: "^.+$",
+			MinLength: ptr(1), MaxLength: ptr(200), Default: raw(`"hi"`), Immutable: true},
+		"level": {Type: pack.ParamString, Enum: []json.RawMessage{raw(`"info"`), raw(`"error"`)}},
+		"count": {Type: pack.ParamInteger, Minimum: ptr(0.0), Maximum: ptr(10.0)},
+		"tags":  {Type: pack.ParamArray, Items: raw(`{"type":"string"}`)},
+		"token": {Type: pack.ParamString, Secret: true},
+	}
+	return []event.Event{
+		pack.PackRegistered{
+			Ref: "examples", Version: "1.2.0", Description: "Example automations",
+			Config: raw(`{"greeting":"hello"}`), Digest: sha("pack"),
+			Actions: []pack.Action{{
+				Ref: "examples.shout", Name: "shout", Description: "Shouts", RunnerType: pack.RunnerPython,
+				EntryPoint: "shout.py", EntryPointSHA256: sha("shout.py"), Parameters: params, TimeoutSeconds: 30,
+				Workflow: raw(`{"tasks":{"a":{"action":"core.echo"}}}`),
+			}},
+			Triggers: []pack.Trigger{{
+				Ref: "examples.ping", Name: "ping", Description: "A ping", Type: pack.TriggerWebhook,
+				PayloadSchema: params, ParametersSchema: params,
+			}},
+			Sensors: []pack.Sensor{{
+				Ref: "examples.watch", Name: "watch", Description: "Watches", Enabled: true,
+				RunnerType: pack.RunnerShell, EntryPoint: "watch.sh", EntryPointSHA256: sha("watch.sh"),
+				Triggers: []string{"examples.ping"}, PollIntervalSeconds: 60,
+			}},
+			Rules: []pack.Rule{
+				{
+					Ref: "examples.on_error_ping", Name: "on_error_ping", Description: "Errors only", Enabled: true,
+					Trigger: "examples.ping", TriggerParams: raw(`{"delta":2}`),
+					Criteria: map[string]pack.Criterion{
+						"payload.level": {Type: "equals", Pattern: raw(`"error"`)},
+						"payload.msg":   {Type: "exists"},
+					},
+					Action: "examples.shout", Parameters: raw(`{"message":"{{ event.payload.msg }}"}`),
+				},
+				{
+					Ref: "examples.on_many", Name: "on_many", Enabled: false, Trigger: "examples.ping",
+					Expression: "{{ event.payload.count > 3 }}", Action: "core.echo",
+				},
+			},
+			Policies: []pack.Policy{
+				{
+					Ref: "examples.one_at_a_time", Name: "one_at_a_time", Description: "Serialise", Enabled: true,
+					Action: "examples.shout", Type: policy.Concurrency,
+					Concurrency: &policy.ConcurrencySpec{Threshold: 1, Mode: policy.Enqueue, Attributes: []string{"level"}},
+				},
+				{
+					Ref: "examples.ten_a_minute", Name: "ten_a_minute", Enabled: true, Action: "examples.shout",
+					Type:      policy.RateLimit,
+					RateLimit: &policy.RateLimitSpec{Limit: 10, WindowSeconds: 60, Mode: policy.Cancel, Attributes: []string{"level"}},
+				},
+				{
+					Ref: "examples.retry_shout", Name: "retry_shout", Enabled: true, Action: "examples.shout",
+					Type: policy.Retry,
+					Retry: &policy.RetrySpec{On: []execution.Status{execution.Failed, execution.Timeout}, MaxRetries: 3,
+						DelaySeconds: 2, Backoff: policy.Exponential, MaxDelaySeconds: 60},
+				},
+			},
+			Retired: []pack.Component{{Kind: pack.KindRule, Ref: "examples.old_rule"}},
+		},
+		pack.PackRetired{Ref: "examples", Reason: "removed from disk", Retired: []pack.Component{{Kind: pack.KindAction, Ref: "examples.shout"}}},
+		rule.RuleEnabled{Rule: "examples.on_error_ping", Reason: "incident over"},
+		rule.RuleDisabled{Rule: "examples.on_error_ping", Reason: "maintenance"},
+		trigger.EventFired{
+			EventID: id(1), Trigger: "core.intervaltimer", Payload: raw(`{"executed_at":"2026-03-01T12:00:00Z"}`),
+			Source: trigger.Timer, Rule: "core.every_two_seconds", Sensor: "core.timers", OccurredAt: sampleTime,
+		},
+		enforcement.EnforcementCreated{
+			EnforcementID: id(2), Rule: "examples.on_error_ping", Trigger: "examples.ping", EventID: id(1),
+			Action: "examples.shout", Parameters: raw(`{"message":"disk full"}`),
+		},
+		enforcement.EnforcementProcessed{EnforcementID: id(2), ExecutionID: id(3)},
+		enforcement.EnforcementSkipped{EnforcementID: id(2), Reason: "rule disabled"},
+		execution.ExecutionRequested{
+			ExecutionID: id(3), Action: "examples.shout", RunnerType: "python", Parameters: raw(`{"message":"disk full"}`),
+			EnforcementID: id(2), Rule: "examples.on_error_ping", Trigger: "examples.ping", EventID: id(1),
+			ParentID: id(4), WorkflowTask: "notify", RerunOf: id(5), RetryOf: id(6),
+		},
+		execution.ExecutionScheduled{ExecutionID: id(3), WorkerID: "worker-a", Runtime: "python3"},
+		execution.ExecutionStatusChanged{
+			ExecutionID: id(3), From: execution.Running, To: execution.Completed, Reason: "exit 0", WorkerID: "worker-a",
+			Result: raw(`{"ok":true}`), ExitCode: ptr(0), Stdout: "DISK FULL\n", Stderr: "warning\n", OutputTruncated: true,
+		},
+		policy.ExecutionDelayed{
+			ExecutionID: id(3), Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Reason: "1 running",
+			Key: "level=error", Until: sampleTime.Add(time.Minute), Deadline: sampleTime.Add(time.Hour),
+		},
+		policy.ExecutionRefused{ExecutionID: id(3), Policy: "examples.ten_a_minute", PolicyType: policy.RateLimit, Reason: "10 in the last minute", Key: "level=error"},
+		policy.ExecutionRetryScheduled{
+			ExecutionID: id(3), RetryExecutionID: id(7), Policy: "examples.retry_shout", Attempt: 1,
+			Reason: "failed", NotBefore: sampleTime.Add(2 * time.Second),
+		},
+		worker.WorkerRegistered{
+			WorkerID: "worker-a", Name: "worker a", Host: "host-1", Capabilities: worker.Capabilities{Runtimes: []string{"shell", "python3"}},
+			MaxConcurrency: 8, Version: "0.1.0",
+		},
+		worker.WorkerDeregistered{WorkerID: "worker-a", Reason: "no heartbeat for 30s", Lost: true},
+		workflow.WorkflowStarted{
+			ExecutionID: id(4), Action: "examples.deploy", Definition: raw(`{"tasks":{}}`),
+			Input: raw(`{"hosts":["a","b"]}`), Vars: raw(`{"attempts":0}`),
+		},
+		workflow.WorkflowTaskScheduled{
+			ExecutionID: id(4), Task: "notify", Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 2,
+			ChildExecutionID: id(3), Action: "examples.shout", Input: raw(`{"message":"b"}`), NotBefore: sampleTime,
+		},
+		workflow.WorkflowTaskCompleted{
+			ExecutionID: id(4), Task: "notify", Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 2,
+			ChildExecutionID: id(3), Status: execution.Completed, Result: raw(`{"ok":true}`),
+		},
+		workflow.WorkflowTaskRetried{
+			ExecutionID: id(4), Task: "notify", Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 1,
+			Reason: "failed", NotBefore: sampleTime.Add(time.Second),
+		},
+		workflow.WorkflowTaskTransitioned{
+			ExecutionID: id(4), Task: "notify", Status: execution.Completed,
+			Published: raw(`{"notified":2}`), Next: []string{"done"},
+		},
+		workflow.WorkflowCompleted{ExecutionID: id(4), Status: execution.Failed, Output: raw(`{"notified":2}`), Error: "task done failed"},
+		inquiry.InquiryCreated{
+			InquiryID: id(8), ExecutionID: id(8), ParentExecutionID: id(4), Task: "approve", Prompt: "Deploy?",
+			Schema: raw(`{"type":"object","properties":{"approved":{"type":"boolean"}}}`),
+			Users:  []string{"alice"}, Roles: []string{"ops"}, ExpiresAt: sampleTime.Add(time.Hour),
+		},
+		inquiry.InquiryResponded{InquiryID: id(8), Responder: "alice", Response: raw(`{"approved":true}`)},
+		inquiry.InquiryTimedOut{InquiryID: id(8), ExpiresAt: sampleTime.Add(time.Hour)},
+	}
+}
+
+func sha(s string) string { return fmt.Sprintf("%x", sha256.Sum256([]byte(s))) }

@@ -1,0 +1,180 @@
+package execution
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/attune-go/attune/domain/event"
+)
+
+// Execution is one execution folded from its stream. Handlers rebuild it with FromEvents,
+// decide with its methods, append what they decided with eventstore.Exact(Version()), and may
+// Apply it to go on deciding.
+type Execution struct {
+	id            string
+	action        string
+	runnerType    string
+	parameters    json.RawMessage
+	parentID      string
+	workflowTask  string
+	enforcementID string
+	workerID      string
+	runtime       string
+	status        Status
+	version       int64
+}
+
+// FromEvents folds an execution's stream. The stream must open with ExecutionRequested and
+// every ExecutionStatusChanged must leave the status the previous events reached by an
+// allowed transition; anything else is refused rather than guessed at. Events of other
+// aggregates that share the stream (a workflow's task events, policy decisions) only count
+// towards Version.
+func FromEvents(events []event.Event) (*Execution, error) {
+	if len(events) == 0 {
+		return nil, errors.New("fold execution: empty stream")
+	}
+	x := &Execution{}
+	for i, e := range events {
+		if err := x.Apply(e); err != nil {
+			return nil, fmt.Errorf("fold execution event %d (%s): %w", i+1, e.EventType(), err)
+		}
+	}
+	return x, nil
+}
+
+// Apply folds one more event of the stream.
+func (x *Execution) Apply(e event.Event) error {
+	switch e := e.(type) {
+	case *ExecutionRequested:
+		return x.Apply(*e)
+	case *ExecutionScheduled:
+		return x.Apply(*e)
+	case *ExecutionStatusChanged:
+		return x.Apply(*e)
+	}
+	if x.status == "" {
+		if r, ok := e.(ExecutionRequested); ok {
+			return x.requested(r)
+		}
+		return fmt.Errorf("stream does not open with ExecutionRequested")
+	}
+	switch e := e.(type) {
+	case ExecutionRequested:
+		return fmt.Errorf("execution %s requested twice", x.id)
+	case ExecutionScheduled:
+		if err := x.sameID(e.ExecutionID); err != nil {
+			return err
+		}
+		x.workerID, x.runtime = e.WorkerID, e.Runtime
+	case ExecutionStatusChanged:
+		if err := x.sameID(e.ExecutionID); err != nil {
+			return err
+		}
+		if e.From != x.status {
+			return fmt.Errorf("execution %s changed from %s, but it was %s", x.id, e.From, x.status)
+		}
+		if err := CheckTransition(e.From, e.To); err != nil {
+			return err
+		}
+		x.status = e.To
+		if e.WorkerID != "" {
+			x.workerID = e.WorkerID
+		}
+	}
+	x.version++
+	return nil
+}
+
+func (x *Execution) requested(e ExecutionRequested) error {
+	if e.ExecutionID == "" || e.Action == "" {
+		return fmt.Errorf("execution requested without id or action (id %q, action %q)", e.ExecutionID, e.Action)
+	}
+	*x = Execution{
+		id:            e.ExecutionID,
+		action:        e.Action,
+		runnerType:    e.RunnerType,
+		parameters:    e.Parameters,
+		parentID:      e.ParentID,
+		workflowTask:  e.WorkflowTask,
+		enforcementID: e.EnforcementID,
+		status:        Requested,
+		version:       1,
+	}
+	return nil
+}
+
+func (x *Execution) sameID(id string) error {
+	if id != x.id {
+		return fmt.Errorf("event of execution %s in the stream of execution %s", id, x.id)
+	}
+	return nil
+}
+
+// Outcome is what a status change carries besides its target. Result, ExitCode and the
+// captured output belong to terminal statuses only.
+type Outcome struct {
+	Reason          string
+	WorkerID        string
+	Result          json.RawMessage
+	ExitCode        *int
+	Stdout, Stderr  string
+	OutputTruncated bool
+}
+
+// Transition decides the event that moves the execution to status to. It returns a
+// *TransitionError for a transition design §2 forbids (every one out of a terminal status
+// among them), and refuses an outcome on a status that is not terminal.
+func (x *Execution) Transition(to Status, o Outcome) (ExecutionStatusChanged, error) {
+	if err := CheckTransition(x.status, to); err != nil {
+		return ExecutionStatusChanged{}, fmt.Errorf("execution %s: %w", x.id, err)
+	}
+	if !to.Terminal() && (o.Result != nil || o.ExitCode != nil || o.Stdout != "" || o.Stderr != "" || o.OutputTruncated) {
+		return ExecutionStatusChanged{}, fmt.Errorf("execution %s: a result or output belongs to a terminal status, not %s", x.id, to)
+	}
+	return ExecutionStatusChanged{
+		ExecutionID:     x.id,
+		From:            x.status,
+		To:              to,
+		Reason:          o.Reason,
+		WorkerID:        o.WorkerID,
+		Result:          o.Result,
+		ExitCode:        o.ExitCode,
+		Stdout:          o.Stdout,
+		Stderr:          o.Stderr,
+		OutputTruncated: o.OutputTruncated,
+	}, nil
+}
+
+// ID is the execution's id.
+func (x *Execution) ID() string { return x.id }
+
+// Status is the execution's current status.
+func (x *Execution) Status() Status { return x.status }
+
+// Action is the ref of the action it runs.
+func (x *Execution) Action() string { return x.action }
+
+// RunnerType is the action's runner type as requested.
+func (x *Execution) RunnerType() string { return x.runnerType }
+
+// Parameters are the rendered parameters (secrets encrypted or by reference).
+func (x *Execution) Parameters() json.RawMessage { return x.parameters }
+
+// ParentID is the workflow execution it is a task of; empty for a top-level execution.
+func (x *Execution) ParentID() string { return x.parentID }
+
+// WorkflowTask is the task of the parent workflow it runs; empty for a top-level execution.
+func (x *Execution) WorkflowTask() string { return x.workflowTask }
+
+// EnforcementID is the enforcement that requested it; empty when the API or a workflow did.
+func (x *Execution) EnforcementID() string { return x.enforcementID }
+
+// WorkerID is the worker it was scheduled on (or that reported its last status).
+func (x *Execution) WorkerID() string { return x.workerID }
+
+// Runtime is the runtime the scheduler chose on that worker.
+func (x *Execution) Runtime() string { return x.runtime }
+
+// Version is the number of events folded, i.e. the stream's version.
+func (x *Execution) Version() int64 { return x.version }

@@ -1,0 +1,186 @@
+// Package pack is the model of a pack (design §5) as the log records it: every component a pack
+// directory defines, validated, in one PackRegistered event. Read models of packs, actions,
+// triggers, sensors, rules and policies are projected from these events alone; nothing
+// downstream reads the pack's YAML files.
+package pack
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/attune-go/attune/domain/policy"
+)
+
+// RunnerType is how an action or sensor runs.
+type RunnerType string
+
+// The runner types of design §5.
+const (
+	RunnerShell    RunnerType = "shell"
+	RunnerPython   RunnerType = "python"
+	RunnerNode     RunnerType = "node"
+	RunnerBuiltin  RunnerType = "builtin"  // Go code inside the worker (core.echo, core.http …)
+	RunnerWorkflow RunnerType = "workflow" // a graph of tasks run by the workflow engine
+)
+
+// RunnerTypes lists every runner type.
+var RunnerTypes = []RunnerType{RunnerShell, RunnerPython, RunnerNode, RunnerBuiltin, RunnerWorkflow}
+
+// ParseRunnerType accepts exactly the names of RunnerTypes.
+func ParseRunnerType(s string) (RunnerType, error) {
+	if r := RunnerType(s); slices.Contains(RunnerTypes, r) {
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown runner type %q (want one of %v)", s, RunnerTypes)
+}
+
+// TriggerType is where a trigger's events come from.
+type TriggerType string
+
+// The trigger types of design §5.
+const (
+	TriggerWebhook TriggerType = "webhook" // POST /api/v1/webhooks/{trigger}
+	TriggerTimer   TriggerType = "timer"   // run by the engine per enabled rule, from trigger_params
+	TriggerSensor  TriggerType = "sensor"  // posted by a sensor process
+)
+
+// TriggerTypes lists every trigger type.
+var TriggerTypes = []TriggerType{TriggerWebhook, TriggerTimer, TriggerSensor}
+
+// ParseTriggerType accepts exactly the names of TriggerTypes.
+func ParseTriggerType(s string) (TriggerType, error) {
+	if t := TriggerType(s); slices.Contains(TriggerTypes, t) {
+		return t, nil
+	}
+	return "", fmt.Errorf("unknown trigger type %q (want one of %v)", s, TriggerTypes)
+}
+
+// ParamType is the JSON type of a parameter or payload field.
+type ParamType string
+
+// The parameter types (JSON Schema's).
+const (
+	ParamString  ParamType = "string"
+	ParamInteger ParamType = "integer"
+	ParamNumber  ParamType = "number"
+	ParamBoolean ParamType = "boolean"
+	ParamObject  ParamType = "object"
+	ParamArray   ParamType = "array"
+	ParamNull    ParamType = "null"
+)
+
+// ParamTypes lists every parameter type.
+var ParamTypes = []ParamType{ParamString, ParamInteger, ParamNumber, ParamBoolean, ParamObject, ParamArray, ParamNull}
+
+// ParseParamType accepts exactly the names of ParamTypes.
+func ParseParamType(s string) (ParamType, error) {
+	if t := ParamType(s); slices.Contains(ParamTypes, t) {
+		return t, nil
+	}
+	return "", fmt.Errorf("unknown parameter type %q (want one of %v)", s, ParamTypes)
+}
+
+// Params is a flat parameter (or payload) schema: name → spec.
+type Params map[string]Param
+
+// Param describes one parameter. A Secret parameter never carries a Default: the log is
+// immutable and replayed, so a secret written here could never be taken back.
+type Param struct {
+	Type        ParamType         `json:"type,omitempty"` // empty: any JSON value
+	Description string            `json:"description,omitempty"`
+	Required    bool              `json:"required,omitempty"`
+	Secret      bool              `json:"secret,omitempty"`
+	Immutable   bool              `json:"immutable,omitempty"` // the default cannot be overridden
+	Default     json.RawMessage   `json:"default,omitempty"`
+	Enum        []json.RawMessage `json:"enum,omitempty"`
+	Pattern     string            `json:"pattern,omitempty"` // a regular expression strings must match
+	Minimum     *float64          `json:"minimum,omitempty"`
+	Maximum     *float64          `json:"maximum,omitempty"`
+	MinLength   *int              `json:"min_length,omitempty"`
+	MaxLength   *int              `json:"max_length,omitempty"`
+	Items       json.RawMessage   `json:"items,omitempty"` // schema of an array's elements
+}
+
+// Action is a runnable unit: actions/<name>.yaml (+ its script), or a workflow.
+type Action struct {
+	Ref         string     `json:"ref"` // <pack>.<name>
+	Name        string     `json:"name"`
+	Description string     `json:"description,omitempty"`
+	RunnerType  RunnerType `json:"runner_type"`
+	// EntryPoint is the script, relative to the pack's actions directory; empty for builtins.
+	EntryPoint string `json:"entry_point,omitempty"`
+	// EntryPointSHA256 is the hex digest of the script as loaded, so an audit can tell which
+	// code an execution ran.
+	EntryPointSHA256 string `json:"entry_point_sha256,omitempty"`
+	Parameters       Params `json:"parameters,omitempty"`
+	TimeoutSeconds   int    `json:"timeout,omitempty"` // 0: the engine's default
+	// Workflow is the validated workflow definition (runner type workflow), as JSON. It is
+	// recorded here, not read from disk, so the engine runs what the log says was registered.
+	Workflow json.RawMessage `json:"workflow,omitempty"`
+}
+
+// Trigger is a kind of event rules can match: triggers/<name>.yaml.
+type Trigger struct {
+	Ref           string      `json:"ref"`
+	Name          string      `json:"name"`
+	Description   string      `json:"description,omitempty"`
+	Type          TriggerType `json:"type"`
+	PayloadSchema Params      `json:"payload_schema,omitempty"`
+	// ParametersSchema describes the trigger_params a rule passes (a timer's interval).
+	ParametersSchema Params `json:"parameters_schema,omitempty"`
+}
+
+// Sensor is a process that watches something and posts trigger events: sensors/<name>.yaml.
+type Sensor struct {
+	Ref                 string     `json:"ref"`
+	Name                string     `json:"name"`
+	Description         string     `json:"description,omitempty"`
+	Enabled             bool       `json:"enabled"`
+	RunnerType          RunnerType `json:"runner_type"`
+	EntryPoint          string     `json:"entry_point"`
+	EntryPointSHA256    string     `json:"entry_point_sha256,omitempty"`
+	Triggers            []string   `json:"triggers"` // refs of the triggers it emits
+	PollIntervalSeconds int        `json:"poll_interval,omitempty"`
+}
+
+// Criterion is one test on a path of the trigger event (StackStorm's operators: equals,
+// regex, contains, timediff_lt …); the rule matcher owns the operator set.
+type Criterion struct {
+	Type    string          `json:"type"`
+	Pattern json.RawMessage `json:"pattern,omitempty"` // absent for exists / nexists
+}
+
+// Rule maps a trigger to an action: rules/<name>.yaml. Either Criteria (all must hold) or
+// Expression (one boolean expression), never both.
+//
+// Enabled is the state the files declare. A rule's effective state is the latest, in log
+// order, of this value and the RuleEnabled/RuleDisabled events of its stream (rule-<ref>).
+type Rule struct {
+	Ref           string               `json:"ref"`
+	Name          string               `json:"name"`
+	Description   string               `json:"description,omitempty"`
+	Enabled       bool                 `json:"enabled"`
+	Trigger       string               `json:"trigger"`
+	TriggerParams json.RawMessage      `json:"trigger_params,omitempty"`
+	Criteria      map[string]Criterion `json:"criteria,omitempty"` // payload path → test
+	Expression    string               `json:"expression,omitempty"`
+	Action        string               `json:"action"`
+	// Parameters are templates ({{ event.payload.x }}, {{ config.x }}), rendered into
+	// EnforcementCreated.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+}
+
+// Policy applies flow control to one action: policies/<name>.yaml. Exactly the spec matching
+// Type is set.
+type Policy struct {
+	Ref         string                  `json:"ref"`
+	Name        string                  `json:"name"`
+	Description string                  `json:"description,omitempty"`
+	Enabled     bool                    `json:"enabled"`
+	Action      string                  `json:"action"` // ref of the action it governs
+	Type        policy.Type             `json:"type"`
+	Concurrency *policy.ConcurrencySpec `json:"concurrency,omitempty"`
+	RateLimit   *policy.RateLimitSpec   `json:"rate_limit,omitempty"`
+	Retry       *policy.RetrySpec       `json:"retry,omitempty"`
+}

@@ -1,0 +1,105 @@
+// Package workflow holds the events of a workflow run. A workflow's state is the event stream of
+// its parent execution (execution.StreamID): these events sit there beside the parent's
+// ExecutionRequested and ExecutionStatusChanged, every task run is a child execution, and
+// FromEvents folds them into what the engine needs to decide the next step. Concurrent child
+// completions append here with the stream's expected version, so only one of them can
+// dispatch a successor (design §3).
+package workflow
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/attune-go/attune/domain/execution"
+)
+
+// Item locates one run of a with-items task: item Index of Count.
+type Item struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+}
+
+// WorkflowStarted records the start of a workflow run. Definition is the graph as the
+// workflow's action registered it, pinned here so a pack reload mid-run changes nothing.
+type WorkflowStarted struct {
+	ExecutionID string          `json:"execution_id"`
+	Action      string          `json:"action"`
+	Definition  json.RawMessage `json:"definition"`
+	Input       json.RawMessage `json:"input,omitempty"`
+	Vars        json.RawMessage `json:"vars,omitempty"` // initial vars, rendered: an object
+}
+
+// EventType is the wire name.
+func (WorkflowStarted) EventType() string { return "WorkflowStarted" }
+
+// WorkflowTaskScheduled records one run of a task (one item, one attempt) as a child
+// execution, which the engine then requests with ExecutionRequested{parent_id, workflow_task}.
+type WorkflowTaskScheduled struct {
+	ExecutionID      string          `json:"execution_id"`
+	Task             string          `json:"task"`
+	Item             *Item           `json:"item,omitempty"` // nil unless the task has with-items
+	Attempt          int             `json:"attempt"`        // 1, then +1 per retry
+	ChildExecutionID string          `json:"child_execution_id"`
+	Action           string          `json:"action"`
+	Input            json.RawMessage `json:"input,omitempty"` // rendered
+	// NotBefore delays the child's request (a task's delay, a retry's backoff).
+	NotBefore time.Time `json:"not_before,omitzero"`
+}
+
+// EventType is the wire name.
+func (WorkflowTaskScheduled) EventType() string { return "WorkflowTaskScheduled" }
+
+// WorkflowTaskCompleted records that the child execution of one run ended; Status is its
+// terminal status.
+type WorkflowTaskCompleted struct {
+	ExecutionID      string           `json:"execution_id"`
+	Task             string           `json:"task"`
+	Item             *Item            `json:"item,omitempty"`
+	Attempt          int              `json:"attempt"`
+	ChildExecutionID string           `json:"child_execution_id"`
+	Status           execution.Status `json:"status"`
+	Result           json.RawMessage  `json:"result,omitempty"`
+}
+
+// EventType is the wire name.
+func (WorkflowTaskCompleted) EventType() string { return "WorkflowTaskCompleted" }
+
+// WorkflowTaskRetried records that a failed run will run again (the task's retry clause): the
+// next WorkflowTaskScheduled of this task and item carries Attempt+1.
+type WorkflowTaskRetried struct {
+	ExecutionID string    `json:"execution_id"`
+	Task        string    `json:"task"`
+	Item        *Item     `json:"item,omitempty"`
+	Attempt     int       `json:"attempt"` // the attempt that failed
+	Reason      string    `json:"reason"`
+	NotBefore   time.Time `json:"not_before,omitzero"`
+}
+
+// EventType is the wire name.
+func (WorkflowTaskRetried) EventType() string { return "WorkflowTaskRetried" }
+
+// WorkflowTaskTransitioned records that a task finished as a whole (every item, after
+// retries): its outcome, the vars its matching transitions published, and the tasks they
+// lead to. A join counts how many transitions named it in Next.
+type WorkflowTaskTransitioned struct {
+	ExecutionID string           `json:"execution_id"`
+	Task        string           `json:"task"`
+	Status      execution.Status `json:"status"`              // completed, failed, timeout …
+	Published   json.RawMessage  `json:"published,omitempty"` // an object: var → value
+	Next        []string         `json:"next,omitempty"`
+}
+
+// EventType is the wire name.
+func (WorkflowTaskTransitioned) EventType() string { return "WorkflowTaskTransitioned" }
+
+// WorkflowCompleted records the end of the run: its output and outcome. It is appended with
+// the parent execution's terminal ExecutionStatusChanged.
+type WorkflowCompleted struct {
+	ExecutionID string           `json:"execution_id"`
+	Status      execution.Status `json:"status"`
+	Output      json.RawMessage  `json:"output,omitempty"`
+	Error       string           `json:"error,omitempty"`
+}
+
+// EventType is the wire name.
+func (WorkflowCompleted) EventType() string { return "WorkflowCompleted" }
