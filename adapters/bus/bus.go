@@ -1,0 +1,371 @@
+// Package bus carries recorded events from the relay to the handlers over watermill: an
+// in-process gochannel by default, RabbitMQ when an AMQP URL is configured (design §3).
+//
+// Topology on RabbitMQ: one durable fanout exchange per topic (the event's wire type) and one
+// durable queue per handler name, "<topic>.<handler>", bound to it. Every handler therefore
+// sees every event of its type, and handlers of different types or purposes never compete for
+// one queue. Messages that keep failing go to the poison topic, whose durable queue keeps them
+// for an operator.
+//
+// Wiring, in a role's composition root:
+//
+//	b, err := bus.New(ctx, bus.Config{AMQPURL: amqpURL, Logger: log})
+//	r := b.NewRouter()
+//	canceler.Register(r, store)   // … every handler of the role
+//	err = r.Start(ctx)            // subscribes; on RabbitMQ declares the queues
+//	rl, err := relay.New(relay.Config{Store: store, Checkpoints: cps, Publisher: b, Logger: log})
+//	err = postgres.Lead(ctx, pool, relay.Name, rl.Run)
+//
+// Start routers before the relay (or Router.Declare the queues of handlers that run in other
+// processes): a fanout exchange drops what no queue is bound to yet. Stop in reverse order:
+// the relay, the routers, then the bus.
+package bus
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/attune-go/attune/adapters/eventstore"
+)
+
+// PoisonTopic receives every message a handler failed on after its retries, with the reason
+// in the metadata key "reason_poisoned" (and the handler in "handler_poisoned").
+const PoisonTopic = "attune.poison"
+
+// Config configures a Bus. Only Logger is needed for the in-process bus.
+type Config struct {
+	// AMQPURL selects RabbitMQ (amqp://user:pass@host:5672/); empty means the in-process bus.
+	AMQPURL string
+	Logger  *slog.Logger
+	// Prefix is put before every exchange and queue name, so several deployments (or parallel
+	// tests) can share one broker without seeing each other's messages.
+	Prefix string
+	// ChannelPoolSize is the number of AMQP channels kept open for publishing; defaults to 8.
+	// Without a pool watermill opens a channel per publish, about 100 times slower.
+	ChannelPoolSize int
+	// Retry bounds the attempts a handler gets before its message is poisoned.
+	Retry Retry
+	// CloseTimeout is how long Router.Close waits for handlers in flight; defaults to 30s.
+	CloseTimeout time.Duration
+}
+
+// Retry is the exponential backoff between the attempts of a failing handler.
+type Retry struct {
+	MaxRetries      int           // attempts after the first; defaults to 5
+	InitialInterval time.Duration // defaults to 100ms
+	MaxInterval     time.Duration // defaults to 5s
+	Multiplier      float64       // defaults to 2
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.ChannelPoolSize = cmp.Or(c.ChannelPoolSize, 8)
+	c.Retry.MaxRetries = cmp.Or(c.Retry.MaxRetries, 5)
+	c.Retry.InitialInterval = cmp.Or(c.Retry.InitialInterval, 100*time.Millisecond)
+	c.Retry.MaxInterval = cmp.Or(c.Retry.MaxInterval, 5*time.Second)
+	c.Retry.Multiplier = cmp.Or(c.Retry.Multiplier, 2)
+	c.CloseTimeout = cmp.Or(c.CloseTimeout, 30*time.Second)
+	return c
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ChannelPoolSize < 0 {
+		errs = append(errs, fmt.Errorf("channel pool size %d, want >= 0", c.ChannelPoolSize))
+	}
+	if c.Retry.MaxRetries < 0 {
+		errs = append(errs, fmt.Errorf("max retries %d, want >= 0", c.Retry.MaxRetries))
+	}
+	if c.Retry.Multiplier != 0 && c.Retry.Multiplier < 1 {
+		errs = append(errs, fmt.Errorf("retry multiplier %g, want >= 1", c.Retry.Multiplier))
+	}
+	return errors.Join(errs...)
+}
+
+// Bus publishes recorded events and hands them to routers.
+type Bus struct {
+	cfg  Config
+	log  *slog.Logger
+	wlog watermill.LoggerAdapter
+
+	pub message.Publisher
+
+	// In-process only.
+	local *gochannel.GoChannel
+	gate  *gate
+
+	// RabbitMQ only: one connection shared by every subscriber, apart from the publisher's,
+	// so broker flow control on publishing never stalls consuming.
+	subConn *amqp.ConnectionWrapper
+
+	mu        sync.Mutex
+	exchanges map[string]struct{}
+	queues    map[string]struct{}
+}
+
+// New connects the bus. On RabbitMQ it also declares the poison queue, so that no poisoned
+// message is dropped for want of a queue.
+func New(ctx context.Context, cfg Config) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bus config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	b := &Bus{
+		cfg: cfg,
+		log: cfg.Logger,
+		// watermill logs routine steps at Info; they are debug detail here.
+		wlog: watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}),
+
+		exchanges: map[string]struct{}{},
+		queues:    map[string]struct{}{},
+	}
+	if cfg.AMQPURL == "" {
+		// Publish returns only once every subscriber has acked: the relay's checkpoint then
+		// never passes an event that a handler has not finished, which is what "confirmed"
+		// means without a broker.
+		b.local = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, b.wlog)
+		b.pub = b.local
+		b.gate = &gate{}
+		return b, nil
+	}
+	if err := b.connectAMQP(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Bus) connectAMQP(ctx context.Context) error {
+	pubCfg := b.amqpConfig(nil)
+	pub, err := amqp.NewPublisher(pubCfg, b.wlog)
+	if err != nil {
+		return fmt.Errorf("connect AMQP publisher to %s: %w", redact(b.cfg.AMQPURL), err)
+	}
+	conn, err := amqp.NewConnection(pubCfg.Connection, b.wlog)
+	if err != nil {
+		_ = pub.Close()
+		return fmt.Errorf("connect AMQP subscribers to %s: %w", redact(b.cfg.AMQPURL), err)
+	}
+	b.pub, b.subConn = pub, conn
+
+	b.declared(b.ExchangeName(PoisonTopic), b.PoisonQueueName())
+	sub, err := b.poisonSubscriber()
+	if err == nil {
+		err = sub.SubscribeInitialize(PoisonTopic)
+		_ = sub.Close()
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		_ = b.Close()
+		return fmt.Errorf("declare poison queue %s: %w", b.PoisonQueueName(), err)
+	}
+	return nil
+}
+
+// amqpConfig is the durable pub/sub layout with a per-handler queue name.
+func (b *Bus) amqpConfig(queueName amqp.QueueNameGenerator) amqp.Config {
+	c := amqp.NewDurablePubSubConfig(b.cfg.AMQPURL, queueName)
+	c.Exchange.GenerateName = b.ExchangeName
+	c.Publish.ChannelPoolSize = b.cfg.ChannelPoolSize
+	// The relay checkpoints after Publish returns; with confirms that means the broker has
+	// the message in every bound durable queue.
+	c.Publish.ConfirmDelivery = true
+	c.Marshaler = marshaler{}
+	return c
+}
+
+func (b *Bus) poisonSubscriber() (*amqp.Subscriber, error) {
+	cfg := b.amqpConfig(func(string) string { return b.PoisonQueueName() })
+	return amqp.NewSubscriberWithConnection(cfg, b.wlog, b.subConn)
+}
+
+// ExchangeName is the RabbitMQ exchange of a topic.
+func (b *Bus) ExchangeName(topic string) string { return b.cfg.Prefix + topic }
+
+// QueueName is the RabbitMQ queue of one handler: handler names are persisted identifiers,
+// renaming one abandons its queue.
+func (b *Bus) QueueName(topic, handler string) string { return b.cfg.Prefix + topic + "." + handler }
+
+// PoisonQueueName is the RabbitMQ queue that keeps poisoned messages.
+func (b *Bus) PoisonQueueName() string { return b.cfg.Prefix + PoisonTopic }
+
+// Publish sends each event to the topic of its type and returns once all are confirmed: by
+// the broker on RabbitMQ, by every subscribed handler in process. Events may be sent
+// concurrently by several callers.
+func (b *Bus) Publish(ctx context.Context, events ...eventstore.Recorded) error {
+	for _, e := range events {
+		msg, err := NewMessage(e)
+		if err != nil {
+			return err
+		}
+		msg.SetContext(ctx)
+		if err := b.publish(Topic(e), msg); err != nil {
+			return fmt.Errorf("publish event %s (%s %s@%d): %w", e.ID, e.Type, e.StreamID, e.StreamVersion, err)
+		}
+	}
+	return nil
+}
+
+func (b *Bus) publish(topic string, msg *message.Message) error {
+	if b.local == nil {
+		b.declared(b.ExchangeName(topic), "")
+		return b.pub.Publish(topic, msg)
+	}
+	epoch, err := b.gate.ready()
+	if err != nil {
+		return err
+	}
+	if err := b.pub.Publish(topic, msg); err != nil {
+		return err
+	}
+	// gochannel counts a message dropped by a closing subscriber as delivered; if a router
+	// began to stop meanwhile, claim nothing, so the relay publishes again later.
+	if !b.gate.unchanged(epoch) {
+		return errRouterStopped
+	}
+	return nil
+}
+
+// Poisoned subscribes to the poison queue: every message there has failed its handler after
+// all retries. The caller acks what it has dealt with; the subscription ends with ctx.
+func (b *Bus) Poisoned(ctx context.Context) (<-chan *message.Message, error) {
+	if b.local != nil {
+		msgs, err := b.local.Subscribe(ctx, PoisonTopic)
+		if err != nil {
+			return nil, fmt.Errorf("subscribe to %s: %w", PoisonTopic, err)
+		}
+		return msgs, nil
+	}
+	sub, err := b.poisonSubscriber()
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", b.PoisonQueueName(), err)
+	}
+	msgs, err := sub.Subscribe(ctx, PoisonTopic)
+	if err != nil {
+		_ = sub.Close()
+		return nil, fmt.Errorf("subscribe to %s: %w", b.PoisonQueueName(), err)
+	}
+	go func() {
+		<-ctx.Done()
+		_ = sub.Close()
+	}()
+	return msgs, nil
+}
+
+// Close disconnects the bus. Close routers and stop the relay first.
+func (b *Bus) Close() error {
+	var errs []error
+	if b.pub != nil {
+		if err := b.pub.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close publisher: %w", err))
+		}
+	}
+	if b.subConn != nil {
+		if err := b.subConn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close subscriber connection: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Topology lists the exchanges and queues this bus has declared (or may have) on RabbitMQ,
+// sorted: what an operator or a test cleans up. It is empty in process.
+func (b *Bus) Topology() (exchanges, queues []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Sorted(maps.Keys(b.exchanges)), slices.Sorted(maps.Keys(b.queues))
+}
+
+func (b *Bus) declared(exchange, queue string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.exchanges[exchange] = struct{}{}
+	if queue != "" {
+		b.queues[queue] = struct{}{}
+	}
+}
+
+// subscriber returns what one handler of eventType consumes from: on RabbitMQ its own queue.
+func (b *Bus) subscriber(handler, eventType string) (message.Subscriber, error) {
+	if b.local != nil {
+		// The router closes its subscribers when it stops; the shared channel is the bus's.
+		return keepOpen{b.local}, nil
+	}
+	b.declared(b.ExchangeName(eventType), b.QueueName(eventType, handler))
+	cfg := b.amqpConfig(func(topic string) string { return b.QueueName(topic, handler) })
+	return amqp.NewSubscriberWithConnection(cfg, b.wlog, b.subConn)
+}
+
+// keepOpen shields the shared in-process channel from a router's Close.
+type keepOpen struct{ message.Subscriber }
+
+func (keepOpen) Close() error { return nil }
+
+var (
+	errNotRunning    = errors.New("in-process bus: a router is not running, its handlers would miss the event")
+	errRouterStopped = errors.New("in-process bus: a router stopped during the publish, delivery is not certain")
+)
+
+// gate tracks the routers of an in-process bus. With no broker to hold messages, an event
+// published while a router is not running would be lost to its handlers, so Publish refuses
+// until every router made on the bus runs.
+type gate struct {
+	mu      sync.Mutex
+	routers int    // made on the bus
+	running int    // of those, running
+	epoch   uint64 // bumped whenever a router stops
+}
+
+func (g *gate) add() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.routers++
+}
+
+func (g *gate) started() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running++
+}
+
+// stopped keeps the router counted: once it is closed the in-process bus accepts no more
+// events, which is what stops a relay that outlives the handlers from losing events.
+func (g *gate) stopped(wasRunning bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if wasRunning {
+		g.running--
+	}
+	g.epoch++
+}
+
+func (g *gate) ready() (uint64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running < g.routers {
+		return 0, errNotRunning
+	}
+	return g.epoch, nil
+}
+
+func (g *gate) unchanged(epoch uint64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.epoch == epoch
+}

@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrLeadershipLost is the cause of the context Lead gives fn when the connection that holds
+// the lock dies: the server has released the lock and another instance may lead already.
+var ErrLeadershipLost = errors.New("leadership lost")
+
+// leaderPing is how often the lock's connection is checked while fn runs. Losing it is
+// noticed within this time; another instance may take the lock as soon as it is lost.
+const leaderPing = 2 * time.Second
+
+// lockSQL takes a session advisory lock keyed by the schema and the name: advisory locks are
+// per database, and deployments (and tests) in other schemas must not contend.
+const lockSQL = `SELECT pg_advisory_lock(hashtextextended(current_schema() || '/' || $1, 0))`
+
+// Lead runs fn while this process is the only one leading name in the pool's schema: it waits
+// for a session advisory lock on a dedicated connection, runs fn, and releases the lock when
+// fn returns. The relay and each projector use it so that one instance runs at a time and the
+// others stand by. If the lock's connection dies, fn's context is cancelled with cause
+// ErrLeadershipLost and Lead returns an error matching it. If ctx ends while waiting, Lead
+// returns ctx's error without running fn.
+func Lead(ctx context.Context, pool *pgxpool.Pool, name string, fn func(context.Context) error) error {
+	conn, err := takeLock(ctx, pool, name)
+	if err != nil {
+		return err
+	}
+	// Closing the session releases the lock, even if an explicit unlock could not be sent.
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	leadCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watch(leadCtx, conn, cancel)
+	}()
+
+	err = fn(leadCtx)
+	lost := errors.Is(context.Cause(leadCtx), ErrLeadershipLost)
+	cancel(nil)
+	<-watched
+	if lost {
+		return fmt.Errorf("lead %s: %w", name, errors.Join(ErrLeadershipLost, err))
+	}
+	return err
+}
+
+// takeLock returns a connection, taken out of the pool, whose session holds the lock.
+func takeLock(ctx context.Context, pool *pgxpool.Pool, name string) (*pgx.Conn, error) {
+	pc, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wait for leadership of %s: acquire connection: %w", name, err)
+	}
+	// The session outlives this call, so the connection leaves the pool for good.
+	conn := pc.Hijack()
+	if _, err := conn.Exec(ctx, lockSQL, name); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("wait for leadership of %s: %w", name, err)
+	}
+	return conn, nil
+}
+
+func watch(ctx context.Context, conn *pgx.Conn, lost context.CancelCauseFunc) {
+	t := time.NewTicker(leaderPing)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pingCtx, cancel := context.WithTimeout(ctx, leaderPing)
+		err := conn.Ping(pingCtx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			lost(ErrLeadershipLost)
+			return
+		}
+	}
+}

@@ -1,0 +1,140 @@
+// Package canceler settles cancellations that no worker will ever finish. A cancel moves a
+// running execution to canceling; normally its worker then kills the run and reports how it
+// ended. If that worker has already left (deregistered, or never registered), nobody will
+// report, and the execution would stay canceling forever. The canceler ends it as abandoned.
+package canceler
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/worker"
+)
+
+// Name is the handler's persisted identifier: it names its queue
+// (ExecutionStatusChanged.canceler). Renaming it is a migration.
+const Name = "canceler"
+
+// Register subscribes the handler to the status changes of executions.
+func Register(r *bus.Router, log Log) {
+	r.AddHandler(Name, execution.ExecutionStatusChanged{}.EventType(), New(log).Handle)
+}
+
+// Log is what the handler needs of the event store.
+type Log interface {
+	ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error)
+	Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error)
+}
+
+// Handler holds the handler's dependencies; Handle is its bus.HandlerFunc.
+type Handler struct {
+	log Log
+}
+
+// New returns the handler.
+func New(log Log) *Handler {
+	if log == nil {
+		panic("canceler: nil log") // wiring error
+	}
+	return &Handler{log: log}
+}
+
+// Handle reacts to one ExecutionStatusChanged. It decides from the log, not from the message:
+// the message may be old or delivered twice, and every outcome but one is "nothing to do".
+func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
+	payload, err := e.Decode()
+	if err != nil {
+		return bus.Permanent(err) // no retry makes a malformed event readable
+	}
+	change, ok := payload.(*execution.ExecutionStatusChanged)
+	if !ok || change.To != execution.Canceling {
+		return nil
+	}
+
+	x, err := h.execution(ctx, e.StreamID)
+	if err != nil {
+		return err
+	}
+	// Settled already (the worker reported, or this is a redelivery), or run by the engine
+	// rather than a worker (a workflow, whose cancel cascades through its children).
+	if x.Status() != execution.Canceling || x.WorkerID() == "" {
+		return nil
+	}
+	left, why, err := h.workerLeft(ctx, x.WorkerID())
+	if err != nil || !left {
+		return err // a live worker will report how the run ended
+	}
+
+	abandoned, err := x.Transition(execution.Abandoned, execution.Outcome{
+		Reason:   fmt.Sprintf("cancel requested after worker %s left (%s)", x.WorkerID(), why),
+		WorkerID: x.WorkerID(),
+	})
+	if err != nil {
+		return err
+	}
+	proposed, err := eventstore.NewProposed(abandoned, e.Metadata.Caused(e.ID.String()))
+	if err != nil {
+		return err
+	}
+	// The expected version makes the decision once: if the worker's report (or another
+	// delivery of this message) lands first, the append conflicts, the router retries, and
+	// the reload finds the execution settled.
+	if _, err := h.log.Append(ctx, e.StreamID, eventstore.Exact(x.Version()), proposed); err != nil {
+		return fmt.Errorf("abandon execution %s: %w", x.ID(), err)
+	}
+	return nil
+}
+
+func (h *Handler) execution(ctx context.Context, stream string) (*execution.Execution, error) {
+	events, err := h.read(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	x, err := execution.FromEvents(events)
+	if err != nil {
+		return nil, bus.Permanent(fmt.Errorf("stream %s: %w", stream, err))
+	}
+	return x, nil
+}
+
+// workerLeft reports whether the worker can no longer report on its runs: its last
+// lifecycle event is a deregistration, or it never registered.
+func (h *Handler) workerLeft(ctx context.Context, workerID string) (bool, string, error) {
+	events, err := h.read(ctx, worker.StreamID(workerID))
+	if err != nil {
+		return false, "", err
+	}
+	left, why := true, "never registered"
+	for _, e := range events {
+		switch e := e.(type) {
+		case *worker.WorkerRegistered:
+			left, why = false, ""
+		case *worker.WorkerDeregistered:
+			left, why = true, e.Reason
+			if e.Lost {
+				why = "lost: " + e.Reason
+			}
+		}
+	}
+	return left, why, nil
+}
+
+func (h *Handler) read(ctx context.Context, stream string) ([]event.Event, error) {
+	recorded, err := h.log.ReadStream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	out := make([]event.Event, 0, len(recorded))
+	for _, r := range recorded {
+		e, err := r.Decode()
+		if err != nil {
+			return nil, bus.Permanent(err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
