@@ -42,7 +42,7 @@ func Connect(ctx context.Context, databaseURL, schema string) (*pgxpool.Pool, er
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", redact(databaseURL), err)
+		return nil, fmt.Errorf("connect to %s: %w", redact(databaseURL), oneLine{err})
 	}
 	return pool, nil
 }
@@ -100,4 +100,23 @@ func redact(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// oneLine folds pgx's multi-line connect errors (one line per address tried, often the same
+// twice) into one line, so a start-up failure reads as one clear sentence.
+type oneLine struct{ err error }
+
+func (o oneLine) Unwrap() error { return o.err }
+
+func (o oneLine) Error() string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(o.err.Error(), "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !seen[l] {
+			seen[l] = true
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }

@@ -1,0 +1,168 @@
+// Package app is the composition root of `attune serve`: it wires the adapters, the relay,
+// the projectors and the handlers into one process. Tests and benchmarks build the same root
+// with their own schema and bus prefix.
+package app
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/checkpoint"
+	"github.com/attune-go/attune/adapters/eventschema"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/pgstore"
+	"github.com/attune-go/attune/adapters/postgres"
+	"github.com/attune-go/attune/adapters/relay"
+	"github.com/attune-go/attune/handlers/canceler"
+)
+
+// Config is everything the server roles need.
+type Config struct {
+	Pool      *pgxpool.Pool // migrated by Run
+	AMQPURL   string        // empty: in-process bus
+	BusPrefix string        // prefixes exchanges and queues (tests share one broker)
+	HTTPAddr  string        // empty: no HTTP listener
+	Logger    *slog.Logger
+	// Ready, when set, receives the HTTP listener's address once every role runs.
+	Ready func(addr string)
+}
+
+// Server runs every role in one process.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store eventstore.Store // the guarded log: every append is schema-checked
+	bus   *bus.Bus
+	ready atomic.Bool
+}
+
+// Store is the guarded event store the server's roles append through.
+func (s *Server) Store() eventstore.Store { return s.store }
+
+// Run migrates the database, starts every role and serves until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Pool == nil {
+		return errors.New("app: no database pool")
+	}
+	log := cmp.Or(cfg.Logger, slog.Default())
+	if _, err := postgres.Migrate(ctx, cfg.Pool); err != nil {
+		return err
+	}
+	pg, err := pgstore.New(ctx, cfg.Pool, pgstore.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	validator, err := eventschema.New()
+	if err != nil {
+		return fmt.Errorf("load event schemas: %w", err)
+	}
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	s := &Server{cfg: cfg, log: log, store: eventschema.Guard(pg, validator), bus: b}
+	return s.run(ctx)
+}
+
+func (s *Server) run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+
+	var listener net.Listener
+	if s.cfg.HTTPAddr != "" {
+		var err error
+		listener, err = net.Listen("tcp", s.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddr, err)
+		}
+		srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve HTTP on %s: %w", listener.Addr(), err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(shutdownCtx)
+		})
+	}
+
+	// Handlers first: the in-process bus refuses publishes until its routers run, and on
+	// RabbitMQ their queues must exist before the relay publishes into their exchanges.
+	router := s.bus.NewRouter()
+	canceler.Register(router, s.store)
+	if err := router.Start(ctx); err != nil {
+		return fmt.Errorf("start handlers: %w", err)
+	}
+	defer router.Close()
+
+	rl, err := relay.New(relay.Config{
+		Store:       s.store,
+		Checkpoints: checkpoint.NewPostgres(s.cfg.Pool),
+		Publisher:   s.bus,
+		Logger:      s.log,
+	})
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, relay.Name, rl.Run) })
+
+	s.ready.Store(true)
+	s.log.Info("attune is serving", "http_addr", addrOf(listener), "bus", busKind(s.cfg.AMQPURL))
+	if s.cfg.Ready != nil {
+		s.cfg.Ready(addrOf(listener))
+	}
+	err = g.Wait()
+	s.ready.Store(false)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// leadForever runs fn while this process holds the named leadership, and waits to take it
+// again whenever it is lost, until ctx ends.
+func leadForever(ctx context.Context, pool *pgxpool.Pool, name string, fn func(context.Context) error) error {
+	for {
+		err := postgres.Lead(ctx, pool, name, fn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, postgres.ErrLeadershipLost) {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
+
+func busKind(amqpURL string) string {
+	if amqpURL == "" {
+		return "in-process"
+	}
+	return "rabbitmq"
+}

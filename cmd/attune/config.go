@@ -1,0 +1,94 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/attune-go/attune/adapters/postgres"
+)
+
+// config is what every command may need; each field has a flag and an ATTUNE_* variable, and
+// the flag wins.
+type config struct {
+	DatabaseURL string
+	Schema      string
+	AMQPURL     string
+	HTTPAddr    string
+	LogLevel    string
+	LogFormat   string
+}
+
+func configFromEnv() config {
+	return config{
+		DatabaseURL: cmp.Or(os.Getenv("ATTUNE_DATABASE_URL"), postgres.DefaultURL),
+		Schema:      os.Getenv("ATTUNE_DATABASE_SCHEMA"),
+		AMQPURL:     os.Getenv("ATTUNE_AMQP_URL"),
+		HTTPAddr:    cmp.Or(os.Getenv("ATTUNE_HTTP_ADDR"), "127.0.0.1:8080"),
+		LogLevel:    cmp.Or(os.Getenv("ATTUNE_LOG_LEVEL"), "info"),
+		LogFormat:   cmp.Or(os.Getenv("ATTUNE_LOG_FORMAT"), "text"),
+	}
+}
+
+func (c *config) bindDatabase(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (ATTUNE_DATABASE_URL)")
+	fs.StringVar(&c.Schema, "schema", c.Schema, "PostgreSQL schema to use instead of the default search_path (ATTUNE_DATABASE_SCHEMA)")
+}
+
+func (c *config) bindServer(fs *pflag.FlagSet) {
+	fs.StringVar(&c.AMQPURL, "amqp-url", c.AMQPURL, "RabbitMQ URL; empty runs the bus in process (ATTUNE_AMQP_URL)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP API and health checks (ATTUNE_HTTP_ADDR)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (ATTUNE_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (ATTUNE_LOG_FORMAT)")
+}
+
+// validate reports every problem at once, before anything connects.
+func (c config) validate() error {
+	var errs []error
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		errs = append(errs, fmt.Errorf("database URL must be postgres://…, got %q", redactURL(c.DatabaseURL)))
+	}
+	if c.AMQPURL != "" {
+		if u, err := url.Parse(c.AMQPURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("AMQP URL must be amqp://user:pass@host:port/, got %q", redactURL(c.AMQPURL)))
+		}
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("HTTP address %q: want host:port", c.HTTPAddr))
+		}
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log format %q: want text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") {
+			return "(unparseable URL)"
+		}
+		return raw
+	}
+	return u.Redacted()
+}

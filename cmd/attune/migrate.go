@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/attune-go/attune/adapters/postgres"
+)
+
+func migrateCommand(cfg *config) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the embedded database migrations (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := openDatabase(cmd.Context(), *cfg)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			applied, err := postgres.Migrate(cmd.Context(), pool)
+			if err != nil {
+				return err
+			}
+			if len(applied) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "database is up to date")
+			}
+			for _, m := range applied {
+				fmt.Fprintf(cmd.OutOrStdout(), "applied %s\n", m)
+			}
+			return nil
+		},
+	}
+	cfg.bindDatabase(cmd.Flags())
+	return cmd
+}
+
+// openDatabase validates the configuration and connects, failing fast with one clear line.
+func openDatabase(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, usageError("invalid configuration: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return postgres.Connect(ctx, cfg.DatabaseURL, cfg.Schema)
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/attune-go/attune/cmd/attune/app"
+)
+
+func serveCommand(cfg *config) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run every role in one process: relay, projectors, handlers, HTTP",
+		Long: "Migrates the database, then runs the relay, the projectors, the handlers and the HTTP\n" +
+			"server (GET /healthz, GET /readyz) until interrupted. The bus runs in process unless\n" +
+			"--amqp-url (ATTUNE_AMQP_URL) names a RabbitMQ server.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := openDatabase(cmd.Context(), *cfg)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			return app.Run(cmd.Context(), app.Config{
+				Pool:     pool,
+				AMQPURL:  cfg.AMQPURL,
+				HTTPAddr: cfg.HTTPAddr,
+				Logger:   newLogger(*cfg, cmd.ErrOrStderr()),
+			})
+		},
+	}
+	cfg.bindDatabase(cmd.Flags())
+	cfg.bindServer(cmd.Flags())
+	return cmd
+}
