@@ -21,6 +21,7 @@ type config struct {
 	DatabaseURL string
 	Schema      string
 	AMQPURL     string
+	BusPrefix   string
 	HTTPAddr    string
 	LogLevel    string
 	LogFormat   string
@@ -31,6 +32,7 @@ func configFromEnv() config {
 		DatabaseURL: cmp.Or(os.Getenv("ATTUNE_DATABASE_URL"), postgres.DefaultURL),
 		Schema:      os.Getenv("ATTUNE_DATABASE_SCHEMA"),
 		AMQPURL:     os.Getenv("ATTUNE_AMQP_URL"),
+		BusPrefix:   os.Getenv("ATTUNE_BUS_PREFIX"),
 		HTTPAddr:    cmp.Or(os.Getenv("ATTUNE_HTTP_ADDR"), "127.0.0.1:8080"),
 		LogLevel:    cmp.Or(os.Getenv("ATTUNE_LOG_LEVEL"), "info"),
 		LogFormat:   cmp.Or(os.Getenv("ATTUNE_LOG_FORMAT"), "text"),
@@ -44,6 +46,7 @@ func (c *config) bindDatabase(fs *pflag.FlagSet) {
 
 func (c *config) bindServer(fs *pflag.FlagSet) {
 	fs.StringVar(&c.AMQPURL, "amqp-url", c.AMQPURL, "RabbitMQ URL; empty runs the bus in process (ATTUNE_AMQP_URL)")
+	fs.StringVar(&c.BusPrefix, "bus-prefix", c.BusPrefix, "prefix of every RabbitMQ exchange and queue, to share a broker (ATTUNE_BUS_PREFIX)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP API and health checks (ATTUNE_HTTP_ADDR)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (ATTUNE_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (ATTUNE_LOG_FORMAT)")

@@ -21,10 +21,11 @@ func serveCommand(cfg *config) *cobra.Command {
 			}
 			defer pool.Close()
 			return app.Run(cmd.Context(), app.Config{
-				Pool:     pool,
-				AMQPURL:  cfg.AMQPURL,
-				HTTPAddr: cfg.HTTPAddr,
-				Logger:   newLogger(*cfg, cmd.ErrOrStderr()),
+				Pool:      pool,
+				AMQPURL:   cfg.AMQPURL,
+				BusPrefix: cfg.BusPrefix,
+				HTTPAddr:  cfg.HTTPAddr,
+				Logger:    newLogger(*cfg, cmd.ErrOrStderr()),
 			})
 		},
 	}
