@@ -1,0 +1,163 @@
+package packloader
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/attune-go/attune/domain/pack"
+)
+
+// Operators is the criteria operator set a rule may use (StackStorm's). The rule matcher must
+// implement exactly these; the loader rejects any other name so a typo fails at load, not as
+// a rule that never matches.
+var Operators = []string{
+	"equals", "nequals", "iequals", "lessthan", "greaterthan",
+	"contains", "ncontains", "icontains", "nicontains",
+	"startswith", "istartswith", "endswith", "iendswith",
+	"regex", "iregex", "matchregex", "matchwildcard",
+	"exists", "nexists", "inside", "ninside",
+	"timediff_lt", "timediff_gt", "search",
+}
+
+// ruleSource keeps what resolve needs to check a rule against its trigger and action.
+type ruleSource struct {
+	f       fileProblems
+	root    *yaml.Node
+	trigger *yaml.Node // nil when absent or not a ref: then not resolved
+	action  *yaml.Node
+	params  *yaml.Node // the parameters mapping, nil when absent
+	tparams *yaml.Node // the trigger_params mapping, nil when absent
+	paths   []entry    // the criteria's keys
+}
+
+func (l *loader) readRule(f fileProblems, root *yaml.Node) {
+	o := f.object(root, "", "name", "description", "enabled", "trigger", "trigger_params", "criteria", "action", "parameters")
+	r := pack.Rule{}
+	r.Name, r.Ref = l.name(f, o, pack.KindRule)
+	r.Description = o.str("description")
+	r.Enabled = o.boolean("enabled", true)
+	src := ruleSource{f: f, root: root}
+	if r.Trigger = o.needStr("trigger"); r.Trigger != "" && f.ref(o.get("trigger"), "trigger", r.Trigger) {
+		src.trigger = o.get("trigger")
+	}
+	if r.Action = o.needStr("action"); r.Action != "" && f.ref(o.get("action"), "action", r.Action) {
+		src.action = o.get("action")
+	}
+	r.TriggerParams, src.tparams = f.mapping(o, "trigger_params")
+	r.Parameters, src.params = f.mapping(o, "parameters")
+	r.Criteria, r.Expression, src.paths = f.criteria(o.get("criteria"))
+	l.p.Rules = append(l.p.Rules, r)
+	l.rules = append(l.rules, src)
+}
+
+// mapping reads a free-form mapping field as JSON, with its node.
+func (f fileProblems) mapping(o object, key string) ([]byte, *yaml.Node) {
+	n := o.get(key)
+	if n == nil {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		f.at(n, o.field(key), "want a mapping, got %s", describe(n))
+		return nil, nil
+	}
+	v, ok := f.value(n, o.field(key))
+	if !ok {
+		return nil, nil
+	}
+	return toJSON(v), n
+}
+
+// criteria reads either tests on event paths or one boolean expression.
+func (f fileProblems) criteria(n *yaml.Node) (map[string]pack.Criterion, string, []entry) {
+	if n == nil {
+		return nil, "", nil
+	}
+	if n.Kind != yaml.MappingNode {
+		f.at(n, "criteria", "want a mapping of event path to test, or {expression: ...}, got %s", describe(n))
+		return nil, "", nil
+	}
+	entries := f.entries(n, "criteria")
+	if i := slices.IndexFunc(entries, func(e entry) bool { return e.key == "expression" && e.v.Kind == yaml.ScalarNode }); i >= 0 {
+		if len(entries) > 1 {
+			f.at(n, "criteria", "an expression stands alone: write every test into it, or use no expression")
+			return nil, "", nil
+		}
+		expr := f.str(entries[i].v, "criteria.expression")
+		if strings.TrimSpace(expr) == "" {
+			f.at(entries[i].v, "criteria.expression", "want a non-empty boolean expression")
+		}
+		return nil, expr, nil
+	}
+	out := map[string]pack.Criterion{}
+	var paths []entry
+	for _, e := range entries {
+		field := join("criteria", e.key)
+		if e.key == "" {
+			f.at(e.k, "criteria", "a test needs an event path")
+			continue
+		}
+		o := f.object(e.v, field, "type", "pattern")
+		if o.n == nil {
+			if isNull(e.v) {
+				f.at(e.k, field, "want a test like {type: equals, pattern: x}")
+			}
+			continue
+		}
+		c, ok := f.criterion(o)
+		if !ok {
+			continue
+		}
+		out[e.key] = c
+		paths = append(paths, e)
+	}
+	return out, "", paths
+}
+
+func (f fileProblems) criterion(o object) (pack.Criterion, bool) {
+	op := o.needStr("type")
+	if op == "" {
+		return pack.Criterion{}, false
+	}
+	if !slices.Contains(Operators, op) {
+		f.at(o.get("type"), o.field("type"), "unknown operator %q%s", op, suggest(op, Operators))
+		return pack.Criterion{}, false
+	}
+	c := pack.Criterion{Type: op}
+	pat := o.get("pattern")
+	if op == "exists" || op == "nexists" {
+		if pat != nil {
+			f.at(pat, o.field("pattern"), "%s takes no pattern", op)
+			return c, false
+		}
+		return c, true
+	}
+	if pat = o.need("pattern"); pat == nil {
+		return c, false
+	}
+	v, ok := f.value(pat, o.field("pattern"))
+	if !ok {
+		return c, false
+	}
+	switch op {
+	case "regex", "iregex", "matchregex":
+		s, isStr := v.(string)
+		if !isStr {
+			f.at(pat, o.field("pattern"), "want a regular expression, got %s", describe(pat))
+			return c, false
+		}
+		if _, err := regexp.Compile(s); err != nil && !hasTemplate(s) {
+			f.at(pat, o.field("pattern"), "bad regular expression: %v", err)
+			return c, false
+		}
+	case "timediff_lt", "timediff_gt":
+		if _, isNum := asFloat(v); !isNum && !hasTemplate(v) {
+			f.at(pat, o.field("pattern"), "want a number of seconds, got %s", describe(pat))
+			return c, false
+		}
+	}
+	c.Pattern = toJSON(v)
+	return c, true
+}
