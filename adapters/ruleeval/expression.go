@@ -1,0 +1,139 @@
+package ruleeval
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// An expression is compiled by expr-lang/expr against the scope's three names. Two modes:
+//
+//   - lenient, for a rule's boolean expression: expr's own semantics, where a missing map key
+//     reads as nil, so event.payload.level == 'error' is simply false on an event without a
+//     level;
+//   - strict, for parameter templates: reading a key that does not exist is an error naming
+//     the path (*MissingError), because silently rendering null into an action's parameters
+//     hides a typo until the action misbehaves. A template says what to do when a field may
+//     be absent: `event.payload.a.b ?? 'default'` (a missing step anywhere on the left of ??
+//     gives the default) or `event.payload.a?.b` (a may be missing or null).
+//
+// Strictness is an AST patch: every member access with a constant key, on a chain rooted at
+// event, config or system, becomes a call to fetchFunc (or to fetchOrNilFunc where a missing
+// step is allowed), which knows the path it is reading.
+
+// program is a compiled expression. Runs share pooled VMs (expr allocates a VM and its
+// stack per run otherwise), and a strict template that is nothing but a path — most
+// parameters: {{ event.payload.msg }} — skips the VM and walks the path with the same
+// fetch the VM would call.
+type program struct {
+	prog  *vm.Program
+	root  string      // with steps: the scope name the path starts at
+	steps []fetchStep // non-nil when the expression is only a path
+	vms   sync.Pool   // of *vm.VM
+}
+
+type fetchStep struct {
+	key  any // string or int
+	path string
+}
+
+func (p *program) run(vars map[string]any) (any, error) {
+	if p.steps != nil {
+		cur := any(vars[p.root])
+		for _, st := range p.steps {
+			v, err := fetch(cur, st.key, st.path)
+			if err != nil {
+				return nil, err
+			}
+			cur = v
+		}
+		return cur, nil
+	}
+	m, _ := p.vms.Get().(*vm.VM)
+	if m == nil {
+		m = &vm.VM{}
+	}
+	out, err := m.Run(p.prog, vars)
+	p.vms.Put(m)
+	return out, err
+}
+
+// pathSteps recognises a tree that is only $fetch calls down to a scope name.
+func pathSteps(n ast.Node) (root string, steps []fetchStep, ok bool) {
+	switch x := n.(type) {
+	case *ast.IdentifierNode:
+		if x.Value == nameEvent || x.Value == nameConfig || x.Value == nameSystem {
+			return x.Value, []fetchStep{}, true
+		}
+	case *ast.CallNode:
+		id, isIdent := x.Callee.(*ast.IdentifierNode)
+		if !isIdent || id.Value != fetchFunc || len(x.Arguments) != 3 {
+			return "", nil, false
+		}
+		root, steps, ok := pathSteps(x.Arguments[0])
+		if !ok {
+			return "", nil, false
+		}
+		var key any
+		switch k := x.Arguments[1].(type) {
+		case *ast.StringNode:
+			key = k.Value
+		case *ast.IntegerNode:
+			key = k.Value
+		default:
+			return "", nil, false
+		}
+		return root, append(steps, fetchStep{key: key, path: x.Arguments[2].(*ast.StringNode).Value}), true
+	}
+	return "", nil, false
+}
+
+func compileExpr(src string, strict bool) (*program, error) {
+	prog, err := compileProgram(src, strict)
+	if err != nil {
+		return nil, err
+	}
+	p := &program{prog: prog}
+	if strict {
+		if root, steps, ok := pathSteps(prog.Node()); ok && len(steps) > 0 {
+			p.root, p.steps = root, steps
+		}
+	}
+	return p, nil
+}
+
+func compileProgram(src string, strict bool) (*vm.Program, error) {
+	opts := []expr.Option{expr.Env(map[string]any{
+		nameEvent:  map[string]any{},
+		nameConfig: map[string]any{},
+		nameSystem: map[string]any{},
+	})}
+	if strict {
+		lenient := map[*ast.MemberNode]bool{}
+		opts = append(opts,
+			expr.Function(fetchFunc, strictFetch),
+			expr.Function(fetchOrNilFunc, fetchOrNil),
+			expr.Patch(&lenientMarker{lenient: lenient}),
+			expr.Patch(&strictPatcher{lenient: lenient}),
+		)
+	}
+	return expr.Compile(src, opts...)
+}
+
+// exprMessage is the one-line message of an expr error, without expr's source snippet: the
+// caller names the template or expression its own way.
+func exprMessage(err error) string {
+	var me *MissingError
+	if errors.As(err, &me) {
+		return me.Error()
+	}
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return fe.Message
+	}
+	return err.Error()
+}
