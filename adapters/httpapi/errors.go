@@ -1,0 +1,114 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Error is what every failed request answers: a stable machine-readable code, a message for
+// people, and where it applies (a JSON field path or a parameter name).
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Codes callers branch on. They are part of the API: never rename one.
+const (
+	CodeInvalidJSON      = "invalid_json"
+	CodeUnknownField     = "unknown_field"
+	CodeBadRequest       = "bad_request"
+	CodeValidation       = "validation_failed"
+	CodeNotFound         = "not_found"
+	CodeConflict         = "conflict"
+	CodePayloadTooLarge  = "payload_too_large"
+	CodeInternal         = "internal"
+	CodeUnavailable      = "unavailable"
+	CodeMethodNotAllowed = "method_not_allowed"
+)
+
+// Classifier lets a use case package tell the API how to answer its errors, keeping the
+// mapping in this one place: it returns nil for errors it does not know.
+type Classifier func(err error) *Error
+
+// writeError answers err: an *Error as is, otherwise through the classifiers, otherwise 500
+// (logged, with a message that leaks nothing internal).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var apiErr *Error
+	if !errors.As(err, &apiErr) {
+		for _, c := range s.cfg.Classifiers {
+			if apiErr = c(err); apiErr != nil {
+				break
+			}
+		}
+	}
+	if apiErr == nil {
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		apiErr = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error; the server log has the details"}
+	}
+	writeJSON(w, apiErr.Status, apiErr)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client went away: nothing left to tell it
+}
+
+// decodeBody reads one JSON object into v, rejecting unknown fields, trailing data and bodies
+// over the limit, with errors that name the field.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err, limit)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "request body holds more than one JSON value"}
+	}
+	return nil
+}
+
+func bodyError(err error, limit int64) error {
+	var (
+		syntax   *json.SyntaxError
+		typeErr  *json.UnmarshalTypeError
+		tooLarge *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
+	case errors.Is(err, io.EOF):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "request body is empty; want a JSON object"}
+	case errors.As(err, &syntax):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err)}
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Field: field, Message: fmt.Sprintf("field %q: want %s, got JSON %s", field, typeErr.Type, typeErr.Value)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &Error{Status: http.StatusBadRequest, Code: CodeUnknownField, Field: field, Message: fmt.Sprintf("unknown field %q", field)}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "request body ends in the middle of a JSON value"}
+	default:
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: err.Error()}
+	}
+}
+
+func notFound(what, id string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("%s %q not found", what, id)}
+}
+
+func badRequest(field, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Field: field, Message: fmt.Sprintf(format, args...)}
+}
