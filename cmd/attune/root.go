@@ -45,6 +45,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		historyCommand(&cfg),
 		auditCommand(&cfg),
 		projectionsCommand(&cfg),
+		runCommand(),
+		executionCommand(),
+		packCommand(),
+		ruleCommand(),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attune-go/attune/adapters/apiclient"
+)
+
+func packCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "pack", Aliases: []string{"packs"}, Short: "Load and inspect packs"}
+	var loadFlags clientFlags
+	load := clientCommand("load DIR", "Validate a pack directory and register it on the server", &loadFlags, cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			// The server reads the directory (its workers run the scripts from there), so the
+			// path must be absolute on the server's host; on one machine that is this path.
+			dir, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			res, err := c.LoadPack(cmd.Context(), dir)
+			if err != nil {
+				return err
+			}
+			return loadFlags.print(cmd.OutOrStdout(), res, func(w io.Writer) error {
+				b, _ := json.Marshal(res)
+				fprintf(w, "%s\n", b)
+				return nil
+			})
+		})
+	cmd.AddCommand(load)
+	return cmd
+}
