@@ -1,0 +1,91 @@
+// Package projections turns the log into Postgres read models and keeps them current.
+//
+// The seam between logic and SQL: a projection (projections/executions, projections/streams,
+// …) is pure Go. Its Apply reads a batch of recorded events in log order, decodes the types
+// it cares about, loads the rows they touch through its own small Store interface
+// (LoadExecutions/SaveExecutions …), folds the events into those rows in memory and saves each
+// changed row once. adapters/readmodel implements every such Store on one Postgres
+// transaction (the Tx of this package) and owns all the SQL: the DDL in
+// schemas/migrations/00002_projections.sql, the multi-row upserts and the queries. The Runner
+// here owns the control flow: it follows the log in cursor order straight from the event store
+// (not the bus), and for each batch asks its Target for one transaction that checks and
+// advances the projection's checkpoint, then lets the projection write its rows — rows and
+// checkpoint commit together, so every event is applied exactly once. The checkpoint update is
+// a compare-and-set on the position the batch started from, which fences off a second writer
+// even if the leadership lock were ever lost. Leadership is a session advisory lock per
+// projection (Target.Lead); a rebuild takes a second, "pause" lock that every batch
+// transaction takes shared, so a live runner simply waits while a rebuild truncates and
+// replays, then notices the moved checkpoint and resumes from it. Because the target is just a
+// pool (a search_path) and catch-up takes an optional end position, the same code builds read
+// models into a separate schema as of a past position, for audits (Replay).
+package projections
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/streams"
+)
+
+// ErrCheckpointMoved says a batch found the projection's checkpoint elsewhere than where the
+// batch started: another writer (a rebuild, or a runner that took over) moved it. The batch
+// is rolled back; the runner resumes from the stored checkpoint.
+var ErrCheckpointMoved = errors.New("projection checkpoint moved")
+
+// Tx is every read model's store, bound to one transaction of the target.
+type Tx interface {
+	executions.Store
+	streams.Store
+}
+
+// Projection is one read model: a persisted name and the fold that applies a batch.
+type Projection struct {
+	Name  string
+	Apply func(ctx context.Context, tx Tx, batch []eventstore.Recorded) error
+}
+
+// Target is where read models live: a Postgres schema (adapters/readmodel).
+type Target interface {
+	// Checkpoint returns the last position applied by the projection (Start if none).
+	Checkpoint(ctx context.Context, name string) (eventstore.Position, error)
+	// Update runs fn in one transaction that first waits out a rebuild of the projection,
+	// then moves its checkpoint from `from` to `to` (ErrCheckpointMoved if it is not at from).
+	Update(ctx context.Context, name string, from, to eventstore.Position, fn func(Tx) error) error
+	// Reset empties the projection's tables and deletes its checkpoint, in one transaction.
+	Reset(ctx context.Context, name string) error
+	// Lead waits until this caller is the projection's only live runner, then runs fn with
+	// the Target to write through; fn's context ends if the leadership is lost.
+	Lead(ctx context.Context, name string, fn func(context.Context, Target) error) error
+	// Pause waits until no batch of the projection is being applied and holds every later one
+	// back while fn runs with a Target bound to the pausing session.
+	Pause(ctx context.Context, name string, fn func(context.Context, Target) error) error
+}
+
+// Executions is the executions read model.
+var Executions = Projection{
+	Name:  executions.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return executions.Apply(ctx, tx, b) },
+}
+
+// Streams is the streams read model.
+var Streams = Projection{
+	Name:  streams.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return streams.Apply(ctx, tx, b) },
+}
+
+// All lists every projection, in the order the server starts them.
+func All() []Projection { return []Projection{Executions, Streams} }
+
+// Lookup finds a projection by its name, with or without the "projection:" prefix (the CLI
+// accepts `attune projections rebuild executions`).
+func Lookup(name string) (Projection, bool) {
+	for _, p := range All() {
+		if p.Name == name || strings.TrimPrefix(p.Name, "projection:") == name {
+			return p, true
+		}
+	}
+	return Projection{}, false
+}
