@@ -23,8 +23,10 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/postgres"
+	"github.com/attune-go/attune/adapters/readmodel"
 	"github.com/attune-go/attune/adapters/relay"
 	"github.com/attune-go/attune/handlers/canceler"
+	"github.com/attune-go/attune/projections"
 )
 
 // Config is everything the server roles need.
@@ -45,6 +47,9 @@ type Server struct {
 	store eventstore.Store // the guarded log: every append is schema-checked
 	bus   *bus.Bus
 	ready atomic.Bool
+
+	models  *readmodel.DB // every read model; the API queries it
+	runners []*projections.Runner
 }
 
 // Store is the guarded event store the server's roles append through.
@@ -72,7 +77,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer b.Close()
-	s := &Server{cfg: cfg, log: log, store: eventschema.Guard(pg, validator), bus: b}
+	s := &Server{cfg: cfg, log: log, store: eventschema.Guard(pg, validator), bus: b, models: readmodel.New(cfg.Pool)}
 	return s.run(ctx)
 }
 
@@ -109,6 +114,15 @@ func (s *Server) run(ctx context.Context) error {
 		return fmt.Errorf("start handlers: %w", err)
 	}
 	defer router.Close()
+
+	for _, p := range projections.All() {
+		runner, err := projections.New(projections.Config{Projection: p, Store: s.store, Target: s.models, Logger: s.log})
+		if err != nil {
+			return err
+		}
+		s.runners = append(s.runners, runner)
+		g.Go(func() error { return runner.Run(ctx) })
+	}
 
 	rl, err := relay.New(relay.Config{
 		Store:       s.store,

@@ -2,44 +2,53 @@ package app
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
+
+	"github.com/attune-go/attune/adapters/httpapi"
+	"github.com/attune-go/attune/handlers/cancel"
 )
 
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	// Liveness: the process answers. Nothing else, so an orchestrator never restarts a
-	// server only because its database is briefly away.
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return httpapi.New(httpapi.Config{
+		Logger:         s.log,
+		Classifiers:    []httpapi.Classifier{classify},
+		Ready:          s.readiness,
+		GetExecution:   s.models.GetExecution,
+		ListExecutions: s.models.ListExecutions,
+		ReadStream:     s.store.ReadStream,
+		CancelExecution: func(ctx context.Context, id, actor string) error {
+			_, err := cancel.Cancel(ctx, s.store, id, actor)
+			return err
+		},
 	})
-	mux.HandleFunc("GET /readyz", s.readyz)
-	return mux
 }
 
-// readyz answers 200 once every role runs and the database answers, 503 otherwise, naming
-// each check so an operator sees what is missing.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+// readiness is ready once every role runs and the database answers; each check is named so
+// an operator sees what is missing.
+func (s *Server) readiness(ctx context.Context) (bool, map[string]string) {
 	checks := map[string]string{"roles": "ok", "database": "ok"}
 	ok := true
 	if !s.ready.Load() {
 		checks["roles"], ok = "starting", false
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Pool.Ping(ctx); err != nil {
 		checks["database"], ok = err.Error(), false
 	}
-	status := http.StatusOK
-	if !ok {
-		status = http.StatusServiceUnavailable
-	}
-	writeJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+	return ok, checks
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to tell it
+// classify maps the use cases' errors to API answers: the one place that does.
+func classify(err error) *httpapi.Error {
+	var finished *cancel.FinishedError
+	switch {
+	case errors.Is(err, cancel.ErrNotFound):
+		return &httpapi.Error{Status: http.StatusNotFound, Code: httpapi.CodeNotFound, Message: err.Error()}
+	case errors.As(err, &finished):
+		return &httpapi.Error{Status: http.StatusConflict, Code: httpapi.CodeConflict, Message: err.Error()}
+	}
+	return nil
 }
