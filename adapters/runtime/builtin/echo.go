@@ -1,0 +1,27 @@
+package builtin
+
+import (
+	"context"
+
+	"github.com/attune-go/attune/adapters/runtime"
+	"github.com/attune-go/attune/domain/execution"
+)
+
+// echo returns its message as {"stdout": message}, the shape StackStorm's core.echo (a shell
+// echo) gives, so `result.stdout` reads the same there and here; the message is its stdout too.
+func echo(_ context.Context, req runtime.Request) runtime.Outcome {
+	var p struct {
+		Message *string `json:"message"`
+	}
+	if err := decode(req, &p); err != nil {
+		return runtime.Failed("%v", err)
+	}
+	if p.Message == nil {
+		return runtime.Failed("core.echo: parameter message is required")
+	}
+	res, err := result(map[string]string{"stdout": *p.Message})
+	if err != nil {
+		return runtime.Failed("core.echo: %v", err)
+	}
+	return runtime.Outcome{Status: execution.Completed, Result: res, Stdout: *p.Message}
+}

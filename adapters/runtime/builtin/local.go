@@ -1,0 +1,96 @@
+package builtin
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/attune-go/attune/adapters/runtime"
+	"github.com/attune-go/attune/adapters/runtime/process"
+)
+
+// localResult is core.local's result, in the shape of StackStorm's local-shell-cmd.
+type localResult struct {
+	Stdout     string `json:"stdout"`
+	Stderr     string `json:"stderr"`
+	ReturnCode *int   `json:"return_code"`
+	Succeeded  bool   `json:"succeeded"`
+}
+
+// local runs the command line cmd with bash, in the process group, output cap and minimal
+// environment of a script. The command is written to a 0600 file that bash runs, never put in
+// argv, where any user of the machine could read it (with whatever secret a template put in
+// it) in /proc; the parameters reach it on stdin like any action's.
+func (r *Runner) local(ctx context.Context, req runtime.Request) runtime.Outcome {
+	var p struct {
+		Cmd string                     `json:"cmd"`
+		Cwd string                     `json:"cwd"`
+		Env map[string]json.RawMessage `json:"env"`
+	}
+	if err := decode(req, &p); err != nil {
+		return runtime.Failed("%v", err)
+	}
+	if strings.TrimSpace(p.Cmd) == "" {
+		return runtime.Failed("core.local: parameter cmd is required")
+	}
+	if r.cfg.Shell == "" {
+		return runtime.Failed("core.local: this worker has no bash")
+	}
+	env := make([]string, 0, len(p.Env))
+	for name, v := range p.Env {
+		if name == "" || strings.ContainsAny(name, "=\x00") {
+			return runtime.Failed("core.local: invalid environment variable name %q", name)
+		}
+		env = append(env, name+"="+text(v))
+	}
+	script, err := r.writeScript(p.Cmd)
+	if err != nil {
+		return runtime.Failed("core.local: %v", err)
+	}
+	defer os.Remove(script)
+
+	params := req.Parameters
+	if len(bytes.TrimSpace(params)) == 0 {
+		params = json.RawMessage("{}")
+	}
+	o := r.cfg.Executor.Exec(ctx, process.Command{
+		ExecutionID: req.ExecutionID,
+		Action:      req.Action,
+		Path:        r.cfg.Shell,
+		Args:        []string{script},
+		Dir:         cmp.Or(p.Cwd, r.cfg.TempDir),
+		Env:         env,
+		Stdin:       params,
+	})
+	res, err := result(localResult{
+		Stdout: o.Stdout, Stderr: o.Stderr, ReturnCode: o.ExitCode,
+		Succeeded: o.ExitCode != nil && *o.ExitCode == 0,
+	})
+	if err != nil {
+		return runtime.Failed("core.local: %v", err)
+	}
+	o.Result = res
+	return o
+}
+
+// writeScript writes cmd to a new file only the worker's user can read.
+func (r *Runner) writeScript(cmd string) (string, error) {
+	f, err := os.CreateTemp(r.cfg.TempDir, "attune-local-*.sh") // mode 0600
+	if err != nil {
+		return "", fmt.Errorf("create the command file: %w", err)
+	}
+	if _, err := f.WriteString(cmd + "\n"); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write the command file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write the command file: %w", err)
+	}
+	return f.Name(), nil
+}
