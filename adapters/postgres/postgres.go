@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -119,4 +120,21 @@ func (o oneLine) Error() string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// EnsureSchema creates schema if it does not exist yet, so `attune migrate --schema NAME` and
+// `attune serve --schema NAME` work on a fresh database.
+func EnsureSchema(ctx context.Context, databaseURL, schema string) error {
+	if schema == "" {
+		return nil
+	}
+	pool, err := Connect(ctx, databaseURL, "")
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	return nil
 }

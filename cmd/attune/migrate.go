@@ -17,7 +17,7 @@ func migrateCommand(cfg *config) *cobra.Command {
 		Short: "Apply the embedded database migrations (idempotent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, err := openDatabase(cmd.Context(), *cfg)
+			pool, err := openDatabase(cmd.Context(), *cfg, withSchemaCreated())
 			if err != nil {
 				return err
 			}
@@ -39,10 +39,26 @@ func migrateCommand(cfg *config) *cobra.Command {
 	return cmd
 }
 
+type openOption func(*openOptions)
+
+type openOptions struct{ createSchema bool }
+
+// withSchemaCreated creates the configured schema when it is missing (migrate and serve).
+func withSchemaCreated() openOption { return func(o *openOptions) { o.createSchema = true } }
+
 // openDatabase validates the configuration and connects, failing fast with one clear line.
-func openDatabase(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
+func openDatabase(ctx context.Context, cfg config, opts ...openOption) (*pgxpool.Pool, error) {
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, usageError("invalid configuration: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	if o.createSchema {
+		if err := postgres.EnsureSchema(ctx, cfg.DatabaseURL, cfg.Schema); err != nil {
+			return nil, err
+		}
 	}
 	return postgres.Connect(ctx, cfg.DatabaseURL, cfg.Schema)
 }

@@ -15,7 +15,7 @@ func serveCommand(cfg *config) *cobra.Command {
 			"--amqp-url (ATTUNE_AMQP_URL) names a RabbitMQ server.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, err := openDatabase(cmd.Context(), *cfg)
+			pool, err := openDatabase(cmd.Context(), *cfg, withSchemaCreated())
 			if err != nil {
 				return err
 			}
