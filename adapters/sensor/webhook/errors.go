@@ -1,0 +1,68 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Code is a stable, machine-readable reason a webhook was refused. Clients branch on it; the
+// message is for people and may change.
+type Code string
+
+// The codes of the webhook endpoint.
+const (
+	CodeInvalidJSON     Code = "invalid_json"      // the body is not one JSON object
+	CodeValidation      Code = "validation_failed" // the payload does not fit the trigger's payload_schema
+	CodeBadSignature    Code = "bad_signature"     // X-Attune-Signature missing or wrong
+	CodeUnknownTrigger  Code = "unknown_trigger"   // no such trigger, or not a webhook trigger
+	CodePayloadTooLarge Code = "payload_too_large" // the body passes the size cap
+	CodeInternal        Code = "internal_error"    // the trigger lookup or the store failed
+)
+
+// Status is the HTTP status of a code: the one place the two are tied.
+func (c Code) Status() int {
+	switch c {
+	case CodeInvalidJSON:
+		return http.StatusBadRequest
+	case CodeValidation:
+		return http.StatusUnprocessableEntity
+	case CodeBadSignature:
+		return http.StatusUnauthorized
+	case CodeUnknownTrigger:
+		return http.StatusNotFound
+	case CodePayloadTooLarge:
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}
+
+// Error is a refused webhook, as the response body carries it.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"` // the payload field at fault (validation_failed)
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+func refuse(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// writeError answers with err's code and status; anything that is not an *Error is internal
+// and its text stays in the log, not in the answer.
+func writeError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Code: CodeInternal, Message: "the event could not be recorded; see the server log"}
+	}
+	writeJSON(w, e.Code.Status(), e)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body) // the client hung up: nothing left to tell it
+}

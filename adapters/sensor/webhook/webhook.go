@@ -1,0 +1,224 @@
+// Package webhook turns POST /api/v1/webhooks/{trigger} into EventFired: the JSON body is the
+// payload, checked against the trigger's payload_schema and, when the trigger has a secret,
+// authenticated by an HMAC-SHA256 signature of the raw body.
+package webhook
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/sensor"
+	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/domain/trigger"
+)
+
+// Pattern is the route of the endpoint (Go 1.22 ServeMux syntax).
+const Pattern = "POST /api/v1/webhooks/{trigger}"
+
+// SignatureHeader carries "sha256=<hex of HMAC-SHA256(secret, raw body)>".
+const SignatureHeader = "X-Attune-Signature"
+
+// Actor is the metadata actor of webhook events.
+const Actor = "webhook"
+
+// DefaultMaxBody caps a webhook body.
+const DefaultMaxBody = 1 << 20
+
+// TriggerLookup finds a registered trigger by ref (a read model of the packs).
+type TriggerLookup interface {
+	Trigger(ctx context.Context, ref string) (t pack.Trigger, found bool, err error)
+}
+
+// TriggerLookupFunc adapts a function to TriggerLookup.
+type TriggerLookupFunc func(ctx context.Context, ref string) (pack.Trigger, bool, error)
+
+// Trigger implements TriggerLookup.
+func (f TriggerLookupFunc) Trigger(ctx context.Context, ref string) (pack.Trigger, bool, error) {
+	return f(ctx, ref)
+}
+
+// Config wires a Handler.
+type Config struct {
+	Store    eventstore.Store // required
+	Triggers TriggerLookup    // required
+	// Secrets returns a trigger's HMAC secret; nil means no trigger requires a signature.
+	// The server passes EnvSecrets(nil).
+	Secrets SecretLookup
+	MaxBody int64        // bytes; default DefaultMaxBody
+	Logger  *slog.Logger // default slog.Default()
+}
+
+// Handler serves Pattern.
+type Handler struct {
+	store    eventstore.Store
+	triggers TriggerLookup
+	secrets  SecretLookup
+	maxBody  int64
+	log      *slog.Logger
+}
+
+// New returns the handler. It panics on a missing dependency (a wiring error).
+func New(cfg Config) *Handler {
+	if cfg.Store == nil || cfg.Triggers == nil {
+		panic("webhook.New: nil Store or Triggers")
+	}
+	if cfg.Secrets == nil {
+		cfg.Secrets = func(string) (string, bool) { return "", false }
+	}
+	return &Handler{
+		store:    cfg.Store,
+		triggers: cfg.Triggers,
+		secrets:  cfg.Secrets,
+		maxBody:  cmp.Or(cfg.MaxBody, DefaultMaxBody),
+		log:      cmp.Or(cfg.Logger, slog.Default()),
+	}
+}
+
+// Register adds the handler to mux under Pattern.
+func (h *Handler) Register(mux *http.ServeMux) { mux.Handle(Pattern, h) }
+
+// Accepted is the body of a 202 answer.
+type Accepted struct {
+	EventID string `json:"event_id"`
+}
+
+// ServeHTTP records one webhook call as an EventFired and answers 202 with its id, or refuses
+// it with an Error and records nothing.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("trigger")
+	id, err := h.accept(r, ref)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			h.log.Info("webhook refused", slog.String("trigger", ref), slog.String("code", string(e.Code)), slog.String("reason", e.Message))
+		} else {
+			h.log.Error("webhook failed", slog.String("trigger", ref), slog.Any("error", err))
+		}
+		writeError(w, err)
+		return
+	}
+	h.log.Info("webhook event fired", slog.String("trigger", ref), slog.String("event_id", id))
+	writeJSON(w, http.StatusAccepted, Accepted{EventID: id})
+}
+
+// accept checks in the order that reveals the least to an unauthenticated caller: the trigger
+// must exist before its body is read, and the signature must hold before the body is parsed.
+func (h *Handler) accept(r *http.Request, ref string) (string, error) {
+	ctx := r.Context()
+	t, found, err := h.triggers.Trigger(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("look up trigger %q: %w", ref, err)
+	}
+	if !found {
+		return "", refuse(CodeUnknownTrigger, "no trigger %q", ref)
+	}
+	if t.Type != pack.TriggerWebhook {
+		return "", refuse(CodeUnknownTrigger, "trigger %q is a %s trigger, not a webhook", ref, t.Type)
+	}
+	body, err := h.readBody(r)
+	if err != nil {
+		return "", err
+	}
+	if secret, ok := h.secrets(ref); ok {
+		if err := checkSignature(secret, body, r.Header.Get(SignatureHeader)); err != nil {
+			return "", err
+		}
+	}
+	payload, raw, err := decodePayload(body)
+	if err != nil {
+		return "", err
+	}
+	if err := sensor.ValidatePayload(t.PayloadSchema, payload); err != nil {
+		var fe *sensor.FieldError
+		if errors.As(err, &fe) {
+			return "", &Error{Code: CodeValidation, Message: fe.Error(), Field: fe.Field}
+		}
+		return "", refuse(CodeValidation, "%v", err)
+	}
+	id := ulid.Make().String()
+	e := trigger.EventFired{EventID: id, Trigger: ref, Payload: raw, Source: trigger.Webhook}
+	if err := sensor.Fire(ctx, h.store, e, Actor); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func (h *Handler) readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > h.maxBody {
+		return nil, refuse(CodePayloadTooLarge, "body of %d bytes is over the %d byte limit", r.ContentLength, h.maxBody)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("read webhook body: %w", err)
+	}
+	if int64(len(body)) > h.maxBody {
+		return nil, refuse(CodePayloadTooLarge, "body is over the %d byte limit", h.maxBody)
+	}
+	return body, nil
+}
+
+// decodePayload reads the body as one JSON object, returned decoded (to validate) and
+// compacted (to record, as sent: the numbers keep every digit). An empty body is the empty
+// payload, so a bare `curl -X POST` can fire a trigger that needs no fields.
+func decodePayload(body []byte) (map[string]any, json.RawMessage, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return map[string]any{}, json.RawMessage(`{}`), nil
+	}
+	p, err := sensor.DecodeObject(body)
+	switch {
+	case errors.Is(err, sensor.ErrNotObject):
+		return nil, nil, refuse(CodeInvalidJSON, "body must be a JSON object")
+	case err != nil:
+		return nil, nil, refuse(CodeInvalidJSON, "body is not JSON: %v", err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, body); err != nil {
+		return nil, nil, refuse(CodeInvalidJSON, "body is not JSON: %v", err)
+	}
+	return p, compact.Bytes(), nil
+}
+
+// checkSignature compares in constant time, so the answer's timing reveals nothing of the
+// expected MAC.
+func checkSignature(secret string, body []byte, header string) error {
+	if header == "" {
+		return refuse(CodeBadSignature, "this trigger requires a %s header: sha256=<hex of HMAC-SHA256(secret, body)>", SignatureHeader)
+	}
+	hexMAC, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return refuse(CodeBadSignature, "%s must start with sha256=", SignatureHeader)
+	}
+	got, err := hex.DecodeString(hexMAC)
+	if err != nil {
+		return refuse(CodeBadSignature, "%s is not hex", SignatureHeader)
+	}
+	if !hmac.Equal(got, mac(secret, body)) {
+		return refuse(CodeBadSignature, "%s does not match the body", SignatureHeader)
+	}
+	return nil
+}
+
+// Sign returns the SignatureHeader value for body: what a sender computes.
+func Sign(secret string, body []byte) string {
+	return "sha256=" + hex.EncodeToString(mac(secret, body))
+}
+
+func mac(secret string, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return m.Sum(nil)
+}
