@@ -43,7 +43,7 @@ func samples() []event.Event {
 	return []event.Event{
 		pack.PackRegistered{
 			Ref: "examples", Version: "1.2.0", Description: "Example automations",
-			Config: raw(`{"greeting":"hello"}`), Digest: sha("pack"),
+			Config: raw(`{"greeting":"hello"}`), Digest: sha("pack"), Path: "/srv/attune/packs/examples",
 			Actions: []pack.Action{{
 				Ref: "examples.shout", Name: "shout", Description: "Shouts", RunnerType: pack.RunnerPython,
 				EntryPoint: "shout.py", EntryPointSHA256: sha("shout.py"), Parameters: params, TimeoutSeconds: 30,

@@ -166,6 +166,14 @@ func TestLoadReportsEveryProblemWithFileLineAndField(t *testing.T) {
 			[]string{"p/rules/r.yaml:4: criteria.payload.level.pattern: required"}},
 		{"expression mixed with tests", map[string]string{"rules/r.yaml": "name: r\ntrigger: p.tick\ncriteria:\n  expression: \"{{ true }}\"\n  payload.level: {type: exists}\naction: core.noop\n"},
 			[]string{"p/rules/r.yaml:4: criteria: an expression stands alone: write every test into it, or use no expression"}},
+		{"template that does not compile", map[string]string{"rules/r.yaml": "name: r\ntrigger: p.tick\naction: core.echo\nparameters:\n  message: \"{{ event.payload.level ) }} now\"\n"},
+			[]string{`p/rules/r.yaml:5: parameters.message: "{{ event.payload.level ) }} now": {{ is never closed by }} (at 1:1)`}},
+		{"template expression that does not compile", map[string]string{"rules/r.yaml": "name: r\ntrigger: p.tick\naction: core.echo\nparameters:\n  message: \"at {{ event.payload.level +* 1 }}\"\n"},
+			[]string{`p/rules/r.yaml:5: parameters.message: "at {{ event.payload.level +* 1 }}": unexpected token Operator("*") (at 1:28)`}},
+		{"expression that does not compile", map[string]string{"rules/r.yaml": "name: r\ntrigger: p.tick\ncriteria:\n  expression: \"{{ event.payload.level == }}\"\naction: core.noop\n"},
+			[]string{`p/rules/r.yaml:4: criteria.expression: "{{ event.payload.level == }}": unexpected token EOF (at 1:25)`}},
+		{"expression that is not a boolean", map[string]string{"rules/r.yaml": "name: r\ntrigger: p.tick\ncriteria:\n  expression: \"{{ 1 + 1 }}\"\naction: core.noop\n"},
+			[]string{`p/rules/r.yaml:4: criteria.expression: "{{ 1 + 1 }}": the expression gives int, not true or false`}},
 
 		// timers
 		{"cron with five fields", map[string]string{"rules/r.yaml": "name: r\ntrigger: core.crontimer\ntrigger_params: {expression: \"*/5 * * * *\"}\naction: core.noop\n"},

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -60,6 +62,22 @@ var (
 // others resolves refs into packs other than this one and core; nil resolves none.
 func Load(fsys fs.FS, dir string, others Resolver) (pack.PackRegistered, error) {
 	return load(fsys, dir, others, false)
+}
+
+// LoadDir loads the pack in directory dir of this machine and records its absolute path in
+// Path, so that workers and sensors on this host find its entry points. Problems name files
+// from the pack directory's own name down (examples/rules/on_ping.yaml).
+func LoadDir(dir string, others Resolver) (pack.PackRegistered, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return pack.PackRegistered{}, &FileError{File: dir, Msg: fmt.Sprintf("cannot resolve the pack directory: %v", err)}
+	}
+	p, err := Load(os.DirFS(filepath.Dir(abs)), filepath.Base(abs), others)
+	if err != nil {
+		return pack.PackRegistered{}, err
+	}
+	p.Path = abs
+	return p, nil
 }
 
 func load(fsys fs.FS, dir string, others Resolver, isCore bool) (pack.PackRegistered, error) {

@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -289,5 +291,31 @@ func TestReloadRetiresWhatTheFilesDrop(t *testing.T) {
 	}
 	if next.Digest == first.Digest {
 		t.Fatal("dropping a file left the digest unchanged")
+	}
+}
+
+func TestLoadDirRecordsWhereThePackLives(t *testing.T) {
+	t.Parallel()
+	got, err := packloader.LoadDir("testdata/examples", nil)
+	if err != nil {
+		t.Fatalf("LoadDir: %v", err)
+	}
+	abs, err := filepath.Abs("testdata/examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Path != abs {
+		t.Errorf("Path = %q, want %q", got.Path, abs)
+	}
+	viaFS, err := packloader.Load(os.DirFS("testdata"), "examples", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaFS.Path = abs
+	if !reflect.DeepEqual(got, viaFS) {
+		t.Error("LoadDir and Load disagree on the pack")
+	}
+	if _, err := packloader.LoadDir("testdata/nowhere", nil); err == nil || !strings.Contains(err.Error(), "nowhere: no such pack directory") {
+		t.Errorf("LoadDir of a missing directory = %v", err)
 	}
 }

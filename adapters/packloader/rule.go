@@ -1,12 +1,15 @@
 package packloader
 
 import (
+	"errors"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/attune-go/attune/adapters/ruleeval"
 	"github.com/attune-go/attune/domain/pack"
 )
 
@@ -34,6 +37,15 @@ type ruleSource struct {
 }
 
 func (l *loader) readRule(f fileProblems, root *yaml.Node) {
+	before := len(l.errs)
+	defer func() {
+		// Templates and expressions are compiled by the rule evaluator, the code that runs
+		// them, so what loads is what matches. Only a rule file that is otherwise sound is
+		// compiled: a pattern already reported (a bad regex) is not reported twice.
+		if len(l.errs) == before && len(l.p.Rules) > 0 {
+			f.ruleeval(root, l.p.Rules[len(l.p.Rules)-1])
+		}
+	}()
 	o := f.object(root, "", "name", "description", "enabled", "trigger", "trigger_params", "criteria", "action", "parameters")
 	r := pack.Rule{}
 	r.Name, r.Ref = l.name(f, o, pack.KindRule)
@@ -160,4 +172,50 @@ func (f fileProblems) criterion(o object) (pack.Criterion, bool) {
 	}
 	c.Pattern = toJSON(v)
 	return c, true
+}
+
+// ruleeval reports what the rule evaluator refuses in r (a template or an expression that
+// does not compile, a malformed search), each at the line of the field it names.
+func (f fileProblems) ruleeval(root *yaml.Node, r pack.Rule) {
+	var re *ruleeval.RuleError
+	if err := ruleeval.CheckRule(r); !errors.As(err, &re) {
+		if err != nil {
+			f.at(root, "", "%v", err)
+		}
+		return
+	}
+	for _, p := range re.Problems {
+		path := p.Path
+		if len(path) > 0 && path[0] == "expression" {
+			path = append([]string{"criteria"}, path...) // written criteria: {expression: ...}
+		}
+		field := (&ruleeval.Problem{Path: path}).Where()
+		f.at(walk(root, path), field, "%s", strings.TrimPrefix(p.Error(), p.Where()+": "))
+	}
+}
+
+// walk follows path (mapping keys, list indexes) from n as far as it leads and returns the
+// deepest node found, for its line.
+func walk(n *yaml.Node, path []string) *yaml.Node {
+	for _, seg := range path {
+		n = resolve(n)
+		var next *yaml.Node
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == seg {
+					next = n.Content[i+1]
+				}
+			}
+		case yaml.SequenceNode:
+			if i, err := strconv.Atoi(seg); err == nil && i >= 0 && i < len(n.Content) {
+				next = n.Content[i]
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return n
 }

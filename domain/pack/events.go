@@ -50,7 +50,10 @@ type PackRegistered struct {
 	Config json.RawMessage `json:"config,omitempty"`
 	// Digest is a hex SHA-256 over the pack's files, so the loader can skip a reload that
 	// changes nothing.
-	Digest   string      `json:"digest,omitempty"`
+	Digest string `json:"digest,omitempty"`
+	// Path is the absolute directory the pack was loaded from, so a worker or sensor on the
+	// same host finds the entry points; empty for the core pack, which is built in.
+	Path     string      `json:"path,omitempty"`
 	Actions  []Action    `json:"actions,omitempty"`
 	Triggers []Trigger   `json:"triggers,omitempty"`
 	Sensors  []Sensor    `json:"sensors,omitempty"`

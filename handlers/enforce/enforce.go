@@ -1,0 +1,222 @@
+// Package enforce processes enforcements: each EnforcementCreated requests at most one
+// execution of the rule's action, with the action's defaults applied and its parameters
+// validated, then records the enforcement as processed. The execution's id derives from the
+// enforcement's and is appended with NoStream, so a redelivered EnforcementCreated requests
+// nothing twice; parameters that break the action's schema fail the execution in the very
+// append that requests it, so it never reaches a worker.
+package enforce
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/secret"
+	"github.com/attune-go/attune/domain/enforcement"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/handlers/internal/actionparams"
+)
+
+// Name is the handler's persisted identifier: it names its queue (EnforcementCreated.enforce).
+const Name = "enforce"
+
+// Register subscribes the handler to created enforcements.
+func Register(r *bus.Router, cfg Config) {
+	r.AddHandler(Name, enforcement.EnforcementCreated{}.EventType(), New(cfg).Handle)
+}
+
+// Log is what the handler needs of the event store.
+type Log interface {
+	ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error)
+	Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error)
+}
+
+// Catalog is what the handler needs of projections/registry.
+type Catalog interface {
+	WaitFor(ctx context.Context, pos eventstore.Position) error
+	Action(ref string) (pack.Action, bool)
+}
+
+// Config wires the handler.
+type Config struct {
+	Log     Log
+	Catalog Catalog
+	// Box opens sealed parameters to validate them and seals the secret ones again.
+	Box *secret.Box
+	// WaitTimeout bounds the wait for the catalogue to reach the enforcement; the message is
+	// retried after it. Default 30s.
+	WaitTimeout time.Duration
+}
+
+// Handler processes enforcements; Handle is its bus.HandlerFunc.
+type Handler struct {
+	cfg Config
+}
+
+// New returns the handler. It panics on a missing dependency (a wiring error).
+func New(cfg Config) *Handler {
+	switch {
+	case cfg.Log == nil:
+		panic("enforce: nil Log")
+	case cfg.Catalog == nil:
+		panic("enforce: nil Catalog")
+	case cfg.Box == nil:
+		panic("enforce: nil secret Box")
+	}
+	cfg.WaitTimeout = cmp.Or(cfg.WaitTimeout, 30*time.Second)
+	return &Handler{cfg: cfg}
+}
+
+// state is an enforcement folded from its stream.
+type state struct {
+	created *enforcement.EnforcementCreated
+	done    bool // processed or skipped
+	version int64
+}
+
+// Handle reacts to one EnforcementCreated.
+func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
+	if e.Type != (enforcement.EnforcementCreated{}).EventType() {
+		return nil
+	}
+	st, err := h.load(ctx, e.StreamID)
+	if err != nil || st.done {
+		return err // processed by an earlier delivery, or skipped when it was created
+	}
+	created := st.created
+	enfID, err := ulid.Parse(created.EnforcementID)
+	if err != nil {
+		return bus.Permanent(fmt.Errorf("enforcement in %s: id %q: %w", e.StreamID, created.EnforcementID, err))
+	}
+	execID := execution.IDForEnforcement(enfID).String()
+	md := e.Metadata.Caused(e.ID.String())
+
+	existing, err := h.cfg.Log.ReadStream(ctx, execution.StreamID(execID))
+	if err != nil {
+		return fmt.Errorf("read execution %s: %w", execID, err)
+	}
+	if len(existing) == 0 {
+		// Not requested yet (a delivery that requested it and failed before recording the
+		// enforcement as processed leaves it, and goes straight to that step).
+		wctx, cancel := context.WithTimeout(ctx, h.cfg.WaitTimeout)
+		err := h.cfg.Catalog.WaitFor(wctx, e.Position)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("process enforcement %s: %w", created.EnforcementID, err)
+		}
+		action, ok := h.cfg.Catalog.Action(created.Action)
+		if !ok {
+			reason := fmt.Sprintf("action %s is not registered (retired, or its pack was never loaded)", created.Action)
+			return h.finish(ctx, e.StreamID, st.version, enforcement.EnforcementSkipped{EnforcementID: created.EnforcementID, Reason: reason}, md)
+		}
+		if err := h.request(ctx, execID, created, action, md); err != nil {
+			return err
+		}
+	}
+	return h.finish(ctx, e.StreamID, st.version, enforcement.EnforcementProcessed{EnforcementID: created.EnforcementID, ExecutionID: execID}, md)
+}
+
+// request appends ExecutionRequested, and the failure it ends in when the parameters break
+// the action's schema, to the execution's stream in one append.
+func (h *Handler) request(ctx context.Context, execID string, c *enforcement.EnforcementCreated, action pack.Action, md event.Metadata) error {
+	params, invalid, err := actionparams.Prepare(h.cfg.Box, action.Parameters, c.Parameters)
+	if err != nil {
+		return bus.Permanent(fmt.Errorf("process enforcement %s: %w", c.EnforcementID, err))
+	}
+	requested := execution.ExecutionRequested{
+		ExecutionID:   execID,
+		Action:        action.Ref,
+		RunnerType:    string(action.RunnerType),
+		Parameters:    params,
+		EnforcementID: c.EnforcementID,
+		Rule:          c.Rule,
+		Trigger:       c.Trigger,
+		EventID:       c.EventID,
+	}
+	events := []event.Event{requested}
+	if invalid != nil {
+		x, err := execution.FromEvents([]event.Event{requested})
+		if err != nil {
+			return bus.Permanent(err)
+		}
+		failed, err := x.Transition(execution.Failed, execution.Outcome{Reason: "invalid parameters: " + invalid.Error()})
+		if err != nil {
+			return bus.Permanent(err)
+		}
+		events = append(events, failed)
+	}
+	proposed, err := propose(md, events...)
+	if err != nil {
+		return err
+	}
+	if _, err := h.cfg.Log.Append(ctx, execution.StreamID(execID), eventstore.NoStream, proposed...); err != nil {
+		if errors.Is(err, eventstore.ErrVersionConflict) {
+			return nil // requested by a concurrent delivery
+		}
+		return fmt.Errorf("request execution %s: %w", execID, err)
+	}
+	return nil
+}
+
+// finish records the enforcement's outcome. A conflict means another delivery got there
+// first: done if it recorded an outcome, retried otherwise.
+func (h *Handler) finish(ctx context.Context, stream string, version int64, outcome event.Event, md event.Metadata) error {
+	proposed, err := propose(md, outcome)
+	if err != nil {
+		return err
+	}
+	_, err = h.cfg.Log.Append(ctx, stream, eventstore.Exact(version), proposed...)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, eventstore.ErrVersionConflict) {
+		if st, lerr := h.load(ctx, stream); lerr == nil && st.done {
+			return nil
+		}
+	}
+	return fmt.Errorf("record %s on %s: %w", outcome.EventType(), stream, err)
+}
+
+func (h *Handler) load(ctx context.Context, stream string) (state, error) {
+	recorded, err := h.cfg.Log.ReadStream(ctx, stream)
+	if err != nil {
+		return state{}, fmt.Errorf("read %s: %w", stream, err)
+	}
+	st := state{version: int64(len(recorded))}
+	for _, r := range recorded {
+		e, err := r.Decode()
+		if err != nil {
+			return state{}, bus.Permanent(err)
+		}
+		switch e := e.(type) {
+		case *enforcement.EnforcementCreated:
+			st.created = e
+		case *enforcement.EnforcementProcessed, *enforcement.EnforcementSkipped:
+			st.done = true
+		}
+	}
+	if st.created == nil {
+		return state{}, bus.Permanent(fmt.Errorf("stream %s does not open with EnforcementCreated", stream))
+	}
+	return st, nil
+}
+
+func propose(md event.Metadata, events ...event.Event) ([]eventstore.Proposed, error) {
+	out := make([]eventstore.Proposed, len(events))
+	for i, e := range events {
+		p, err := eventstore.NewProposed(e, md)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
+}

@@ -1,0 +1,213 @@
+// Package rulematch turns a trigger event into enforcements: for every enabled rule on the
+// event's trigger whose criteria hold, it renders the rule's parameters and records
+// EnforcementCreated. One enforcement per (event, rule): its id derives from both and it is
+// appended with NoStream, so a redelivered EventFired enforces nothing twice.
+package rulematch
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/ruleeval"
+	"github.com/attune-go/attune/adapters/secret"
+	"github.com/attune-go/attune/domain/enforcement"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/domain/trigger"
+)
+
+// Name is the handler's persisted identifier: it names its queue (EventFired.rulematch).
+const Name = "rulematch"
+
+// Register subscribes the handler to trigger events.
+func Register(r *bus.Router, cfg Config) {
+	r.AddHandler(Name, trigger.EventFired{}.EventType(), New(cfg).Handle)
+}
+
+// Log is what the handler needs of the event store.
+type Log interface {
+	Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error)
+}
+
+// Catalog is what the handler needs of projections/registry.
+type Catalog interface {
+	WaitFor(ctx context.Context, pos eventstore.Position) error
+	EnabledRulesFor(trigger string) []pack.Rule
+	Rule(ref string) (pack.Rule, bool)
+	Action(ref string) (pack.Action, bool)
+	PackConfig(ref string) json.RawMessage
+}
+
+// Config wires the handler.
+type Config struct {
+	Log     Log
+	Catalog Catalog
+	// Box seals the rendered values of the action's secret parameters, so that
+	// EnforcementCreated never holds them in plaintext.
+	Box *secret.Box
+	// System is the {{ system.x }} scope of templates; empty by default.
+	System map[string]any
+	// WaitTimeout bounds the wait for the catalogue to reach the event; the message is
+	// retried after it. Default 30s.
+	WaitTimeout time.Duration
+}
+
+// Handler matches trigger events against rules; Handle is its bus.HandlerFunc.
+type Handler struct {
+	cfg   Config
+	rules ruleeval.Cache
+}
+
+// New returns the handler. It panics on a missing dependency (a wiring error).
+func New(cfg Config) *Handler {
+	switch {
+	case cfg.Log == nil:
+		panic("rulematch: nil Log")
+	case cfg.Catalog == nil:
+		panic("rulematch: nil Catalog")
+	case cfg.Box == nil:
+		panic("rulematch: nil secret Box")
+	}
+	cfg.WaitTimeout = cmp.Or(cfg.WaitTimeout, 30*time.Second)
+	return &Handler{cfg: cfg}
+}
+
+// Handle reacts to one EventFired.
+func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
+	payload, err := e.Decode()
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	fired, ok := payload.(*trigger.EventFired)
+	if !ok {
+		return nil
+	}
+	eventID, err := ulid.Parse(fired.EventID)
+	if err != nil {
+		return bus.Permanent(fmt.Errorf("event %s: event_id %q: %w", e.ID, fired.EventID, err))
+	}
+	// The catalogue as of the event at least: a rule registered before the event fired is
+	// matched even if the registry's subscription is a little behind the bus.
+	wctx, cancel := context.WithTimeout(ctx, h.cfg.WaitTimeout)
+	err = h.cfg.Catalog.WaitFor(wctx, e.Position)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("match event %s: %w", fired.EventID, err)
+	}
+	ev, err := ruleeval.EventFrom(*fired, e.RecordedAt)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	var errs []error
+	for _, r := range h.rulesFor(fired) {
+		if err := h.enforce(ctx, e, eventID, ev, r); err != nil {
+			errs = append(errs, fmt.Errorf("rule %s: %w", r.Ref, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("match event %s: %w", fired.EventID, err)
+	}
+	return nil
+}
+
+// rulesFor lists the rules that may react to the event: a timer's tick is meant for the rule
+// that runs the timer alone (its trigger_params made it), any other event for every enabled
+// rule on its trigger.
+func (h *Handler) rulesFor(fired *trigger.EventFired) []pack.Rule {
+	if fired.Rule == "" {
+		return h.cfg.Catalog.EnabledRulesFor(fired.Trigger)
+	}
+	r, ok := h.cfg.Catalog.Rule(fired.Rule)
+	if !ok || !r.Enabled || r.Trigger != fired.Trigger {
+		return nil
+	}
+	return []pack.Rule{r}
+}
+
+// enforce matches one rule and records its enforcement, if it matches.
+func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ulid.ULID, ev ruleeval.Event, r pack.Rule) error {
+	created := enforcement.EnforcementCreated{
+		EnforcementID: enforcement.ID(eventID, r.Ref).String(),
+		Rule:          r.Ref,
+		Trigger:       ev.Trigger,
+		EventID:       ev.ID,
+		Action:        r.Action,
+		Parameters:    json.RawMessage("{}"),
+	}
+	compiled, err := h.rules.Get(r)
+	if err != nil {
+		// The loader rejects such a rule; one that slipped by is reported where a user looks.
+		return h.record(ctx, e, created, "the rule does not compile: "+err.Error())
+	}
+	cfg, err := ruleeval.DecodeConfig(h.cfg.Catalog.PackConfig(r.Ref))
+	if err != nil {
+		return h.record(ctx, e, created, "the pack's config does not decode: "+err.Error())
+	}
+	scope := &ruleeval.Scope{
+		Event:  ev,
+		Config: cfg,
+		System: h.cfg.System,
+		// Time criteria measure from when the event was recorded, not from when the message
+		// happens to be handled: a redelivery an hour later decides as the first delivery did.
+		Now: e.RecordedAt,
+	}
+	// A rule that cannot be evaluated on this event (an expression reading a field the
+	// payload lacks) does not match it: events of one trigger differ, and recording every
+	// such miss would bury the enforcements that matter.
+	if res := compiled.Match(scope); !res.Matched {
+		return nil
+	}
+	params, err := compiled.Render(scope)
+	if err != nil {
+		var re *ruleeval.RenderError
+		if errors.As(err, &re) {
+			return h.record(ctx, e, created, re.Error()) // names the parameter and the template
+		}
+		return h.record(ctx, e, created, err.Error())
+	}
+	action, ok := h.cfg.Catalog.Action(r.Action)
+	if !ok {
+		// Without the action its secret parameters are unknown: record none of the values.
+		return h.record(ctx, e, created, fmt.Sprintf("action %s is not registered", r.Action))
+	}
+	sealed, err := h.cfg.Box.SealParams(params, action.Parameters.IsSecret)
+	if err != nil {
+		return h.record(ctx, e, created, "the rendered parameters are not an object: "+err.Error())
+	}
+	created.Parameters = sealed
+	return h.record(ctx, e, created, "")
+}
+
+// record appends the enforcement, with EnforcementSkipped in the same append when skip
+// gives a reason. A conflict means a previous delivery recorded it: done.
+func (h *Handler) record(ctx context.Context, cause eventstore.Recorded, created enforcement.EnforcementCreated, skip string) error {
+	md := cause.Metadata.Caused(cause.ID.String())
+	events := []event.Event{created}
+	if skip != "" {
+		events = append(events, enforcement.EnforcementSkipped{EnforcementID: created.EnforcementID, Reason: skip})
+	}
+	proposed := make([]eventstore.Proposed, len(events))
+	for i, ev := range events {
+		p, err := eventstore.NewProposed(ev, md)
+		if err != nil {
+			return err
+		}
+		proposed[i] = p
+	}
+	stream := enforcement.StreamID(created.EnforcementID)
+	if _, err := h.cfg.Log.Append(ctx, stream, eventstore.NoStream, proposed...); err != nil {
+		if errors.Is(err, eventstore.ErrVersionConflict) {
+			return nil
+		}
+		return fmt.Errorf("record enforcement %s: %w", created.EnforcementID, err)
+	}
+	return nil
+}
