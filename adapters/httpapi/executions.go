@@ -90,17 +90,25 @@ func (s *Server) runAction(w http.ResponseWriter, r *http.Request) error {
 	return s.answerExecution(w, r, http.StatusCreated, id)
 }
 
-// answerExecution returns the execution as the read model has it, or, while the projection
-// is still catching up, its id and status "requested": the request is in the log either way.
+// answerExecution returns the execution as the read model has it. The projection trails the
+// log by milliseconds, so it waits a moment for it; past that it answers with the id alone —
+// the request is in the log either way.
 func (s *Server) answerExecution(w http.ResponseWriter, r *http.Request, status int, id string) error {
 	w.Header().Set("Location", "/api/v1/executions/"+id)
 	if s.cfg.GetExecution != nil {
-		if x, err := s.cfg.GetExecution(r.Context(), id); err == nil {
-			writeJSON(w, status, ExecutionView(x))
-			return nil
+		for delay := 5 * time.Millisecond; delay < time.Second; delay *= 2 {
+			if x, err := s.cfg.GetExecution(r.Context(), id); err == nil {
+				writeJSON(w, status, ExecutionView(x))
+				return nil
+			}
+			select {
+			case <-r.Context().Done():
+				return r.Context().Err()
+			case <-time.After(delay):
+			}
 		}
 	}
-	writeJSON(w, status, map[string]any{"id": id, "status": execution.Requested})
+	writeJSON(w, status, map[string]any{"id": id})
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/attune-go/attune/adapters/postgres"
+	"github.com/attune-go/attune/adapters/secret"
 )
 
 // config is what every command may need; each field has a flag and an ATTUNE_* variable, and
@@ -25,17 +26,21 @@ type config struct {
 	HTTPAddr    string
 	LogLevel    string
 	LogFormat   string
+	// SecretKeyFile holds the key that seals secret parameters, created on first start
+	// unless ATTUNE_SECRET_KEY gives the key itself.
+	SecretKeyFile string
 }
 
 func configFromEnv() config {
 	return config{
-		DatabaseURL: cmp.Or(os.Getenv("ATTUNE_DATABASE_URL"), postgres.DefaultURL),
-		Schema:      os.Getenv("ATTUNE_DATABASE_SCHEMA"),
-		AMQPURL:     os.Getenv("ATTUNE_AMQP_URL"),
-		BusPrefix:   os.Getenv("ATTUNE_BUS_PREFIX"),
-		HTTPAddr:    cmp.Or(os.Getenv("ATTUNE_HTTP_ADDR"), "127.0.0.1:8080"),
-		LogLevel:    cmp.Or(os.Getenv("ATTUNE_LOG_LEVEL"), "info"),
-		LogFormat:   cmp.Or(os.Getenv("ATTUNE_LOG_FORMAT"), "text"),
+		DatabaseURL:   cmp.Or(os.Getenv("ATTUNE_DATABASE_URL"), postgres.DefaultURL),
+		Schema:        os.Getenv("ATTUNE_DATABASE_SCHEMA"),
+		AMQPURL:       os.Getenv("ATTUNE_AMQP_URL"),
+		BusPrefix:     os.Getenv("ATTUNE_BUS_PREFIX"),
+		HTTPAddr:      cmp.Or(os.Getenv("ATTUNE_HTTP_ADDR"), "127.0.0.1:8080"),
+		LogLevel:      cmp.Or(os.Getenv("ATTUNE_LOG_LEVEL"), "info"),
+		LogFormat:     cmp.Or(os.Getenv("ATTUNE_LOG_FORMAT"), "text"),
+		SecretKeyFile: secret.DefaultKeyPath(),
 	}
 }
 
@@ -50,6 +55,7 @@ func (c *config) bindServer(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP API and health checks (ATTUNE_HTTP_ADDR)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (ATTUNE_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (ATTUNE_LOG_FORMAT)")
+	fs.StringVar(&c.SecretKeyFile, "secret-key-file", c.SecretKeyFile, "file of the key that seals secret parameters, created if missing (ATTUNE_SECRET_KEY_FILE; ATTUNE_SECRET_KEY gives the key itself)")
 }
 
 // validate reports every problem at once, before anything connects.

@@ -215,7 +215,9 @@ func executionDetail(w io.Writer, x httpapi.Execution) error {
 	row("enforcement", x.Enforcement)
 	row("parent", x.Parent)
 	row("worker", x.Worker)
-	row("created", x.CreatedAt.Format(time.RFC3339Nano))
+	if !x.CreatedAt.IsZero() {
+		row("created", x.CreatedAt.Format(time.RFC3339Nano))
+	}
 	if x.StartedAt != nil {
 		row("started", x.StartedAt.Format(time.RFC3339Nano))
 	}

@@ -3,10 +3,12 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
 )
 
 func serveCommand(cfg *config) *cobra.Command {
+	var packs []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run every role in one process: relay, projectors, handlers, HTTP",
@@ -20,7 +22,13 @@ func serveCommand(cfg *config) *cobra.Command {
 				return err
 			}
 			defer pool.Close()
+			box, err := secret.Load(cfg.SecretKeyFile, true)
+			if err != nil {
+				return err
+			}
 			return app.Run(cmd.Context(), app.Config{
+				Packs:     packs,
+				Box:       box,
 				Pool:      pool,
 				AMQPURL:   cfg.AMQPURL,
 				BusPrefix: cfg.BusPrefix,
@@ -31,5 +39,6 @@ func serveCommand(cfg *config) *cobra.Command {
 	}
 	cfg.bindDatabase(cmd.Flags())
 	cfg.bindServer(cmd.Flags())
+	cmd.Flags().StringArrayVar(&packs, "pack", nil, "pack directory to load at start-up (repeatable)")
 	return cmd
 }

@@ -1,6 +1,6 @@
 // Package app is the composition root of `attune serve`: it wires the adapters, the relay,
-// the projectors and the handlers into one process. Tests and benchmarks build the same root
-// with their own schema and bus prefix.
+// the projectors, the handlers, the sensors and the API into one process. Tests and
+// benchmarks build the same root with their own schema and bus prefix.
 package app
 
 import (
@@ -25,8 +25,9 @@ import (
 	"github.com/attune-go/attune/adapters/postgres"
 	"github.com/attune-go/attune/adapters/readmodel"
 	"github.com/attune-go/attune/adapters/relay"
-	"github.com/attune-go/attune/handlers/canceler"
+	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/projections"
+	"github.com/attune-go/attune/projections/registry"
 )
 
 // Config is everything the server roles need.
@@ -36,7 +37,11 @@ type Config struct {
 	BusPrefix string        // prefixes exchanges and queues (tests share one broker)
 	HTTPAddr  string        // empty: no HTTP listener
 	Logger    *slog.Logger
-	// Ready, when set, receives the HTTP listener's address once every role runs.
+	// Packs are pack directories loaded (validated and registered) at start-up.
+	Packs []string
+	// Box seals and opens secret parameters; every process of a deployment shares its key.
+	Box *secret.Box
+	// Ready, when set, is called with the HTTP listener's address once every role runs.
 	Ready func(addr string)
 }
 
@@ -46,19 +51,21 @@ type Server struct {
 	log   *slog.Logger
 	store eventstore.Store // the guarded log: every append is schema-checked
 	bus   *bus.Bus
+	box   *secret.Box
 	ready atomic.Bool
 
-	models  *readmodel.DB // every read model; the API queries it
-	runners []*projections.Runner
+	models   *readmodel.DB // every Postgres read model; the API queries it
+	runners  []*projections.Runner
+	registry *registry.Registry // the in-memory pack catalogue the handlers decide with
 }
-
-// Store is the guarded event store the server's roles append through.
-func (s *Server) Store() eventstore.Store { return s.store }
 
 // Run migrates the database, starts every role and serves until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Pool == nil {
 		return errors.New("app: no database pool")
+	}
+	if cfg.Box == nil {
+		return errors.New("app: no secret box")
 	}
 	log := cmp.Or(cfg.Logger, slog.Default())
 	if _, err := postgres.Migrate(ctx, cfg.Pool); err != nil {
@@ -77,39 +84,25 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer b.Close()
-	s := &Server{cfg: cfg, log: log, store: eventschema.Guard(pg, validator), bus: b, models: readmodel.New(cfg.Pool)}
+	s := &Server{
+		cfg: cfg, log: log, store: eventschema.Guard(pg, validator), bus: b, box: cfg.Box,
+		models: readmodel.New(cfg.Pool),
+	}
 	return s.run(ctx)
 }
 
 func (s *Server) run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	defer func() { _ = g.Wait() }()
 
-	var listener net.Listener
-	if s.cfg.HTTPAddr != "" {
-		var err error
-		listener, err = net.Listen("tcp", s.cfg.HTTPAddr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddr, err)
-		}
-		srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
-		g.Go(func() error {
-			if err := srv.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serve HTTP on %s: %w", listener.Addr(), err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-ctx.Done()
-			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			return srv.Shutdown(shutdownCtx)
-		})
+	if err := s.startCatalog(ctx, g); err != nil {
+		return err
 	}
 
 	// Handlers first: the in-process bus refuses publishes until its routers run, and on
 	// RabbitMQ their queues must exist before the relay publishes into their exchanges.
 	router := s.bus.NewRouter()
-	canceler.Register(router, s.store)
+	s.registerHandlers(router)
 	if err := router.Start(ctx); err != nil {
 		return fmt.Errorf("start handlers: %w", err)
 	}
@@ -135,6 +128,13 @@ func (s *Server) run(ctx context.Context) error {
 	}
 	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, relay.Name, rl.Run) })
 
+	s.startSensors(ctx, g)
+
+	listener, err := s.startHTTP(ctx, g)
+	if err != nil {
+		return err
+	}
+
 	s.ready.Store(true)
 	s.log.Info("attune is serving", "http_addr", addrOf(listener), "bus", busKind(s.cfg.AMQPURL))
 	if s.cfg.Ready != nil {
@@ -142,10 +142,34 @@ func (s *Server) run(ctx context.Context) error {
 	}
 	err = g.Wait()
 	s.ready.Store(false)
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil
 	}
 	return err
+}
+
+func (s *Server) startHTTP(ctx context.Context, g *errgroup.Group) (net.Listener, error) {
+	if s.cfg.HTTPAddr == "" {
+		return nil, nil
+	}
+	listener, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		if err := srv.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve HTTP on %s: %w", listener.Addr(), err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	})
+	return listener, nil
 }
 
 // leadForever runs fn while this process holds the named leadership, and waits to take it

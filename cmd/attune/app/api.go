@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/attune-go/attune/adapters/httpapi"
+	"github.com/attune-go/attune/handlers/cancel"
+	"github.com/attune-go/attune/handlers/packs"
+	"github.com/attune-go/attune/handlers/request"
+)
+
+func (s *Server) routes() http.Handler {
+	return httpapi.New(httpapi.Config{
+		Logger:         s.log,
+		Classifiers:    []httpapi.Classifier{classify},
+		Ready:          s.readiness,
+		GetExecution:   s.models.GetExecution,
+		ListExecutions: s.models.ListExecutions,
+		ReadStream:     s.store.ReadStream,
+		RunAction: func(ctx context.Context, req httpapi.RunRequest) (string, error) {
+			return request.Request(ctx, s.store, s.registry, s.box, request.Run{
+				Action: req.Action, Parameters: req.Parameters, Actor: req.Actor, TraceTag: req.TraceTag,
+			})
+		},
+		CancelExecution: func(ctx context.Context, id, actor string) error {
+			_, err := cancel.Cancel(ctx, s.store, id, actor)
+			return err
+		},
+		RerunExecution: func(ctx context.Context, id, actor string) (string, error) {
+			return request.Rerun(ctx, s.store, s.registry, s.box, id, nil, actor)
+		},
+		LoadPack: func(ctx context.Context, req httpapi.PackLoadRequest) (any, error) {
+			res, err := s.loadPack(ctx, req.Path, req.Actor)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"pack": res.Ref, "outcome": res.Outcome, "version": res.Version, "retired": res.Retired}, nil
+		},
+		SetRuleEnabled: func(ctx context.Context, ref string, enabled bool, actor string) error {
+			_, err := packs.SetRuleEnabled(ctx, s.store, ref, enabled, actor)
+			return err
+		},
+		TestRule: func(_ context.Context, ref string, event json.RawMessage) (any, error) {
+			return request.TestRule(s.registry, ref, testPayload(event))
+		},
+		Webhooks: s.webhooks(),
+	})
+}
+
+// testPayload accepts either an event ({"payload": {…}}) or the payload itself.
+func testPayload(raw json.RawMessage) json.RawMessage {
+	var wrapped struct {
+		Payload json.RawMessage `json:"payload"`
+	}
+	if json.Unmarshal(raw, &wrapped) == nil && len(wrapped.Payload) > 0 {
+		return wrapped.Payload
+	}
+	return raw
+}
+
+// readiness is ready once every role runs and the database answers; each check is named so
+// an operator sees what is missing.
+func (s *Server) readiness(ctx context.Context) (bool, map[string]string) {
+	checks := map[string]string{"roles": "ok", "database": "ok"}
+	ok := true
+	if !s.ready.Load() {
+		checks["roles"], ok = "starting", false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Pool.Ping(ctx); err != nil {
+		checks["database"], ok = err.Error(), false
+	}
+	return ok, checks
+}
+
+// classify maps the use cases' errors to API answers: the one place that does.
+func classify(err error) *httpapi.Error {
+	var (
+		finished *cancel.FinishedError
+		invalid  *request.ValidationError
+		badPack  *packLoadError
+	)
+	switch {
+	case errors.Is(err, cancel.ErrNotFound), errors.Is(err, request.ErrUnknownExecution):
+		return &httpapi.Error{Status: http.StatusNotFound, Code: httpapi.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, request.ErrUnknownAction):
+		return &httpapi.Error{Status: http.StatusNotFound, Code: httpapi.CodeNotFound, Field: "action", Message: err.Error()}
+	case errors.Is(err, request.ErrUnknownRule), errors.Is(err, packs.ErrUnknownRule), errors.Is(err, packs.ErrUnknownPack):
+		return &httpapi.Error{Status: http.StatusNotFound, Code: httpapi.CodeNotFound, Message: err.Error()}
+	case errors.As(err, &finished):
+		return &httpapi.Error{Status: http.StatusConflict, Code: httpapi.CodeConflict, Message: err.Error()}
+	case errors.As(err, &invalid):
+		field := invalid.Field
+		if field != "" {
+			field = "parameters." + field
+		}
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Field: field, Message: err.Error()}
+	case errors.As(err, &badPack):
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Message: err.Error()}
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/packloader"
+	"github.com/attune-go/attune/adapters/sensor/process"
+	"github.com/attune-go/attune/adapters/sensor/timer"
+	"github.com/attune-go/attune/adapters/sensor/webhook"
+	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/handlers/canceler"
+	"github.com/attune-go/attune/handlers/enforce"
+	"github.com/attune-go/attune/handlers/packs"
+	"github.com/attune-go/attune/handlers/rulematch"
+	"github.com/attune-go/attune/projections/registry"
+)
+
+// startCatalog follows the log into the in-memory pack catalogue and registers the core pack
+// and the packs named on the command line. It returns once the catalogue includes them.
+func (s *Server) startCatalog(ctx context.Context, g *errgroup.Group) error {
+	s.registry = registry.New(registry.Config{Logger: s.log})
+	g.Go(func() error { return s.registry.Follow(ctx, s.store) })
+	if _, err := packs.RegisterCore(ctx, s.store); err != nil {
+		return fmt.Errorf("register the core pack: %w", err)
+	}
+	for _, dir := range s.cfg.Packs {
+		res, err := s.loadPack(ctx, dir, "serve")
+		if err != nil {
+			return err
+		}
+		s.log.Info("pack loaded", "pack", res.Ref, "outcome", res.Outcome, "dir", dir)
+	}
+	return nil
+}
+
+// loadPack validates the pack directory against what is registered and records it.
+func (s *Server) loadPack(ctx context.Context, dir, actor string) (packs.Result, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return packs.Result{}, fmt.Errorf("pack directory %s: %w", dir, err)
+	}
+	reg, err := packloader.LoadDir(abs, packloader.ResolverFunc(func(ref string) (*pack.PackRegistered, bool) {
+		p, ok := s.registry.Pack(ref)
+		return &p, ok
+	}))
+	if err != nil {
+		return packs.Result{}, &packLoadError{dir: abs, err: err}
+	}
+	return packs.Register(ctx, s.store, reg, actor)
+}
+
+// packLoadError carries every problem of a pack (file:line: field: message) to the API.
+type packLoadError struct {
+	dir string
+	err error
+}
+
+func (e *packLoadError) Error() string {
+	return fmt.Sprintf("pack %s is invalid: %s", e.dir, strings.ReplaceAll(e.err.Error(), "\n", "; "))
+}
+
+func (e *packLoadError) Unwrap() error { return e.err }
+
+// registerHandlers subscribes every handler of the executor role.
+func (s *Server) registerHandlers(router *bus.Router) {
+	canceler.Register(router, s.store)
+	rulematch.Register(router, rulematch.Config{Log: s.store, Catalog: s.registry, Box: s.box})
+	enforce.Register(router, enforce.Config{Log: s.store, Catalog: s.registry, Box: s.box})
+}
+
+// startSensors runs the timers of the enabled timer rules and the enabled sensor processes,
+// reconciled whenever the catalogue changes.
+func (s *Server) startSensors(ctx context.Context, g *errgroup.Group) {
+	timers := timer.New(timer.Config{Store: s.store, Logger: s.log})
+	sensors := process.New(process.Config{Store: s.store, Triggers: s.triggerLookup(), Logger: s.log})
+	g.Go(func() error { return timers.Run(ctx) })
+	g.Go(func() error { return sensors.Run(ctx) })
+	g.Go(func() error {
+		return s.registry.Watch(ctx, func() {
+			var rules []timer.TimerRule
+			for _, r := range s.registry.TimerRules() {
+				rules = append(rules, timer.TimerRule{Ref: r.Ref, Trigger: r.Trigger, TriggerParams: r.TriggerParams})
+			}
+			if err := timers.Set(rules); err != nil {
+				s.log.Warn("some timer rules cannot run", "error", err)
+			}
+			if err := sensors.Set(s.sensorsToRun()); err != nil {
+				s.log.Warn("some sensors cannot run", "error", err)
+			}
+		})
+	})
+}
+
+func (s *Server) sensorsToRun() []process.Sensor {
+	var out []process.Sensor
+	for _, sn := range s.registry.Sensors() {
+		packRef, _, _ := strings.Cut(sn.Ref, ".")
+		p, ok := s.registry.Pack(packRef)
+		if !ok || p.Path == "" || !sn.Enabled {
+			continue
+		}
+		out = append(out, process.Sensor{Sensor: sn, Script: filepath.Join(p.Path, "sensors", sn.EntryPoint), Config: p.Config})
+	}
+	return out
+}
+
+func (s *Server) triggerLookup() process.TriggerLookupFunc {
+	return func(_ context.Context, ref string) (pack.Trigger, bool, error) {
+		t, ok := s.registry.Trigger(ref)
+		return t, ok, nil
+	}
+}
+
+func (s *Server) webhooks() *webhook.Handler {
+	lookup := s.triggerLookup()
+	return webhook.New(webhook.Config{
+		Store:    s.store,
+		Triggers: webhook.TriggerLookupFunc(lookup),
+		Secrets:  webhook.EnvSecrets(nil),
+		Logger:   s.log,
+	})
+}
