@@ -59,6 +59,9 @@ type Config struct {
 	Retry Retry
 	// CloseTimeout is how long Router.Close waits for handlers in flight; defaults to 30s.
 	CloseTimeout time.Duration
+	// Instrument, when set, wraps every handler the routers of this bus run (metrics): it is
+	// called once per handler as it is added, and the function it returns sees every attempt.
+	Instrument func(handler string, h HandlerFunc) HandlerFunc
 }
 
 // Retry is the exponential backoff between the attempts of a failing handler.

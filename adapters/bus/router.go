@@ -84,6 +84,12 @@ var handlerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
 // identifier (it names the handler's queue): keep it constant, and unique in the deployment.
 // It panics on a duplicate or malformed name, or after Start: those are wiring mistakes.
 func (r *Router) AddHandler(name, eventType string, h HandlerFunc) {
+	r.addHandler(name, eventType, h, r.bus.subscriber)
+}
+
+// addHandler is AddHandler with the kind of subscription: newSub makes the handler's
+// subscriber (its queue, on RabbitMQ).
+func (r *Router) addHandler(name, eventType string, h HandlerFunc, newSub func(handler, eventType string) (message.Subscriber, error)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
@@ -99,12 +105,15 @@ func (r *Router) AddHandler(name, eventType string, h HandlerFunc) {
 	if prev, dup := r.names[name]; dup {
 		panic(fmt.Sprintf("bus: handler name %q used twice (for %s and %s)", name, prev, eventType))
 	}
-	sub, err := r.bus.subscriber(name, eventType)
+	sub, err := newSub(name, eventType)
 	if err != nil {
 		panic(fmt.Sprintf("bus: subscriber for handler %q: %v", name, err)) // config was validated
 	}
 	r.names[name] = eventType
 	r.subs = append(r.subs, subscription{handler: name, topic: eventType, sub: sub})
+	if r.bus.cfg.Instrument != nil {
+		h = r.bus.cfg.Instrument(name, h)
+	}
 	r.router.AddConsumerHandler(name, eventType, sub, r.adapt(name, h))
 }
 

@@ -1,0 +1,311 @@
+// Package scheduler places executions on workers. On ExecutionRequested it moves the
+// execution to scheduling and, when a live worker supports the action's runtime and has a
+// free slot, appends ExecutionScheduled (the worker, the runtime) and scheduling → scheduled
+// in the same append: the worker's own handler picks it up from there. With no such worker
+// the execution stays in scheduling; the reaper (handlers/reaper) calls Retry until a worker
+// turns up or the scheduling deadline passes, and then the execution fails with "no worker
+// for runtime X". Workflow executions are run by the workflow engine, not a worker: they are
+// left alone.
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
+)
+
+// Name is the handler's persisted identifier: it names its queue
+// (ExecutionRequested.scheduler). Renaming it is a migration.
+const Name = "scheduler"
+
+// DefaultTTL is how recent a worker's last beat must be for it to be chosen: three beats of
+// a worker's default 2s interval, so one late beat does not take it out of rotation.
+const DefaultTTL = 6 * time.Second
+
+// Log is what the scheduler needs of the event store.
+type Log interface {
+	ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error)
+	Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error)
+}
+
+// Workers lists the workers whose heartbeat is fresher than ttl (adapters/heartbeat).
+type Workers interface {
+	Live(ctx context.Context, ttl time.Duration) ([]heartbeat.Worker, error)
+}
+
+// Config configures a Scheduler.
+type Config struct {
+	Log     Log
+	Workers Workers
+	// TTL is the age of a worker's last beat past which it is not chosen; DefaultTTL if 0.
+	TTL    time.Duration
+	Logger *slog.Logger
+	// Tie picks one of n equally loaded workers; a random one if nil.
+	Tie func(n int) int
+}
+
+// Validate returns every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Log == nil {
+		errs = append(errs, errors.New("no event log"))
+	}
+	if c.Workers == nil {
+		errs = append(errs, errors.New("no worker heartbeats"))
+	}
+	if c.TTL < 0 {
+		errs = append(errs, fmt.Errorf("ttl %s, want >= 0", c.TTL))
+	}
+	return errors.Join(errs...)
+}
+
+// Scheduler decides where executions run.
+type Scheduler struct {
+	log     Log
+	workers Workers
+	ttl     time.Duration
+	logger  *slog.Logger
+	tie     func(int) int
+	placed  placements
+}
+
+// New validates cfg and returns a Scheduler.
+func New(cfg Config) (*Scheduler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("scheduler config: %w", err)
+	}
+	s := &Scheduler{
+		log:     cfg.Log,
+		workers: cfg.Workers,
+		ttl:     cmp.Or(cfg.TTL, DefaultTTL),
+		logger:  cmp.Or(cfg.Logger, slog.Default()),
+		tie:     cfg.Tie,
+	}
+	if s.tie == nil {
+		s.tie = rand.IntN
+	}
+	return s, nil
+}
+
+// Register subscribes the scheduler to requested executions.
+func Register(r *bus.Router, s *Scheduler) {
+	r.AddHandler(Name, execution.ExecutionRequested{}.EventType(), s.Handle)
+}
+
+// Result says what Retry (or a delivery) did to an execution.
+type Result string
+
+// The results of Retry.
+const (
+	Unchanged Result = "unchanged" // nothing to do: settled, a workflow, or not due yet
+	Waiting   Result = "waiting"   // in scheduling, no worker can take it yet
+	Placed    Result = "placed"    // scheduled on a worker
+	Failed    Result = "failed"    // no worker by the deadline, or a runtime no worker can have
+)
+
+// Handle reacts to one ExecutionRequested. It decides from the log: a redelivery finds the
+// execution already in scheduling (and tries to place it again, as Retry would) or settled.
+func (s *Scheduler) Handle(ctx context.Context, e eventstore.Recorded) error {
+	payload, err := e.Decode()
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	if _, ok := payload.(*execution.ExecutionRequested); !ok {
+		return nil
+	}
+	md := e.Metadata.Caused(e.ID.String())
+	_, err = s.advance(ctx, e.StreamID, func(eventstore.Recorded) event.Metadata { return md }, wait{})
+	return err
+}
+
+// Retry takes another look at an execution waiting for a worker, for the reaper. One in
+// scheduling is placed if a worker can take it now, or fails once it has waited maxWait
+// since it entered scheduling. One still in requested after maxWait (its ExecutionRequested
+// was never handled: a poisoned message, say) is moved on as Handle would have. What Retry
+// appends names the execution's latest event as its cause.
+func (s *Scheduler) Retry(ctx context.Context, executionID string, now time.Time, maxWait time.Duration) (Result, error) {
+	if maxWait <= 0 {
+		return Unchanged, fmt.Errorf("retry scheduling of %s: max wait %s, want > 0", executionID, maxWait)
+	}
+	return s.advance(ctx, execution.StreamID(executionID), func(last eventstore.Recorded) event.Metadata {
+		return last.Metadata.Caused(last.ID.String())
+	}, wait{now: now, max: maxWait})
+}
+
+// wait is the deadline Retry applies; the zero value (Handle) applies none.
+type wait struct {
+	now time.Time
+	max time.Duration
+}
+
+func (w wait) over(since time.Time) bool { return w.max > 0 && w.now.Sub(since) >= w.max }
+
+// stream is an execution folded from its stream, with the times the deadline counts from.
+type stream struct {
+	x           *execution.Execution
+	last        eventstore.Recorded
+	requestedAt time.Time // ExecutionRequested recorded
+	waitingFrom time.Time // the latest move into scheduling recorded
+}
+
+func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last eventstore.Recorded) event.Metadata, w wait) (Result, error) {
+	st, err := s.load(ctx, streamID)
+	if err != nil {
+		return Unchanged, err
+	}
+	x := st.x
+	if pack.RunnerType(x.RunnerType()) == pack.RunnerWorkflow {
+		return Unchanged, nil // the workflow engine runs it
+	}
+	d := decision{x: x, version: x.Version()}
+	rt, known := Canonical(x.RunnerType())
+	deadlinePassed := false
+	switch x.Status() {
+	case execution.Requested:
+		if w.max > 0 && !w.over(st.requestedAt) {
+			return Unchanged, nil // its ExecutionRequested is presumably still on its way here
+		}
+		if !known {
+			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
+			break
+		}
+		d.to(execution.Scheduling, "")
+	case execution.Scheduling:
+		if !known {
+			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
+			break
+		}
+		deadlinePassed = w.over(st.waitingFrom)
+	default:
+		return Unchanged, nil
+	}
+
+	var chosen heartbeat.Worker
+	if d.err == nil && x.Status() == execution.Scheduling {
+		live, err := s.workers.Live(ctx, s.ttl)
+		if err != nil {
+			return Unchanged, fmt.Errorf("schedule execution %s: %w", x.ID(), err)
+		}
+		var ok bool
+		if chosen, ok = Select(s.placed.load(live), rt, s.tie); ok {
+			d.add(execution.ExecutionScheduled{ExecutionID: x.ID(), WorkerID: chosen.ID, Runtime: string(rt)})
+			d.to(execution.Scheduled, "")
+		} else if deadlinePassed {
+			d.to(execution.Failed, "no worker for runtime "+string(rt))
+		}
+	}
+	if d.err != nil {
+		return Unchanged, bus.Permanent(fmt.Errorf("schedule execution %s: %w", x.ID(), d.err))
+	}
+	if len(d.events) > 0 {
+		if err := s.append(ctx, streamID, d.version, meta(st.last), d.events); err != nil {
+			return Unchanged, err
+		}
+	}
+	switch x.Status() {
+	case execution.Scheduled:
+		s.placed.add(chosen)
+		s.logger.Debug("execution scheduled", "execution_id", x.ID(), "worker_id", chosen.ID, "runtime", string(rt))
+		return Placed, nil
+	case execution.Failed:
+		s.logger.Info("execution failed to schedule", "execution_id", x.ID(), "runner_type", x.RunnerType())
+		return Failed, nil
+	}
+	return Waiting, nil
+}
+
+// decision collects the events decided for one execution, applying each so that the next
+// is decided on the state it leaves; the first error stops it.
+type decision struct {
+	x       *execution.Execution
+	version int64 // the stream's version when it was read: the append's expected version
+	events  []event.Event
+	err     error
+}
+
+func (d *decision) add(e event.Event) {
+	if d.err == nil {
+		d.events = append(d.events, e)
+		d.err = d.x.Apply(e)
+	}
+}
+
+func (d *decision) to(status execution.Status, reason string) {
+	if d.err != nil {
+		return
+	}
+	ch, err := d.x.Transition(status, execution.Outcome{Reason: reason})
+	if err != nil {
+		d.err = err
+		return
+	}
+	d.add(ch)
+}
+
+// load folds the execution's stream.
+func (s *Scheduler) load(ctx context.Context, streamID string) (stream, error) {
+	recorded, err := s.log.ReadStream(ctx, streamID)
+	if err != nil {
+		return stream{}, fmt.Errorf("read %s: %w", streamID, err)
+	}
+	if len(recorded) == 0 {
+		return stream{}, fmt.Errorf("read %s: no such execution", streamID)
+	}
+	st := stream{last: recorded[len(recorded)-1]}
+	events := make([]event.Event, len(recorded))
+	for i, r := range recorded {
+		e, err := r.Decode()
+		if err != nil {
+			return stream{}, bus.Permanent(err)
+		}
+		events[i] = e
+		switch e := e.(type) {
+		case *execution.ExecutionRequested:
+			st.requestedAt = r.RecordedAt
+		case *execution.ExecutionStatusChanged:
+			if e.To == execution.Scheduling {
+				st.waitingFrom = r.RecordedAt
+			}
+		}
+	}
+	if st.x, err = execution.FromEvents(events); err != nil {
+		return stream{}, bus.Permanent(fmt.Errorf("stream %s: %w", streamID, err))
+	}
+	return st, nil
+}
+
+// append writes the decision with the version it was made on: if anything else wrote to the
+// stream meanwhile (a cancel, the reaper, another delivery), the append conflicts and the
+// caller decides again on what is there now.
+func (s *Scheduler) append(ctx context.Context, streamID string, version int64, md event.Metadata, decided []event.Event) error {
+	proposed := make([]eventstore.Proposed, len(decided))
+	for i, e := range decided {
+		p, err := eventstore.NewProposed(e, md)
+		if err != nil {
+			return err
+		}
+		proposed[i] = p
+	}
+	if _, err := s.log.Append(ctx, streamID, eventstore.Exact(version), proposed...); err != nil {
+		return fmt.Errorf("append %d scheduling events to %s: %w", len(proposed), streamID, err)
+	}
+	return nil
+}
+
+func unknownRuntime(name string) string {
+	if name == "" {
+		return "the execution names no runner type, so no worker can run it"
+	}
+	return fmt.Sprintf("unknown runner type %q: no worker can run it", name)
+}

@@ -1,0 +1,253 @@
+package worker
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/runtime"
+	"github.com/attune-go/attune/adapters/secret"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
+)
+
+// catalogWait bounds how long a job waits for the catalogue to reach the event that placed
+// it; the catalogue follows the log, so this is a lag, never a real wait.
+const catalogWait = 30 * time.Second
+
+// runJob starts, runs and reports one execution.
+func (w *Worker) runJob(j job) {
+	ctx, cancel := context.WithCancelCause(w.life)
+	defer cancel(nil)
+	// Registered before running is appended, so that a cancel (which can only follow
+	// running) always finds the run.
+	w.mu.Lock()
+	w.running[j.executionID] = cancel
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.running, j.executionID)
+		w.mu.Unlock()
+	}()
+
+	x, runningID, ok := w.begin(j)
+	if !ok {
+		return
+	}
+	out := w.execute(ctx, x, j)
+	md := j.cause.Metadata.Caused(runningID)
+	err := w.settle(w.life, md, x.ID(), func(x *execution.Execution) (execution.Status, execution.Outcome, bool) {
+		return w.outcome(x, out, context.Cause(ctx))
+	})
+	if err != nil {
+		w.log.Error("report outcome", "execution_id", x.ID(), "status", string(out.Status), "error", err.Error())
+	}
+}
+
+// begin appends scheduled → running, with the version it read: of two deliveries of one
+// placement, or a cancel landing meanwhile, only one outcome is possible. ok is false when
+// the execution is no longer scheduled here.
+func (w *Worker) begin(j job) (x *execution.Execution, runningID string, ok bool) {
+	err := w.persist(w.life, func(ctx context.Context) error {
+		cur, err := fold(ctx, w.cfg.Log, execution.StreamID(j.executionID))
+		if err != nil {
+			return err
+		}
+		if cur.Status() != execution.Scheduled || cur.WorkerID() != w.id {
+			ok = false
+			return nil
+		}
+		ch, err := cur.Transition(execution.Running, execution.Outcome{WorkerID: w.id})
+		if err != nil {
+			return permanent(err)
+		}
+		p, err := eventstore.NewProposed(ch, j.cause.Metadata.Caused(j.cause.ID.String()))
+		if err != nil {
+			return permanent(err)
+		}
+		if _, err := w.cfg.Log.Append(ctx, execution.StreamID(j.executionID), eventstore.Exact(cur.Version()), p); err != nil {
+			return fmt.Errorf("start execution %s: %w", j.executionID, err)
+		}
+		if err := cur.Apply(ch); err != nil {
+			return permanent(err)
+		}
+		x, runningID, ok = cur, p.ID.String(), true
+		return nil
+	})
+	if err != nil {
+		w.log.Error("start execution", "execution_id", j.executionID, "error", err.Error())
+		return nil, "", false
+	}
+	return x, runningID, ok
+}
+
+// outcome decides the status a finished run reports, on the execution as the log has it now.
+func (w *Worker) outcome(x *execution.Execution, out runtime.Outcome, cause error) (execution.Status, execution.Outcome, bool) {
+	o := out.Execution(w.id)
+	to := out.Status
+	switch to {
+	case execution.Completed, execution.Failed, execution.Timeout, execution.Cancelled:
+	default:
+		to, o.Reason = execution.Failed, fmt.Sprintf("the %s runner ended with status %q, which is not an outcome", x.Runtime(), out.Status)
+	}
+	switch x.Status() {
+	case execution.Canceling:
+		return to, o, true // cancelled, or how it ended before the cancel landed
+	case execution.Running:
+		if to == execution.Cancelled {
+			// Nobody asked for a cancel (it would be canceling): the worker stopped the run.
+			o.Reason = fmt.Sprintf("worker %s: %v", w.id, cmp.Or(cause, errors.New(out.Reason)))
+			return execution.Abandoned, o, true
+		}
+		return to, o, true
+	}
+	// Settled without this worker: abandoned by the reaper while the worker was cut off.
+	w.log.Warn("execution settled while it ran; its outcome is dropped", "execution_id", x.ID(),
+		"status", string(x.Status()), "outcome", string(out.Status))
+	return "", execution.Outcome{}, false
+}
+
+// settle appends the status decide chooses, deciding again on what the log holds after each
+// conflict; decide returns false when there is nothing to append.
+func (w *Worker) settle(ctx context.Context, md event.Metadata, executionID string,
+	decide func(*execution.Execution) (execution.Status, execution.Outcome, bool)) error {
+	stream := execution.StreamID(executionID)
+	return w.persist(ctx, func(ctx context.Context) error {
+		x, err := fold(ctx, w.cfg.Log, stream)
+		if err != nil {
+			return err
+		}
+		to, o, ok := decide(x)
+		if !ok {
+			return nil
+		}
+		ch, err := x.Transition(to, o)
+		if err != nil {
+			return permanent(err)
+		}
+		p, err := eventstore.NewProposed(ch, md)
+		if err != nil {
+			return permanent(err)
+		}
+		if _, err := w.cfg.Log.Append(ctx, stream, eventstore.Exact(x.Version()), p); err != nil {
+			return fmt.Errorf("record %s → %s of execution %s: %w", x.Status(), to, executionID, err)
+		}
+		return nil
+	})
+}
+
+// execute prepares the request and runs it. Whatever goes wrong is an outcome: the log
+// records every way an execution ends.
+func (w *Worker) execute(ctx context.Context, x *execution.Execution, j job) runtime.Outcome {
+	waitCtx, cancel := context.WithTimeout(ctx, catalogWait)
+	err := w.cfg.Catalog.WaitFor(waitCtx, j.cause.Position)
+	cancel()
+	if err != nil {
+		return runtime.Failed("the worker could not read the action catalogue: %v", err)
+	}
+	act, ok := w.cfg.Catalog.Action(x.Action())
+	if !ok {
+		return runtime.Failed("action %s is not registered", x.Action())
+	}
+	params, err := w.open(x.Parameters())
+	if err != nil {
+		return runtime.Failed("%v", err)
+	}
+	req := runtime.Request{
+		ExecutionID: x.ID(),
+		Action:      x.Action(),
+		RunnerType:  pack.RunnerType(cmp.Or(x.Runtime(), x.RunnerType(), string(act.RunnerType))),
+		Parameters:  params,
+		Secrets:     secretNames(act, x.Parameters()),
+		Timeout:     time.Duration(act.TimeoutSeconds) * time.Second,
+	}
+	if act.EntryPoint != "" {
+		if req.EntryPoint, err = w.entryPoint(act); err != nil {
+			return runtime.Failed("%v", err)
+		}
+	}
+	return w.cfg.Runner.Run(ctx, req)
+}
+
+// open decrypts the sealed parameters, right before they go to the runner.
+func (w *Worker) open(params json.RawMessage) (json.RawMessage, error) {
+	if w.cfg.Box == nil {
+		if names := sealed(params); len(names) > 0 {
+			return nil, fmt.Errorf("parameters %s are secret, and this worker has no secret key to open them", strings.Join(names, ", "))
+		}
+		return params, nil
+	}
+	out, err := w.cfg.Box.OpenParams(params)
+	if err != nil {
+		return nil, fmt.Errorf("open secret parameters: %w", err)
+	}
+	return out, nil
+}
+
+// sealed names the top-level parameters that are sealed, sorted.
+func sealed(params json.RawMessage) []string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(params, &m) != nil {
+		return nil
+	}
+	var names []string
+	for k, v := range m {
+		if secret.IsSealed(v) {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// secretNames are the parameters whose values the runtime masks in the outcome: those the
+// action declares secret, and any that arrived sealed.
+func secretNames(act pack.Action, params json.RawMessage) []string {
+	names := sealed(params)
+	for name, p := range act.Parameters {
+		if p.Secret {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// entryPoint is the script of act on this host, checked against the digest it was
+// registered with: a script edited (or replaced) since is not what the log says ran.
+func (w *Worker) entryPoint(act pack.Action) (string, error) {
+	packRef, _, _ := strings.Cut(act.Ref, ".")
+	dir := ""
+	if w.cfg.PacksDir != "" {
+		dir = filepath.Join(w.cfg.PacksDir, packRef)
+	} else if p, ok := w.cfg.Catalog.Pack(packRef); ok {
+		dir = p.Path
+	}
+	if dir == "" {
+		return "", fmt.Errorf("pack %s has no directory known to this worker (set its packs directory)", packRef)
+	}
+	path := filepath.Join(dir, "actions", filepath.FromSlash(act.EntryPoint))
+	if act.EntryPointSHA256 == "" {
+		return path, nil
+	}
+	script, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read entry point of %s: %w", act.Ref, err)
+	}
+	sum := sha256.Sum256(script)
+	if !strings.EqualFold(hex.EncodeToString(sum[:]), act.EntryPointSHA256) {
+		return "", fmt.Errorf("entry point changed since the pack was registered (%s)", path)
+	}
+	return path, nil
+}
