@@ -16,15 +16,17 @@ import (
 
 // clientFlags are the flags of every command that talks to a server's API.
 type clientFlags struct {
-	URL   string
-	Token string
-	JSON  bool
-	YAML  bool
+	URL    string
+	Token  string
+	Config string // the CLI config file (cliconfig.go)
+	JSON   bool
+	YAML   bool
 }
 
 func (f *clientFlags) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&f.URL, "url", cmp.Or(os.Getenv("ATTUNE_URL"), apiclient.DefaultURL), "Attune server (ATTUNE_URL)")
-	fs.StringVar(&f.Token, "token", os.Getenv("ATTUNE_TOKEN"), "API token (ATTUNE_TOKEN)")
+	fs.StringVar(&f.URL, "url", os.Getenv("ATTUNE_URL"), "Attune server (ATTUNE_URL; default: the config file's url, else "+apiclient.DefaultURL+")")
+	fs.StringVar(&f.Token, "token", os.Getenv("ATTUNE_TOKEN"), "API token (ATTUNE_TOKEN; default: the config file's token, for its server)")
+	fs.StringVar(&f.Config, "config", "", "CLI config file with url and token (ATTUNE_CONFIG; default $XDG_CONFIG_HOME/attune/config.yaml)")
 	fs.BoolVar(&f.JSON, "json", false, "print JSON")
 	fs.BoolVar(&f.YAML, "yaml", false, "print YAML")
 }
@@ -33,7 +35,11 @@ func (f *clientFlags) client() (*apiclient.Client, error) {
 	if f.JSON && f.YAML {
 		return nil, usageError("--json and --yaml exclude each other")
 	}
-	c, err := apiclient.New(f.URL, f.Token)
+	url, token, err := f.endpoint()
+	if err != nil {
+		return nil, err
+	}
+	c, err := apiclient.New(url, token)
 	if err != nil {
 		return nil, usageError("%v", err)
 	}

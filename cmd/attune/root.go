@@ -45,10 +45,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		historyCommand(&cfg),
 		auditCommand(&cfg),
 		projectionsCommand(&cfg),
+		workerCommand(&cfg),
 		runCommand(),
 		executionCommand(),
 		packCommand(),
 		ruleCommand(),
+		tokenCommand(&cfg),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -8,7 +8,11 @@ import (
 )
 
 func serveCommand(cfg *config) *cobra.Command {
-	var packs []string
+	var (
+		packs    []string
+		noWorker bool
+		wf       workerFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run every role in one process: relay, projectors, handlers, HTTP",
@@ -28,6 +32,7 @@ func serveCommand(cfg *config) *cobra.Command {
 			}
 			return app.Run(cmd.Context(), app.Config{
 				Packs:     packs,
+				Worker:    embeddedWorker(noWorker, wf),
 				Box:       box,
 				Pool:      pool,
 				AMQPURL:   cfg.AMQPURL,
@@ -40,5 +45,15 @@ func serveCommand(cfg *config) *cobra.Command {
 	cfg.bindDatabase(cmd.Flags())
 	cfg.bindServer(cmd.Flags())
 	cmd.Flags().StringArrayVar(&packs, "pack", nil, "pack directory to load at start-up (repeatable)")
+	cmd.Flags().BoolVar(&noWorker, "no-worker", false, "run no worker in this process (workers run as `attune worker` elsewhere)")
+	wf.bind(cmd.Flags())
 	return cmd
+}
+
+func embeddedWorker(disabled bool, wf workerFlags) *app.WorkerConfig {
+	if disabled {
+		return nil
+	}
+	wc := wf.config()
+	return &wc
 }

@@ -21,11 +21,13 @@ import (
 	"github.com/attune-go/attune/adapters/checkpoint"
 	"github.com/attune-go/attune/adapters/eventschema"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/postgres"
 	"github.com/attune-go/attune/adapters/readmodel"
 	"github.com/attune-go/attune/adapters/relay"
 	"github.com/attune-go/attune/adapters/secret"
+	"github.com/attune-go/attune/handlers/worker"
 	"github.com/attune-go/attune/projections"
 	"github.com/attune-go/attune/projections/registry"
 )
@@ -41,7 +43,10 @@ type Config struct {
 	Packs []string
 	// Box seals and opens secret parameters; every process of a deployment shares its key.
 	Box *secret.Box
-	// Ready, when set, is called with the HTTP listener's address once every role runs.
+	// Worker, when set, runs a worker in the process too (the single-process default).
+	Worker *WorkerConfig
+	// Ready, when set, is called with the HTTP listener's address once every role runs (for
+	// RunWorker: with the worker's id).
 	Ready func(addr string)
 }
 
@@ -103,10 +108,24 @@ func (s *Server) run(ctx context.Context) error {
 	// RabbitMQ their queues must exist before the relay publishes into their exchanges.
 	router := s.bus.NewRouter()
 	s.registerHandlers(router)
+	if err := s.registerScheduling(ctx, g, router); err != nil {
+		return err
+	}
+	var w *worker.Worker
+	if s.cfg.Worker != nil {
+		var err error
+		if w, err = newWorker(ctx, *s.cfg.Worker, s.store, heartbeat.New(s.cfg.Pool), s.registry, s); err != nil {
+			return err
+		}
+		w.Register(router)
+	}
 	if err := router.Start(ctx); err != nil {
 		return fmt.Errorf("start handlers: %w", err)
 	}
 	defer router.Close()
+	if w != nil {
+		g.Go(func() error { return w.Run(ctx) })
+	}
 
 	for _, p := range projections.All() {
 		runner, err := projections.New(projections.Config{Projection: p, Store: s.store, Target: s.models, Logger: s.log})

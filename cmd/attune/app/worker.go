@@ -1,0 +1,131 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/eventschema"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/adapters/pgstore"
+	"github.com/attune-go/attune/adapters/runtime"
+	"github.com/attune-go/attune/adapters/runtime/host"
+	"github.com/attune-go/attune/handlers/reaper"
+	"github.com/attune-go/attune/handlers/scheduler"
+	"github.com/attune-go/attune/handlers/worker"
+	"github.com/attune-go/attune/projections/registry"
+)
+
+// WorkerConfig configures a worker role, embedded in serve or on its own (attune worker).
+type WorkerConfig struct {
+	// Runtimes limits what the worker offers; empty: every runtime found on this host.
+	Runtimes          []string
+	Name              string
+	MaxConcurrency    int
+	PacksDir          string
+	HeartbeatInterval time.Duration
+	Version           string
+}
+
+// registerScheduling subscribes the scheduler and starts the reaper (one per deployment, by
+// leader lock): together they place executions and make sure nothing waits forever.
+func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, router *bus.Router) error {
+	beats := heartbeat.New(s.cfg.Pool)
+	sched, err := scheduler.New(scheduler.Config{Log: s.store, Workers: beats, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	scheduler.Register(router, sched)
+	rp, err := reaper.New(reaper.Config{Log: s.store, Heartbeats: beats, Executions: s.models, Scheduler: sched, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, reaper.Name, rp.Run) })
+	return nil
+}
+
+// newWorker builds a worker on this host's runtimes.
+func newWorker(ctx context.Context, wc WorkerConfig, log eventstore.Store, beats *heartbeat.Store, catalog *registry.Registry, s *Server) (*worker.Worker, error) {
+	runtimes, _, err := host.Detect(ctx, host.Config{Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	offered := runtimes.Supported()
+	if len(wc.Runtimes) > 0 {
+		var missing []string
+		offered = nil
+		for _, r := range wc.Runtimes {
+			canon, ok := runtime.Canonical(r)
+			if !ok || !slices.Contains(runtimes.Supported(), string(canon)) {
+				missing = append(missing, r)
+				continue
+			}
+			offered = append(offered, string(canon))
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("worker runtimes %v are not available on this host (it has %v)", missing, runtimes.Supported())
+		}
+	}
+	return worker.New(worker.Config{
+		Name: wc.Name, Runtimes: offered, MaxConcurrency: wc.MaxConcurrency, PacksDir: wc.PacksDir,
+		HeartbeatInterval: wc.HeartbeatInterval, Version: cmp.Or(wc.Version, "dev"),
+		Log: log, Heartbeats: beats, Runner: runtimes, Catalog: catalog, Box: s.box, Logger: s.log,
+	})
+}
+
+// RunWorker runs a worker as its own process: it takes work from RabbitMQ and reports to the
+// log, and stops cleanly (draining its runs) when ctx ends.
+func RunWorker(ctx context.Context, cfg Config, wc WorkerConfig) error {
+	if cfg.Pool == nil {
+		return errors.New("app: no database pool")
+	}
+	if cfg.AMQPURL == "" {
+		return errors.New("attune worker needs RabbitMQ (--amqp-url or ATTUNE_AMQP_URL): the in-process bus cannot reach a separate process")
+	}
+	log := cmp.Or(cfg.Logger, slog.Default())
+	pg, err := pgstore.New(ctx, cfg.Pool, pgstore.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	validator, err := eventschema.New()
+	if err != nil {
+		return fmt.Errorf("load event schemas: %w", err)
+	}
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	s := &Server{cfg: cfg, log: log, store: eventschema.Guard(pg, validator), bus: b, box: cfg.Box}
+
+	g, gctx := errgroup.WithContext(ctx)
+	catalog := registry.New(registry.Config{Logger: log})
+	g.Go(func() error { return catalog.Follow(gctx, s.store) })
+	w, err := newWorker(gctx, wc, s.store, heartbeat.New(cfg.Pool), catalog, s)
+	if err != nil {
+		return err
+	}
+	router := b.NewRouter()
+	w.Register(router)
+	if err := router.Start(gctx); err != nil {
+		return fmt.Errorf("start worker handlers: %w", err)
+	}
+	defer router.Close()
+	g.Go(func() error { return w.Run(gctx) })
+	if cfg.Ready != nil {
+		cfg.Ready(w.ID())
+	}
+	err = g.Wait()
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		return nil
+	}
+	return err
+}

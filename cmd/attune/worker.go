@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/attune-go/attune/adapters/secret"
+	"github.com/attune-go/attune/cmd/attune/app"
+)
+
+// workerFlags configure a worker, embedded in serve or on its own.
+type workerFlags struct {
+	runtimes       string
+	name           string
+	maxConcurrency int
+	packsDir       string
+	heartbeat      time.Duration
+}
+
+func (f *workerFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.runtimes, "runtimes", os.Getenv("ATTUNE_WORKER_RUNTIMES"), "runtimes this worker offers, comma-separated (shell, python, node, builtin; aliases sh, bash, python3, nodejs); default: all found on this host (ATTUNE_WORKER_RUNTIMES)")
+	fs.StringVar(&f.name, "worker-name", "", "name shown for this worker (default: the host name)")
+	fs.IntVar(&f.maxConcurrency, "max-concurrency", 0, "executions run at once (default: number of CPUs, at least 2)")
+	fs.StringVar(&f.packsDir, "packs-dir", os.Getenv("ATTUNE_PACKS_DIR"), "where this host keeps packs (<dir>/<pack>/actions/…), if not where they were registered from (ATTUNE_PACKS_DIR)")
+	fs.DurationVar(&f.heartbeat, "heartbeat-interval", 0, "how often the worker reports it is alive (default 2s)")
+}
+
+func (f *workerFlags) config() app.WorkerConfig {
+	var rts []string
+	for _, r := range strings.Split(f.runtimes, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			rts = append(rts, r)
+		}
+	}
+	return app.WorkerConfig{Runtimes: rts, Name: f.name, MaxConcurrency: f.maxConcurrency, PacksDir: f.packsDir, HeartbeatInterval: f.heartbeat}
+}
+
+func workerCommand(cfg *config) *cobra.Command {
+	var wf workerFlags
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker as its own process: it takes executions from RabbitMQ and runs them",
+		Long: "Registers a worker with the runtimes it offers, heartbeats, runs what the scheduler\n" +
+			"sends it and reports every status change to the log. Needs RabbitMQ (--amqp-url) and the\n" +
+			"database; SIGINT/SIGTERM stop it cleanly after its runs end.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := openDatabase(cmd.Context(), *cfg)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			box, err := secret.Load(cfg.SecretKeyFile, false)
+			if err != nil && !errors.Is(err, secret.ErrNoKey) {
+				return err
+			}
+			log := newLogger(*cfg, cmd.ErrOrStderr())
+			if box == nil {
+				log.Warn("no secret key: executions with secret parameters will fail on this worker", "error", err)
+			}
+			return app.RunWorker(cmd.Context(), app.Config{
+				Pool: pool, AMQPURL: cfg.AMQPURL, BusPrefix: cfg.BusPrefix, Logger: log, Box: box,
+			}, wf.config())
+		},
+	}
+	cfg.bindDatabase(cmd.Flags())
+	cfg.bindServer(cmd.Flags())
+	wf.bind(cmd.Flags())
+	return cmd
+}
