@@ -48,8 +48,9 @@ func e2ePack(t *testing.T) string {
 			"parameters:\n  name: {type: string, required: true}\n",
 		"actions/needs.sh": "cat\n",
 
-		"actions/nap.yaml": "name: nap\nrunner_type: shell\nentry_point: nap.sh\ntimeout: 300\n",
-		"actions/nap.sh":   "sleep 120\n",
+		"actions/nap.yaml": "name: nap\nrunner_type: python\nentry_point: nap.py\ntimeout: 300\n" +
+			"parameters:\n  pidfile: {type: string, required: true}\n",
+		"actions/nap.py": "import json, os, sys, time\np = json.load(sys.stdin)\nopen(p['pidfile'], 'w').write(str(os.getpid()))\ntime.sleep(120)\n",
 
 		"triggers/hook.yaml":  "name: hook\ntype: webhook\npayload_schema:\n  level: {type: string}\n  msg: {type: string, required: true}\n",
 		"triggers/multi.yaml": "name: multi\ntype: webhook\n",

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/checkpoint"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/relay"
+	"github.com/attune-go/attune/domain/execution"
+)
+
+// Workers as their own processes need RabbitMQ: the in-process bus cannot reach them. These
+// scenarios therefore run on RabbitMQ only.
+
+// workerArgs are the arguments of `attune worker` joining sys.
+func (s *system) workerArgs(runtimes string) []string {
+	return []string{"worker", "--schema", s.schema.Name, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix,
+		"--secret-key-file", s.keyFile, "--runtimes", runtimes, "--heartbeat-interval", "500ms", "--log-level", "warn"}
+}
+
+// workerRuntimes reads from the log which runtimes each registered worker offers.
+func (s *system) workerRuntimes() map[string][]string {
+	out := map[string][]string{}
+	for _, e := range s.logEvents() {
+		if e.Type != "WorkerRegistered" {
+			continue
+		}
+		var w struct {
+			WorkerID     string `json:"worker_id"`
+			Capabilities struct {
+				Runtimes []string `json:"runtimes"`
+			} `json:"capabilities"`
+		}
+		_ = json.Unmarshal(e.Data, &w)
+		out[w.WorkerID] = w.Capabilities.Runtimes
+	}
+	return out
+}
+
+func TestE2EWorkersReceiveOnlyWhatTheyCanRun(t *testing.T) {
+	t.Parallel()
+	sys := startSystem(t, "rabbitmq", []string{e2ePack(t)}, "--no-worker")
+	sys.runInBackground(sys.workerArgs("shell"))
+	sys.runInBackground(sys.workerArgs("python"))
+	sys.eventually(30*time.Second, "two workers registered", func() bool { return len(sys.workerRuntimes()) == 2 })
+
+	ctx := context.Background()
+	var ids []string
+	for i := range 4 {
+		x, err := sys.api.Run(ctx, "e2e.needs", map[string]json.RawMessage{"name": json.RawMessage(`"shell"`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, x.ID)
+		y, err := sys.api.Run(ctx, "e2e.add", map[string]json.RawMessage{"a": json.RawMessage(strconv.Itoa(i)), "b": json.RawMessage(`1`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, y.ID)
+	}
+	runtimes := sys.workerRuntimes()
+	for _, id := range ids {
+		x := sys.waitTerminal(id)
+		if x.Status != execution.Completed {
+			t.Errorf("%s %s: %s (%s)", x.Action, x.ID, x.Status, x.Reason)
+			continue
+		}
+		want := map[string]string{"e2e.needs": "shell", "e2e.add": "python"}[x.Action]
+		if got := runtimes[x.Worker]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s ran on worker %s offering %v; want the %s worker", x.Action, x.Worker, got, want)
+		}
+	}
+}
+
+func TestE2EKilledWorkersExecutionIsAbandoned(t *testing.T) {
+	t.Parallel()
+	sys := startSystem(t, "rabbitmq", []string{e2ePack(t)}, "--no-worker")
+
+	// The worker is a real process, so it can die the way processes die: SIGKILL, no goodbye.
+	cmd := exec.Command(os.Args[0], sys.workerArgs("python")...)
+	cmd.Env = append(os.Environ(), "ATTUNE_E2E_MAIN=1")
+	cmd.Stdout, cmd.Stderr = sys.logs, sys.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sys.eventually(30*time.Second, "the worker registered", func() bool { return len(sys.workerRuntimes()) == 1 })
+
+	pidfile := filepath.Join(t.TempDir(), "pid")
+	x, err := sys.api.Run(context.Background(), "e2e.nap", map[string]json.RawMessage{"pidfile": json.RawMessage(strconv.Quote(pidfile))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys.eventually(30*time.Second, "the execution to run", func() bool {
+		got, err := sys.api.Execution(context.Background(), x.ID)
+		return err == nil && got.Status == execution.Running
+	})
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	// A worker killed with -9 leaves its action's process behind, as it would on a real host.
+	t.Cleanup(func() {
+		if raw, err := os.ReadFile(pidfile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+			}
+		}
+	})
+
+	got := sys.waitTerminal(x.ID)
+	if got.Status != execution.Abandoned || !strings.Contains(got.Reason, got.Worker) {
+		t.Fatalf("execution of a killed worker: %s (%s); want abandoned naming the worker", got.Status, got.Reason)
+	}
+	lost := false
+	for _, e := range sys.logEvents() {
+		if e.Type == "WorkerDeregistered" && field(e, "lost") == "true" && field(e, "worker_id") == got.Worker {
+			lost = true
+		}
+	}
+	if !lost {
+		t.Errorf("the log does not record worker %s as lost", got.Worker)
+	}
+}
+
+func TestE2EDuplicateDeliveriesDuplicateNothing(t *testing.T) {
+	t.Parallel()
+	sys := startSystem(t, "rabbitmq", []string{e2ePack(t)})
+
+	// A second relay, with its own checkpoint and no leader lock, publishes every event of the
+	// log a second time into the same exchanges: every handler receives every message twice.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dup, err := bus.New(ctx, bus.Config{AMQPURL: sys.amqpURL, Prefix: sys.busPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dup.Close()
+	rl, err := relay.New(relay.Config{Store: sys.log, Checkpoints: checkpoint.NewMemory(), Publisher: dup, Name: "duplicate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); _ = rl.Run(ctx) }()
+	defer func() { cancel(); <-relayDone }()
+
+	var events []string
+	for range 5 {
+		events = append(events, sys.webhook("e2e.multi", map[string]any{}))
+	}
+	var direct []string
+	for i := range 5 {
+		x, err := sys.api.Run(context.Background(), "e2e.add", map[string]json.RawMessage{"a": json.RawMessage(strconv.Itoa(i)), "b": json.RawMessage(`1`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct = append(direct, x.ID)
+	}
+	sys.eventually(60*time.Second, "all 20 executions to end", func() bool {
+		xs := sys.executions(url.Values{})
+		done := 0
+		for _, x := range xs {
+			if x.Status.Terminal() {
+				done++
+			}
+		}
+		return done >= 20
+	})
+	time.Sleep(time.Second) // late duplicates would land now; give them the chance to show
+
+	log := sys.logEvents()
+	for _, ev := range events {
+		n := countTypes(log, func(e eventstore.Recorded) bool { return field(e, "event_id") == ev })
+		if n["EnforcementCreated"] != 3 || n["ExecutionRequested"] != 3 {
+			t.Errorf("event %s delivered twice: %v; want 3 enforcements and 3 executions", ev, n)
+		}
+	}
+	if xs := sys.executions(url.Values{}); len(xs) != 20 {
+		t.Errorf("%d executions, want exactly 20 (15 from rules, 5 direct)", len(xs))
+	}
+	runs := map[string]int{}
+	for _, e := range log {
+		if e.Type == "ExecutionStatusChanged" && field(e, "to") == "running" {
+			runs[field(e, "execution_id")]++
+		}
+	}
+	for _, id := range direct {
+		if x := sys.waitTerminal(id); x.Status != execution.Completed || runs[id] != 1 {
+			t.Errorf("execution %s: %s, ran %d times; want completed, run once", id, x.Status, runs[id])
+		}
+	}
+}
