@@ -35,7 +35,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/attune-go/attune/adapters/eventstore"
 )
@@ -59,6 +58,9 @@ type Config struct {
 	Retry Retry
 	// CloseTimeout is how long Router.Close waits for handlers in flight; defaults to 30s.
 	CloseTimeout time.Duration
+	// Consumers is how many messages each handler works on at once; defaults to 8. Handlers
+	// decide from the log with expected versions, so they need no order between messages.
+	Consumers int
 	// Instrument, when set, wraps every handler the routers of this bus run (metrics): it is
 	// called once per handler as it is added, and the function it returns sees every attempt.
 	Instrument func(handler string, h HandlerFunc) HandlerFunc
@@ -77,6 +79,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.ChannelPoolSize = cmp.Or(c.ChannelPoolSize, 8)
+	c.Consumers = cmp.Or(c.Consumers, 8)
 	c.Retry.MaxRetries = cmp.Or(c.Retry.MaxRetries, 5)
 	c.Retry.InitialInterval = cmp.Or(c.Retry.InitialInterval, 100*time.Millisecond)
 	c.Retry.MaxInterval = cmp.Or(c.Retry.MaxInterval, 5*time.Second)
@@ -88,6 +91,9 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem with the configuration.
 func (c Config) Validate() error {
 	var errs []error
+	if c.Consumers < 0 {
+		errs = append(errs, fmt.Errorf("consumers %d, want >= 0 (0: default)", c.Consumers))
+	}
 	if c.ChannelPoolSize < 0 {
 		errs = append(errs, fmt.Errorf("channel pool size %d, want >= 0", c.ChannelPoolSize))
 	}
@@ -109,7 +115,7 @@ type Bus struct {
 	pub message.Publisher
 
 	// In-process only.
-	local *gochannel.GoChannel
+	local *local
 	gate  *gate
 
 	// RabbitMQ only: one connection shared by every subscriber, apart from the publisher's,
@@ -138,10 +144,8 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		queues:    map[string]struct{}{},
 	}
 	if cfg.AMQPURL == "" {
-		// Publish returns only once every subscriber has acked: the relay's checkpoint then
-		// never passes an event that a handler has not finished, which is what "confirmed"
-		// means without a broker.
-		b.local = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, b.wlog)
+		// Publish returns only once every handler has acked (see local).
+		b.local = newLocal()
 		b.pub = b.local
 		b.gate = &gate{}
 		return b, nil
@@ -237,8 +241,7 @@ func (b *Bus) publish(topic string, msg *message.Message) error {
 	if err := b.pub.Publish(topic, msg); err != nil {
 		return err
 	}
-	// gochannel counts a message dropped by a closing subscriber as delivered; if a router
-	// began to stop meanwhile, claim nothing, so the relay publishes again later.
+	// If a router began to stop meanwhile, claim nothing, so the relay publishes again later.
 	if !b.gate.unchanged(epoch) {
 		return errRouterStopped
 	}
@@ -249,7 +252,7 @@ func (b *Bus) publish(topic string, msg *message.Message) error {
 // all retries. The caller acks what it has dealt with; the subscription ends with ctx.
 func (b *Bus) Poisoned(ctx context.Context) (<-chan *message.Message, error) {
 	if b.local != nil {
-		msgs, err := b.local.Subscribe(ctx, PoisonTopic)
+		msgs, err := b.local.subscriber("reader-"+watermill.NewULID(), PoisonTopic).Subscribe(ctx, PoisonTopic)
 		if err != nil {
 			return nil, fmt.Errorf("subscribe to %s: %w", PoisonTopic, err)
 		}
@@ -307,18 +310,12 @@ func (b *Bus) declared(exchange, queue string) {
 // subscriber returns what one handler of eventType consumes from: on RabbitMQ its own queue.
 func (b *Bus) subscriber(handler, eventType string) (message.Subscriber, error) {
 	if b.local != nil {
-		// The router closes its subscribers when it stops; the shared channel is the bus's.
-		return keepOpen{b.local}, nil
+		return b.local.subscriber(handler, eventType), nil
 	}
 	b.declared(b.ExchangeName(eventType), b.QueueName(eventType, handler))
 	cfg := b.amqpConfig(func(topic string) string { return b.QueueName(topic, handler) })
 	return amqp.NewSubscriberWithConnection(cfg, b.wlog, b.subConn)
 }
-
-// keepOpen shields the shared in-process channel from a router's Close.
-type keepOpen struct{ message.Subscriber }
-
-func (keepOpen) Close() error { return nil }
 
 var (
 	errNotRunning    = errors.New("in-process bus: a router is not running, its handlers would miss the event")

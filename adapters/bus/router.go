@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -114,7 +115,15 @@ func (r *Router) addHandler(name, eventType string, h HandlerFunc, newSub func(h
 	if r.bus.cfg.Instrument != nil {
 		h = r.bus.cfg.Instrument(name, h)
 	}
-	r.router.AddConsumerHandler(name, eventType, sub, r.adapt(name, h))
+	// Consumers run side by side, competing for the handler's queue (on RabbitMQ and in
+	// process alike), so one slow message does not hold up the handler's others.
+	for i := range r.bus.cfg.Consumers {
+		watermillName := name
+		if i > 0 {
+			watermillName = fmt.Sprintf("%s#%d", name, i)
+		}
+		r.router.AddConsumerHandler(watermillName, eventType, sub, r.adapt(name, h))
+	}
 }
 
 // adapt turns a HandlerFunc into watermill's form: decode, recover, and label errors so that
@@ -262,6 +271,10 @@ type poisonLog struct {
 
 func (p poisonLog) Publish(topic string, msgs ...*message.Message) error {
 	for _, m := range msgs {
+		// Name the handler, not which of its consumers ("name#3") happened to take the message.
+		if h, _, ok := strings.Cut(m.Metadata.Get(middleware.PoisonedHandlerKey), "#"); ok {
+			m.Metadata.Set(middleware.PoisonedHandlerKey, h)
+		}
 		p.log.Error("event poisoned", "handler", m.Metadata.Get(middleware.PoisonedHandlerKey),
 			"event_id", m.UUID, "event_type", m.Metadata.Get(MetaType), "stream_id", m.Metadata.Get(MetaStreamID),
 			"reason", m.Metadata.Get(middleware.ReasonForPoisonedKey))

@@ -32,7 +32,7 @@ func (r *Router) AddTransientHandler(name, eventType string, idle time.Duration,
 
 func (b *Bus) transientSubscriber(handler, eventType string, idle time.Duration) (message.Subscriber, error) {
 	if b.local != nil {
-		return keepOpen{b.local}, nil
+		return b.local.subscriber(handler, eventType), nil
 	}
 	b.declared(b.ExchangeName(eventType), b.QueueName(eventType, handler))
 	cfg := b.amqpConfig(func(topic string) string { return b.QueueName(topic, handler) })

@@ -25,6 +25,8 @@ type Worker struct {
 	Runtimes       []string // canonical runner types (shell, python, node, builtin)
 	MaxConcurrency int
 	Running        int // executions accepted and not yet reported, at the last beat
+	// Draining says the worker is stopping: alive (its runs still report) but taking nothing new.
+	Draining bool
 	// Set by the database; ignored by Beat.
 	LastSeen  time.Time
 	StartedAt time.Time     // the first beat of this row
@@ -48,14 +50,15 @@ const (
 	// beatSQL upserts the row; xmax is 0 only on a row this statement inserted, which tells
 	// a worker that its row had gone (the reaper declared it lost) since its last beat.
 	beatSQL = `
-INSERT INTO workers_live (worker_id, name, host, runtimes, max_concurrency, running, last_seen, started_at)
-VALUES ($1, $2, $3, $4, $5, $6, now(), now())
+INSERT INTO workers_live (worker_id, name, host, runtimes, max_concurrency, running, draining, last_seen, started_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())
 ON CONFLICT (worker_id) DO UPDATE SET
     name = excluded.name, host = excluded.host, runtimes = excluded.runtimes,
-    max_concurrency = excluded.max_concurrency, running = excluded.running, last_seen = now()
+    max_concurrency = excluded.max_concurrency, running = excluded.running,
+    draining = excluded.draining, last_seen = now()
 RETURNING xmax = 0`
 
-	selectColumns = `worker_id, name, host, runtimes, max_concurrency, running, last_seen, started_at,
+	selectColumns = `worker_id, name, host, runtimes, max_concurrency, running, draining, last_seen, started_at,
     (extract(epoch FROM now() - last_seen) * 1000000)::bigint`
 
 	// The TTL is bound in microseconds: one integer parameter, no interval encoding.
@@ -76,7 +79,7 @@ func (s *Store) Beat(ctx context.Context, w Worker) (created bool, err error) {
 	if runtimes == nil {
 		runtimes = []string{}
 	}
-	err = s.pool.QueryRow(ctx, beatSQL, w.ID, w.Name, w.Host, runtimes, w.MaxConcurrency, w.Running).Scan(&created)
+	err = s.pool.QueryRow(ctx, beatSQL, w.ID, w.Name, w.Host, runtimes, w.MaxConcurrency, w.Running, w.Draining).Scan(&created)
 	if err != nil {
 		return false, fmt.Errorf("heartbeat of worker %s: %w", w.ID, err)
 	}
@@ -122,7 +125,7 @@ func (s *Store) query(ctx context.Context, sql string, ttl time.Duration) ([]Wor
 			w   Worker
 			age int64
 		)
-		if err := row.Scan(&w.ID, &w.Name, &w.Host, &w.Runtimes, &w.MaxConcurrency, &w.Running,
+		if err := row.Scan(&w.ID, &w.Name, &w.Host, &w.Runtimes, &w.MaxConcurrency, &w.Running, &w.Draining,
 			&w.LastSeen, &w.StartedAt, &age); err != nil {
 			return Worker{}, err
 		}

@@ -35,6 +35,11 @@ func Connect(ctx context.Context, databaseURL, schema string) (*pgxpool.Pool, er
 	if schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	}
+	// pgx's default (4 on this kind of machine) starves a server whose handlers, projectors,
+	// relay and API all wait on round trips, not on CPU; pool_max_conns in the URL still wins.
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = 32
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", redact(databaseURL), err)

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 }
 
 // transports are the two bus modes every end-to-end scenario runs in.
-var transports = []string{"gochannel", "rabbitmq"}
+var transports = []string{"inprocess", "rabbitmq"}
 
 // system is one running Attune (`attune serve`) on its own schema, bus prefix and port,
 // driven through its HTTP API the way a user drives it.

@@ -53,7 +53,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Tie picks one of n equally loaded workers; a random one if nil.
 	Tie func(n int) int
+	// Backlog is how many runs per slot a worker may be given beyond its slots, to queue;
+	// DefaultBacklog if 0, none if negative.
+	Backlog int
 }
+
+// DefaultBacklog lets a worker queue 256 runs per slot. Generous on purpose: what waits in
+// scheduling is only looked at again by the reaper's pass, once a second, so a small backlog
+// caps throughput at the worker's slots per pass; queued in the worker, a run starts the
+// moment a slot frees. The cost is that a worker that dies takes its queue with it
+// (abandoned, like its running executions).
+const DefaultBacklog = 256
 
 // Validate returns every problem of the configuration at once.
 func (c Config) Validate() error {
@@ -78,6 +88,7 @@ type Scheduler struct {
 	logger  *slog.Logger
 	tie     func(int) int
 	placed  placements
+	backlog int
 }
 
 // New validates cfg and returns a Scheduler.
@@ -91,6 +102,7 @@ func New(cfg Config) (*Scheduler, error) {
 		ttl:     cmp.Or(cfg.TTL, DefaultTTL),
 		logger:  cmp.Or(cfg.Logger, slog.Default()),
 		tie:     cfg.Tie,
+		backlog: max(cmp.Or(cfg.Backlog, DefaultBacklog), 0),
 	}
 	if s.tie == nil {
 		s.tie = rand.IntN
@@ -198,10 +210,12 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 			return Unchanged, fmt.Errorf("schedule execution %s: %w", x.ID(), err)
 		}
 		var ok bool
-		if chosen, ok = Select(s.placed.load(live), rt, s.tie); ok {
+		if chosen, ok = Select(s.placed.load(live), rt, s.backlog, s.tie); ok {
 			d.add(execution.ExecutionScheduled{ExecutionID: x.ID(), WorkerID: chosen.ID, Runtime: string(rt)})
 			d.to(execution.Scheduled, "")
-		} else if deadlinePassed {
+		} else if deadlinePassed && !Capable(live, rt) {
+			// Only a missing worker fails an execution. Capable workers that are merely busy
+			// drain their queues (every run has a timeout), so waiting for them ends.
 			d.to(execution.Failed, "no worker for runtime "+string(rt))
 		}
 	}

@@ -35,7 +35,8 @@ func setup(t *testing.T, ttl time.Duration, workers ...heartbeat.Worker) *bundle
 			t.Fatal(err)
 		}
 	}
-	s, err := scheduler.New(scheduler.Config{Log: fx.Store(), Workers: beats, TTL: ttl, Tie: func(int) int { return 0 }})
+	// No backlog: the scenarios count slots exactly (TestABusyWorkerQueuesItsBacklog covers it).
+	s, err := scheduler.New(scheduler.Config{Log: fx.Store(), Workers: beats, TTL: ttl, Backlog: -1, Tie: func(int) int { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +231,45 @@ func TestRetryFailsAtTheDeadlineWithTheRuntimeItWaitedFor(t *testing.T) {
 	res, err = b.sched.Retry(ctx, "e1", b.fx.Now().Add(2*maxWait), maxWait)
 	if err != nil || res != scheduler.Unchanged {
 		t.Fatalf("Retry of a failed execution = %s, %v; want unchanged", res, err)
+	}
+}
+
+func TestABusyWorkerQueuesItsBacklog(t *testing.T) {
+	t.Parallel()
+	fx := handlertest.New(t)
+	beats := heartbeat.New(pgtest.New(t).Pool)
+	if _, err := beats.Beat(context.Background(), worker("w1", 2, 2, "shell")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := scheduler.New(scheduler.Config{Log: fx.Store(), Workers: beats, TTL: time.Minute, Backlog: 1, Tie: func(int) int { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delivered []eventstore.Recorded
+	for _, id := range []string{"e1", "e2", "e3"} {
+		delivered = append(delivered, fx.Given(execution.StreamID(id), requested(id, "shell"))...)
+	}
+	fx.When(s.Handle, delivered...)
+	var placed []string
+	for _, e := range fx.Appended() {
+		if e.Type == "ExecutionScheduled" {
+			placed = append(placed, handlertest.Summary(e))
+		}
+	}
+	// Both slots are busy; a backlog of 1 run per slot lets it queue two more, not three.
+	want := "ExecutionScheduled execution=e1 worker=w1 runtime=shell\nExecutionScheduled execution=e2 worker=w1 runtime=shell"
+	if got := strings.Join(placed, "\n"); got != want {
+		t.Fatalf("placed:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestBusyCapableWorkersAreWaitedForPastTheDeadline(t *testing.T) {
+	t.Parallel()
+	b := setup(t, time.Minute, worker("w1", 4, 4, "python"))
+	b.fx.Given(execution.StreamID("e1"), requested("e1", "python"), change("e1", execution.Requested, execution.Scheduling))
+	res, err := b.sched.Retry(context.Background(), "e1", b.fx.Now().Add(10*maxWait), maxWait)
+	if err != nil || res != scheduler.Waiting {
+		t.Fatalf("Retry long past the deadline with a busy python worker = %s, %v; want waiting: busy is not missing", res, err)
 	}
 }
 

@@ -14,14 +14,19 @@ import (
 func Canonical(name string) (pack.RunnerType, bool) { return runtime.Canonical(name) }
 
 // Select picks the worker for an execution of runtime (canonical) among live workers: one
-// that lists the runtime (under any alias) and has a free slot, the least loaded first. Load
-// is the share of its slots in use, so an idle big worker is preferred over a half-busy small
-// one; equal shares go to the worker with fewer executions, then to tie(n), a random one of
-// the n equals in production. ok is false when no worker qualifies.
-func Select(workers []heartbeat.Worker, runtime pack.RunnerType, tie func(n int) int) (w heartbeat.Worker, ok bool) {
+// that lists the runtime (under any alias) and has room — a free slot or a place in its
+// backlog of backlog×slots queued runs — the least loaded first. Load is the share of its
+// slots in use, so an idle big worker is preferred over a half-busy small one; equal shares
+// go to the worker with fewer executions, then to tie(n), a random one of the n equals in
+// production. ok is false when no worker qualifies.
+//
+// The backlog is what makes throughput independent of the heartbeat: a worker reports its
+// load every few seconds, and without a queue of its own it could only be given as many runs
+// per beat as it has slots.
+func Select(workers []heartbeat.Worker, runtime pack.RunnerType, backlog int, tie func(n int) int) (w heartbeat.Worker, ok bool) {
 	var best []heartbeat.Worker
 	for _, c := range workers {
-		if c.Running >= c.MaxConcurrency || !supports(c, runtime) {
+		if c.Draining || c.Running >= c.MaxConcurrency*(1+backlog) || !supports(c, runtime) {
 			continue
 		}
 		if len(best) == 0 {
@@ -39,6 +44,17 @@ func Select(workers []heartbeat.Worker, runtime pack.RunnerType, tie func(n int)
 		return heartbeat.Worker{}, false
 	}
 	return best[tie(len(best))], true
+}
+
+// Capable reports whether any live worker that is not stopping offers the runtime, busy or
+// not.
+func Capable(workers []heartbeat.Worker, runtime pack.RunnerType) bool {
+	for _, w := range workers {
+		if !w.Draining && supports(w, runtime) {
+			return true
+		}
+	}
+	return false
 }
 
 func supports(w heartbeat.Worker, rt pack.RunnerType) bool {

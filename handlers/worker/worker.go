@@ -194,21 +194,19 @@ func eventMetadata(workerID string) event.Metadata {
 	return event.Metadata{CorrelationID: worker.StreamID(workerID), Actor: "worker:" + workerID}
 }
 
-// load is what the worker has in hand, queued and running; while it stops it reports every
-// slot taken, so that the scheduler sends it nothing more yet does not take it for dead.
-func (w *Worker) load() int {
+// load is what the worker has in hand, queued and running, and whether it is draining: while
+// it stops, the scheduler sends it nothing more yet does not take it for dead.
+func (w *Worker) load() (int, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.accepting {
-		return max(len(w.jobs), w.cfg.MaxConcurrency)
-	}
-	return len(w.jobs)
+	return len(w.jobs), !w.accepting
 }
 
 func (w *Worker) beat(ctx context.Context) (created bool, err error) {
+	running, draining := w.load()
 	created, err = w.cfg.Heartbeats.Beat(ctx, heartbeat.Worker{
 		ID: w.id, Name: w.cfg.Name, Host: w.cfg.Host, Runtimes: w.cfg.Runtimes,
-		MaxConcurrency: w.cfg.MaxConcurrency, Running: w.load(),
+		MaxConcurrency: w.cfg.MaxConcurrency, Running: running, Draining: draining,
 	})
 	if err != nil {
 		return false, fmt.Errorf("worker %s: %w", w.id, err)

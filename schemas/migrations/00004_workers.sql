@@ -11,6 +11,7 @@ CREATE TABLE workers_live (
     runtimes        text[]      NOT NULL, -- canonical runner types: shell, python, node, builtin
     max_concurrency integer     NOT NULL CHECK (max_concurrency > 0),
     running         integer     NOT NULL CHECK (running >= 0), -- accepted and not yet reported
+    draining        boolean     NOT NULL DEFAULT false,        -- stopping: alive, takes nothing new
     last_seen       timestamptz NOT NULL,
     started_at      timestamptz NOT NULL
 );

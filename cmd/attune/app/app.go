@@ -84,7 +84,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log})
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log, Consumers: 32})
 	if err != nil {
 		return err
 	}
@@ -141,6 +141,7 @@ func (s *Server) run(ctx context.Context) error {
 		Checkpoints: checkpoint.NewPostgres(s.cfg.Pool),
 		Publisher:   s.bus,
 		Logger:      s.log,
+		Lanes:       32,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,174 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// local is the in-process transport: RabbitMQ's topology without a broker. Each topic fans
+// out to one queue per handler name, and the consumers of one queue compete for its
+// messages, so a handler works on as many messages at once as it has consumers.
+//
+// It replaces watermill's gochannel, measured first: gochannel gives every subscription every
+// message, one at a time, so consumers sharing a handler had to skip each other's messages in
+// order, and one slow message held up every publish behind it (≈70 executions/s end to end).
+//
+// Publish returns once every queue's consumer acked the message: the relay's checkpoint then
+// never passes an event a handler has not finished, which is what "confirmed" means without
+// a broker. A nacked message is delivered again.
+type local struct {
+	mu     sync.Mutex
+	queues map[string]map[string]*localQueue // topic → handler → queue
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newLocal() *local {
+	return &local{queues: map[string]map[string]*localQueue{}, closed: make(chan struct{})}
+}
+
+type localQueue struct {
+	ch chan *message.Message
+
+	mu   sync.Mutex
+	subs int // consumers subscribed now
+}
+
+func (l *local) queue(topic, handler string) *localQueue {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	byHandler, ok := l.queues[topic]
+	if !ok {
+		byHandler = map[string]*localQueue{}
+		l.queues[topic] = byHandler
+	}
+	q, ok := byHandler[handler]
+	if !ok {
+		q = &localQueue{ch: make(chan *message.Message)}
+		byHandler[handler] = q
+	}
+	return q
+}
+
+// Publish implements message.Publisher.
+func (l *local) Publish(topic string, msgs ...*message.Message) error {
+	l.mu.Lock()
+	queues := make([]*localQueue, 0, len(l.queues[topic]))
+	for _, q := range l.queues[topic] {
+		queues = append(queues, q)
+	}
+	l.mu.Unlock()
+	for _, m := range msgs {
+		errs := make([]error, len(queues))
+		var wg sync.WaitGroup
+		for i, q := range queues {
+			wg.Go(func() { errs[i] = l.deliver(q, m) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errNoConsumer = errors.New("in-process bus: a handler has no consumer left, delivery is not certain")
+
+// deliver hands a copy of m to one consumer of q and waits for its ack, again after a nack.
+func (l *local) deliver(q *localQueue, m *message.Message) error {
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
+	for {
+		c := m.Copy()
+		c.SetContext(m.Context())
+	handOver:
+		for {
+			select {
+			case q.ch <- c:
+				break handOver
+			case <-l.closed:
+				return errors.New("in-process bus: closed")
+			case <-check.C:
+				if q.consumers() == 0 {
+					return errNoConsumer
+				}
+			}
+		}
+		select {
+		case <-c.Acked():
+			return nil
+		case <-c.Nacked():
+			// The router's retries are spent only when the poison queue failed too: try again.
+		case <-l.closed:
+			return errors.New("in-process bus: closed")
+		}
+	}
+}
+
+func (q *localQueue) consumers() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.subs
+}
+
+// Close implements message.Publisher: it ends every delivery under way.
+func (l *local) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+// subscriber returns the consumer side of one handler's queue on topic, created now so that
+// events published before the handler's router runs are not lost on it (publishing waits for
+// the routers in any case: see gate).
+func (l *local) subscriber(handler, topic string) message.Subscriber {
+	l.queue(topic, handler)
+	return localSubscriber{l: l, handler: handler}
+}
+
+// localSubscriber is one handler's side of its queues: every Subscribe is one more consumer
+// competing for the queue's messages.
+type localSubscriber struct {
+	l       *local
+	handler string
+}
+
+// Subscribe implements message.Subscriber. The channel closes when ctx ends; a message taken
+// from the queue but not yet handed over then is nacked, so another consumer gets it.
+func (s localSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	q := s.l.queue(topic, s.handler)
+	q.mu.Lock()
+	q.subs++
+	q.mu.Unlock()
+	out := make(chan *message.Message)
+	go func() {
+		defer func() {
+			q.mu.Lock()
+			q.subs--
+			q.mu.Unlock()
+			close(out)
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.l.closed:
+				return
+			case m := <-q.ch:
+				select {
+				case out <- m:
+				case <-ctx.Done():
+					m.Nack()
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Close implements message.Subscriber; the queues belong to the bus.
+func (localSubscriber) Close() error { return nil }
