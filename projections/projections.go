@@ -26,8 +26,13 @@ import (
 	"strings"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/projections/catalog"
+	"github.com/attune-go/attune/projections/causality"
+	"github.com/attune-go/attune/projections/enforcements"
+	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/streams"
+	"github.com/attune-go/attune/projections/workers"
 )
 
 // ErrCheckpointMoved says a batch found the projection's checkpoint elsewhere than where the
@@ -39,6 +44,11 @@ var ErrCheckpointMoved = errors.New("projection checkpoint moved")
 type Tx interface {
 	executions.Store
 	streams.Store
+	catalog.Store
+	events.Store
+	enforcements.Store
+	workers.Store
+	causality.Store
 }
 
 // Projection is one read model: a persisted name and the fold that applies a batch.
@@ -76,8 +86,40 @@ var Streams = Projection{
 	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return streams.Apply(ctx, tx, b) },
 }
 
+// Catalog is the packs and pack components read model.
+var Catalog = Projection{
+	Name:  catalog.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return catalog.Apply(ctx, tx, b) },
+}
+
+// Events is the trigger events read model.
+var Events = Projection{
+	Name:  events.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return events.Apply(ctx, tx, b) },
+}
+
+// Enforcements is the enforcements read model.
+var Enforcements = Projection{
+	Name:  enforcements.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return enforcements.Apply(ctx, tx, b) },
+}
+
+// Workers is the workers read model.
+var Workers = Projection{
+	Name:  workers.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return workers.Apply(ctx, tx, b) },
+}
+
+// Causality is the trace index: every event with its correlation and causation.
+var Causality = Projection{
+	Name:  causality.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return causality.Apply(ctx, tx, b) },
+}
+
 // All lists every projection, in the order the server starts them.
-func All() []Projection { return []Projection{Executions, Streams} }
+func All() []Projection {
+	return []Projection{Executions, Streams, Catalog, Events, Enforcements, Workers, Causality}
+}
 
 // Lookup finds a projection by its name, with or without the "projection:" prefix (the CLI
 // accepts `attune projections rebuild executions`).

@@ -9,9 +9,17 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/attune-go/attune/adapters/auth"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/projections/catalog"
+	"github.com/attune-go/attune/projections/causality"
+	"github.com/attune-go/attune/projections/enforcements"
+	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/workers"
 )
 
 // RunRequest is the body of POST /api/v1/executions.
@@ -49,24 +57,73 @@ type Config struct {
 	TestRule        func(ctx context.Context, ref string, event json.RawMessage) (any, error)
 	Webhooks        http.Handler // POST /api/v1/webhooks/{trigger}
 	ExtraRoutes     func(mux *http.ServeMux)
+
+	// Subscribe follows the log after a position (eventstore.Store.Subscribe): it serves
+	// GET /api/v1/stream, the live event stream. It needs Head or ReadAll.
+	Subscribe func(ctx context.Context, after eventstore.Position, fn func(context.Context, []eventstore.Recorded) error) error
+	// Head returns the position of the last visible event, where a stream opened without a
+	// cursor starts (pgstore and memstore Store.Head). When nil, the stream reads the log to
+	// its end with ReadAll to find it.
+	Head func(ctx context.Context) (eventstore.Position, error)
+	// ReadAll reads the global log after a cursor (eventstore.Store.ReadAll): it serves
+	// GET /api/v1/log, the raw log for auditors.
+	ReadAll func(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.Recorded, error)
+	// StreamHeartbeat is how often the stream sends a comment line, so proxies and clients
+	// keep a quiet connection; default 15s.
+	StreamHeartbeat time.Duration
+	// Metrics serves GET /metrics (Prometheus text format, adapters/metrics).
+	Metrics http.Handler
+	// Stopping, once closed, ends every open stream: http.Server.Shutdown waits for running
+	// handlers, and a stream never ends by itself. Pass the serving context's Done().
+	Stopping <-chan struct{}
+
+	// Auth, when set, requires a bearer token with the role routeAccess (auth.go) names on
+	// every route but the public ones, and makes the token's name the actor of requests;
+	// nil serves everyone (tests of other things, a trusted network).
+	Auth Authenticator
+	// CreateToken, ListTokens and RevokeToken serve /api/v1/tokens, admin only
+	// (*auth.Store's Create, List and Revoke).
+	CreateToken func(ctx context.Context, n auth.NewToken) (auth.Token, string, error)
+	ListTokens  func(ctx context.Context) ([]auth.Token, error)
+	RevokeToken func(ctx context.Context, idOrName, by string) (auth.Token, error)
+
+	// The catalogue and pipeline read models (catalog_routes.go); *readmodel.DB has a method
+	// of each name. GetPack and ListPacks serve /api/v1/packs; GetComponent and
+	// ListComponents the actions, triggers and rules; GetTriggerEvent and ListTriggerEvents
+	// /api/v1/events; GetEnforcement and ListEnforcements /api/v1/enforcements; ListWorkers
+	// /api/v1/workers; Trace /api/v1/traces/{event_id}.
+	GetPack           func(ctx context.Context, ref string) (catalog.Pack, error)
+	ListPacks         func(ctx context.Context, f catalog.PackFilter) (catalog.PackPage, error)
+	GetComponent      func(ctx context.Context, kind pack.Kind, ref string) (catalog.Component, error)
+	ListComponents    func(ctx context.Context, f catalog.ComponentFilter) (catalog.ComponentPage, error)
+	GetTriggerEvent   func(ctx context.Context, id string) (events.Event, error)
+	ListTriggerEvents func(ctx context.Context, f events.Filter) (events.Page, error)
+	GetEnforcement    func(ctx context.Context, id string) (enforcements.Enforcement, error)
+	ListEnforcements  func(ctx context.Context, f enforcements.Filter) (enforcements.Page, error)
+	ListWorkers       func(ctx context.Context, f workers.Filter) (workers.Page, error)
+	Trace             func(ctx context.Context, eventID string) (causality.Trace, error)
 }
 
 // Server is the API's http.Handler.
 type Server struct {
 	cfg Config
 	log *slog.Logger
-	mux *http.ServeMux
+	mux *routeMux
 }
 
 // New builds the router.
 func New(cfg Config) *Server {
 	cfg.MaxBody = cmp.Or(cfg.MaxBody, 1<<20)
-	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: newRouteMux()}
 	s.routes()
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r, ok := s.authorize(w, r); ok {
+		s.mux.ServeHTTP(w, r)
+	}
+}
 
 func (s *Server) handle(pattern string, enabled bool, h func(http.ResponseWriter, *http.Request) error) {
 	if !enabled {
@@ -98,8 +155,11 @@ func (s *Server) routes() {
 	if s.cfg.Webhooks != nil {
 		s.mux.Handle("POST /api/v1/webhooks/{trigger}", s.cfg.Webhooks)
 	}
+	s.registerFeedRoutes()
+	s.registerCatalogRoutes()
+	s.registerTokenRoutes()
 	if s.cfg.ExtraRoutes != nil {
-		s.cfg.ExtraRoutes(s.mux)
+		s.cfg.ExtraRoutes(s.mux.ServeMux)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound("route", r.Method+" "+r.URL.Path))
@@ -116,9 +176,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// actor names who made a request. Until tokens exist (access control), it is the client's
-// claim, recorded for the audit trail.
+// actor names who made a request, for the audit trail: with access control on, the name
+// of the token that authenticated it, never a claim of the client; without it, the client's
+// X-Attune-Actor header.
 func actor(r *http.Request) string {
+	if p, ok := auth.PrincipalFrom(r.Context()); ok {
+		return p.Name
+	}
 	if a := r.Header.Get("X-Attune-Actor"); a != "" {
 		return a
 	}

@@ -16,8 +16,13 @@ import (
 
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/projections"
+	"github.com/attune-go/attune/projections/catalog"
+	"github.com/attune-go/attune/projections/causality"
+	"github.com/attune-go/attune/projections/enforcements"
+	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/streams"
+	"github.com/attune-go/attune/projections/workers"
 )
 
 var _ projections.Target = (*DB)(nil)
@@ -55,8 +60,13 @@ const oneShot = pgx.QueryExecModeCacheDescribe
 // resets empties each projection's tables. A projection added here needs its tables listed
 // too, or Rebuild refuses it.
 var resets = map[string]string{
-	executions.Name: `TRUNCATE executions`,
-	streams.Name:    `TRUNCATE streams`,
+	executions.Name:   `TRUNCATE executions`,
+	streams.Name:      `TRUNCATE streams`,
+	catalog.Name:      `TRUNCATE packs, pack_components`,
+	events.Name:       `TRUNCATE trigger_events`,
+	enforcements.Name: `TRUNCATE enforcements`,
+	workers.Name:      `TRUNCATE workers`,
+	causality.Name:    `TRUNCATE causality`,
 }
 
 const (

@@ -19,6 +19,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/attune-go/attune/adapters/apiclient"
+	"github.com/attune-go/attune/adapters/auth/clientconfig"
 	"github.com/attune-go/attune/adapters/bus/bustest"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/httpapi"
@@ -50,6 +51,7 @@ type system struct {
 	amqpURL   string
 	busPrefix string
 	keyFile   string
+	dbURL     string
 	logs      *syncBuffer
 }
 
@@ -82,7 +84,9 @@ func startSystem(t *testing.T, transport string, packs []string, extra ...string
 	}
 	addr := freeAddr(t)
 	sys.url = "http://" + addr
-	args := []string{"serve", "--schema", sys.schema.Name, "--http-addr", addr, "--secret-key-file", sys.keyFile, "--log-level", "warn"}
+	sys.dbURL = pgtest.WithPoolSize(pgtest.URL(), 8)
+	cliConfig := filepath.Join(t.TempDir(), "config.yaml")
+	args := []string{"serve", "--config", cliConfig, "--database-url", sys.dbURL, "--schema", sys.schema.Name, "--http-addr", addr, "--secret-key-file", sys.keyFile, "--log-level", "warn"}
 	if transport == "rabbitmq" {
 		sys.amqpURL = bustest.URL()
 		sys.busPrefix = "e2e-" + strings.ToLower(ulid.Make().String()) + "."
@@ -94,12 +98,17 @@ func startSystem(t *testing.T, transport string, packs []string, extra ...string
 	args = append(args, extra...)
 	sys.runInBackground(args)
 
-	api, err := apiclient.New(sys.url, "")
+	sys.waitReady()
+	// The first start wrote an admin token where the CLI looks for it; use it as a user would.
+	file, err := clientconfig.Load(cliConfig)
+	if err != nil || file.Token == "" {
+		t.Fatalf("serve wrote no admin token to %s: %v", cliConfig, err)
+	}
+	api, err := apiclient.New(sys.url, file.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys.api = api.WithActor("e2e")
-	sys.waitReady()
+	sys.api = api
 	store, err := pgstore.New(context.Background(), sys.schema.Pool, pgstore.Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ import (
 
 // workerArgs are the arguments of `attune worker` joining sys.
 func (s *system) workerArgs(runtimes string) []string {
-	return []string{"worker", "--schema", s.schema.Name, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix,
+	return []string{"worker", "--database-url", s.dbURL, "--schema", s.schema.Name, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix,
 		"--secret-key-file", s.keyFile, "--runtimes", runtimes, "--heartbeat-interval", "500ms", "--log-level", "warn"}
 }
 

@@ -169,7 +169,7 @@ func executionCommand() *cobra.Command {
 			}
 			return rerunFlags.print(cmd.OutOrStdout(), x, func(w io.Writer) error { return executionDetail(w, x) })
 		})
-	cmd.AddCommand(list, get, history, cancel, rerun)
+	cmd.AddCommand(list, get, history, cancel, rerun, executionTailCommand())
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,8 @@ func serve(t *testing.T, schema string, extra ...string) (addr string) {
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() {
-		args := append([]string{"serve", "--schema", schema, "--http-addr", addr}, extra...)
+		args := append([]string{"serve", "--database-url", pgtest.WithPoolSize(pgtest.URL(), 8), "--schema", schema, "--http-addr", addr,
+			"--config", filepath.Join(t.TempDir(), "config.yaml"), "--secret-key-file", filepath.Join(t.TempDir(), "secret.key")}, extra...)
 		done <- run(ctx, args, &logs, &logs)
 	}()
 	t.Cleanup(func() {
@@ -166,6 +168,9 @@ func TestAuditVerifyNamesTheFirstBrokenLink(t *testing.T) {
 	_, first := appendExecution(t, store, "alice")
 	_, tampered := appendExecution(t, store, "bob")
 	appendExecution(t, store, "carol")
+	// Readers see an event only once every older transaction on the server has ended; other
+	// tests' transactions may still be open, so wait for all six as an auditor would.
+	waitVisible(t, store, 6)
 
 	out, _, err := attune(t, "audit", "verify", "--schema", s.Name)
 	if err != nil {
@@ -217,5 +222,24 @@ func TestBadConfigurationFailsFastWithOneLine(t *testing.T) {
 	_, _, err := attune(t, "serve", "--log-level", "loud")
 	if !errors.As(err, &ee) || ee.code != 2 {
 		t.Errorf("bad flag value: err %v, want a usage error (exit 2)", err)
+	}
+}
+
+// waitVisible waits until the global log shows n events.
+func waitVisible(t *testing.T, store eventstore.Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		events, err := store.ReadAll(context.Background(), eventstore.Start, n+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d events visible after 30s", len(events), n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -31,6 +31,6 @@ func packCommand() *cobra.Command {
 				return nil
 			})
 		})
-	cmd.AddCommand(load)
+	cmd.AddCommand(load, packListCommand(), packGetCommand())
 	return cmd
 }

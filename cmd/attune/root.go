@@ -45,11 +45,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		historyCommand(&cfg),
 		auditCommand(&cfg),
 		projectionsCommand(&cfg),
-		workerCommand(&cfg),
+		withWorkerList(workerCommand(&cfg)),
 		runCommand(),
 		executionCommand(),
+		withTriggerEventCommands(eventsCommand()),
 		packCommand(),
 		ruleCommand(),
+		actionCommand(),
+		traceCommand(),
 		tokenCommand(&cfg),
 	)
 	return root.ExecuteContext(ctx)

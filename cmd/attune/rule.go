@@ -54,7 +54,8 @@ func ruleCommand() *cobra.Command {
 			return nil
 		})
 	test.Flags().StringVar(&eventFile, "event", "", "JSON file with the event: {\"payload\": {…}} or the payload itself")
-	cmd.AddCommand(setter(true, &enableFlags, "enable RULE", "Enable a rule"), setter(false, &disableFlags, "disable RULE", "Disable a rule"), test)
+	cmd.AddCommand(setter(true, &enableFlags, "enable RULE", "Enable a rule"), setter(false, &disableFlags, "disable RULE", "Disable a rule"), test,
+		ruleListCommand(), ruleGetCommand())
 	return cmd
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
 
 	"github.com/attune-go/attune/adapters/secret"
@@ -9,9 +11,11 @@ import (
 
 func serveCommand(cfg *config) *cobra.Command {
 	var (
-		packs    []string
-		noWorker bool
-		wf       workerFlags
+		packs        []string
+		noWorker     bool
+		noAuth       bool
+		clientConfig string
+		wf           workerFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -31,14 +35,16 @@ func serveCommand(cfg *config) *cobra.Command {
 				return err
 			}
 			return app.Run(cmd.Context(), app.Config{
-				Packs:     packs,
-				Worker:    embeddedWorker(noWorker, wf),
-				Box:       box,
-				Pool:      pool,
-				AMQPURL:   cfg.AMQPURL,
-				BusPrefix: cfg.BusPrefix,
-				HTTPAddr:  cfg.HTTPAddr,
-				Logger:    newLogger(*cfg, cmd.ErrOrStderr()),
+				Packs:        packs,
+				Worker:       embeddedWorker(noWorker, wf),
+				NoAuth:       noAuth,
+				ClientConfig: clientConfig,
+				Box:          box,
+				Pool:         pool,
+				AMQPURL:      cfg.AMQPURL,
+				BusPrefix:    cfg.BusPrefix,
+				HTTPAddr:     cfg.HTTPAddr,
+				Logger:       newLogger(*cfg, cmd.ErrOrStderr()),
 			})
 		},
 	}
@@ -46,6 +52,8 @@ func serveCommand(cfg *config) *cobra.Command {
 	cfg.bindServer(cmd.Flags())
 	cmd.Flags().StringArrayVar(&packs, "pack", nil, "pack directory to load at start-up (repeatable)")
 	cmd.Flags().BoolVar(&noWorker, "no-worker", false, "run no worker in this process (workers run as `attune worker` elsewhere)")
+	cmd.Flags().BoolVar(&noAuth, "no-auth", false, "serve the API without access control (a development machine only)")
+	cmd.Flags().StringVar(&clientConfig, "config", os.Getenv("ATTUNE_CONFIG"), "CLI config file the first start writes the admin token to (ATTUNE_CONFIG; default ~/.config/attune/config.yaml)")
 	wf.bind(cmd.Flags())
 	return cmd
 }

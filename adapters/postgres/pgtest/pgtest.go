@@ -24,6 +24,15 @@ func URL() string {
 	return postgres.DefaultURL
 }
 
+// WithPoolSize returns url with pool_max_conns set to n (servers started by tests use it too).
+func WithPoolSize(url string, n int) string {
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return fmt.Sprintf("%s%spool_max_conns=%d", url, sep, n)
+}
+
 // Schema is one test's isolated schema.
 type Schema struct {
 	Name string
@@ -55,7 +64,9 @@ func NewEmpty(t testing.TB) *Schema {
 	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
 		t.Fatalf("pgtest: create schema %s: %v", name, err)
 	}
-	pool, err := postgres.Connect(ctx, URL(), name)
+	// A small pool per test: dozens of tests run at once against one server and its
+	// max_connections (100 by default).
+	pool, err := postgres.Connect(ctx, WithPoolSize(URL(), 4), name)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}

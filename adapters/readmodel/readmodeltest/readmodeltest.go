@@ -4,6 +4,7 @@ package readmodeltest
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -12,9 +13,15 @@ import (
 
 // keys orders each table by its primary key, so two dumps line up row by row.
 var keys = map[string]string{
-	"executions":  "id",
-	"streams":     "stream_id",
-	"checkpoints": "name",
+	"executions":      "id",
+	"streams":         "stream_id",
+	"checkpoints":     "name",
+	"packs":           "ref",
+	"pack_components": "kind, ref",
+	"trigger_events":  "id",
+	"enforcements":    "id",
+	"workers":         "worker_id",
+	"causality":       "event_id",
 }
 
 // Dump returns every row of table (in the pool's schema) as Postgres renders the whole
@@ -25,7 +32,11 @@ func Dump(t testing.TB, pool *pgxpool.Pool, table string) []string {
 	if !ok {
 		t.Fatalf("readmodeltest: no key known for table %q", table)
 	}
-	sql := "SELECT r::text FROM " + pgx.Identifier{table}.Sanitize() + " r ORDER BY " + pgx.Identifier{key}.Sanitize()
+	var order []string
+	for _, k := range strings.Split(key, ", ") {
+		order = append(order, pgx.Identifier{k}.Sanitize())
+	}
+	sql := "SELECT r::text FROM " + pgx.Identifier{table}.Sanitize() + " r ORDER BY " + strings.Join(order, ", ")
 	rows, err := pool.Query(context.Background(), sql)
 	if err != nil {
 		t.Fatalf("dump %s: %v", table, err)

@@ -13,7 +13,11 @@ import (
 	"github.com/attune-go/attune/handlers/request"
 )
 
-func (s *Server) routes() http.Handler {
+func (s *Server) routes(stopping <-chan struct{}) http.Handler {
+	var authn httpapi.Authenticator
+	if !s.cfg.NoAuth {
+		authn = s.tokens
+	}
 	return httpapi.New(httpapi.Config{
 		Logger:         s.log,
 		Classifiers:    []httpapi.Classifier{classify},
@@ -48,6 +52,23 @@ func (s *Server) routes() http.Handler {
 			return request.TestRule(s.registry, ref, testPayload(event))
 		},
 		Webhooks: s.webhooks(),
+
+		Subscribe: s.raw.Subscribe,
+		Head:      s.raw.Head,
+		ReadAll:   s.raw.ReadAll,
+		Metrics:   s.metrics.HTTPHandler(),
+		Stopping:  stopping,
+
+		Auth:        authn,
+		CreateToken: s.tokens.Create,
+		ListTokens:  s.tokens.List,
+		RevokeToken: s.tokens.Revoke,
+
+		GetPack: s.models.GetPack, ListPacks: s.models.ListPacks,
+		GetComponent: s.models.GetComponent, ListComponents: s.models.ListComponents,
+		GetTriggerEvent: s.models.GetTriggerEvent, ListTriggerEvents: s.models.ListTriggerEvents,
+		GetEnforcement: s.models.GetEnforcement, ListEnforcements: s.models.ListEnforcements,
+		ListWorkers: s.models.ListWorkers, Trace: s.models.Trace,
 	})
 }
 

@@ -17,11 +17,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/attune-go/attune/adapters/auth"
+	"github.com/attune-go/attune/adapters/auth/clientconfig"
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/checkpoint"
 	"github.com/attune-go/attune/adapters/eventschema"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/adapters/metrics"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/postgres"
 	"github.com/attune-go/attune/adapters/readmodel"
@@ -43,6 +46,12 @@ type Config struct {
 	Packs []string
 	// Box seals and opens secret parameters; every process of a deployment shares its key.
 	Box *secret.Box
+	// NoAuth turns access control off (every request is anonymous and allowed): for a
+	// development machine only.
+	NoAuth bool
+	// ClientConfig is the CLI config file the first start writes an admin token to; empty:
+	// the default (ATTUNE_CONFIG, else ~/.config/attune/config.yaml).
+	ClientConfig string
 	// Worker, when set, runs a worker in the process too (the single-process default).
 	Worker *WorkerConfig
 	// Ready, when set, is called with the HTTP listener's address once every role runs (for
@@ -59,6 +68,9 @@ type Server struct {
 	box   *secret.Box
 	ready atomic.Bool
 
+	raw      *pgstore.Store // the log without the guard, for the stream and the metrics
+	metrics  *metrics.Metrics
+	tokens   *auth.Store
 	models   *readmodel.DB // every Postgres read model; the API queries it
 	runners  []*projections.Runner
 	registry *registry.Registry // the in-memory pack catalogue the handlers decide with
@@ -84,14 +96,26 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log, Consumers: 32})
+	models := readmodel.New(cfg.Pool)
+	checkpoints := checkpoint.NewPostgres(cfg.Pool)
+	readers := map[string]func(context.Context) (eventstore.Position, error){
+		relay.Name: metrics.CheckpointOf(checkpoints.Load, relay.Name),
+	}
+	for _, p := range projections.All() {
+		readers[p.Name] = metrics.CheckpointOf(models.Checkpoint, p.Name)
+	}
+	m, err := metrics.New(metrics.Config{Logger: log, ReadAll: pg.ReadAll, Readers: readers, ExecutionsByStatus: models.CountExecutionsByStatus})
+	if err != nil {
+		return err
+	}
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log, Consumers: 32, Instrument: m.Handler})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	s := &Server{
-		cfg: cfg, log: log, store: eventschema.Guard(pg, validator), bus: b, box: cfg.Box,
-		models: readmodel.New(cfg.Pool),
+		cfg: cfg, log: log, store: m.Store(eventschema.Guard(pg, validator)), raw: pg, bus: b, box: cfg.Box,
+		metrics: m, models: models, tokens: auth.New(cfg.Pool),
 	}
 	return s.run(ctx)
 }
@@ -154,6 +178,15 @@ func (s *Server) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if listener != nil && !s.cfg.NoAuth {
+		path, created, err := auth.Bootstrap(ctx, s.tokens, s.cfg.ClientConfig, clientconfig.LocalURL(listener.Addr().String()))
+		if err != nil {
+			return fmt.Errorf("bootstrap the admin token: %w", err)
+		}
+		if created {
+			s.log.Info("first start: admin token written to "+path+" (the CLI reads it from there)", "path", path)
+		}
+	}
 
 	s.ready.Store(true)
 	s.log.Info("attune is serving", "http_addr", addrOf(listener), "bus", busKind(s.cfg.AMQPURL))
@@ -176,7 +209,7 @@ func (s *Server) startHTTP(ctx context.Context, g *errgroup.Group) (net.Listener
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.routes(ctx.Done()), ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve HTTP on %s: %w", listener.Addr(), err)

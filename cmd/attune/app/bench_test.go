@@ -19,6 +19,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/apiclient"
 	"github.com/attune-go/attune/adapters/bus/bustest"
+	"github.com/attune-go/attune/adapters/postgres"
 	"github.com/attune-go/attune/adapters/postgres/pgtest"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
@@ -64,8 +65,14 @@ func startServer(b *testing.B, transport, pack string) server {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The test schema's own pool is kept small for parallel tests; the server gets a real one.
+	pool, err := postgres.Connect(context.Background(), pgtest.URL(), s.Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
 	cfg := app.Config{
-		Pool: s.Pool, HTTPAddr: "127.0.0.1:0", Box: box, Packs: []string{pack},
+		Pool: pool, HTTPAddr: "127.0.0.1:0", Box: box, Packs: []string{pack},
 		Worker: &app.WorkerConfig{MaxConcurrency: 16},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}

@@ -1,7 +1,11 @@
-// Package lifecycle writes a realistic log of executions for the projection tests and
-// benchmarks: many executions through their whole lives, interleaved in the log the way
-// concurrent work interleaves them — successes, failures, timeouts, cancellations, lost
-// workers, executions that never found a worker, and workflows whose children run under them.
+// Package lifecycle writes a realistic log for the projection tests and benchmarks: many
+// executions through their whole lives, interleaved in the log the way concurrent work
+// interleaves them — successes, failures, timeouts, cancellations, lost workers, executions
+// that never found a worker, and workflows whose children run under them. Most top-level
+// executions come from a trigger event through an enforcement, as the pipeline writes them;
+// other trigger events match no rule or have their enforcement skipped. Around them, packs are
+// registered, reloaded (a rule dropped, a file's `enabled` changed) and retired, operators
+// switch rules, and workers register and leave.
 package lifecycle
 
 import (
@@ -13,8 +17,10 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/enforcement"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/trigger"
 )
 
 // Config shapes the log.
@@ -31,12 +37,16 @@ type Written struct {
 	Executions int // workflow children included
 }
 
-// Write appends the log.
+// Write appends the log. Writing twice to one store is a second run of the same system: the
+// packs are registered again and the workers come back.
 func Write(ctx context.Context, store eventstore.Store, cfg Config) (Written, error) {
 	g := &gen{rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), tag: cfg.TraceTag}
-	var active []*actor
-	for range cfg.Executions {
-		active = append(active, g.newActor(""))
+	active := g.catalogActors()
+	for i := range cfg.Executions {
+		active = append(active, g.newActor(nil))
+		if i%5 == 4 {
+			active = append(active, g.strayEvent())
+		}
 	}
 	var total Written
 	for len(active) > 0 {
@@ -46,29 +56,41 @@ func Write(ctx context.Context, store eventstore.Store, cfg Config) (Written, er
 			// A workflow waits for its children; they are in active too, so progress is sure.
 			continue
 		}
-		step := a.steps[0]
+		st := a.steps[0]
 		a.steps = a.steps[1:]
-		events := make([]eventstore.Proposed, 0, len(step))
-		for _, e := range step {
-			p, err := eventstore.NewProposed(e, a.md)
+		stream := st.stream
+		if stream == "" {
+			stream = execution.StreamID(a.id)
+		}
+		md := a.md
+		if a.last != "" {
+			md = a.md.Caused(a.last)
+		}
+		events := make([]eventstore.Proposed, 0, len(st.events))
+		for _, e := range st.events {
+			p, err := eventstore.NewProposed(e, md)
 			if err != nil {
 				return total, err
 			}
 			events = append(events, p)
+			if _, ok := e.(*execution.ExecutionRequested); ok {
+				total.Executions++
+			}
 		}
-		res, err := store.Append(ctx, execution.StreamID(a.id), eventstore.Exact(a.version), events...)
+		expected := eventstore.Exact(a.versions[stream])
+		if st.shared {
+			expected = eventstore.Any
+		}
+		res, err := store.Append(ctx, stream, expected, events...)
 		if err != nil {
-			return total, fmt.Errorf("write lifecycle of %s: %w", a.id, err)
+			return total, fmt.Errorf("write lifecycle of %s: %w", stream, err)
 		}
-		if a.version == 0 {
-			total.Executions++
-		}
-		a.version = res.NextExpected
+		a.versions[stream] = res.NextExpected
+		a.last = events[len(events)-1].ID.String()
 		total.Events += len(events)
-		if a.spawn > 0 && a.version == 2 { // the workflow is running: start its tasks
+		if a.spawn > 0 && a.versions[execution.StreamID(a.id)] == 2 { // the workflow is running: start its tasks
 			for range a.spawn {
-				c := g.newActor(a.id)
-				c.parent = a
+				c := g.newActor(a)
 				a.children++
 				active = append(active, c)
 			}
@@ -93,13 +115,24 @@ type gen struct {
 	n   int
 }
 
-// actor is one execution still being written: its remaining appends, each one or more
-// events appended together.
+// step is one append: to the actor's execution stream unless stream says otherwise. A shared
+// stream (a pack's, a rule's, a worker's) is appended to whatever its version: a second Write
+// continues it.
+type step struct {
+	stream string
+	shared bool
+	events []event.Event
+}
+
+// actor is one line of work still being written (an execution with the trigger event and
+// enforcement before it, a stray trigger event, a pack's or a worker's history): its
+// remaining appends, each caused by the one before.
 type actor struct {
-	id          string
+	id          string // the execution's id, if it has one
 	md          event.Metadata
-	version     int64
-	steps       [][]event.Event
+	last        string // id of the last event appended: the cause of the next
+	versions    map[string]int64
+	steps       []step
 	parent      *actor
 	spawn       int // children to start once running (workflows)
 	children    int // children not yet finished
@@ -116,47 +149,101 @@ func (a *actor) ready() bool {
 		return false
 	}
 	if a.childFailed { // the last step is the workflow's outcome, decided by its children
-		a.steps[0] = []event.Event{change(a.id, execution.Running, execution.Failed, func(e *execution.ExecutionStatusChanged) {
+		a.steps[0] = step{events: []event.Event{change(a.id, execution.Running, execution.Failed, func(e *execution.ExecutionStatusChanged) {
 			e.Reason = "a task failed"
-		})}
+		})}}
 	}
 	return true
 }
 
-func (g *gen) newActor(parent string) *actor {
+func (g *gen) newActor(parent *actor) *actor {
 	g.n++
-	id := ulid.Make().String()
-	a := &actor{id: id, md: event.Metadata{CorrelationID: id, Actor: "test", TraceTag: g.tag}}
+	a := &actor{versions: map[string]int64{}}
 	req := &execution.ExecutionRequested{
-		ExecutionID: id,
-		Action:      []string{"core.echo", "core.local", "core.http", "examples.shout"}[g.rnd.IntN(4)],
-		RunnerType:  "shell",
-		Parameters:  json.RawMessage(fmt.Sprintf(`{"message":"hello %d","count":%d}`, g.n, g.rnd.IntN(10))),
+		Action:     []string{"core.echo", "core.local", "core.http", "examples.shout"}[g.rnd.IntN(4)],
+		RunnerType: "shell",
+		Parameters: json.RawMessage(fmt.Sprintf(`{"message":"hello %d","count":%d}`, g.n, g.rnd.IntN(10))),
 	}
-	if parent != "" {
-		req.ParentID = parent
+	var before, after []step // the trigger event and enforcement around the request
+	switch {
+	case parent != nil:
+		a.id = ulid.Make().String()
+		a.md = parent.md // a task belongs to its workflow's trace
+		a.last = parent.last
+		a.parent = parent
+		req.ParentID = parent.id
 		req.WorkflowTask = fmt.Sprintf("task%d", g.rnd.IntN(5))
-	} else if g.rnd.IntN(10) < 6 {
+	case g.rnd.IntN(10) < 6:
 		rule := []string{"examples.on_error_ping", "core.every_two_seconds", "examples.nightly"}[g.rnd.IntN(3)]
-		req.Rule = rule
-		req.Trigger = []string{"examples.ping", "core.intervaltimer"}[g.rnd.IntN(2)]
-		req.EnforcementID = ulid.Make().String()
-		req.EventID = ulid.Make().String()
+		fired := g.fired(rule)
+		evID := ulid.MustParse(fired.EventID)
+		enfID := enforcement.ID(evID, rule)
+		a.id = execution.IDForEnforcement(enfID).String()
+		a.md = event.Metadata{CorrelationID: fired.EventID, Actor: "test", TraceTag: g.tag}
+		req.Rule, req.Trigger, req.EnforcementID, req.EventID = rule, fired.Trigger, enfID.String(), fired.EventID
+		created := &enforcement.EnforcementCreated{EnforcementID: enfID.String(), Rule: rule, Trigger: fired.Trigger,
+			EventID: fired.EventID, Action: req.Action, Parameters: req.Parameters}
+		before = []step{
+			{stream: trigger.StreamID(fired.EventID), events: []event.Event{fired}},
+			{stream: enforcement.StreamID(enfID.String()), events: []event.Event{created}},
+		}
+		after = []step{{stream: enforcement.StreamID(enfID.String()), events: []event.Event{
+			&enforcement.EnforcementProcessed{EnforcementID: enfID.String(), ExecutionID: a.id},
+		}}}
+	default:
+		a.id = ulid.Make().String()
+		a.md = event.Metadata{CorrelationID: a.id, Actor: "test", TraceTag: g.tag}
 	}
-	if parent == "" && g.rnd.IntN(10) == 0 {
+	req.ExecutionID = a.id
+	var lives [][]event.Event
+	if parent == nil && g.rnd.IntN(10) == 0 {
 		a.workflow = true
 		req.Action, req.RunnerType = "examples.deploy", "workflow"
 		a.spawn = 2 + g.rnd.IntN(4)
-		a.steps = [][]event.Event{
+		lives = [][]event.Event{
 			{req},
-			{change(id, execution.Requested, execution.Running, nil)},
-			{change(id, execution.Running, execution.Completed, func(e *execution.ExecutionStatusChanged) {
+			{change(a.id, execution.Requested, execution.Running, nil)},
+			{change(a.id, execution.Running, execution.Completed, func(e *execution.ExecutionStatusChanged) {
 				e.Result = json.RawMessage(`{"tasks":"all succeeded"}`)
 			})},
 		}
-		return a
+	} else {
+		lives, a.failed = g.plain(req)
 	}
-	a.steps, a.failed = g.plain(req)
+	a.steps = append(a.steps, before...)
+	a.steps = append(a.steps, step{events: lives[0]})
+	a.steps = append(a.steps, after...)
+	for _, l := range lives[1:] {
+		a.steps = append(a.steps, step{events: l})
+	}
+	return a
+}
+
+// fired makes a trigger event for rule: a timer's tick for the timer rule, a webhook else.
+func (g *gen) fired(rule string) *trigger.EventFired {
+	e := &trigger.EventFired{EventID: ulid.Make().String(), Trigger: "examples.ping", Source: trigger.Webhook,
+		Payload: json.RawMessage(fmt.Sprintf(`{"level":"error","msg":"disk %d full"}`, g.n))}
+	if rule == "core.every_two_seconds" {
+		e.Trigger, e.Source, e.Rule, e.Payload = "core.intervaltimer", trigger.Timer, rule, json.RawMessage(`{}`)
+	}
+	return e
+}
+
+// strayEvent is a trigger event that runs nothing: no rule matched it, or its enforcement was
+// skipped when it was created.
+func (g *gen) strayEvent() *actor {
+	g.n++
+	fired := g.fired("")
+	a := &actor{versions: map[string]int64{}, md: event.Metadata{CorrelationID: fired.EventID, Actor: "test", TraceTag: g.tag}}
+	a.steps = []step{{stream: trigger.StreamID(fired.EventID), events: []event.Event{fired}}}
+	if g.rnd.IntN(2) == 0 {
+		rule := "examples.on_error_ping"
+		enfID := enforcement.ID(ulid.MustParse(fired.EventID), rule).String()
+		a.steps = append(a.steps, step{stream: enforcement.StreamID(enfID), events: []event.Event{
+			&enforcement.EnforcementCreated{EnforcementID: enfID, Rule: rule, Trigger: fired.Trigger, EventID: fired.EventID, Action: "examples.shout"},
+			&enforcement.EnforcementSkipped{EnforcementID: enfID, Reason: "parameter message: {{ event.payload.message }}: no such field"},
+		}})
+	}
 	return a
 }
 

@@ -1,0 +1,102 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/execution"
+)
+
+// CheckpointOf returns the checkpoint function of one reader from a checkpoint store's load
+// (checkpoint.Store.Load, readmodel.DB.Checkpoint), for Config.Readers.
+func CheckpointOf(load func(ctx context.Context, name string) (eventstore.Position, error), name string) func(context.Context) (eventstore.Position, error) {
+	return func(ctx context.Context) (eventstore.Position, error) { return load(ctx, name) }
+}
+
+// scrapeCollector computes the gauges that are queries, when Prometheus scrapes: nothing
+// has to keep them up to date between scrapes.
+type scrapeCollector struct {
+	cfg                               Config
+	lagEvents, lagSeconds, executions *prometheus.Desc
+}
+
+func newScrapeCollector(cfg Config) *scrapeCollector {
+	return &scrapeCollector{
+		cfg: cfg,
+		lagEvents: prometheus.NewDesc("attune_reader_lag_events",
+			fmt.Sprintf("Events in the log after the reader's checkpoint, counted up to %d.", cfg.LagCap),
+			[]string{"reader"}, nil),
+		lagSeconds: prometheus.NewDesc("attune_reader_lag_seconds",
+			"Age of the oldest event the reader has not applied yet; 0 when it is caught up.",
+			[]string{"reader"}, nil),
+		executions: prometheus.NewDesc("attune_executions",
+			"Executions in the read model, by status.",
+			[]string{"status"}, nil),
+	}
+}
+
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	if len(c.cfg.Readers) > 0 {
+		ch <- c.lagEvents
+		ch <- c.lagSeconds
+	}
+	if c.cfg.ExecutionsByStatus != nil {
+		ch <- c.executions
+	}
+}
+
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	// Collect has no context: the scrape's queries get their own deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ScrapeTimeout)
+	defer cancel()
+	for _, name := range slices.Sorted(maps.Keys(c.cfg.Readers)) {
+		c.collectLag(ctx, ch, name)
+	}
+	if c.cfg.ExecutionsByStatus != nil {
+		c.collectExecutions(ctx, ch)
+	}
+}
+
+// collectLag reads at most LagCap events after the reader's checkpoint: their number is the
+// lag in events, and the first one's age the lag in time — which, unlike the time since the
+// last applied event, stays 0 while the log is quiet.
+func (c *scrapeCollector) collectLag(ctx context.Context, ch chan<- prometheus.Metric, name string) {
+	at, err := c.cfg.Readers[name](ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.lagEvents, fmt.Errorf("load checkpoint of %s: %w", name, err))
+		return
+	}
+	behind, err := c.cfg.ReadAll(ctx, at, c.cfg.LagCap)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.lagEvents, fmt.Errorf("read the log behind %s: %w", name, err))
+		return
+	}
+	seconds := 0.0
+	if len(behind) > 0 {
+		seconds = max(0, c.cfg.Now().Sub(behind[0].RecordedAt).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(c.lagEvents, prometheus.GaugeValue, float64(len(behind)), name)
+	ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, seconds, name)
+}
+
+func (c *scrapeCollector) collectExecutions(ctx context.Context, ch chan<- prometheus.Metric) {
+	counts, err := c.cfg.ExecutionsByStatus(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.executions, err)
+		return
+	}
+	// Every status, 0 included, so a dashboard's series do not come and go.
+	for _, st := range execution.Statuses {
+		ch <- prometheus.MustNewConstMetric(c.executions, prometheus.GaugeValue, float64(counts[st]), string(st))
+	}
+	for st, n := range counts {
+		if _, err := execution.ParseStatus(string(st)); err != nil {
+			ch <- prometheus.MustNewConstMetric(c.executions, prometheus.GaugeValue, float64(n), string(st))
+		}
+	}
+}

@@ -1,0 +1,190 @@
+// Package workers is the workers read model: one row per worker, folded from its lifecycle
+// events (WorkerRegistered, WorkerDeregistered). Liveness is not here: heartbeats are not
+// events (design §2); queries join them from the heartbeat table into Heartbeat.
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/worker"
+	"github.com/attune-go/attune/projections/internal/keyset"
+)
+
+// Name keys the projection's checkpoint and lock: a persisted identifier.
+const Name = "projection:workers"
+
+// Status is where a worker stands in its lifecycle.
+type Status string
+
+// The statuses.
+const (
+	Registered   Status = "registered"
+	Deregistered Status = "deregistered"
+)
+
+// Statuses lists every status.
+var Statuses = []Status{Registered, Deregistered}
+
+// ParseStatus accepts exactly the names of Statuses.
+func ParseStatus(s string) (Status, error) {
+	if st := Status(s); slices.Contains(Statuses, st) {
+		return st, nil
+	}
+	return "", fmt.Errorf("unknown worker status %q (want one of %v)", s, Statuses)
+}
+
+// Worker is one row of the read model.
+type Worker struct {
+	ID             string
+	Name           string
+	Host           string
+	Runtimes       []string
+	MaxConcurrency int
+	Version        string // the attune build it runs
+	Status         Status
+	Reason         string // why it deregistered
+	Lost           bool   // it stopped answering (rather than stopping cleanly)
+	RegisteredAt   time.Time
+	DeregisteredAt time.Time // zero while registered
+	UpdatedAt      time.Time
+	StreamVersion  int64
+	Position       eventstore.Position
+
+	// Heartbeat is not part of the projection: queries fill it from the live table, where
+	// the worker has beaten at least once. Apply leaves it nil and saving ignores it.
+	Heartbeat *Heartbeat
+}
+
+// Heartbeat is a worker's liveness as its last beat reported it.
+type Heartbeat struct {
+	LastSeen time.Time
+	Running  int
+}
+
+// Store loads and saves rows inside the projection's transaction (adapters/readmodel).
+type Store interface {
+	LoadWorkers(ctx context.Context, ids []string) (map[string]Worker, error)
+	SaveWorkers(ctx context.Context, rows []Worker) error
+}
+
+// Apply folds one batch: one load and one save.
+func Apply(ctx context.Context, s Store, batch []eventstore.Recorded) error {
+	type change struct {
+		r  eventstore.Recorded
+		e  event.Event
+		id string
+	}
+	registered, deregistered := worker.WorkerRegistered{}.EventType(), worker.WorkerDeregistered{}.EventType()
+	var (
+		changes []change
+		ids     []string
+		seen    = map[string]bool{}
+	)
+	for _, r := range batch {
+		if r.Type != registered && r.Type != deregistered {
+			continue
+		}
+		e, err := r.Decode()
+		if err != nil {
+			return fmt.Errorf("project %s: %w", Name, err)
+		}
+		var id string
+		switch e := e.(type) {
+		case *worker.WorkerRegistered:
+			id = e.WorkerID
+		case *worker.WorkerDeregistered:
+			id = e.WorkerID
+		}
+		if id == "" {
+			return fmt.Errorf("project %s: event %s (%s) has no worker id", Name, r.ID, r.Type)
+		}
+		changes = append(changes, change{r: r, e: e, id: id})
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	rows, err := s.LoadWorkers(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("project %s: load %d workers: %w", Name, len(ids), err)
+	}
+	for _, c := range changes {
+		w, ok := rows[c.id]
+		if !ok {
+			w = Worker{ID: c.id, RegisteredAt: c.r.RecordedAt}
+		}
+		w.UpdatedAt, w.StreamVersion, w.Position = c.r.RecordedAt, c.r.StreamVersion, c.r.Position
+		switch e := c.e.(type) {
+		case *worker.WorkerRegistered:
+			// A worker that comes back under its id starts a new life: the last one's end
+			// no longer describes it.
+			w.Name, w.Host, w.Runtimes = e.Name, e.Host, slices.Clone(e.Capabilities.Runtimes)
+			w.MaxConcurrency, w.Version = e.MaxConcurrency, e.Version
+			w.Status, w.RegisteredAt = Registered, c.r.RecordedAt
+			w.Reason, w.Lost, w.DeregisteredAt = "", false, time.Time{}
+		case *worker.WorkerDeregistered:
+			w.Status, w.Reason, w.Lost, w.DeregisteredAt = Deregistered, e.Reason, e.Lost, c.r.RecordedAt
+		}
+		rows[c.id] = w
+	}
+	out := make([]Worker, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, rows[id])
+	}
+	if err := s.SaveWorkers(ctx, out); err != nil {
+		return fmt.Errorf("project %s: save %d workers: %w", Name, len(out), err)
+	}
+	return nil
+}
+
+// Page sizes of the list.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Filter selects workers in id order.
+type Filter struct {
+	Status Status // empty: every worker
+	Limit  int    // 0: DefaultLimit
+	Cursor string
+}
+
+// Validate returns every problem of the filter at once.
+func (f Filter) Validate() error {
+	var errs []error
+	if f.Status != "" {
+		if _, err := ParseStatus(string(f.Status)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, keyset.CheckLimit(f.Limit, MaxLimit))
+	if _, _, err := keyset.DecodeString(f.Cursor); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// PageSize is the number of items a page holds at most.
+func (f Filter) PageSize() int { return keyset.PageSize(f.Limit, DefaultLimit) }
+
+// Page is one page of workers. Next is empty on the last page.
+type Page struct {
+	Items []Worker
+	Next  string
+}
+
+// Cursor returns the cursor of the page after w.
+func Cursor(w Worker) string { return keyset.EncodeString(w.ID) }
+
+// ParseCursor returns the worker id a cursor continues after; ok is false for the first page.
+func ParseCursor(c string) (string, bool, error) { return keyset.DecodeString(c) }
