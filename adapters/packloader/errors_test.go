@@ -115,6 +115,17 @@ func TestLoadReportsEveryProblemWithFileLineAndField(t *testing.T) {
 				"p/triggers/t.yaml:4: parameters_schema.n.default: 0 is below the minimum 1",
 				"p/triggers/t.yaml:8: parameters_schema.tags.default[1]: want a string, got integer 2",
 			}},
+		{"default breaking lengths and pattern", map[string]string{"triggers/t.yaml": "name: t\ntype: timer\nparameters_schema:\n  code: {type: string, min_length: 3, default: ab}\n  name: {type: string, max_length: 2, default: abc}\n  host: {type: string, pattern: \"^[a-z]+$\", default: DB1}\n"},
+			[]string{
+				"p/triggers/t.yaml:4: parameters_schema.code.default: is 2 characters long, at least 3 wanted",
+				"p/triggers/t.yaml:5: parameters_schema.name.default: is 3 characters long, at most 2 wanted",
+				`p/triggers/t.yaml:6: parameters_schema.host.default: "DB1" does not match pattern "^[a-z]+$"`,
+			}},
+		{"default above the maximum, enum of a list", map[string]string{"triggers/t.yaml": "name: t\ntype: timer\nparameters_schema:\n  n: {type: number, maximum: 1.5, default: 2}\n  l: {type: array, enum: [[a, b]], default: [b, a]}\n"},
+			[]string{
+				"p/triggers/t.yaml:4: parameters_schema.n.default: 2 is above the maximum 1.5",
+				`p/triggers/t.yaml:5: parameters_schema.l.default: ["b","a"] is not one of [["a","b"]]`,
+			}},
 		{"secret with a default", map[string]string{"triggers/t.yaml": "name: t\ntype: timer\nparameters_schema:\n  key: {type: string, secret: true, default: hunter2}\n"},
 			[]string{"p/triggers/t.yaml:4: parameters_schema.key.default: a secret parameter has no default: the event log is immutable, so a secret written into it could never be taken back"}},
 		{"keyword that does not fit the type", map[string]string{"triggers/t.yaml": "name: t\ntype: timer\nparameters_schema:\n  n: {type: integer, pattern: \"^[0-9]+$\"}\n"},
@@ -143,6 +154,8 @@ func TestLoadReportsEveryProblemWithFileLineAndField(t *testing.T) {
 		{"template inside a string is a string", map[string]string{"rules/r.yaml": "name: r\ntrigger: p.tick\naction: p.count\nparameters:\n  n: \"{{ event.payload.n }} times\"\n"},
 			[]string{`p/rules/r.yaml:5: parameters.n: want an integer, got "{{ event.payload.n }} times"`}},
 		{"whole template keeps its type", map[string]string{"rules/r.yaml": "name: r\ntrigger: p.tick\naction: p.count\nparameters:\n  n: \"{{ event.payload.n }}\"\n  mode: \"{{ config.mode }}\"\n"},
+			nil},
+		{"template inside a string: its content is unknown, its type is not", map[string]string{"rules/r.yaml": "name: r\ntrigger: p.tick\naction: p.count\nparameters:\n  n: 1\n  mode: \"{{ config.mode }}-ish\"\n"},
 			nil},
 		{"rule parameter the action lacks", map[string]string{"rules/r.yaml": "name: r\ntrigger: p.tick\naction: p.count\nparameters: {n: 1, mdoe: fast}\n"},
 			[]string{`p/rules/r.yaml:4: parameters.mdoe: action p.count has no parameter "mdoe" (did you mean mode?)`}},
@@ -243,9 +256,9 @@ func TestLoadCollectsProblemsFromEveryFile(t *testing.T) {
 
 func TestLoadRejectsWhatIsNotAPackDirectory(t *testing.T) {
 	t.Parallel()
-	_, err := packloader.Load(os.DirFS("testdata"), "nowhere", nil)
+	_, err := packloader.Load(os.DirFS(packsDir), "nowhere", nil)
 	assertErrors(t, err, "nowhere: no such pack directory")
-	_, err = packloader.Load(os.DirFS("testdata"), "examples/pack.yaml", nil)
+	_, err = packloader.Load(os.DirFS(packsDir), "examples/pack.yaml", nil)
 	assertErrors(t, err, "examples/pack.yaml: not a pack directory: a pack is a directory holding pack.yaml")
 }
 

@@ -18,13 +18,17 @@ import (
 	"github.com/attune-go/attune/domain/pack"
 )
 
+// packsDir holds the example pack the demo serves: the tests load that pack itself, so it
+// cannot drift from what they check.
+const packsDir = "../../examples/packs"
+
 func TestExamplePackLoads(t *testing.T) {
 	t.Parallel()
-	got, err := packloader.Load(os.DirFS("testdata"), "examples", nil)
+	got, err := packloader.Load(os.DirFS(packsDir), "examples", nil)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	script, err := os.ReadFile("testdata/examples/actions/shout.py")
+	script, err := os.ReadFile(packsDir + "/examples/actions/shout.py")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +94,7 @@ func TestLoadedEventsMatchTheEventSchema(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load core: %v", err)
 	}
-	examples, err := packloader.Load(os.DirFS("testdata"), "examples", nil)
+	examples, err := packloader.Load(os.DirFS(packsDir), "examples", nil)
 	if err != nil {
 		t.Fatalf("load examples: %v", err)
 	}
@@ -246,7 +250,7 @@ func TestDigestFollowsEveryFile(t *testing.T) {
 
 func TestRefsResolveIntoOtherRegisteredPacks(t *testing.T) {
 	t.Parallel()
-	examples, err := packloader.Load(os.DirFS("testdata"), "examples", nil)
+	examples, err := packloader.Load(os.DirFS(packsDir), "examples", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,13 +273,13 @@ func TestRefsResolveIntoOtherRegisteredPacks(t *testing.T) {
 
 func TestReloadRetiresWhatTheFilesDrop(t *testing.T) {
 	t.Parallel()
-	first, err := packloader.Load(os.DirFS("testdata"), "examples", nil)
+	first, err := packloader.Load(os.DirFS(packsDir), "examples", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fsys := fstest.MapFS{}
 	for _, f := range []string{"pack.yaml", "actions/shout.yaml", "actions/shout.py", "triggers/ping.yaml", "rules/on_error_ping.yaml"} {
-		data, err := os.ReadFile("testdata/examples/" + f)
+		data, err := os.ReadFile(packsDir + "/examples/" + f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,18 +300,18 @@ func TestReloadRetiresWhatTheFilesDrop(t *testing.T) {
 
 func TestLoadDirRecordsWhereThePackLives(t *testing.T) {
 	t.Parallel()
-	got, err := packloader.LoadDir("testdata/examples", nil)
+	got, err := packloader.LoadDir(packsDir+"/examples", nil)
 	if err != nil {
 		t.Fatalf("LoadDir: %v", err)
 	}
-	abs, err := filepath.Abs("testdata/examples")
+	abs, err := filepath.Abs(packsDir + "/examples")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Path != abs {
 		t.Errorf("Path = %q, want %q", got.Path, abs)
 	}
-	viaFS, err := packloader.Load(os.DirFS("testdata"), "examples", nil)
+	viaFS, err := packloader.Load(os.DirFS(packsDir), "examples", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +319,7 @@ func TestLoadDirRecordsWhereThePackLives(t *testing.T) {
 	if !reflect.DeepEqual(got, viaFS) {
 		t.Error("LoadDir and Load disagree on the pack")
 	}
-	if _, err := packloader.LoadDir("testdata/nowhere", nil); err == nil || !strings.Contains(err.Error(), "nowhere: no such pack directory") {
+	if _, err := packloader.LoadDir(packsDir+"/nowhere", nil); err == nil || !strings.Contains(err.Error(), "nowhere: no such pack directory") {
 		t.Errorf("LoadDir of a missing directory = %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package packloader
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -132,89 +133,62 @@ func (f fileProblems) enum(n *yaml.Node, field string, p pack.Param) []json.RawM
 	return out
 }
 
-// check reports where value v (written at n) breaks spec p. A value that is one template
-// ("{{ event.payload.x }}") keeps the JSON type it renders to, unknown until then, so it is
-// not checked; a string with a template inside is a string of unknown content.
+// check reports where value v (written at n) breaks spec p, with pack's rules (Param.Check)
+// worded for a pack author, each element of a list at its own line. A value that is one
+// template ("{{ event.payload.x }}") keeps the JSON type it renders to, unknown until then,
+// so it is not checked; a string with a template inside is a string of unknown content.
 func (f fileProblems) check(n *yaml.Node, field string, p pack.Param, v any) {
 	n = resolve(n)
 	if s, ok := v.(string); ok && wholeTemplate(s) {
 		return
 	}
-	if !typeMatches(p.Type, v) {
-		f.at(n, field, "want %s, got %s", typeName(p.Type), describe(n))
+	if hasTemplate(v) {
+		// Known only once rendered: the content. Known now: the type.
+		p.Enum, p.Pattern, p.MinLength, p.MaxLength = nil, "", nil, nil
+	}
+	p.Secret = false // a pack file's own values are no secret: show them as written
+	if e := p.Check(field, toValue(v)); e != nil {
+		f.at(n, field, "%s", reason(e, n, p, v))
 		return
 	}
-	templated := hasTemplate(v)
-	if len(p.Enum) > 0 && !templated && !inEnum(v, p.Enum) {
-		f.at(n, field, "%s is not one of %s", toJSON(v), enumList(p.Enum))
+	x, isList := v.([]any)
+	if !isList || p.Items == nil || n.Kind != yaml.SequenceNode {
 		return
 	}
-	switch x := v.(type) {
-	case string:
-		if templated {
-			return
-		}
-		if p.Pattern != "" && !regexp.MustCompile(p.Pattern).MatchString(x) {
-			f.at(n, field, "%q does not match pattern %q", x, p.Pattern)
-		}
-		if l := utf8.RuneCountInString(x); p.MinLength != nil && l < *p.MinLength {
-			f.at(n, field, "is %d characters long, at least %d wanted", l, *p.MinLength)
-		} else if p.MaxLength != nil && l > *p.MaxLength {
-			f.at(n, field, "is %d characters long, at most %d wanted", l, *p.MaxLength)
-		}
-	case int64, float64:
-		num, _ := asFloat(x)
-		if p.Minimum != nil && num < *p.Minimum {
-			f.at(n, field, "%v is below the minimum %v", num, *p.Minimum)
-		}
-		if p.Maximum != nil && num > *p.Maximum {
-			f.at(n, field, "%v is above the maximum %v", num, *p.Maximum)
-		}
-	case []any:
-		if p.Items == nil || n.Kind != yaml.SequenceNode {
-			return
-		}
-		var item pack.Param
-		if err := json.Unmarshal(p.Items, &item); err != nil {
-			return // written by param above; cannot happen
-		}
-		for i, e := range x {
-			f.check(n.Content[i], index(field, i), item, e)
-		}
+	item, err := p.Item()
+	if err != nil {
+		return // written by param above; cannot happen
+	}
+	for i, e := range x {
+		f.check(n.Content[i], index(field, i), item, e)
 	}
 }
 
-func typeMatches(t pack.ParamType, v any) bool {
-	switch t {
-	case "":
-		return true
-	case pack.ParamString:
-		_, ok := v.(string)
-		return ok
-	case pack.ParamInteger:
-		switch x := v.(type) {
-		case int64:
-			return true
-		case float64: // JSON Schema: 2.0 is an integer
-			return x == float64(int64(x))
-		}
-		return false
-	case pack.ParamNumber:
-		_, ok := asFloat(v)
-		return ok
-	case pack.ParamBoolean:
-		_, ok := v.(bool)
-		return ok
-	case pack.ParamObject:
-		_, ok := v.(map[string]any)
-		return ok
-	case pack.ParamArray:
-		_, ok := v.([]any)
-		return ok
-	case pack.ParamNull:
-		return v == nil
+// reason words a problem for a pack author, with the YAML as written: `want an integer, got
+// "three"`.
+func reason(e *pack.ParamError, n *yaml.Node, p pack.Param, v any) string {
+	switch e.Keyword {
+	case pack.KeywordType:
+		return fmt.Sprintf("want %s, got %s", typeName(p.Type), describe(n))
+	case pack.KeywordPattern:
+		return fmt.Sprintf("%q does not match pattern %q", v, p.Pattern)
+	case pack.KeywordMinLength:
+		return fmt.Sprintf("is %d characters long, at least %d wanted", utf8.RuneCountInString(v.(string)), *p.MinLength)
+	case pack.KeywordMaxLength:
+		return fmt.Sprintf("is %d characters long, at most %d wanted", utf8.RuneCountInString(v.(string)), *p.MaxLength)
 	}
-	return false
+	return e.Reason
+}
+
+// toValue re-reads a value produced by value the way pack checks values: numbers as
+// json.Number.
+func toValue(v any) any {
+	out, err := pack.DecodeValue(toJSON(v))
+	if err != nil {
+		// toJSON writes one JSON value; anything else is a bug in this package.
+		panic(fmt.Sprintf("packloader: re-read %s: %v", toJSON(v), err))
+	}
+	return out
 }
 
 func typeName(t pack.ParamType) string {
@@ -233,20 +207,6 @@ func typeName(t pack.ParamType) string {
 		return "a list"
 	}
 	return string(t)
-}
-
-// inEnum compares JSON encodings: toJSON sorts keys and writes 2 and 2.0 alike.
-func inEnum(v any, enum []json.RawMessage) bool {
-	b := string(toJSON(v))
-	return slices.ContainsFunc(enum, func(e json.RawMessage) bool { return string(e) == b })
-}
-
-func enumList(enum []json.RawMessage) string {
-	parts := make([]string, len(enum))
-	for i, e := range enum {
-		parts[i] = string(e)
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
 }
 
 // wholeTemplate reports a string that is exactly one template.

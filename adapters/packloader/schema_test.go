@@ -106,7 +106,7 @@ func TestPackSchemasAcceptEveryValidPack(t *testing.T) {
 		dir  string
 	}{
 		"core":     {os.DirFS("."), "core"},
-		"examples": {os.DirFS("testdata"), "examples"},
+		"examples": {os.DirFS(packsDir), "examples"},
 		"rich":     {richPack(), "rich"},
 	} {
 		results := validateFiles(t, sch, src.fsys, src.dir)

@@ -23,6 +23,7 @@ var schema = pack.Params{
 	"host":   {Type: pack.ParamString, Pattern: `^[a-z]+\d*$`, MinLength: ptr(2), MaxLength: ptr(8)},
 	"gone":   {Type: pack.ParamNull},
 	"anyval": {},
+	"ids":    {Type: pack.ParamArray, Items: json.RawMessage(`{"type": "integer"}`)},
 }
 
 func TestValidatePayload(t *testing.T) {
@@ -48,6 +49,7 @@ func TestValidatePayload(t *testing.T) {
 		{`{"msg": "x", "host": "a"}`, "host", "shorter than 2"},
 		{`{"msg": "x", "host": "abcdefghij"}`, "host", "longer than 8"},
 		{`{"msg": "x", "gone": 0}`, "gone", "want null"},
+		{`{"msg": "x", "ids": [1, "2"]}`, "ids[1]", `want integer, got "2"`},
 		// Fields are checked in name order, so the first problem reported is always the same.
 		{`{"count": "x", "tags": 1}`, "count", "want integer"},
 	}

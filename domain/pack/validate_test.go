@@ -138,3 +138,100 @@ func TestResolveKeepsLargeIntegersExact(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+func TestValidateChecksValuesAsGiven(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, given, want string
+	}{
+		{"valid; names the schema lacks pass", `{"message":"m","count":3,"hosts":["a.b"],"extra":[1]}`, ""},
+		{"a required value missing", `{"count":3}`, `parameter "message": is required`},
+		{"a value breaking its spec", `{"message":"m","count":0}`, `parameter "count": 0 is below the minimum 1`},
+		{"array items", `{"message":"m","hosts":["ok","BAD"]}`, `parameter "hosts[1]": "BAD" does not match pattern "^[a-z.]+$"`},
+		{"every problem, in name order", `{"verbose":1,"count":"x"}`,
+			`parameter "count": want integer, got "x"; parameter "message": is required; parameter "verbose": want boolean, got 1`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v, err := pack.DecodeValue([]byte(tc.given))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = schema().Validate(v.(map[string]any))
+			var pe *pack.ParamError
+			if err != nil && !errors.As(err, &pe) {
+				t.Errorf("errors.As finds no *ParamError in %v", err)
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Validate: %v, want valid", err)
+			case tc.want != "" && (err == nil || err.Error() != tc.want):
+				t.Errorf("got  %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateAppliesNoDefault(t *testing.T) {
+	t.Parallel()
+	ps := pack.Params{"n": {Type: pack.ParamInteger, Required: true, Default: json.RawMessage(`1`)}}
+	if err := ps.Validate(map[string]any{}); err == nil || err.Error() != `parameter "n": is required` {
+		t.Errorf("got %v; a payload carries what was sent, no default", err)
+	}
+}
+
+func TestCheckNamesTheKeywordBroken(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		param, value string
+		want         pack.Keyword
+	}{
+		{"count", `"3"`, pack.KeywordType},
+		{"method", `"PUT"`, pack.KeywordEnum},
+		{"code", `"a"`, pack.KeywordMinLength},
+		{"code", `"abcde"`, pack.KeywordMaxLength},
+		{"url", `"ftp://x"`, pack.KeywordPattern},
+		{"count", `0`, pack.KeywordMinimum},
+		{"count", `11`, pack.KeywordMaximum},
+	}
+	for _, tc := range cases {
+		v, err := pack.DecodeValue([]byte(tc.value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := schema()[tc.param].Check(tc.param, v)
+		if e == nil || e.Keyword != tc.want || e.Param != tc.param {
+			t.Errorf("%s = %s: got %+v, want a problem with %s", tc.param, tc.value, e, tc.want)
+		}
+	}
+	// Check looks at the array, not its elements: Item gives their spec.
+	hosts := schema()["hosts"]
+	if e := hosts.Check("hosts", []any{"BAD"}); e != nil {
+		t.Errorf("Check looked into the elements: %v", e)
+	}
+	item, err := hosts.Item()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := item.Check("hosts[0]", "BAD"); e == nil || e.Keyword != pack.KeywordPattern {
+		t.Errorf("the element's spec let \"BAD\" pass: %v", e)
+	}
+	secrets := pack.Param{Type: pack.ParamArray, Secret: true, Items: json.RawMessage(`{"type":"string"}`)}
+	if item, err := secrets.Item(); err != nil || !item.Secret || item.Type != pack.ParamString {
+		t.Errorf("the elements of a secret array: %+v, %v; want secret strings", item, err)
+	}
+}
+
+func TestDecodeValueReadsExactlyOneValue(t *testing.T) {
+	t.Parallel()
+	v, err := pack.DecodeValue([]byte(`{"id": 12345678901234567890123}`))
+	if err != nil || v.(map[string]any)["id"] != json.Number("12345678901234567890123") {
+		t.Errorf("got %#v, %v; want the integer's every digit", v, err)
+	}
+	for _, bad := range []string{``, `{"a":`, `{} x`, `1 2`} {
+		if _, err := pack.DecodeValue([]byte(bad)); err == nil {
+			t.Errorf("%q decoded", bad)
+		}
+	}
+}
