@@ -62,6 +62,9 @@ var routeAccess = map[string]access{
 	// Webhook senders (GitHub, Alertmanager…) cannot hold Attune tokens: a webhook is
 	// authenticated by its HMAC signature, checked by the webhook handler.
 	"POST /api/v1/webhooks/{trigger}": accessPublic,
+	// The API's description, for client generators and explorers before they hold a token;
+	// it tells nothing the routes themselves do not.
+	"GET /api/v1/openapi.json": accessPublic,
 
 	"GET /api/v1/executions":              accessViewer,
 	"GET /api/v1/executions/{id}":         accessViewer,

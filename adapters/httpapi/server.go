@@ -158,6 +158,7 @@ func (s *Server) routes() {
 	s.registerFeedRoutes()
 	s.registerCatalogRoutes()
 	s.registerTokenRoutes()
+	s.registerOpenAPIRoute()
 	if s.cfg.ExtraRoutes != nil {
 		s.cfg.ExtraRoutes(s.mux.ServeMux)
 	}
