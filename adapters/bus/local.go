@@ -79,9 +79,12 @@ func (l *local) Publish(topic string, msgs ...*message.Message) error {
 var errNoConsumer = errors.New("in-process bus: a handler has no consumer left, delivery is not certain")
 
 // deliver hands a copy of m to one consumer of q and waits for its ack, again after a nack.
+// It gives up when the publisher's context (the message's) ends: the publisher then claims
+// nothing, and its caller (the relay) publishes again from its checkpoint.
 func (l *local) deliver(q *localQueue, m *message.Message) error {
 	check := time.NewTicker(100 * time.Millisecond)
 	defer check.Stop()
+	done := m.Context().Done()
 	for {
 		c := m.Copy()
 		c.SetContext(m.Context())
@@ -92,6 +95,8 @@ func (l *local) deliver(q *localQueue, m *message.Message) error {
 				break handOver
 			case <-l.closed:
 				return errors.New("in-process bus: closed")
+			case <-done:
+				return m.Context().Err()
 			case <-check.C:
 				if q.consumers() == 0 {
 					return errNoConsumer
@@ -105,6 +110,8 @@ func (l *local) deliver(q *localQueue, m *message.Message) error {
 			// The router's retries are spent only when the poison queue failed too: try again.
 		case <-l.closed:
 			return errors.New("in-process bus: closed")
+		case <-done:
+			return m.Context().Err()
 		}
 	}
 }
