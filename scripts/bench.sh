@@ -8,6 +8,8 @@ echo "== event store vs raw pgx (adapters/pgstore)"
 go test -run '^$' -bench . -benchtime "$bt" ./adapters/pgstore/
 echo "== projections"
 go test -run '^$' -bench . -benchtime 2x ./projections/
+echo "== executions read model, 1,000,000 rows (p50/p99 ms per list page and get)"
+go test -run '^$' -bench ReadExecutions -benchtime "$bt" -timeout 20m ./adapters/readmodel/
 echo "== relay (log → bus)"
 go test -run '^$' -bench . -benchtime "$bt" ./adapters/relay/
 echo "== rule evaluation"

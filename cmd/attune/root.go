@@ -44,6 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		serveCommand(&cfg),
 		historyCommand(&cfg),
 		auditCommand(&cfg),
+		replayCommand(&cfg),
 		projectionsCommand(&cfg),
 		withWorkerList(workerCommand(&cfg)),
 		runCommand(),
