@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,5 +165,70 @@ func unwrapAll(err error) error {
 			return err
 		}
 		err = next
+	}
+}
+
+func TestE2EPaginationNeitherRepeatsNorSkipsWhileExecutionsArrive(t *testing.T) {
+	t.Parallel()
+	sys := startSystem(t, "inprocess", nil)
+	ctx := context.Background()
+	before := map[string]bool{}
+	for range 40 {
+		x, err := sys.api.Run(ctx, "core.noop", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[x.ID] = true
+	}
+	sys.eventually(30*time.Second, "the 40 executions in the read model", func() bool {
+		return len(sys.executions(url.Values{})) >= 40
+	})
+
+	// New executions keep arriving while a client pages through the list.
+	stop := make(chan struct{})
+	arriving := make(chan error, 1)
+	go func() {
+		defer close(arriving)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := sys.api.Run(ctx, "core.noop", nil); err != nil {
+				arriving <- err
+				return
+			}
+		}
+	}()
+	seen := map[string]int{}
+	q := url.Values{"limit": {"7"}}
+	for pages := 0; ; pages++ {
+		page, err := sys.api.Executions(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range page.Items {
+			seen[x.ID]++
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		q.Set("cursor", *page.NextCursor)
+		time.Sleep(20 * time.Millisecond) // let more arrive between pages
+	}
+	close(stop)
+	if err := <-arriving; err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range seen {
+		if n > 1 {
+			t.Errorf("execution %s listed %d times", id, n)
+		}
+	}
+	for id := range before {
+		if seen[id] != 1 {
+			t.Errorf("execution %s, there before paging began, was listed %d times", id, seen[id])
+		}
 	}
 }
