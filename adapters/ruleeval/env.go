@@ -1,0 +1,115 @@
+package ruleeval
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/expr-lang/expr"
+)
+
+// Templates outside rules (a workflow's task input, transitions and output) read other names
+// than event, config and system. CompileTemplateIn compiles the same {{ }} syntax with the
+// same typing rules against env, the names and functions the caller will supply at render
+// time (example values: expr type-checks against them), and RenderIn renders with the real
+// ones. These expressions use expr's lenient semantics: the strict path check is wired to the
+// rule scope's names.
+
+// CompileTemplateIn compiles the templates in raw against env. A compile failure is a
+// *RuleError listing every bad template, located under path.
+func CompileTemplateIn(raw json.RawMessage, env map[string]any, path ...string) (*Template, error) {
+	var ps problems
+	v, err := DecodeJSON(raw)
+	if err != nil {
+		ps.add(path, "", "%v", err)
+		return nil, &RuleError{Problems: ps.list}
+	}
+	compile := func(src string) (*program, error) {
+		prog, err := expr.Compile(src, expr.Env(env))
+		if err != nil {
+			return nil, err
+		}
+		return &program{prog: prog}, nil
+	}
+	t := &Template{root: compileNodeWith(v, path, &ps, compile)}
+	if len(ps.list) > 0 {
+		return nil, &RuleError{Problems: ps.list}
+	}
+	return t, nil
+}
+
+// RenderIn renders a template compiled by CompileTemplateIn with the names in vars.
+func (t *Template) RenderIn(vars map[string]any) (any, error) {
+	if t == nil || t.root == nil {
+		return nil, nil
+	}
+	return t.root.render(vars)
+}
+
+// compileNodeWith is compileNode with the expression compiler given.
+func compileNodeWith(v any, path []string, ps *problems, compile func(string) (*program, error)) node {
+	switch x := v.(type) {
+	case map[string]any:
+		o := &object{}
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			o.keys = append(o.keys, k)
+			o.nodes = append(o.nodes, compileNodeWith(x[k], appendPath(path, k), ps, compile))
+		}
+		return o
+	case []any:
+		l := make(list, len(x))
+		for i, e := range x {
+			l[i] = compileNodeWith(e, appendPath(path, strconv.Itoa(i)), ps, compile)
+		}
+		return l
+	case string:
+		return compileStringWith(x, path, ps, compile)
+	default:
+		return literal{v}
+	}
+}
+
+func compileStringWith(s string, path []string, ps *problems, compile func(string) (*program, error)) node {
+	segs, serr := splitTemplates(s)
+	if serr != nil {
+		ps.list = append(ps.list, &Problem{Path: clonePath(path), Source: s, Message: serr.msg, Line: serr.line, Column: serr.col})
+		return literal{s}
+	}
+	exprs, blank := 0, true
+	for _, sg := range segs {
+		if sg.isExpr {
+			exprs++
+		} else if strings.TrimSpace(sg.text) != "" {
+			blank = false
+		}
+	}
+	if exprs == 0 {
+		return literal{s}
+	}
+	one := func(sg segment) *program {
+		prog, err := compile(sg.text)
+		if err != nil {
+			ps.addExpr(path, s, sg.start, err)
+			return nil
+		}
+		return prog
+	}
+	if exprs == 1 && blank {
+		for _, sg := range segs {
+			if sg.isExpr {
+				return &whole{prog: one(sg), src: s, path: clonePath(path)}
+			}
+		}
+	}
+	m := &mixed{src: s, path: clonePath(path)}
+	for _, sg := range segs {
+		if sg.isExpr {
+			m.parts = append(m.parts, part{prog: one(sg)})
+		} else {
+			m.parts = append(m.parts, part{text: sg.text})
+		}
+	}
+	return m
+}

@@ -1,0 +1,351 @@
+package workflow
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/attune-go/attune/adapters/workflowdef"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/ident"
+	"github.com/attune-go/attune/domain/workflow"
+)
+
+// failure is a problem that ends the workflow as failed (a template that cannot render, an
+// unknown action), as opposed to an error worth a retry.
+type failure struct{ reason string }
+
+func (f *failure) Error() string { return f.reason }
+
+func failf(format string, args ...any) error { return &failure{reason: fmt.Sprintf(format, args...)} }
+
+// decision gathers what one message makes the engine append: events for the parent stream,
+// applied to the flow as they are decided, and the children to request afterwards.
+type decision struct {
+	f        *flow
+	now      time.Time
+	actions  func(ref string) (runnerType string, ok bool)
+	events   []event.Event
+	children []execution.ExecutionRequested
+}
+
+func (d *decision) add(e event.Event) error {
+	if err := d.f.apply(e); err != nil {
+		return fmt.Errorf("decided an event the workflow refuses (%s): %w", e.EventType(), err)
+	}
+	d.events = append(d.events, e)
+	return nil
+}
+
+// settle turns a failure into the end of the workflow; other errors pass through.
+func (d *decision) settle(err error) error {
+	var fl *failure
+	if !errors.As(err, &fl) {
+		return err
+	}
+	d.children = nil // nothing more runs for a failed workflow
+	if _, done := d.f.st.Done(); done || d.f.parent.Status() != execution.Running {
+		return nil
+	}
+	return d.end(execution.Failed, nil, fl.reason)
+}
+
+// activate starts a task: one run, or the first window of its items.
+func (d *decision) activate(name string) error {
+	t, ok := d.f.def.Task(name)
+	if !ok {
+		return failf("no task %s in the workflow", name)
+	}
+	notBefore := time.Time{}
+	if t.Delay > 0 {
+		notBefore = d.now.Add(t.Delay)
+	}
+	if !t.WithItems() {
+		return d.schedule(t, nil, nil, 1, notBefore)
+	}
+	items, err := d.items(t)
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return d.finish(t, execution.Completed)
+	}
+	window := len(items)
+	if t.Concurrency > 0 {
+		window = min(window, t.Concurrency)
+	}
+	for i := range window {
+		if err := d.schedule(t, &workflow.Item{Index: i, Count: len(items)}, items[i], 1, notBefore); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *decision) items(t *workflowdef.Task) ([]any, error) {
+	s, err := d.f.scope()
+	if err != nil {
+		return nil, err
+	}
+	items, err := t.Items(s)
+	if err != nil {
+		return nil, failf("%v", err)
+	}
+	return items, nil
+}
+
+// schedule records one run of t and queues its child's request.
+func (d *decision) schedule(t *workflowdef.Task, item *workflow.Item, value any, attempt int, notBefore time.Time) error {
+	s, err := d.f.scope()
+	if err != nil {
+		return err
+	}
+	index := -1
+	if item != nil {
+		s.Item, s.Index, index = value, item.Index, item.Index
+	}
+	input, err := t.Input(s)
+	if err != nil {
+		return failf("%v", err)
+	}
+	runner, ok := d.actions(t.Action)
+	if !ok {
+		return failf("task %s: unknown action %s", t.Name, t.Action)
+	}
+	parent, err := ulid.Parse(d.f.parent.ID())
+	if err != nil {
+		return fmt.Errorf("parent execution id %q: %w", d.f.parent.ID(), err)
+	}
+	child := childID(parent, t.Name, d.f.activations[t.Name], index, attempt)
+	if err := d.add(workflow.WorkflowTaskScheduled{
+		ExecutionID:      d.f.parent.ID(),
+		Task:             t.Name,
+		Item:             item,
+		Attempt:          attempt,
+		ChildExecutionID: child,
+		Action:           t.Action,
+		Input:            input,
+		NotBefore:        notBefore,
+	}); err != nil {
+		return err
+	}
+	d.children = append(d.children, execution.ExecutionRequested{
+		ExecutionID:  child,
+		Action:       t.Action,
+		RunnerType:   runner,
+		Parameters:   input,
+		ParentID:     d.f.parent.ID(),
+		WorkflowTask: t.Name,
+	})
+	return nil
+}
+
+// childID is the one execution a run may have: (parent, task, activation, item, attempt).
+func childID(parent ulid.ULID, task string, activation, index, attempt int) string {
+	return ident.Derive(parent, "workflow-task", task, strconv.Itoa(activation), strconv.Itoa(index), strconv.Itoa(attempt)).String()
+}
+
+// completed records the end of a child's run and decides what follows it.
+func (d *decision) completed(r workflow.Run, child *execution.Execution, result json.RawMessage) error {
+	if err := d.add(workflow.WorkflowTaskCompleted{
+		ExecutionID:      d.f.parent.ID(),
+		Task:             r.Task,
+		Item:             r.Item,
+		Attempt:          r.Attempt,
+		ChildExecutionID: r.ChildExecutionID,
+		Status:           child.Status(),
+		Result:           result,
+	}); err != nil {
+		return err
+	}
+	t, ok := d.f.def.Task(r.Task)
+	if !ok {
+		return failf("no task %s in the workflow", r.Task)
+	}
+	if child.Status() != execution.Completed && r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
+		return d.retry(t, r, child.Status())
+	}
+	runs := d.f.current(t.Name)
+	if !t.WithItems() {
+		return d.finish(t, outcome(runs))
+	}
+	count := r.Item.Count
+	done, scheduled, inFlight := itemsDone(runs, count)
+	if done {
+		return d.finish(t, outcome(runs))
+	}
+	if scheduled == count || len(d.f.unhandled) > 0 {
+		return nil
+	}
+	var items []any
+	for next := scheduled; next < count && (t.Concurrency == 0 || inFlight < t.Concurrency); next++ {
+		if items == nil {
+			var err error
+			if items, err = d.items(t); err != nil {
+				return err
+			}
+			if len(items) != count {
+				return failf("task %s: items changed from %d to %d while it ran", t.Name, count, len(items))
+			}
+		}
+		if err := d.schedule(t, &workflow.Item{Index: next, Count: count}, items[next], 1, time.Time{}); err != nil {
+			return err
+		}
+		inFlight++
+	}
+	return nil
+}
+
+func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.Status) error {
+	next := r.Attempt + 1
+	notBefore := time.Time{}
+	if wait := t.Retry.After(next); wait > 0 {
+		notBefore = d.now.Add(wait)
+	}
+	if err := d.add(workflow.WorkflowTaskRetried{
+		ExecutionID: d.f.parent.ID(),
+		Task:        t.Name,
+		Item:        r.Item,
+		Attempt:     r.Attempt,
+		Reason:      fmt.Sprintf("attempt %d of %d ended %s", r.Attempt, t.Retry.Count+1, status),
+		NotBefore:   notBefore,
+	}); err != nil {
+		return err
+	}
+	var value any
+	if r.Item != nil {
+		items, err := d.items(t)
+		if err != nil {
+			return err
+		}
+		if r.Item.Index >= len(items) {
+			return failf("task %s: item %d is gone from its items", t.Name, r.Item.Index)
+		}
+		value = items[r.Item.Index]
+	}
+	return d.schedule(t, r.Item, value, next, notBefore)
+}
+
+// finish ends a task's activation: its transitions are evaluated in order, every one whose
+// when holds fires, publishing its vars (visible to the transitions after it) and leading to
+// its tasks; a join runs once its count of inbound transitions is reached.
+func (d *decision) finish(t *workflowdef.Task, status execution.Status) error {
+	s, err := d.f.scope()
+	if err != nil {
+		return err
+	}
+	result, err := resultOf(d.f.current(t.Name))
+	if err != nil {
+		return fmt.Errorf("result of task %s: %w", t.Name, err)
+	}
+	s.Status, s.Result = status, result
+	s.Results[t.Name] = result
+	published := map[string]json.RawMessage{}
+	var next []string
+	for i, tr := range t.Next {
+		holds, err := tr.Holds(s)
+		if err != nil {
+			return failf("task %s, transition %d: %v", t.Name, i+1, err)
+		}
+		if !holds {
+			continue
+		}
+		pub, err := tr.Publish(s)
+		if err != nil {
+			return failf("task %s, transition %d: %v", t.Name, i+1, err)
+		}
+		if len(pub) > 0 {
+			s.Vars = maps.Clone(s.Vars)
+			for k, raw := range pub {
+				v, err := decode(raw)
+				if err != nil {
+					return fmt.Errorf("published var %s: %w", k, err)
+				}
+				s.Vars[k] = v
+				published[k] = raw
+			}
+		}
+		next = append(next, tr.Do...)
+	}
+	var pub json.RawMessage
+	if len(published) > 0 {
+		if pub, err = json.Marshal(published); err != nil {
+			return fmt.Errorf("encode vars published by task %s: %w", t.Name, err)
+		}
+	}
+	before := map[string]int{}
+	for _, n := range next {
+		before[n] = d.f.st.Inbound(n)
+	}
+	if err := d.add(workflow.WorkflowTaskTransitioned{
+		ExecutionID: d.f.parent.ID(),
+		Task:        t.Name,
+		Status:      status,
+		Published:   pub,
+		Next:        next,
+	}); err != nil {
+		return err
+	}
+	if len(d.f.unhandled) > 0 {
+		return nil // a failure ends the workflow: nothing new starts
+	}
+	for _, n := range next {
+		before[n]++
+		target, ok := d.f.def.Task(n)
+		if !ok {
+			return failf("task %s leads to unknown task %s", t.Name, n)
+		}
+		if target.Join > 0 && before[n] != target.Join {
+			continue
+		}
+		if err := d.activate(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endIfIdle ends the workflow once nothing is in flight: failed if a failure went
+// unhandled, else completed with its output as the parent's result.
+func (d *decision) endIfIdle() error {
+	if len(d.f.st.Pending()) > 0 || d.f.parent.Status() != execution.Running {
+		return nil
+	}
+	if _, done := d.f.st.Done(); done {
+		return nil
+	}
+	if len(d.f.unhandled) > 0 {
+		return d.end(execution.Failed, nil, d.f.unhandled[0])
+	}
+	s, err := d.f.scope()
+	if err != nil {
+		return err
+	}
+	output, err := d.f.def.Output(s)
+	if err != nil {
+		return d.end(execution.Failed, nil, err.Error())
+	}
+	return d.end(execution.Completed, output, "")
+}
+
+func (d *decision) end(status execution.Status, output json.RawMessage, reason string) error {
+	if err := d.add(workflow.WorkflowCompleted{
+		ExecutionID: d.f.parent.ID(),
+		Status:      status,
+		Output:      output,
+		Error:       reason,
+	}); err != nil {
+		return err
+	}
+	change, err := d.f.parent.Transition(status, execution.Outcome{Reason: reason, Result: output})
+	if err != nil {
+		return err
+	}
+	return d.add(change)
+}

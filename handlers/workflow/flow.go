@@ -1,0 +1,210 @@
+package workflow
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+
+	"github.com/attune-go/attune/adapters/ruleeval"
+	"github.com/attune-go/attune/adapters/workflowdef"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/workflow"
+)
+
+// flow is a parent stream folded for the engine: the parent execution, the workflow state,
+// and what the engine derives from them that domain/workflow does not keep (each task's
+// current activation, its result, the failures no transition handled, each run's input).
+type flow struct {
+	parent *execution.Execution
+	st     *workflow.State
+	def    *workflowdef.Workflow // nil before WorkflowStarted
+	params map[string]any
+
+	activations map[string]int             // task → transitions recorded: its finished activations
+	cut         map[string]int             // task → how many of its runs belong to finished activations
+	results     map[string]any             // task → result of its last finished activation
+	unhandled   []string                   // failures of tasks that no transition handled
+	inputs      map[string]json.RawMessage // child execution id → rendered input
+}
+
+func fold(events []event.Event) (*flow, error) {
+	parent, err := execution.FromEvents(events)
+	if err != nil {
+		return nil, err
+	}
+	st, err := workflow.FromEvents(nil)
+	if err != nil {
+		return nil, err
+	}
+	f := &flow{
+		parent:      parent,
+		st:          st,
+		activations: map[string]int{},
+		cut:         map[string]int{},
+		results:     map[string]any{},
+		inputs:      map[string]json.RawMessage{},
+	}
+	for i, e := range events {
+		if err := f.observe(e); err != nil {
+			return nil, fmt.Errorf("fold workflow event %d (%s): %w", i+1, e.EventType(), err)
+		}
+	}
+	return f, nil
+}
+
+// apply folds an event the engine has just decided, as fold would have.
+func (f *flow) apply(e event.Event) error {
+	if err := f.parent.Apply(e); err != nil {
+		return err
+	}
+	return f.observe(e)
+}
+
+func (f *flow) observe(e event.Event) error {
+	if err := f.st.Apply(e); err != nil {
+		return err
+	}
+	switch e := e.(type) {
+	case *workflow.WorkflowStarted:
+		return f.started(e.Definition, e.Input)
+	case workflow.WorkflowStarted:
+		return f.started(e.Definition, e.Input)
+	case *workflow.WorkflowTaskScheduled:
+		f.inputs[e.ChildExecutionID] = e.Input
+	case workflow.WorkflowTaskScheduled:
+		f.inputs[e.ChildExecutionID] = e.Input
+	case *workflow.WorkflowTaskTransitioned:
+		return f.transitioned(*e)
+	case workflow.WorkflowTaskTransitioned:
+		return f.transitioned(e)
+	}
+	return nil
+}
+
+func (f *flow) started(definition, input json.RawMessage) error {
+	def, err := workflowdef.Parse(definition)
+	if err != nil {
+		return fmt.Errorf("definition pinned by WorkflowStarted: %w", err)
+	}
+	params, err := workflowdef.Decode(input)
+	if err != nil {
+		return fmt.Errorf("workflow input: %w", err)
+	}
+	f.def, f.params = def, params
+	return nil
+}
+
+func (f *flow) transitioned(e workflow.WorkflowTaskTransitioned) error {
+	runs := f.current(e.Task)
+	result, err := resultOf(runs)
+	if err != nil {
+		return fmt.Errorf("result of task %s: %w", e.Task, err)
+	}
+	f.results[e.Task] = result
+	f.cut[e.Task] += len(runs)
+	f.activations[e.Task]++
+	if e.Status != execution.Completed && len(e.Next) == 0 {
+		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s and no transition handles it", e.Task, e.Status))
+	}
+	return nil
+}
+
+// current lists the runs of task's activation in progress.
+func (f *flow) current(task string) []workflow.Run {
+	return f.st.Runs(task)[f.cut[task]:]
+}
+
+// final reports whether a run is the last word on its item: ended and not retried.
+func final(r workflow.Run) bool { return r.Status != "" && !r.Retried }
+
+// outcome sums up an activation's final runs: completed if all completed, timeout if one
+// timed out, else failed.
+func outcome(runs []workflow.Run) execution.Status {
+	status := execution.Completed
+	for _, r := range runs {
+		if !final(r) || r.Status == execution.Completed {
+			continue
+		}
+		if r.Status == execution.Timeout {
+			return execution.Timeout
+		}
+		status = r.Status
+	}
+	if status != execution.Completed {
+		return execution.Failed
+	}
+	return status
+}
+
+// resultOf is a task's result: its last run's, or for with-items the list of each item's
+// final result, in item order.
+func resultOf(runs []workflow.Run) (any, error) {
+	if len(runs) == 0 {
+		return []any{}, nil // a with-items task over no items
+	}
+	if runs[0].Item == nil {
+		return decode(runs[len(runs)-1].Result)
+	}
+	out := make([]any, runs[0].Item.Count)
+	for _, r := range runs {
+		if !final(r) {
+			continue
+		}
+		v, err := decode(r.Result)
+		if err != nil {
+			return nil, err
+		}
+		out[r.Item.Index] = v
+	}
+	return out, nil
+}
+
+func decode(raw json.RawMessage) (any, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	return ruleeval.DecodeJSON(raw)
+}
+
+// scope is what the templates read now.
+func (f *flow) scope() (workflowdef.Scope, error) {
+	vars := make(map[string]any)
+	for k, raw := range f.st.Vars() {
+		v, err := decode(raw)
+		if err != nil {
+			return workflowdef.Scope{}, fmt.Errorf("var %s: %w", k, err)
+		}
+		vars[k] = v
+	}
+	return workflowdef.Scope{Parameters: f.params, Vars: vars, Results: maps.Clone(f.results)}, nil
+}
+
+// runOf finds the run of a child execution.
+func (f *flow) runOf(child string) (workflow.Run, bool) {
+	for _, task := range f.def.Tasks() {
+		for _, r := range f.st.Runs(task) {
+			if r.ChildExecutionID == child {
+				return r, true
+			}
+		}
+	}
+	return workflow.Run{}, false
+}
+
+// itemsDone reports whether every item of an activation has a final run, and how many
+// items have been scheduled and are in flight.
+func itemsDone(runs []workflow.Run, count int) (done bool, scheduled, inFlight int) {
+	finals := map[int]bool{}
+	seen := map[int]bool{}
+	for _, r := range runs {
+		seen[r.Item.Index] = true
+		if r.Status == "" {
+			inFlight++
+		}
+		if final(r) {
+			finals[r.Item.Index] = true
+		}
+	}
+	return len(finals) == count, len(seen), inFlight
+}

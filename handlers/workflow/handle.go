@@ -1,0 +1,238 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/workflowdef"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/domain/workflow"
+)
+
+// Start reacts to ExecutionRequested: a workflow action's execution goes running, its
+// definition is pinned by WorkflowStarted, and its start tasks are scheduled.
+func (en *Engine) Start(ctx context.Context, e eventstore.Recorded) error {
+	payload, err := e.Decode()
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	req, ok := payload.(*execution.ExecutionRequested)
+	if !ok || pack.RunnerType(req.RunnerType) != pack.RunnerWorkflow {
+		return nil
+	}
+	f, err := en.flow(ctx, e.StreamID)
+	if err != nil {
+		return err
+	}
+	if f.parent.Status() != execution.Requested {
+		return en.request(ctx, f, e) // started already: request what a crash may have left out
+	}
+	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
+		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
+	}
+	d := en.decision(f)
+	if err := d.settle(en.start(d)); err != nil {
+		return err
+	}
+	return en.commit(ctx, e, d)
+}
+
+func (en *Engine) start(d *decision) error {
+	f := d.f
+	action, ok := en.catalog.Action(f.parent.Action())
+	var def *workflowdef.Workflow
+	var err error
+	if ok {
+		def, err = workflowdef.Parse(action.Workflow)
+	}
+	if !ok || err != nil {
+		reason := fmt.Sprintf("unknown workflow action %s", f.parent.Action())
+		if err != nil {
+			reason = fmt.Sprintf("invalid workflow %s: %v", f.parent.Action(), err)
+		}
+		change, terr := f.parent.Transition(execution.Failed, execution.Outcome{Reason: reason})
+		if terr != nil {
+			return terr
+		}
+		return d.add(change)
+	}
+	running, err := f.parent.Transition(execution.Running, execution.Outcome{Reason: "started by the workflow engine"})
+	if err != nil {
+		return err
+	}
+	if err := d.add(running); err != nil {
+		return err
+	}
+	params, err := workflowdef.Decode(f.parent.Parameters())
+	if err != nil {
+		return failf("workflow parameters: %v", err)
+	}
+	vars, err := def.Vars(workflowdef.Scope{Parameters: params})
+	if err != nil {
+		return failf("%v", err)
+	}
+	if err := d.add(workflow.WorkflowStarted{
+		ExecutionID: f.parent.ID(),
+		Action:      f.parent.Action(),
+		Definition:  action.Workflow,
+		Input:       f.parent.Parameters(),
+		Vars:        vars,
+	}); err != nil {
+		return err
+	}
+	for _, name := range def.Start() {
+		if err := d.activate(name); err != nil {
+			return err
+		}
+	}
+	return d.endIfIdle()
+}
+
+// Advance reacts to a child's terminal ExecutionStatusChanged: it records the run's end in
+// the parent stream and decides what follows.
+func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
+	payload, err := e.Decode()
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	change, ok := payload.(*execution.ExecutionStatusChanged)
+	if !ok || !change.To.Terminal() {
+		return nil
+	}
+	childEvents, err := en.read(ctx, e.StreamID)
+	if err != nil {
+		return err
+	}
+	child, err := execution.FromEvents(childEvents)
+	if err != nil {
+		return bus.Permanent(fmt.Errorf("stream %s: %w", e.StreamID, err))
+	}
+	if child.ParentID() == "" || !child.Status().Terminal() {
+		return nil
+	}
+	f, err := en.flow(ctx, execution.StreamID(child.ParentID()))
+	if err != nil {
+		return err
+	}
+	if f.def == nil || f.parent.Status() != execution.Running {
+		return nil // not started by the engine, or over: nothing waits for this child
+	}
+	r, ok := f.runOf(child.ID())
+	if !ok {
+		return bus.Permanent(fmt.Errorf("child %s of workflow %s was never scheduled", child.ID(), f.parent.ID()))
+	}
+	if r.Status != "" {
+		return en.request(ctx, f, e) // recorded already: a redelivery
+	}
+	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
+		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
+	}
+	d := en.decision(f)
+	err = d.completed(r, child, terminalResult(childEvents))
+	if err == nil {
+		err = d.endIfIdle()
+	}
+	if err := d.settle(err); err != nil {
+		return err
+	}
+	return en.commit(ctx, e, d)
+}
+
+// terminalResult is the result the child's terminal status change carries.
+func terminalResult(events []event.Event) []byte {
+	for i := len(events) - 1; i >= 0; i-- {
+		if c, ok := events[i].(*execution.ExecutionStatusChanged); ok && c.To.Terminal() {
+			return c.Result
+		}
+	}
+	return nil
+}
+
+func (en *Engine) flow(ctx context.Context, stream string) (*flow, error) {
+	events, err := en.read(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	f, err := fold(events)
+	if err != nil {
+		return nil, bus.Permanent(fmt.Errorf("stream %s: %w", stream, err))
+	}
+	return f, nil
+}
+
+func (en *Engine) decision(f *flow) *decision {
+	return &decision{
+		f:   f,
+		now: en.now(),
+		actions: func(ref string) (string, bool) {
+			a, ok := en.catalog.Action(ref)
+			return string(a.RunnerType), ok
+		},
+	}
+}
+
+// commit appends the decision to the parent stream at the version it was decided on, then
+// requests its children.
+func (en *Engine) commit(ctx context.Context, cause eventstore.Recorded, d *decision) error {
+	if len(d.events) == 0 {
+		return nil
+	}
+	md := cause.Metadata.Caused(cause.ID.String())
+	proposed := make([]eventstore.Proposed, len(d.events))
+	for i, ev := range d.events {
+		p, err := eventstore.NewProposed(ev, md)
+		if err != nil {
+			return err
+		}
+		proposed[i] = p
+	}
+	expected := d.f.parent.Version() - int64(len(d.events))
+	stream := execution.StreamID(d.f.parent.ID())
+	if _, err := en.log.Append(ctx, stream, eventstore.Exact(expected), proposed...); err != nil {
+		return fmt.Errorf("append %d workflow events to %s: %w", len(proposed), stream, err)
+	}
+	return en.requestChildren(ctx, md, d.children)
+}
+
+// request appends the children of pending runs that are missing: after a crash between a
+// decision and its children, the redelivered message finishes the job.
+func (en *Engine) request(ctx context.Context, f *flow, cause eventstore.Recorded) error {
+	if f.def == nil || f.parent.Status() != execution.Running {
+		return nil
+	}
+	var children []execution.ExecutionRequested
+	for _, r := range f.st.Pending() {
+		a, ok := en.catalog.Action(r.Action)
+		if !ok {
+			continue // the decision that scheduled it knew it; wait for the catalogue to catch up
+		}
+		children = append(children, execution.ExecutionRequested{
+			ExecutionID:  r.ChildExecutionID,
+			Action:       r.Action,
+			RunnerType:   string(a.RunnerType),
+			Parameters:   f.inputs[r.ChildExecutionID],
+			ParentID:     f.parent.ID(),
+			WorkflowTask: r.Task,
+		})
+	}
+	return en.requestChildren(ctx, cause.Metadata.Caused(cause.ID.String()), children)
+}
+
+func (en *Engine) requestChildren(ctx context.Context, md event.Metadata, children []execution.ExecutionRequested) error {
+	for _, c := range children {
+		p, err := eventstore.NewProposed(c, md)
+		if err != nil {
+			return err
+		}
+		_, err = en.log.Append(ctx, execution.StreamID(c.ExecutionID), eventstore.NoStream, p)
+		if err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
+			return fmt.Errorf("request child execution %s of task %s: %w", c.ExecutionID, c.WorkflowTask, err)
+		}
+	}
+	return nil
+}

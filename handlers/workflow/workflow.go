@@ -1,0 +1,110 @@
+// Package workflow is the workflow engine: it runs the actions of runner type workflow. A
+// workflow's whole state is its parent execution's stream (domain/workflow events beside the
+// parent's own); every task run is a child execution, requested with ParentID and
+// WorkflowTask and run by the ordinary scheduler and workers.
+//
+// Two handlers drive it. Start reacts to the parent's ExecutionRequested: the parent goes
+// running, WorkflowStarted pins the definition, and the start tasks are scheduled. Advance
+// reacts to a child's terminal ExecutionStatusChanged: it records WorkflowTaskCompleted and
+// decides what follows (a retry, the next items, the task's transitions, joins, the end of
+// the workflow). Both fold the parent stream, decide, and append with Exact(version): of two
+// concurrent completions only one appends on a version, and the other, retried by the router,
+// decides again on the stream that includes the first. Children are appended afterwards with
+// NoStream under ids derived from (parent, task, item, attempt), so a redelivery or a crash
+// between the two appends never runs a task twice: the redelivered message finds the run
+// recorded and only requests the children that are still missing.
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
+)
+
+// The handlers' persisted names: they name their queues (ExecutionRequested.workflow_start,
+// ExecutionStatusChanged.workflow_advance). Renaming one is a migration.
+const (
+	StartName   = "workflow_start"
+	AdvanceName = "workflow_advance"
+)
+
+// Log is what the engine needs of the event store.
+type Log interface {
+	ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error)
+	Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error)
+}
+
+// Catalog is what the engine needs of projections/registry: the workflow's definition and
+// the runner type of each task's action.
+type Catalog interface {
+	WaitFor(ctx context.Context, pos eventstore.Position) error
+	Action(ref string) (pack.Action, bool)
+}
+
+// Config holds the engine's dependencies.
+type Config struct {
+	Log     Log
+	Catalog Catalog
+	Now     func() time.Time // stamps delays and retry backoffs; time.Now by default
+}
+
+// Validate lists every missing dependency.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Log == nil {
+		errs = append(errs, errors.New("workflow: nil Log"))
+	}
+	if c.Catalog == nil {
+		errs = append(errs, errors.New("workflow: nil Catalog"))
+	}
+	return errors.Join(errs...)
+}
+
+// Engine holds the dependencies; Start and Advance are its bus.HandlerFuncs.
+type Engine struct {
+	log     Log
+	catalog Catalog
+	now     func() time.Time
+}
+
+// New returns the engine; it panics on a missing dependency (a wiring error).
+func New(cfg Config) *Engine {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Engine{log: cfg.Log, catalog: cfg.Catalog, now: now}
+}
+
+// Register subscribes both handlers.
+func Register(r *bus.Router, cfg Config) {
+	e := New(cfg)
+	r.AddHandler(StartName, execution.ExecutionRequested{}.EventType(), e.Start)
+	r.AddHandler(AdvanceName, execution.ExecutionStatusChanged{}.EventType(), e.Advance)
+}
+
+func (en *Engine) read(ctx context.Context, stream string) ([]event.Event, error) {
+	recorded, err := en.log.ReadStream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	out := make([]event.Event, 0, len(recorded))
+	for _, r := range recorded {
+		e, err := r.Decode()
+		if err != nil {
+			return nil, bus.Permanent(err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
