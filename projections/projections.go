@@ -33,6 +33,7 @@ import (
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
+	"github.com/attune-go/attune/projections/workflows"
 )
 
 // ErrCheckpointMoved says a batch found the projection's checkpoint elsewhere than where the
@@ -49,6 +50,7 @@ type Tx interface {
 	enforcements.Store
 	workers.Store
 	causality.Store
+	workflows.Store
 }
 
 // Projection is one read model: a persisted name and the fold that applies a batch.
@@ -116,9 +118,15 @@ var Causality = Projection{
 	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return causality.Apply(ctx, tx, b) },
 }
 
+// Workflows is the workflow tree read model: workflow runs and their task runs.
+var Workflows = Projection{
+	Name:  workflows.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return workflows.Apply(ctx, tx, b) },
+}
+
 // All lists every projection, in the order the server starts them.
 func All() []Projection {
-	return []Projection{Executions, Streams, Catalog, Events, Enforcements, Workers, Causality}
+	return []Projection{Executions, Streams, Catalog, Events, Enforcements, Workers, Causality, Workflows}
 }
 
 // Lookup finds a projection by its name, with or without the "projection:" prefix (the CLI

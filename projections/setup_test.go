@@ -56,6 +56,8 @@ func tables(p projections.Projection) []string {
 		return []string{"packs", "pack_components"}
 	case projections.Events.Name:
 		return []string{"trigger_events"} // "events" is the log
+	case projections.Workflows.Name:
+		return []string{"workflows", "workflow_tasks"}
 	}
 	return []string{strings.TrimPrefix(p.Name, "projection:")}
 }

@@ -71,6 +71,8 @@ var routeAccess = map[string]access{
 	"GET /api/v1/executions/{id}/history": accessViewer,
 	"GET /api/v1/stream":                  accessViewer,
 	"GET /api/v1/log":                     accessViewer,
+	// The workflow tree read model (workflow_routes.go).
+	"GET /api/v1/executions/{id}/workflow": accessViewer,
 	// The catalogue and pipeline read models (catalog_routes.go).
 	"GET /api/v1/packs":             accessViewer,
 	"GET /api/v1/packs/{ref}":       accessViewer,

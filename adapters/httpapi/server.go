@@ -20,6 +20,7 @@ import (
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/workers"
+	"github.com/attune-go/attune/projections/workflows"
 )
 
 // RunRequest is the body of POST /api/v1/executions.
@@ -102,6 +103,10 @@ type Config struct {
 	ListEnforcements  func(ctx context.Context, f enforcements.Filter) (enforcements.Page, error)
 	ListWorkers       func(ctx context.Context, f workers.Filter) (workers.Page, error)
 	Trace             func(ctx context.Context, eventID string) (causality.Trace, error)
+
+	// GetWorkflow serves GET /api/v1/executions/{id}/workflow, the workflow tree
+	// (workflow_routes.go; *readmodel.DB's GetWorkflow); workflows.ErrNotFound answers 404.
+	GetWorkflow func(ctx context.Context, executionID string) (workflows.Tree, error)
 }
 
 // Server is the API's http.Handler.
@@ -157,6 +162,7 @@ func (s *Server) routes() {
 	}
 	s.registerFeedRoutes()
 	s.registerCatalogRoutes()
+	s.registerWorkflowRoutes()
 	s.registerTokenRoutes()
 	s.registerOpenAPIRoute()
 	if s.cfg.ExtraRoutes != nil {

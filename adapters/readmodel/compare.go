@@ -14,6 +14,7 @@ import (
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
+	"github.com/attune-go/attune/projections/workflows"
 )
 
 // tables lists the tables each projection writes, each with its primary key, so that two
@@ -27,6 +28,7 @@ var tables = map[string][]struct{ name, key string }{
 	enforcements.Name: {{"enforcements", "id"}},
 	workers.Name:      {{"workers", "worker_id"}},
 	causality.Name:    {{"causality", "event_id"}},
+	workflows.Name:    {{"workflows", "id"}, {"workflow_tasks", "child_execution_id"}},
 }
 
 // Difference is the first row where two builds of a projection disagree. Got or Want is

@@ -23,6 +23,7 @@ import (
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
+	"github.com/attune-go/attune/projections/workflows"
 )
 
 var _ projections.Target = (*DB)(nil)
@@ -67,6 +68,7 @@ var resets = map[string]string{
 	enforcements.Name: `TRUNCATE enforcements`,
 	workers.Name:      `TRUNCATE workers`,
 	causality.Name:    `TRUNCATE causality`,
+	workflows.Name:    `TRUNCATE workflows, workflow_tasks`,
 }
 
 const (

@@ -134,14 +134,23 @@ func executionCommand() *cobra.Command {
 	f.StringVar(&filter.cursor, "cursor", "", "continue after a previous page")
 	f.IntVar(&filter.limit, "limit", 0, "page size (default 50)")
 
+	var tree bool
 	get := clientCommand("get ID", "Show one execution", &getFlags, cobra.ExactArgs(1),
 		func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if tree {
+				t, err := c.Workflow(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return getFlags.print(cmd.OutOrStdout(), t, func(w io.Writer) error { return workflowTree(w, args[0], t) })
+			}
 			x, err := c.Execution(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			return getFlags.print(cmd.OutOrStdout(), x, func(w io.Writer) error { return executionDetail(w, x) })
 		})
+	get.Flags().BoolVar(&tree, "tree", false, "show a workflow execution's tree: its tasks, their child executions, nested workflows")
 	history := clientCommand("history ID", "Show an execution's events in order", &historyFlags, cobra.ExactArgs(1),
 		func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			events, err := c.History(cmd.Context(), args[0])

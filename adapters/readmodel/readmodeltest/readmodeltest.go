@@ -22,6 +22,8 @@ var keys = map[string]string{
 	"enforcements":    "id",
 	"workers":         "worker_id",
 	"causality":       "event_id",
+	"workflows":       "id",
+	"workflow_tasks":  "child_execution_id",
 }
 
 // Dump returns every row of table (in the pool's schema) as Postgres renders the whole

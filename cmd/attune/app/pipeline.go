@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/attune-go/attune/handlers/enforce"
 	"github.com/attune-go/attune/handlers/packs"
 	"github.com/attune-go/attune/handlers/rulematch"
+	"github.com/attune-go/attune/handlers/workflow"
 	"github.com/attune-go/attune/projections/registry"
 )
 
@@ -72,6 +74,7 @@ func (s *Server) registerHandlers(router *bus.Router) {
 	canceler.Register(router, s.store)
 	rulematch.Register(router, rulematch.Config{Log: s.store, Catalog: s.registry, Box: s.box})
 	enforce.Register(router, enforce.Config{Log: s.store, Catalog: s.registry, Box: s.box})
+	workflow.Register(router, workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now})
 }
 
 // startSensors runs the timers of the enabled timer rules and the enabled sensor processes,

@@ -1,7 +1,8 @@
 // Package lifecycle writes a realistic log for the projection tests and benchmarks: many
 // executions through their whole lives, interleaved in the log the way concurrent work
 // interleaves them — successes, failures, timeouts, cancellations, lost workers, executions
-// that never found a worker, and workflows whose children run under them. Most top-level
+// that never found a worker, and workflows whose children run under them (workflow.go: the
+// engine's events on the parent's stream, with-items, retries, nested workflows). Most top-level
 // executions come from a trigger event through an enforcement, as the pipeline writes them;
 // other trigger events match no rule or have their enforcement skipped. Around them, packs are
 // registered, reloaded (a rule dropped, a file's `enabled` changed) and retired, operators
@@ -21,6 +22,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/trigger"
+	"github.com/attune-go/attune/domain/workflow"
 )
 
 // Config shapes the log.
@@ -43,7 +45,7 @@ func Write(ctx context.Context, store eventstore.Store, cfg Config) (Written, er
 	g := &gen{rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), tag: cfg.TraceTag}
 	active := g.catalogActors()
 	for i := range cfg.Executions {
-		active = append(active, g.newActor(nil))
+		active = append(active, g.newActor(nil, taskRun{}))
 		if i%5 == 4 {
 			active = append(active, g.strayEvent())
 		}
@@ -52,7 +54,7 @@ func Write(ctx context.Context, store eventstore.Store, cfg Config) (Written, er
 	for len(active) > 0 {
 		i := g.rnd.IntN(len(active))
 		a := active[i]
-		if !a.ready() {
+		if !g.ready(a) {
 			// A workflow waits for its children; they are in active too, so progress is sure.
 			continue
 		}
@@ -88,21 +90,13 @@ func Write(ctx context.Context, store eventstore.Store, cfg Config) (Written, er
 		a.versions[stream] = res.NextExpected
 		a.last = events[len(events)-1].ID.String()
 		total.Events += len(events)
-		if a.spawn > 0 && a.versions[execution.StreamID(a.id)] == 2 { // the workflow is running: start its tasks
-			for range a.spawn {
-				c := g.newActor(a)
-				a.children++
-				active = append(active, c)
-			}
-			a.spawn = 0
+		if st.spawn { // the workflow is running: start its tasks
+			active = append(active, g.spawn(a)...)
 		}
 		if len(a.steps) == 0 {
 			active = append(active[:i], active[i+1:]...)
 			if a.parent != nil {
-				a.parent.children--
-				if a.failed {
-					a.parent.childFailed = true
-				}
+				active = append(active, g.finished(a)...)
 			}
 		}
 	}
@@ -122,6 +116,8 @@ type step struct {
 	stream string
 	shared bool
 	events []event.Event
+	spawn  bool // a workflow's: its tasks start once this step is appended
+	decide bool // a workflow's outcome: written when its children are done (ready)
 }
 
 // actor is one line of work still being written (an execution with the trigger event and
@@ -139,24 +135,14 @@ type actor struct {
 	childFailed bool
 	failed      bool
 	workflow    bool
+	wf          *wfState // a workflow's tasks
+	run         taskRun  // a workflow task's run
+	completion  *workflow.WorkflowTaskCompleted
+	transition  *workflow.WorkflowTaskTransitioned
+	retry       bool // a failed task run that the workflow retries
 }
 
-func (a *actor) ready() bool {
-	if !a.workflow || len(a.steps) > 1 {
-		return true
-	}
-	if a.children > 0 {
-		return false
-	}
-	if a.childFailed { // the last step is the workflow's outcome, decided by its children
-		a.steps[0] = step{events: []event.Event{change(a.id, execution.Running, execution.Failed, func(e *execution.ExecutionStatusChanged) {
-			e.Reason = "a task failed"
-		})}}
-	}
-	return true
-}
-
-func (g *gen) newActor(parent *actor) *actor {
+func (g *gen) newActor(parent *actor, run taskRun) *actor {
 	g.n++
 	a := &actor{versions: map[string]int64{}}
 	req := &execution.ExecutionRequested{
@@ -172,7 +158,8 @@ func (g *gen) newActor(parent *actor) *actor {
 		a.last = parent.last
 		a.parent = parent
 		req.ParentID = parent.id
-		req.WorkflowTask = fmt.Sprintf("task%d", g.rnd.IntN(5))
+		req.WorkflowTask = run.task
+		a.run = run
 	case g.rnd.IntN(10) < 6:
 		rule := []string{"examples.on_error_ping", "core.every_two_seconds", "examples.nightly"}[g.rnd.IntN(3)]
 		fired := g.fired(rule)
@@ -196,25 +183,19 @@ func (g *gen) newActor(parent *actor) *actor {
 	}
 	req.ExecutionID = a.id
 	var lives [][]event.Event
-	if parent == nil && g.rnd.IntN(10) == 0 {
-		a.workflow = true
-		req.Action, req.RunnerType = "examples.deploy", "workflow"
-		a.spawn = 2 + g.rnd.IntN(4)
-		lives = [][]event.Event{
-			{req},
-			{change(a.id, execution.Requested, execution.Running, nil)},
-			{change(a.id, execution.Running, execution.Completed, func(e *execution.ExecutionStatusChanged) {
-				e.Result = json.RawMessage(`{"tasks":"all succeeded"}`)
-			})},
-		}
+	if (parent == nil && g.rnd.IntN(10) == 0) || (parent != nil && parent.parent == nil && run.item == nil && g.rnd.IntN(6) == 0) {
+		g.workflowActor(a, req, before, after)
 	} else {
 		lives, a.failed = g.plain(req)
+		a.steps = append(a.steps, before...)
+		a.steps = append(a.steps, step{events: lives[0]})
+		a.steps = append(a.steps, after...)
+		for _, l := range lives[1:] {
+			a.steps = append(a.steps, step{events: l})
+		}
 	}
-	a.steps = append(a.steps, before...)
-	a.steps = append(a.steps, step{events: lives[0]})
-	a.steps = append(a.steps, after...)
-	for _, l := range lives[1:] {
-		a.steps = append(a.steps, step{events: l})
+	if parent != nil {
+		g.taskSteps(a, req.Action)
 	}
 	return a
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
+	"github.com/attune-go/attune/projections/workflows"
 )
 
 var _ projections.Tx = (*Tx)(nil)
@@ -31,6 +32,8 @@ type Tx struct {
 	Enforcements  map[string]enforcements.Enforcement
 	Workers       map[string]workers.Worker
 	Causality     map[string]causality.Entry
+	Workflows     map[string]workflows.Workflow
+	WorkflowRuns  map[string]workflows.Run // by child execution id
 
 	Loads, Saves int // calls, over every store
 }
@@ -46,6 +49,8 @@ func New() *Tx {
 		Enforcements:  map[string]enforcements.Enforcement{},
 		Workers:       map[string]workers.Worker{},
 		Causality:     map[string]causality.Entry{},
+		Workflows:     map[string]workflows.Workflow{},
+		WorkflowRuns:  map[string]workflows.Run{},
 	}
 }
 
@@ -149,5 +154,34 @@ func (m *Tx) SaveWorkers(_ context.Context, ws []workers.Worker) error {
 // SaveCausality implements causality.Store.
 func (m *Tx) SaveCausality(_ context.Context, es []causality.Entry) error {
 	save(m, m.Causality, es, func(e causality.Entry) string { return e.EventID })
+	return nil
+}
+
+// LoadWorkflows implements workflows.Store.
+func (m *Tx) LoadWorkflows(_ context.Context, ids []string) (map[string]workflows.Workflow, error) {
+	return load(m, m.Workflows, ids), nil
+}
+
+// SaveWorkflows implements workflows.Store.
+func (m *Tx) SaveWorkflows(_ context.Context, ws []workflows.Workflow) error {
+	save(m, m.Workflows, ws, func(w workflows.Workflow) string { return w.ID })
+	return nil
+}
+
+// LoadWorkflowRuns implements workflows.Store.
+func (m *Tx) LoadWorkflowRuns(_ context.Context, children []string, refs []workflows.RunRef) (map[string]workflows.Run, error) {
+	m.Loads++
+	out := map[string]workflows.Run{}
+	for id, r := range m.WorkflowRuns {
+		if slices.Contains(children, id) || slices.Contains(refs, workflows.RunRef{WorkflowID: r.WorkflowID, Task: r.Task, Attempt: r.Attempt}) {
+			out[id] = r
+		}
+	}
+	return out, nil
+}
+
+// SaveWorkflowRuns implements workflows.Store.
+func (m *Tx) SaveWorkflowRuns(_ context.Context, rs []workflows.Run) error {
+	save(m, m.WorkflowRuns, rs, func(r workflows.Run) string { return r.ChildID })
 	return nil
 }
