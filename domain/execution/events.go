@@ -1,6 +1,9 @@
 package execution
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // StreamID is the stream that holds one execution's whole life.
 func StreamID(executionID string) string { return "execution-" + executionID }
@@ -21,6 +24,11 @@ type ExecutionRequested struct {
 	WorkflowTask  string          `json:"workflow_task,omitempty"`
 	RerunOf       string          `json:"rerun_of,omitempty"`
 	RetryOf       string          `json:"retry_of,omitempty"`
+	// NotBefore holds the execution back until then (a workflow task's delay, a retry's
+	// backoff): the scheduler moves it to delayed, and the reaper releases it at that time.
+	NotBefore time.Time `json:"not_before,omitzero"`
+	// TimeoutSeconds overrides the action's timeout for this run; 0 keeps the action's.
+	TimeoutSeconds int `json:"timeout,omitempty"`
 }
 
 // EventType is the wire name.

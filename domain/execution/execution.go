@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/attune-go/attune/domain/event"
 )
@@ -19,6 +20,8 @@ type Execution struct {
 	parentID      string
 	workflowTask  string
 	enforcementID string
+	notBefore     time.Time
+	timeout       int
 	workerID      string
 	runtime       string
 	status        Status
@@ -90,6 +93,9 @@ func (x *Execution) requested(e ExecutionRequested) error {
 	if e.ExecutionID == "" || e.Action == "" {
 		return fmt.Errorf("execution requested without id or action (id %q, action %q)", e.ExecutionID, e.Action)
 	}
+	if e.TimeoutSeconds < 0 {
+		return fmt.Errorf("execution %s requested with timeout %ds, want >= 0", e.ExecutionID, e.TimeoutSeconds)
+	}
 	*x = Execution{
 		id:            e.ExecutionID,
 		action:        e.Action,
@@ -98,6 +104,8 @@ func (x *Execution) requested(e ExecutionRequested) error {
 		parentID:      e.ParentID,
 		workflowTask:  e.WorkflowTask,
 		enforcementID: e.EnforcementID,
+		notBefore:     e.NotBefore,
+		timeout:       e.TimeoutSeconds,
 		status:        Requested,
 		version:       1,
 	}
@@ -169,6 +177,12 @@ func (x *Execution) WorkflowTask() string { return x.workflowTask }
 
 // EnforcementID is the enforcement that requested it; empty when the API or a workflow did.
 func (x *Execution) EnforcementID() string { return x.enforcementID }
+
+// NotBefore is the earliest time it may be scheduled; zero when it may run at once.
+func (x *Execution) NotBefore() time.Time { return x.notBefore }
+
+// TimeoutSeconds is the timeout its request sets, overriding the action's; 0 when it sets none.
+func (x *Execution) TimeoutSeconds() int { return x.timeout }
 
 // WorkerID is the worker it was scheduled on (or that reported its last status).
 func (x *Execution) WorkerID() string { return x.workerID }

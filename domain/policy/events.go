@@ -16,11 +16,13 @@ import (
 
 // ExecutionDelayed records that a policy holds an execution back; it is appended with the
 // transition requested → delayed. The execution waits until the policy admits it (delayed →
-// scheduling) or Deadline passes (delayed → failed): nothing waits forever.
+// scheduling) or Deadline passes (delayed → failed): nothing waits forever. Without Policy
+// it is the request's own not_before (a workflow task's delay, a retry's backoff) that holds
+// it: the reaper releases it at Until.
 type ExecutionDelayed struct {
 	ExecutionID string `json:"execution_id"`
-	Policy      string `json:"policy"` // the policy's ref
-	PolicyType  Type   `json:"policy_type"`
+	Policy      string `json:"policy,omitempty"` // the policy's ref; empty for a not_before hold
+	PolicyType  Type   `json:"policy_type,omitempty"`
 	Reason      string `json:"reason"`
 	// Key is the value of the policy's attributes for this execution: the queue it waits in.
 	Key string `json:"key,omitempty"`

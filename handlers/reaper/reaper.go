@@ -6,7 +6,9 @@
 //   - abandons every execution still scheduled, running or canceling on a worker that has
 //     left (lost, stopped, or never registered), naming the worker in the reason;
 //   - retries the placement of executions waiting in scheduling, and fails those that have
-//     waited past the scheduling deadline with "no worker for runtime X" (scheduler.Retry).
+//     waited past the scheduling deadline with "no worker for runtime X" (scheduler.Retry);
+//   - releases the executions delayed until a not_before that has come (a workflow task's
+//     delay, a retry's backoff): delayed → scheduling, then placed as above (scheduler.Retry).
 //
 // It finds executions through the executions read model, which lags the log: every decision
 // is taken again on the execution's folded stream and appended with its expected version, so
@@ -59,7 +61,8 @@ type Executions interface {
 	ListExecutions(ctx context.Context, f executions.Filter) (executions.Page, error)
 }
 
-// Scheduler retries the placement of a waiting execution (handlers/scheduler).
+// Scheduler retries the placement of a waiting execution, or releases a delayed one whose
+// not_before has come (handlers/scheduler).
 type Scheduler interface {
 	Retry(ctx context.Context, executionID string, now time.Time, maxWait time.Duration) (scheduler.Result, error)
 }
@@ -293,9 +296,10 @@ func (r *Reaper) abandon(ctx context.Context, executionID, workerID string, l li
 }
 
 // retryWaiting gives every execution waiting for a worker another chance, or fails it at
-// the deadline.
+// the deadline, and releases the delayed ones whose time has come (the scheduler leaves
+// those a policy delayed to the policy).
 func (r *Reaper) retryWaiting(ctx context.Context) error {
-	waiting, err := r.list(ctx, execution.Requested, execution.Scheduling)
+	waiting, err := r.list(ctx, execution.Requested, execution.Delayed, execution.Scheduling)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,10 @@
 // in the same append: the worker's own handler picks it up from there. With no such worker
 // the execution stays in scheduling; the reaper (handlers/reaper) calls Retry until a worker
 // turns up or the scheduling deadline passes, and then the execution fails with "no worker
-// for runtime X". Workflow executions are run by the workflow engine, not a worker: they are
-// left alone.
+// for runtime X". An execution whose request carries a not_before still in the future goes
+// requested → delayed instead, with an ExecutionDelayed that says until when; Retry releases
+// it at that time (delayed → scheduling) and places it like any other. Workflow executions
+// are run by the workflow engine, not a worker: they are left alone.
 package scheduler
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/domain/policy"
 )
 
 // Name is the handler's persisted identifier: it names its queue
@@ -56,6 +59,8 @@ type Config struct {
 	// Backlog is how many runs per slot a worker may be given beyond its slots, to queue;
 	// DefaultBacklog if 0, none if negative.
 	Backlog int
+	// Now is the clock a request's not_before is compared with; time.Now if nil.
+	Now func() time.Time
 }
 
 // DefaultBacklog lets a worker queue 256 runs per slot. Generous on purpose: what waits in
@@ -89,6 +94,7 @@ type Scheduler struct {
 	tie     func(int) int
 	placed  placements
 	backlog int
+	now     func() time.Time
 }
 
 // New validates cfg and returns a Scheduler.
@@ -103,6 +109,10 @@ func New(cfg Config) (*Scheduler, error) {
 		logger:  cmp.Or(cfg.Logger, slog.Default()),
 		tie:     cfg.Tie,
 		backlog: max(cmp.Or(cfg.Backlog, DefaultBacklog), 0),
+		now:     cfg.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.tie == nil {
 		s.tie = rand.IntN
@@ -121,6 +131,7 @@ type Result string
 // The results of Retry.
 const (
 	Unchanged Result = "unchanged" // nothing to do: settled, a workflow, or not due yet
+	Delayed   Result = "delayed"   // held back until its not_before
 	Waiting   Result = "waiting"   // in scheduling, no worker can take it yet
 	Placed    Result = "placed"    // scheduled on a worker
 	Failed    Result = "failed"    // no worker by the deadline, or a runtime no worker can have
@@ -137,7 +148,7 @@ func (s *Scheduler) Handle(ctx context.Context, e eventstore.Recorded) error {
 		return nil
 	}
 	md := e.Metadata.Caused(e.ID.String())
-	_, err = s.advance(ctx, e.StreamID, func(eventstore.Recorded) event.Metadata { return md }, wait{})
+	_, err = s.advance(ctx, e.StreamID, func(eventstore.Recorded) event.Metadata { return md }, wait{now: s.now()})
 	return err
 }
 
@@ -145,7 +156,10 @@ func (s *Scheduler) Handle(ctx context.Context, e eventstore.Recorded) error {
 // scheduling is placed if a worker can take it now, or fails once it has waited maxWait
 // since it entered scheduling. One still in requested after maxWait (its ExecutionRequested
 // was never handled: a poisoned message, say) is moved on as Handle would have. What Retry
-// appends names the execution's latest event as its cause.
+// appends names the execution's latest event as its cause. One delayed until its
+// not_before is released once now has reached it: delayed → scheduling, and placed as above
+// (its scheduling deadline counts from the release). One a policy delayed is left to the
+// policy.
 func (s *Scheduler) Retry(ctx context.Context, executionID string, now time.Time, maxWait time.Duration) (Result, error) {
 	if maxWait <= 0 {
 		return Unchanged, fmt.Errorf("retry scheduling of %s: max wait %s, want > 0", executionID, maxWait)
@@ -155,7 +169,8 @@ func (s *Scheduler) Retry(ctx context.Context, executionID string, now time.Time
 	}, wait{now: now, max: maxWait})
 }
 
-// wait is the deadline Retry applies; the zero value (Handle) applies none.
+// wait is the clock a not_before is compared with, and the deadline Retry applies; Handle
+// applies none (max 0).
 type wait struct {
 	now time.Time
 	max time.Duration
@@ -169,6 +184,9 @@ type stream struct {
 	last        eventstore.Recorded
 	requestedAt time.Time // ExecutionRequested recorded
 	waitingFrom time.Time // the latest move into scheduling recorded
+	// ownHold is whether the latest ExecutionDelayed is the request's not_before (no
+	// policy): only such a hold is the scheduler's to release.
+	ownHold bool
 }
 
 func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last eventstore.Recorded) event.Metadata, w wait) (Result, error) {
@@ -187,6 +205,21 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 	case execution.Requested:
 		if w.max > 0 && !w.over(st.requestedAt) {
 			return Unchanged, nil // its ExecutionRequested is presumably still on its way here
+		}
+		if !known {
+			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
+			break
+		}
+		if nb := x.NotBefore(); nb.After(w.now) {
+			reason := "delayed until " + nb.UTC().Format(time.RFC3339)
+			d.add(policy.ExecutionDelayed{ExecutionID: x.ID(), Reason: reason, Until: nb})
+			d.to(execution.Delayed, reason)
+			break
+		}
+		d.to(execution.Scheduling, "")
+	case execution.Delayed:
+		if !st.ownHold || x.NotBefore().After(w.now) {
+			return Unchanged, nil // a policy's to release, or not due yet
 		}
 		if !known {
 			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
@@ -228,6 +261,9 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 		}
 	}
 	switch x.Status() {
+	case execution.Delayed:
+		s.logger.Debug("execution delayed", "execution_id", x.ID(), "not_before", x.NotBefore())
+		return Delayed, nil
 	case execution.Scheduled:
 		s.placed.add(chosen)
 		s.logger.Debug("execution scheduled", "execution_id", x.ID(), "worker_id", chosen.ID, "runtime", string(rt))
@@ -291,6 +327,8 @@ func (s *Scheduler) load(ctx context.Context, streamID string) (stream, error) {
 			if e.To == execution.Scheduling {
 				st.waitingFrom = r.RecordedAt
 			}
+		case *policy.ExecutionDelayed:
+			st.ownHold = e.Policy == ""
 		}
 	}
 	if st.x, err = execution.FromEvents(events); err != nil {

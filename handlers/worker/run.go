@@ -170,7 +170,8 @@ func (w *Worker) execute(ctx context.Context, x *execution.Execution, j job) run
 		RunnerType:  pack.RunnerType(cmp.Or(x.Runtime(), x.RunnerType(), string(act.RunnerType))),
 		Parameters:  params,
 		Secrets:     secretNames(act, x.Parameters()),
-		Timeout:     time.Duration(act.TimeoutSeconds) * time.Second,
+		// The request's timeout (a workflow task's) overrides the action's.
+		Timeout: time.Duration(cmp.Or(x.TimeoutSeconds(), act.TimeoutSeconds)) * time.Second,
 	}
 	if act.EntryPoint != "" {
 		if req.EntryPoint, err = w.entryPoint(act); err != nil {

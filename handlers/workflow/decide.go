@@ -136,12 +136,14 @@ func (d *decision) schedule(t *workflowdef.Task, item *workflow.Item, value any,
 		return err
 	}
 	d.children = append(d.children, execution.ExecutionRequested{
-		ExecutionID:  child,
-		Action:       t.Action,
-		RunnerType:   runner,
-		Parameters:   input,
-		ParentID:     d.f.parent.ID(),
-		WorkflowTask: t.Name,
+		ExecutionID:    child,
+		Action:         t.Action,
+		RunnerType:     runner,
+		Parameters:     input,
+		ParentID:       d.f.parent.ID(),
+		WorkflowTask:   t.Name,
+		NotBefore:      notBefore,
+		TimeoutSeconds: timeoutSeconds(t.Timeout),
 	})
 	return nil
 }
@@ -153,15 +155,7 @@ func childID(parent ulid.ULID, task string, activation, index, attempt int) stri
 
 // completed records the end of a child's run and decides what follows it.
 func (d *decision) completed(r workflow.Run, child *execution.Execution, result json.RawMessage) error {
-	if err := d.add(workflow.WorkflowTaskCompleted{
-		ExecutionID:      d.f.parent.ID(),
-		Task:             r.Task,
-		Item:             r.Item,
-		Attempt:          r.Attempt,
-		ChildExecutionID: r.ChildExecutionID,
-		Status:           child.Status(),
-		Result:           result,
-	}); err != nil {
+	if err := d.record(r, child, result); err != nil {
 		return err
 	}
 	t, ok := d.f.def.Task(r.Task)
@@ -311,13 +305,34 @@ func (d *decision) finish(t *workflowdef.Task, status execution.Status) error {
 	return nil
 }
 
-// endIfIdle ends the workflow once nothing is in flight: failed if a failure went
-// unhandled, else completed with its output as the parent's result.
+// record records the end of a child's run.
+func (d *decision) record(r workflow.Run, child *execution.Execution, result json.RawMessage) error {
+	return d.add(workflow.WorkflowTaskCompleted{
+		ExecutionID:      d.f.parent.ID(),
+		Task:             r.Task,
+		Item:             r.Item,
+		Attempt:          r.Attempt,
+		ChildExecutionID: r.ChildExecutionID,
+		Status:           child.Status(),
+		Result:           result,
+	})
+}
+
+// endIfIdle ends the workflow once nothing is in flight: cancelled if a cancel was
+// requested, failed if a failure went unhandled, else completed with its output as the
+// parent's result.
 func (d *decision) endIfIdle() error {
-	if len(d.f.st.Pending()) > 0 || d.f.parent.Status() != execution.Running {
+	if len(d.f.st.Pending()) > 0 {
 		return nil
 	}
 	if _, done := d.f.st.Done(); done {
+		return nil
+	}
+	switch d.f.parent.Status() {
+	case execution.Running:
+	case execution.Canceling:
+		return d.end(execution.Cancelled, nil, "cancelled: no task is left in flight")
+	default:
 		return nil
 	}
 	if len(d.f.unhandled) > 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/attune-go/attune/adapters/ruleeval"
 	"github.com/attune-go/attune/adapters/workflowdef"
@@ -26,6 +27,7 @@ type flow struct {
 	results     map[string]any             // task → result of its last finished activation
 	unhandled   []string                   // failures of tasks that no transition handled
 	inputs      map[string]json.RawMessage // child execution id → rendered input
+	notBefore   map[string]time.Time       // child execution id → its request's not_before
 }
 
 func fold(events []event.Event) (*flow, error) {
@@ -44,6 +46,7 @@ func fold(events []event.Event) (*flow, error) {
 		cut:         map[string]int{},
 		results:     map[string]any{},
 		inputs:      map[string]json.RawMessage{},
+		notBefore:   map[string]time.Time{},
 	}
 	for i, e := range events {
 		if err := f.observe(e); err != nil {
@@ -72,8 +75,10 @@ func (f *flow) observe(e event.Event) error {
 		return f.started(e.Definition, e.Input)
 	case *workflow.WorkflowTaskScheduled:
 		f.inputs[e.ChildExecutionID] = e.Input
+		f.notBefore[e.ChildExecutionID] = e.NotBefore
 	case workflow.WorkflowTaskScheduled:
 		f.inputs[e.ChildExecutionID] = e.Input
+		f.notBefore[e.ChildExecutionID] = e.NotBefore
 	case *workflow.WorkflowTaskTransitioned:
 		return f.transitioned(*e)
 	case workflow.WorkflowTaskTransitioned:

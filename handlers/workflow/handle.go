@@ -101,6 +101,9 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 		return bus.Permanent(err)
 	}
 	change, ok := payload.(*execution.ExecutionStatusChanged)
+	if ok && change.To == execution.Canceling {
+		return en.cancelRuns(ctx, e)
+	}
 	if !ok || !change.To.Terminal() {
 		return nil
 	}
@@ -119,7 +122,8 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 	if err != nil {
 		return err
 	}
-	if f.def == nil || f.parent.Status() != execution.Running {
+	status := f.parent.Status()
+	if f.def == nil || (status != execution.Running && status != execution.Canceling) {
 		return nil // not started by the engine, or over: nothing waits for this child
 	}
 	r, ok := f.runOf(child.ID())
@@ -133,8 +137,9 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
 	d := en.decision(f)
-	err = d.completed(r, child, terminalResult(childEvents))
-	if err == nil {
+	if status == execution.Canceling {
+		err = d.stopped(r, child, terminalResult(childEvents))
+	} else if err = d.completed(r, child, terminalResult(childEvents)); err == nil {
 		err = d.endIfIdle()
 	}
 	if err := d.settle(err); err != nil {
@@ -212,12 +217,14 @@ func (en *Engine) request(ctx context.Context, f *flow, cause eventstore.Recorde
 			continue // the decision that scheduled it knew it; wait for the catalogue to catch up
 		}
 		children = append(children, execution.ExecutionRequested{
-			ExecutionID:  r.ChildExecutionID,
-			Action:       r.Action,
-			RunnerType:   string(a.RunnerType),
-			Parameters:   f.inputs[r.ChildExecutionID],
-			ParentID:     f.parent.ID(),
-			WorkflowTask: r.Task,
+			ExecutionID:    r.ChildExecutionID,
+			Action:         r.Action,
+			RunnerType:     string(a.RunnerType),
+			Parameters:     f.inputs[r.ChildExecutionID],
+			ParentID:       f.parent.ID(),
+			WorkflowTask:   r.Task,
+			NotBefore:      f.notBefore[r.ChildExecutionID],
+			TimeoutSeconds: f.timeoutSeconds(r.Task),
 		})
 	}
 	return en.requestChildren(ctx, cause.Metadata.Caused(cause.ID.String()), children)
