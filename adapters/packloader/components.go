@@ -44,14 +44,15 @@ func (l *loader) readAction(f fileProblems, root *yaml.Node) {
 			break
 		}
 		a.EntryPoint, a.EntryPointSHA256 = ep, digestOf(data)
-		// The definition is recorded in the event so the engine runs what was registered;
-		// its tasks are validated by the workflow engine's own loader.
+		// The definition is recorded in the event so the engine runs what was registered,
+		// validated by the engine's own parser (checkWorkflow).
 		wf := fileProblems{f.problems, path.Join(l.dir, "actions", ep)}
 		if n := wf.parse(data); n != nil {
 			if n.Kind != yaml.MappingNode {
 				wf.at(n, "", "want a mapping (a workflow definition), got %s", describe(n))
 			} else if v, ok := wf.value(n, ""); ok {
 				a.Workflow = toJSON(v)
+				l.checkWorkflow(wf, n, a)
 			}
 		}
 	default:

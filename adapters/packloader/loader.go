@@ -134,10 +134,11 @@ type loader struct {
 	// names its twin.
 	defined map[pack.Kind]map[string]string
 	// The sources of the components whose references are checked once every file is read.
-	rules    []ruleSource
-	sensors  []sensorSource
-	policies []policySource
-	core     *pack.PackRegistered
+	rules     []ruleSource
+	sensors   []sensorSource
+	policies  []policySource
+	workflows []workflowSource
+	core      *pack.PackRegistered
 }
 
 // readFile parses one file of the pack (relative to its directory) and hands its root node

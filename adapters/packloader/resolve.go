@@ -24,6 +24,9 @@ func (l *loader) resolve() {
 			}
 		}
 	}
+	for _, w := range l.workflows {
+		l.resolveWorkflow(w)
+	}
 	for _, p := range l.policies {
 		if p.action == nil {
 			continue
