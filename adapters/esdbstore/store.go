@@ -214,9 +214,19 @@ func (s *Store) head(ctx context.Context, stream string) (head, error) {
 
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error) {
-	rs, err := s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Start{}}, readAllCount)
+	return s.ReadStreamFrom(ctx, stream, 0)
+}
+
+// ReadStreamFrom implements eventstore.Store. ESDB revisions count from 0 where our versions
+// count from 1, so the event after version v is revision v.
+func (s *Store) ReadStreamFrom(ctx context.Context, stream string, afterVersion int64) ([]eventstore.Recorded, error) {
+	var from esdb.StreamPosition = esdb.Start{}
+	if afterVersion > 0 {
+		from = esdb.Revision(uint64(afterVersion))
+	}
+	rs, err := s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: from}, readAllCount)
 	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+		return nil, fmt.Errorf("read stream %s after version %d: %w", stream, afterVersion, err)
 	}
 	defer rs.Close()
 	var out []eventstore.Recorded
@@ -226,11 +236,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string) ([]eventstore.Rec
 		case errors.Is(err, io.EOF) || isCode(err, esdb.ErrorCodeResourceNotFound):
 			return out, nil
 		case err != nil:
-			return nil, fmt.Errorf("read stream %s: %w", stream, err)
+			return nil, fmt.Errorf("read stream %s after version %d: %w", stream, afterVersion, err)
 		}
 		r, err := decode(ev.OriginalEvent())
 		if err != nil {
-			return nil, fmt.Errorf("read stream %s: %w", stream, err)
+			return nil, fmt.Errorf("read stream %s after version %d: %w", stream, afterVersion, err)
 		}
 		out = append(out, r)
 	}

@@ -21,6 +21,10 @@ type Store interface {
 	Append(ctx context.Context, stream string, expected Expected, events ...Proposed) (AppendResult, error)
 	// ReadStream returns the events of one stream in version order; an unknown stream is empty.
 	ReadStream(ctx context.Context, stream string) ([]Recorded, error)
+	// ReadStreamFrom returns the events of one stream with a version above afterVersion, in
+	// version order: what a caller that has folded the stream up to afterVersion lacks. An
+	// unknown stream, or one no longer than afterVersion, is empty.
+	ReadStreamFrom(ctx context.Context, stream string, afterVersion int64) ([]Recorded, error)
 	// ReadAll returns up to limit events of the global log strictly after the cursor, in cursor
 	// order. It never returns an event while an event before it may still commit.
 	ReadAll(ctx context.Context, after Position, limit int) ([]Recorded, error)

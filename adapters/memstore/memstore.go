@@ -114,12 +114,19 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error) {
+	return s.ReadStreamFrom(ctx, stream, 0)
+}
+
+// ReadStreamFrom implements eventstore.Store.
+func (s *Store) ReadStreamFrom(ctx context.Context, stream string, afterVersion int64) ([]eventstore.Recorded, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+		return nil, fmt.Errorf("read stream %s after version %d: %w", stream, afterVersion, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	idx := s.streams[stream]
+	// Versions start at 1 and have no gaps: version v is idx[v-1].
+	idx = idx[min(max(afterVersion, 0), int64(len(idx))):]
 	out := make([]eventstore.Recorded, 0, len(idx))
 	for _, i := range idx {
 		out = append(out, clone(s.log[i]))

@@ -15,7 +15,7 @@ const (
 	columns = `transaction_id, global_position, event_id, stream_id, stream_version, event_type,
 schema_version, data, metadata, recorded_at, prev_hash, hash`
 
-	readStreamSQL = `SELECT ` + columns + ` FROM events WHERE stream_id = $1 ORDER BY stream_version`
+	readStreamSQL = `SELECT ` + columns + ` FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version`
 
 	// Only rows below the oldest running transaction are final: every transaction that may
 	// still commit has an id at or above it, so it can only add rows after what we return.
@@ -32,13 +32,18 @@ LIMIT $3`
 
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error) {
-	rows, err := s.pool.Query(ctx, readStreamSQL, stream)
+	return s.ReadStreamFrom(ctx, stream, 0)
+}
+
+// ReadStreamFrom implements eventstore.Store.
+func (s *Store) ReadStreamFrom(ctx context.Context, stream string, afterVersion int64) ([]eventstore.Recorded, error) {
+	rows, err := s.pool.Query(ctx, readStreamSQL, stream, afterVersion)
 	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, describe(err))
+		return nil, fmt.Errorf("read stream %s after version %d: %w", stream, afterVersion, describe(err))
 	}
 	out, err := scanEvents(rows, 0)
 	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+		return nil, fmt.Errorf("read stream %s after version %d: %w", stream, afterVersion, err)
 	}
 	if n := len(out); n > 0 {
 		// Loading a stream usually precedes appending to it with Exact(its version).

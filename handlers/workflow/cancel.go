@@ -21,11 +21,17 @@ import (
 // and once no run is left in flight the parent ends cancelled. Redelivered, it cancels again
 // what is still canceling, which changes nothing.
 func (en *Engine) cancelRuns(ctx context.Context, e eventstore.Recorded) error {
+	unlock, err := en.flows.lock(ctx, e.StreamID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	f, err := en.flow(ctx, e.StreamID)
 	if err != nil {
 		return err
 	}
 	if f.def == nil || f.parent.Status() != execution.Canceling {
+		en.keep(f)
 		return nil // not a workflow, or settled meanwhile
 	}
 	actor := cmp.Or(e.Metadata.Actor, "workflow "+f.parent.ID())

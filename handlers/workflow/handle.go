@@ -25,11 +25,17 @@ func (en *Engine) Start(ctx context.Context, e eventstore.Recorded) error {
 	if !ok || pack.RunnerType(req.RunnerType) != pack.RunnerWorkflow {
 		return nil
 	}
+	unlock, err := en.flows.lock(ctx, e.StreamID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	f, err := en.flow(ctx, e.StreamID)
 	if err != nil {
 		return err
 	}
 	if f.parent.Status() != execution.Requested {
+		en.keep(f)
 		return en.request(ctx, f, e) // started already: request what a crash may have left out
 	}
 	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
@@ -118,12 +124,19 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 	if child.ParentID() == "" || !child.Status().Terminal() {
 		return nil
 	}
-	f, err := en.flow(ctx, execution.StreamID(child.ParentID()))
+	stream := execution.StreamID(child.ParentID())
+	unlock, err := en.flows.lock(ctx, stream)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := en.flow(ctx, stream)
 	if err != nil {
 		return err
 	}
 	status := f.parent.Status()
 	if f.def == nil || (status != execution.Running && status != execution.Canceling) {
+		en.keep(f)
 		return nil // not started by the engine, or over: nothing waits for this child
 	}
 	r, ok := f.runOf(child.ID())
@@ -131,6 +144,7 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 		return bus.Permanent(fmt.Errorf("child %s of workflow %s was never scheduled", child.ID(), f.parent.ID()))
 	}
 	if r.Status != "" {
+		en.keep(f)
 		return en.request(ctx, f, e) // recorded already: a redelivery
 	}
 	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
@@ -158,7 +172,21 @@ func terminalResult(events []event.Event) []byte {
 	return nil
 }
 
+// flow returns the parent stream folded, for the caller alone to use (a decision mutates
+// it): the cached fold brought up to date with the events appended since, or, on a miss or
+// anything amiss, a fold from scratch. The caller hands it back with keep once it is known to
+// be the fold of the log up to its version, and holds the stream's lock meanwhile.
 func (en *Engine) flow(ctx context.Context, stream string) (*flow, error) {
+	if f := en.flows.take(stream); f != nil && execution.StreamID(f.parent.ID()) == stream {
+		after := f.parent.Version()
+		recorded, err := en.log.ReadStreamFrom(ctx, stream, after)
+		if err != nil {
+			return nil, fmt.Errorf("read %s after version %d: %w", stream, after, err)
+		}
+		if catchUp(f, recorded) {
+			return f, nil
+		}
+	}
 	events, err := en.read(ctx, stream)
 	if err != nil {
 		return nil, err
@@ -168,6 +196,30 @@ func (en *Engine) flow(ctx context.Context, stream string) (*flow, error) {
 		return nil, bus.Permanent(fmt.Errorf("stream %s: %w", stream, err))
 	}
 	return f, nil
+}
+
+// catchUp folds into f the events appended after its version. It reports false on a gap, an
+// event it cannot decode or one the fold refuses: f is then half-updated and must be
+// dropped, and a fold from scratch says what is wrong, if anything.
+func catchUp(f *flow, recorded []eventstore.Recorded) bool {
+	for _, r := range recorded {
+		if r.StreamVersion != f.parent.Version()+1 {
+			return false
+		}
+		e, err := r.Decode()
+		if err != nil {
+			return false
+		}
+		if err := f.apply(e); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// keep caches f, the fold of its stream as the log holds it, for the next message.
+func (en *Engine) keep(f *flow) {
+	en.flows.put(execution.StreamID(f.parent.ID()), f)
 }
 
 func (en *Engine) decision(f *flow) *decision {
@@ -185,6 +237,7 @@ func (en *Engine) decision(f *flow) *decision {
 // requests its children.
 func (en *Engine) commit(ctx context.Context, cause eventstore.Recorded, d *decision) error {
 	if len(d.events) == 0 {
+		en.keep(d.f)
 		return nil
 	}
 	md := cause.Metadata.Caused(cause.ID.String())
@@ -201,6 +254,8 @@ func (en *Engine) commit(ctx context.Context, cause eventstore.Recorded, d *deci
 	if _, err := en.log.Append(ctx, stream, eventstore.Exact(expected), proposed...); err != nil {
 		return fmt.Errorf("append %d workflow events to %s: %w", len(proposed), stream, err)
 	}
+	// The flow, with the decision applied, is now the fold of the log up to its version.
+	en.keep(d.f)
 	return en.requestChildren(ctx, md, d.children)
 }
 

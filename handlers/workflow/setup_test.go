@@ -39,8 +39,12 @@ func echo(req *execution.ExecutionRequested, _ int) (execution.Status, string) {
 }
 
 type bundle struct {
-	fx     *handlertest.Fixture
-	engine *workflow.Engine
+	fx      *handlertest.Fixture
+	catalog catalog
+	engine  *workflow.Engine
+	// replicas, if any, share the deliveries with engine in turn, as engines in several
+	// processes (each with its own cache of flows) share a queue.
+	replicas []*workflow.Engine
 }
 
 func setup(t *testing.T, definition string, extra ...pack.Action) *bundle {
@@ -54,7 +58,7 @@ func setup(t *testing.T, definition string, extra ...pack.Action) *bundle {
 	for _, a := range extra {
 		c[a.Ref] = a
 	}
-	return &bundle{fx: fx, engine: workflow.New(workflow.Config{Log: fx.Store(), Catalog: c, Now: fx.Now})}
+	return &bundle{fx: fx, catalog: c, engine: workflow.New(workflow.Config{Log: fx.Store(), Catalog: c, Now: fx.Now})}
 }
 
 // run requests the workflow with params and drives it to its end: every event appended is
@@ -75,8 +79,10 @@ func (b *bundle) run(t *testing.T, params string, w worker) string {
 		}
 		deliveries := append(append([]eventstore.Recorded(nil), batch...), batch...)
 		rng.Shuffle(len(deliveries), func(i, j int) { deliveries[i], deliveries[j] = deliveries[j], deliveries[i] })
-		for _, e := range deliveries {
-			for _, h := range []func(context.Context, eventstore.Recorded) error{b.engine.Start, b.engine.Advance} {
+		engines := append([]*workflow.Engine{b.engine}, b.replicas...)
+		for i, e := range deliveries {
+			en := engines[(round+i)%len(engines)]
+			for _, h := range []func(context.Context, eventstore.Recorded) error{en.Start, en.Advance} {
 				if err := b.fx.Deliver(h, e); err != nil {
 					t.Fatalf("deliver %s: %v", handlertest.Summary(e), err)
 				}

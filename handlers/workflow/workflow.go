@@ -16,6 +16,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ const (
 // Log is what the engine needs of the event store.
 type Log interface {
 	ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error)
+	ReadStreamFrom(ctx context.Context, stream string, afterVersion int64) ([]eventstore.Recorded, error)
 	Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error)
 }
 
@@ -53,6 +55,10 @@ type Config struct {
 	Log     Log
 	Catalog Catalog
 	Now     func() time.Time // stamps delays and retry backoffs; time.Now by default
+	// CachedFlows is how many running workflows are kept folded in memory between messages
+	// (DefaultCachedFlows when 0; none when negative): a message then folds only the events
+	// appended since, which keeps the cost of a child's completion flat in the workflow's size.
+	CachedFlows int
 }
 
 // Validate lists every missing dependency.
@@ -72,6 +78,7 @@ type Engine struct {
 	log     Log
 	catalog Catalog
 	now     func() time.Time
+	flows   *flowCache
 }
 
 // New returns the engine; it panics on a missing dependency (a wiring error).
@@ -83,7 +90,7 @@ func New(cfg Config) *Engine {
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{log: cfg.Log, catalog: cfg.Catalog, now: now}
+	return &Engine{log: cfg.Log, catalog: cfg.Catalog, now: now, flows: newFlowCache(cmp.Or(cfg.CachedFlows, DefaultCachedFlows))}
 }
 
 // Register subscribes both handlers.
@@ -98,6 +105,10 @@ func (en *Engine) read(ctx context.Context, stream string) ([]event.Event, error
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
+	return decodeAll(recorded)
+}
+
+func decodeAll(recorded []eventstore.Recorded) ([]event.Event, error) {
 	out := make([]event.Event, 0, len(recorded))
 	for _, r := range recorded {
 		e, err := r.Decode()

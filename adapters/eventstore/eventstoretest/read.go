@@ -120,3 +120,51 @@ func runReadAll(t *testing.T, newStore NewStore) {
 		}
 	})
 }
+
+func runReadStreamFrom(t *testing.T, newStore NewStore) {
+	t.Run("UnknownStreamIsEmpty", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		for _, after := range []int64{0, 3} {
+			got, err := s.ReadStreamFrom(context.Background(), streamName(t, "never"), after)
+			if err != nil {
+				t.Fatalf("read an unknown stream after version %d: %v", after, err)
+			}
+			if len(got) != 0 {
+				t.Fatalf("unknown stream has events after version %d:\n%s", after, script(got))
+			}
+		}
+	})
+
+	t.Run("ReturnsTheEventsAfterTheVersion", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		a, b := streamName(t, "a"), streamName(t, "b")
+		var want []eventstore.Proposed
+		for i := range 3 {
+			batch := numbered("InA", 1+i%2)
+			want = append(want, batch...)
+			mustAppend(t, s, a, eventstore.Any, batch...)
+			mustAppend(t, s, b, eventstore.Any, ev("InB", `{}`))
+		}
+		whole := mustReadStream(t, s, a)
+		for _, after := range []int64{0, 1, 3, int64(len(want)) - 1, int64(len(want)), int64(len(want)) + 5} {
+			got, err := s.ReadStreamFrom(context.Background(), a, after)
+			if err != nil {
+				t.Fatalf("read %s after version %d: %v", a, after, err)
+			}
+			rest := want[min(after, int64(len(want))):]
+			if !sameIDs(ids(got), ids(rest)) {
+				t.Fatalf("stream %s after version %d reads:\n%s", a, after, script(got))
+			}
+			for i, r := range got {
+				if r.StreamID != a || r.StreamVersion != after+int64(i)+1 {
+					t.Fatalf("stream %s after version %d reads:\n%s", a, after, script(got))
+				}
+				if r.Position != whole[r.StreamVersion-1].Position {
+					t.Fatalf("%s@%d differs between ReadStream and ReadStreamFrom", a, r.StreamVersion)
+				}
+			}
+		}
+	})
+}

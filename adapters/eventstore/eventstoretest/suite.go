@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Expected", func(t *testing.T) { runExpected(t, newStore) })
 	t.Run("Concurrency", func(t *testing.T) { runConcurrency(t, newStore) })
 	t.Run("ReadStream", func(t *testing.T) { runReadStream(t, newStore) })
+	t.Run("ReadStreamFrom", func(t *testing.T) { runReadStreamFrom(t, newStore) })
 	t.Run("ReadAll", func(t *testing.T) { runReadAll(t, newStore) })
 	t.Run("Subscribe", func(t *testing.T) { runSubscribe(t, newStore) })
 	t.Run("Chain", func(t *testing.T) { runChain(t, newStore) })
