@@ -52,6 +52,8 @@ type system struct {
 	busPrefix string
 	keyFile   string
 	dbURL     string
+	addr      string
+	cliConfig string
 	logs      *syncBuffer
 }
 
@@ -75,6 +77,15 @@ func (s *syncBuffer) String() string {
 // startSystem runs `attune serve` with the packs given and waits until it is ready.
 func startSystem(t *testing.T, transport string, packs []string, extra ...string) *system {
 	t.Helper()
+	sys := prepareSystem(t, transport)
+	sys.runInBackground(sys.serveArgs(packs, extra...))
+	sys.connect()
+	return sys
+}
+
+// prepareSystem makes a system's schema, key, address and CLI config without starting it.
+func prepareSystem(t *testing.T, transport string) *system {
+	t.Helper()
 	sys := &system{t: t, schema: pgtest.NewEmpty(t), logs: &syncBuffer{}}
 	sys.keyFile = filepath.Join(t.TempDir(), "secret.key")
 	key := make([]byte, 32)
@@ -82,39 +93,50 @@ func startSystem(t *testing.T, transport string, packs []string, extra ...string
 	if err := os.WriteFile(sys.keyFile, []byte(base64.StdEncoding.EncodeToString(key)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
-	sys.url = "http://" + addr
+	sys.addr = freeAddr(t)
+	sys.url = "http://" + sys.addr
 	sys.dbURL = pgtest.WithPoolSize(pgtest.URL(), 8)
-	cliConfig := filepath.Join(t.TempDir(), "config.yaml")
-	args := []string{"serve", "--config", cliConfig, "--database-url", sys.dbURL, "--schema", sys.schema.Name, "--http-addr", addr, "--secret-key-file", sys.keyFile, "--log-level", "warn"}
+	sys.cliConfig = filepath.Join(t.TempDir(), "config.yaml")
 	if transport == "rabbitmq" {
 		sys.amqpURL = bustest.URL()
 		sys.busPrefix = "e2e-" + strings.ToLower(ulid.Make().String()) + "."
-		args = append(args, "--amqp-url", sys.amqpURL, "--bus-prefix", sys.busPrefix)
+	}
+	return sys
+}
+
+// serveArgs are the arguments of `attune serve` for this system.
+func (s *system) serveArgs(packs []string, extra ...string) []string {
+	args := []string{"serve", "--config", s.cliConfig, "--database-url", s.dbURL, "--schema", s.schema.Name,
+		"--http-addr", s.addr, "--secret-key-file", s.keyFile, "--log-level", "warn"}
+	if s.amqpURL != "" {
+		args = append(args, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix)
 	}
 	for _, p := range packs {
 		args = append(args, "--pack", p)
 	}
-	args = append(args, extra...)
-	sys.runInBackground(args)
+	return append(args, extra...)
+}
 
-	sys.waitReady()
-	// The first start wrote an admin token where the CLI looks for it; use it as a user would.
-	file, err := clientconfig.Load(cliConfig)
+// connect waits until the server is ready, then takes the admin token its first start wrote
+// where the CLI looks for it, as a user would.
+func (s *system) connect() {
+	t := s.t
+	t.Helper()
+	s.waitReady()
+	file, err := clientconfig.Load(s.cliConfig)
 	if err != nil || file.Token == "" {
-		t.Fatalf("serve wrote no admin token to %s: %v", cliConfig, err)
+		t.Fatalf("serve wrote no admin token to %s: %v", s.cliConfig, err)
 	}
-	api, err := apiclient.New(sys.url, file.Token)
+	api, err := apiclient.New(s.url, file.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys.api = api
-	store, err := pgstore.New(context.Background(), sys.schema.Pool, pgstore.Config{})
+	s.api = api
+	store, err := pgstore.New(context.Background(), s.schema.Pool, pgstore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys.log = store
-	return sys
+	s.log = store
 }
 
 // runInBackground runs the CLI with args until the test ends.
