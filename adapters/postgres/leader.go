@@ -22,6 +22,9 @@ const leaderPing = 2 * time.Second
 // per database, and deployments (and tests) in other schemas must not contend.
 const lockSQL = `SELECT pg_advisory_lock(hashtextextended(current_schema() || '/' || $1, 0))`
 
+// tryLockSQL is lockSQL that answers at once whether it got the lock.
+const tryLockSQL = `SELECT pg_try_advisory_lock(hashtextextended(current_schema() || '/' || $1, 0))`
+
 // Lead runs fn while this process is the only one leading name in the pool's schema: it waits
 // for a session advisory lock on a dedicated connection, runs fn, and releases the lock when
 // fn returns. The relay and each projector use it so that one instance runs at a time and the
@@ -86,4 +89,27 @@ func watch(ctx context.Context, conn *pgx.Conn, lost context.CancelCauseFunc) {
 			return
 		}
 	}
+}
+
+// ErrHeld is returned by Hold when another session holds the lock.
+var ErrHeld = errors.New("held by another process")
+
+// Hold takes the named lock for as long as the returned release is not called, or fails at
+// once with ErrHeld: for a role that must be alone and should say so rather than wait.
+func Hold(ctx context.Context, pool *pgxpool.Pool, name string) (release func(), err error) {
+	pc, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: acquire connection: %w", name, err)
+	}
+	conn := pc.Hijack()
+	var ok bool
+	if err := conn.QueryRow(ctx, tryLockSQL, name).Scan(&ok); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	if !ok {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("lock %s: %w", name, ErrHeld)
+	}
+	return func() { _ = conn.Close(context.WithoutCancel(ctx)) }, nil
 }

@@ -243,3 +243,15 @@ func waitVisible(t *testing.T, store eventstore.Store, n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestASecondInProcessServerOnTheSameDatabaseIsRefused(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewEmpty(t)
+	serve(t, s.Name)
+	_, _, err := attune(t, "serve", "--database-url", pgtest.WithPoolSize(pgtest.URL(), 4), "--schema", s.Name,
+		"--http-addr", freeAddr(t), "--config", filepath.Join(t.TempDir(), "config.yaml"),
+		"--secret-key-file", filepath.Join(t.TempDir(), "secret.key"))
+	if err == nil || !strings.Contains(err.Error(), "another `attune serve` with the in-process bus") {
+		t.Fatalf("second in-process serve: %v, want a refusal that says to use RabbitMQ", err)
+	}
+}

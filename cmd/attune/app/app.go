@@ -88,6 +88,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if _, err := postgres.Migrate(ctx, cfg.Pool); err != nil {
 		return err
 	}
+	if cfg.AMQPURL == "" {
+		// The in-process bus reaches only this process: a second server on the same database
+		// would have workers that the other's scheduler places work on and never tells.
+		release, err := postgres.Hold(ctx, cfg.Pool, "serve-inprocess")
+		if errors.Is(err, postgres.ErrHeld) {
+			return errors.New("another `attune serve` with the in-process bus already runs on this database; stop it, or run every process over RabbitMQ (--amqp-url) to run several")
+		}
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	pg, err := pgstore.New(ctx, cfg.Pool, pgstore.Config{Logger: log})
 	if err != nil {
 		return err
