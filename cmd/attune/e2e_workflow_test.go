@@ -119,3 +119,47 @@ func TestE2EWorkflows(t *testing.T) {
 		}
 	})
 }
+
+func TestE2EWorkflowTaskTimeoutTakesItsBranch(t *testing.T) {
+	t.Parallel()
+	forEachTransport(t, func(t *testing.T, transport string) {
+		pack := writePack(t, map[string]string{
+			"pack.yaml":          "ref: slowflow\nversion: 1.0.0\n",
+			"actions/watch.yaml": "name: watch\nrunner_type: workflow\nentry_point: workflows/watch.yaml\n",
+			"actions/workflows/watch.yaml": `version: 1
+tasks:
+  wait:
+    action: core.sleep
+    input: {seconds: 30}
+    timeout: 1
+    next:
+      - when: "{{ timed_out() }}"
+        publish: {outcome: "gave up waiting"}
+        do: [report]
+      - when: "{{ succeeded() }}"
+        publish: {outcome: "finished"}
+  report:
+    action: core.echo
+    input: {message: "{{ vars.outcome }}"}
+output:
+  outcome: "{{ vars.outcome }}"
+`,
+		})
+		sys := startSystem(t, transport, []string{pack})
+		x, err := sys.api.Run(context.Background(), "slowflow.watch", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := sys.waitTerminal(x.ID)
+		if done.Status != execution.Completed || string(done.Result) != `{"outcome":"gave up waiting"}` {
+			t.Fatalf("workflow with a timed-out task: %s %s (%s); want completed via the timed_out() branch", done.Status, done.Result, done.Reason)
+		}
+		tasks := map[string]execution.Status{}
+		for _, c := range sys.executions(url.Values{"parent": {x.ID}}) {
+			tasks[c.WorkflowTask] = c.Status
+		}
+		if tasks["wait"] != execution.Timeout || tasks["report"] != execution.Completed {
+			t.Errorf("children %v; want wait=timeout, report=completed", tasks)
+		}
+	})
+}
