@@ -15,12 +15,14 @@ func workflowPack(t *testing.T) string {
 		"pack.yaml": "ref: flows\nversion: 1.0.0\n",
 		"actions/double.yaml": "name: double\nrunner_type: python\nentry_point: double.py\n" +
 			"parameters:\n  n: {type: integer, required: true}\n",
-		"actions/double.py":   "import json, sys\np = json.load(sys.stdin)\nprint(json.dumps({'n': p['n'] * 2}))\n",
-		"actions/boom.yaml":   "name: boom\nrunner_type: shell\nentry_point: boom.sh\n",
-		"actions/boom.sh":     "echo 'it broke' >&2\nexit 1\n",
-		"actions/chain.yaml":  "name: chain\nrunner_type: workflow\nentry_point: workflows/chain.yaml\nparameters:\n  start: {type: integer, required: true}\n",
-		"actions/fanout.yaml": "name: fanout\nrunner_type: workflow\nentry_point: workflows/fanout.yaml\n",
-		"actions/rescue.yaml": "name: rescue\nrunner_type: workflow\nentry_point: workflows/rescue.yaml\n",
+		"actions/double.py":             "import json, sys\np = json.load(sys.stdin)\nprint(json.dumps({'n': p['n'] * 2}))\n",
+		"actions/boom.yaml":             "name: boom\nrunner_type: shell\nentry_point: boom.sh\n",
+		"actions/boom.sh":               "echo 'it broke' >&2\nexit 1\n",
+		"actions/chain.yaml":            "name: chain\nrunner_type: workflow\nentry_point: workflows/chain.yaml\nparameters:\n  start: {type: integer, required: true}\n",
+		"actions/fanout.yaml":           "name: fanout\nrunner_type: workflow\nentry_point: workflows/fanout.yaml\n",
+		"actions/rescue.yaml":           "name: rescue\nrunner_type: workflow\nentry_point: workflows/rescue.yaml\n",
+		"actions/sloppy.yaml":           "name: sloppy\nrunner_type: workflow\nentry_point: workflows/sloppy.yaml\n",
+		"actions/workflows/sloppy.yaml": "version: 1\ntasks:\n  oops:\n    action: flows.double\n    input: {n: \"not a number\"}\n",
 		"actions/workflows/chain.yaml": `version: 1
 tasks:
   a:
@@ -93,6 +95,7 @@ func TestE2EWorkflows(t *testing.T) {
 		chain := run("flows.chain", map[string]json.RawMessage{"start": json.RawMessage("3")})
 		fanout := run("flows.fanout", nil)
 		rescue := run("flows.rescue", nil)
+		sloppy := run("flows.sloppy", nil)
 
 		if x := sys.waitTerminal(chain); x.Status != execution.Completed || string(x.Result) != `{"final":24}` {
 			t.Errorf("A → B → C passing data: %s %s (%s); want completed {\"final\":24}", x.Status, x.Result, x.Reason)
@@ -113,6 +116,14 @@ func TestE2EWorkflows(t *testing.T) {
 		}
 		if perTask["each"] != 3 || perTask["done"] != 1 {
 			t.Errorf("fan-out children per task %v, want each=3 done=1", perTask)
+		}
+		if x := sys.waitTerminal(sloppy); x.Status != execution.Failed {
+			t.Errorf("a task whose input breaks its action's schema: workflow %s (%s), want failed", x.Status, x.Reason)
+		}
+		for _, c := range sys.executions(url.Values{"parent": {sloppy}}) {
+			if c.Status != execution.Failed || c.Worker != "" || !strings.Contains(c.Reason, `"n"`) {
+				t.Errorf("child with invalid input: %s on worker %q (%s); want failed before any worker, naming n", c.Status, c.Worker, c.Reason)
+			}
 		}
 		if x := sys.waitTerminal(rescue); x.Status != execution.Completed || !strings.Contains(string(x.Result), `"handled":true`) {
 			t.Errorf("failure branch: %s %s (%s); want completed with handled", x.Status, x.Result, x.Reason)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/attune-go/attune/handlers/internal/actionparams"
 
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/eventstore"
@@ -287,14 +288,52 @@ func (en *Engine) request(ctx context.Context, f *flow, cause eventstore.Recorde
 
 func (en *Engine) requestChildren(ctx context.Context, md event.Metadata, children []execution.ExecutionRequested) error {
 	for _, c := range children {
-		p, err := eventstore.NewProposed(c, md)
+		events, err := en.prepareChild(c)
 		if err != nil {
 			return err
 		}
-		_, err = en.log.Append(ctx, execution.StreamID(c.ExecutionID), eventstore.NoStream, p)
+		var ps []eventstore.Proposed
+		for _, e := range events {
+			p, err := eventstore.NewProposed(e, md)
+			if err != nil {
+				return err
+			}
+			ps = append(ps, p)
+		}
+		_, err = en.log.Append(ctx, execution.StreamID(c.ExecutionID), eventstore.NoStream, ps...)
 		if err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
 			return fmt.Errorf("request child execution %s of task %s: %w", c.ExecutionID, c.WorkflowTask, err)
 		}
 	}
 	return nil
+}
+
+// prepareChild checks a child's input against its action's parameter schema the way every
+// other request is checked (defaults applied, secrets sealed): invalid input fails the child
+// in the same append that requests it, so it never reaches a worker, and the workflow handles
+// that failure like any other.
+func (en *Engine) prepareChild(c execution.ExecutionRequested) ([]event.Event, error) {
+	a, ok := en.catalog.Action(c.Action)
+	if !ok || len(a.Parameters) == 0 {
+		// Unknown: the decision knew it, and the catalogue will; no schema: nothing to check
+		// the input against, so it is taken as given.
+		return []event.Event{c}, nil
+	}
+	params, invalid, err := actionparams.Prepare(en.box, a.Parameters, c.Parameters)
+	if err != nil {
+		return nil, bus.Permanent(fmt.Errorf("prepare the input of child %s: %w", c.ExecutionID, err))
+	}
+	c.Parameters = params
+	if invalid == nil {
+		return []event.Event{c}, nil
+	}
+	x, err := execution.FromEvents([]event.Event{c})
+	if err != nil {
+		return nil, err
+	}
+	failed, err := x.Transition(execution.Failed, execution.Outcome{Reason: "invalid parameters: " + invalid.Error()})
+	if err != nil {
+		return nil, err
+	}
+	return []event.Event{c, failed}, nil
 }

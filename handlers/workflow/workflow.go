@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/attune-go/attune/adapters/secret"
 	"time"
 
 	"github.com/attune-go/attune/adapters/bus"
@@ -59,6 +60,9 @@ type Config struct {
 	// (DefaultCachedFlows when 0; none when negative): a message then folds only the events
 	// appended since, which keeps the cost of a child's completion flat in the workflow's size.
 	CachedFlows int
+	// Box opens and seals secret parameters while a child's input is checked against its
+	// action's schema (nil: inputs holding a sealed value fail the child).
+	Box *secret.Box
 }
 
 // Validate lists every missing dependency.
@@ -79,6 +83,7 @@ type Engine struct {
 	catalog Catalog
 	now     func() time.Time
 	flows   *flowCache
+	box     *secret.Box
 }
 
 // New returns the engine; it panics on a missing dependency (a wiring error).
@@ -90,7 +95,7 @@ func New(cfg Config) *Engine {
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{log: cfg.Log, catalog: cfg.Catalog, now: now, flows: newFlowCache(cmp.Or(cfg.CachedFlows, DefaultCachedFlows))}
+	return &Engine{log: cfg.Log, catalog: cfg.Catalog, now: now, box: cfg.Box, flows: newFlowCache(cmp.Or(cfg.CachedFlows, DefaultCachedFlows))}
 }
 
 // Register subscribes both handlers.

@@ -74,7 +74,7 @@ func (s *Server) registerHandlers(router *bus.Router) {
 	canceler.Register(router, s.store)
 	rulematch.Register(router, rulematch.Config{Log: s.store, Catalog: s.registry, Box: s.box})
 	enforce.Register(router, enforce.Config{Log: s.store, Catalog: s.registry, Box: s.box})
-	workflow.Register(router, workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now})
+	workflow.Register(router, workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box})
 }
 
 // startSensors runs the timers of the enabled timer rules and the enabled sensor processes,
