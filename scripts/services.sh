@@ -58,5 +58,7 @@ ensure_rabbitmq() {
   log "RabbitMQ ready on 127.0.0.1:5672"
 }
 
+# The demo talks to the API with curl.
+command -v curl >/dev/null 2>&1 || { log "installing curl"; apt_install curl ca-certificates; }
 ensure_postgres
 [ "${ATTUNE_SKIP_RABBITMQ:-}" = 1 ] || ensure_rabbitmq
