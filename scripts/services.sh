@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and RabbitMQ run on this machine (Debian/Ubuntu). Idempotent: when both
-# already answer it changes nothing; otherwise it installs what is missing with apt and starts it.
+# Make sure PostgreSQL and RabbitMQ run on this machine (Debian/Ubuntu), and that the action
+# runtimes' interpreters (python3, node) and curl are there. Idempotent: when everything is
+# present and answering it changes nothing; otherwise it installs what is missing with apt and
+# starts it.
 # Set ATTUNE_SKIP_RABBITMQ=1 to leave RabbitMQ alone (the default in-process bus needs none).
 set -euo pipefail
 
@@ -58,7 +60,9 @@ ensure_rabbitmq() {
   log "RabbitMQ ready on 127.0.0.1:5672"
 }
 
-# The demo talks to the API with curl.
+# The demo talks to the API with curl; the runtimes (and their tests) run python3 and node.
 command -v curl >/dev/null 2>&1 || { log "installing curl"; apt_install curl ca-certificates; }
+command -v python3 >/dev/null 2>&1 || { log "installing python3"; apt_install python3; }
+command -v node >/dev/null 2>&1 || { log "installing node"; apt_install nodejs; }
 ensure_postgres
 [ "${ATTUNE_SKIP_RABBITMQ:-}" = 1 ] || ensure_rabbitmq
