@@ -15,6 +15,7 @@ import (
 	"github.com/attune-go/attune/domain/enforcement"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/projections/internal/keyset"
+	"github.com/attune-go/attune/projections/internal/rowfold"
 )
 
 // Name keys the projection's checkpoint and lock: a persisted identifier.
@@ -76,48 +77,21 @@ var projected = map[string]bool{
 
 // Apply folds one batch: one load and one save, however many events it holds.
 func Apply(ctx context.Context, s Store, batch []eventstore.Recorded) error {
-	type change struct {
-		r  eventstore.Recorded
-		e  event.Event
-		id string
-	}
-	var (
-		changes []change
-		ids     []string
-		seen    = map[string]bool{}
-	)
-	for _, r := range batch {
-		if !projected[r.Type] {
-			continue
-		}
-		e, err := r.Decode()
-		if err != nil {
-			return fmt.Errorf("project %s: %w", Name, err)
-		}
-		id := enforcementID(e)
-		if id == "" {
-			return fmt.Errorf("project %s: event %s (%s) has no enforcement id", Name, r.ID, r.Type)
-		}
-		changes = append(changes, change{r: r, e: e, id: id})
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	if len(changes) == 0 {
-		return nil
+	changes, ids, err := rowfold.Select(Name, "enforcement id", batch, projected, enforcementID)
+	if err != nil || len(changes) == 0 {
+		return err
 	}
 	rows, err := s.LoadEnforcements(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("project %s: load %d enforcements: %w", Name, len(ids), err)
 	}
 	for _, c := range changes {
-		x, ok := rows[c.id]
+		x, ok := rows[c.ID]
 		if !ok {
-			x = Enforcement{ID: c.id, Status: Created, CreatedAt: c.r.RecordedAt}
+			x = Enforcement{ID: c.ID, Status: Created, CreatedAt: c.R.RecordedAt}
 		}
-		x.apply(c.r, c.e)
-		rows[c.id] = x
+		x.apply(c.R, c.E)
+		rows[c.ID] = x
 	}
 	out := make([]Enforcement, 0, len(ids))
 	for _, id := range ids {

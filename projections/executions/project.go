@@ -7,6 +7,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/projections/internal/rowfold"
 )
 
 // projected lists the wire types this projection reads; every other type is skipped without
@@ -21,46 +22,21 @@ var projected = map[string]bool{
 // applies the events in log order in memory and saves each changed row once, so a batch
 // costs two statements however many events it holds.
 func Apply(ctx context.Context, s Store, batch []eventstore.Recorded) error {
-	type change struct {
-		r  eventstore.Recorded
-		e  event.Event
-		id string
-	}
-	var changes []change
-	var ids []string
-	seen := map[string]bool{}
-	for _, r := range batch {
-		if !projected[r.Type] {
-			continue
-		}
-		e, err := r.Decode()
-		if err != nil {
-			return fmt.Errorf("project %s: %w", Name, err)
-		}
-		id := executionID(e)
-		if id == "" {
-			return fmt.Errorf("project %s: event %s (%s) has no execution id", Name, r.ID, r.Type)
-		}
-		changes = append(changes, change{r: r, e: e, id: id})
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	if len(changes) == 0 {
-		return nil
+	changes, ids, err := rowfold.Select(Name, "execution id", batch, projected, executionID)
+	if err != nil || len(changes) == 0 {
+		return err
 	}
 	rows, err := s.LoadExecutions(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("project %s: load %d executions: %w", Name, len(ids), err)
 	}
 	for _, c := range changes {
-		x, ok := rows[c.id]
+		x, ok := rows[c.ID]
 		if !ok {
-			x = Execution{ID: c.id}
+			x = Execution{ID: c.ID}
 		}
-		x.apply(c.r, c.e)
-		rows[c.id] = x
+		x.apply(c.R, c.E)
+		rows[c.ID] = x
 	}
 	out := make([]Execution, 0, len(ids))
 	for _, id := range ids {

@@ -14,6 +14,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/worker"
 	"github.com/attune-go/attune/projections/internal/keyset"
+	"github.com/attune-go/attune/projections/internal/rowfold"
 )
 
 // Name keys the projection's checkpoint and lock: a persisted identifier.
@@ -73,68 +74,50 @@ type Store interface {
 	SaveWorkers(ctx context.Context, rows []Worker) error
 }
 
+// projected lists the wire types this projection reads.
+var projected = map[string]bool{
+	worker.WorkerRegistered{}.EventType():   true,
+	worker.WorkerDeregistered{}.EventType(): true,
+}
+
+func workerID(e event.Event) string {
+	switch e := e.(type) {
+	case *worker.WorkerRegistered:
+		return e.WorkerID
+	case *worker.WorkerDeregistered:
+		return e.WorkerID
+	}
+	return ""
+}
+
 // Apply folds one batch: one load and one save.
 func Apply(ctx context.Context, s Store, batch []eventstore.Recorded) error {
-	type change struct {
-		r  eventstore.Recorded
-		e  event.Event
-		id string
-	}
-	registered, deregistered := worker.WorkerRegistered{}.EventType(), worker.WorkerDeregistered{}.EventType()
-	var (
-		changes []change
-		ids     []string
-		seen    = map[string]bool{}
-	)
-	for _, r := range batch {
-		if r.Type != registered && r.Type != deregistered {
-			continue
-		}
-		e, err := r.Decode()
-		if err != nil {
-			return fmt.Errorf("project %s: %w", Name, err)
-		}
-		var id string
-		switch e := e.(type) {
-		case *worker.WorkerRegistered:
-			id = e.WorkerID
-		case *worker.WorkerDeregistered:
-			id = e.WorkerID
-		}
-		if id == "" {
-			return fmt.Errorf("project %s: event %s (%s) has no worker id", Name, r.ID, r.Type)
-		}
-		changes = append(changes, change{r: r, e: e, id: id})
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	if len(changes) == 0 {
-		return nil
+	changes, ids, err := rowfold.Select(Name, "worker id", batch, projected, workerID)
+	if err != nil || len(changes) == 0 {
+		return err
 	}
 	rows, err := s.LoadWorkers(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("project %s: load %d workers: %w", Name, len(ids), err)
 	}
 	for _, c := range changes {
-		w, ok := rows[c.id]
+		w, ok := rows[c.ID]
 		if !ok {
-			w = Worker{ID: c.id, RegisteredAt: c.r.RecordedAt}
+			w = Worker{ID: c.ID, RegisteredAt: c.R.RecordedAt}
 		}
-		w.UpdatedAt, w.StreamVersion, w.Position = c.r.RecordedAt, c.r.StreamVersion, c.r.Position
-		switch e := c.e.(type) {
+		w.UpdatedAt, w.StreamVersion, w.Position = c.R.RecordedAt, c.R.StreamVersion, c.R.Position
+		switch e := c.E.(type) {
 		case *worker.WorkerRegistered:
 			// A worker that comes back under its id starts a new life: the last one's end
 			// no longer describes it.
 			w.Name, w.Host, w.Runtimes = e.Name, e.Host, slices.Clone(e.Capabilities.Runtimes)
 			w.MaxConcurrency, w.Version = e.MaxConcurrency, e.Version
-			w.Status, w.RegisteredAt = Registered, c.r.RecordedAt
+			w.Status, w.RegisteredAt = Registered, c.R.RecordedAt
 			w.Reason, w.Lost, w.DeregisteredAt = "", false, time.Time{}
 		case *worker.WorkerDeregistered:
-			w.Status, w.Reason, w.Lost, w.DeregisteredAt = Deregistered, e.Reason, e.Lost, c.r.RecordedAt
+			w.Status, w.Reason, w.Lost, w.DeregisteredAt = Deregistered, e.Reason, e.Lost, c.R.RecordedAt
 		}
-		rows[c.id] = w
+		rows[c.ID] = w
 	}
 	out := make([]Worker, 0, len(ids))
 	for _, id := range ids {
