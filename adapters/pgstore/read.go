@@ -26,8 +26,13 @@ ORDER BY transaction_id, global_position
 LIMIT $3`
 
 	// pendingAfterSQL tells a subscriber that rows exist past its cursor which it could not
-	// read yet: committed behind an older open transaction, or committed just now.
-	pendingAfterSQL = `SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint))`
+	// read yet: committed behind an older open transaction, or committed just now. It compares
+	// the cursor with the last row of the cursor index (one backward index step) rather than
+	// asking EXISTS(… > cursor): under a generic plan — what pgx's statement cache gets after
+	// five runs — PostgreSQL estimated the EXISTS form as a scan of all of `events`, 25 ms per
+	// call at 97k events and linear in the log's size.
+	pendingAfterSQL = `SELECT COALESCE((SELECT (transaction_id, global_position) > ($1::xid8, $2::bigint) FROM events
+ORDER BY transaction_id DESC, global_position DESC LIMIT 1), false)`
 )
 
 // ReadStream implements eventstore.Store.
