@@ -47,7 +47,7 @@ func (l *loader) readAction(f fileProblems, root *yaml.Node) {
 		// The definition is recorded in the event so the engine runs what was registered,
 		// validated by the engine's own parser (checkWorkflow).
 		wf := fileProblems{f.problems, path.Join(l.dir, "actions", ep)}
-		if n := wf.parse(data); n != nil {
+		if n := l.parse(wf, data); n != nil {
 			if n.Kind != yaml.MappingNode {
 				wf.at(n, "", "want a mapping (a workflow definition), got %s", describe(n))
 			} else if v, ok := wf.value(n, ""); ok {

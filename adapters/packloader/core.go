@@ -15,5 +15,5 @@ var coreFS embed.FS
 // LoadCore loads the core pack that ships with the binary. It fails only if the embedded
 // files are broken, which the tests rule out.
 func LoadCore() (pack.PackRegistered, error) {
-	return load(coreFS, "core", nil, true)
+	return load(coreFS, "core", nil, true, Limits{})
 }

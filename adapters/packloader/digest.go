@@ -34,7 +34,7 @@ func (l *loader) digest() (string, error) {
 				return nil
 			}
 		}
-		data, err := fs.ReadFile(l.fsys, p)
+		data, err := l.readBounded(p)
 		if err != nil {
 			return err
 		}

@@ -61,18 +61,28 @@ var (
 // decide). On failure the error joins one *FileError per problem found, across all files.
 // others resolves refs into packs other than this one and core; nil resolves none.
 func Load(fsys fs.FS, dir string, others Resolver) (pack.PackRegistered, error) {
-	return load(fsys, dir, others, false)
+	return load(fsys, dir, others, false, Limits{})
+}
+
+// LoadWithin is Load under limits other than the defaults.
+func LoadWithin(fsys fs.FS, dir string, others Resolver, limits Limits) (pack.PackRegistered, error) {
+	return load(fsys, dir, others, false, limits)
 }
 
 // LoadDir loads the pack in directory dir of this machine and records its absolute path in
 // Path, so that workers and sensors on this host find its entry points. Problems name files
 // from the pack directory's own name down (examples/rules/on_ping.yaml).
 func LoadDir(dir string, others Resolver) (pack.PackRegistered, error) {
+	return LoadDirWithin(dir, others, Limits{})
+}
+
+// LoadDirWithin is LoadDir under limits other than the defaults.
+func LoadDirWithin(dir string, others Resolver, limits Limits) (pack.PackRegistered, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return pack.PackRegistered{}, &FileError{File: dir, Msg: fmt.Sprintf("cannot resolve the pack directory: %v", err)}
 	}
-	p, err := Load(os.DirFS(filepath.Dir(abs)), filepath.Base(abs), others)
+	p, err := LoadWithin(os.DirFS(filepath.Dir(abs)), filepath.Base(abs), others, limits)
 	if err != nil {
 		return pack.PackRegistered{}, err
 	}
@@ -80,11 +90,11 @@ func LoadDir(dir string, others Resolver) (pack.PackRegistered, error) {
 	return p, nil
 }
 
-func load(fsys fs.FS, dir string, others Resolver, isCore bool) (pack.PackRegistered, error) {
+func load(fsys fs.FS, dir string, others Resolver, isCore bool, limits Limits) (pack.PackRegistered, error) {
 	if others == nil {
 		others = ResolverFunc(func(string) (*pack.PackRegistered, bool) { return nil, false })
 	}
-	l := &loader{fsys: fsys, dir: path.Clean(dir), others: others, isCore: isCore, defined: map[pack.Kind]map[string]string{}}
+	l := &loader{fsys: fsys, dir: path.Clean(dir), others: others, isCore: isCore, limits: limits.withDefaults(), defined: map[pack.Kind]map[string]string{}}
 	switch st, err := fs.Stat(fsys, l.dir); {
 	case errors.Is(err, fs.ErrNotExist):
 		return pack.PackRegistered{}, &FileError{File: l.dir, Msg: "no such pack directory"}
@@ -92,6 +102,11 @@ func load(fsys fs.FS, dir string, others Resolver, isCore bool) (pack.PackRegist
 		return pack.PackRegistered{}, &FileError{File: l.dir, Msg: fmt.Sprintf("cannot read the pack directory: %v", err)}
 	case !st.IsDir():
 		return pack.PackRegistered{}, &FileError{File: l.dir, Msg: "not a pack directory: a pack is a directory holding pack.yaml"}
+	}
+	// Before a single file is opened: a FIFO or a link to a device would block or flood
+	// the reads below.
+	if l.survey(); len(l.errs) > 0 {
+		return pack.PackRegistered{}, errors.Join(l.errs...)
 	}
 	l.readFile("pack.yaml", l.readPack)
 	l.readDir("actions", l.readAction)
@@ -127,6 +142,7 @@ type loader struct {
 	dir    string
 	others Resolver
 	isCore bool
+	limits Limits
 
 	p     pack.PackRegistered
 	refOK bool
@@ -146,7 +162,7 @@ type loader struct {
 func (l *loader) readFile(rel string, decode func(fileProblems, *yaml.Node)) {
 	file := path.Join(l.dir, rel)
 	f := fileProblems{&l.problems, file}
-	data, err := fs.ReadFile(l.fsys, file)
+	data, err := l.readBounded(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		f.at(nil, "", "not found: every pack has one")
 		return
@@ -155,9 +171,19 @@ func (l *loader) readFile(rel string, decode func(fileProblems, *yaml.Node)) {
 		f.at(nil, "", "cannot read: %v", err)
 		return
 	}
-	if root := f.parse(data); root != nil {
+	if root := l.parse(f, data); root != nil {
 		decode(f, root)
 	}
+}
+
+// parse is fileProblems.parse under the loader's budget of YAML nodes, aliases expanded.
+func (l *loader) parse(f fileProblems, data []byte) *yaml.Node {
+	root := f.parse(data)
+	if root != nil && expandedNodes(root, l.limits.MaxYAMLNodes) > l.limits.MaxYAMLNodes {
+		f.at(root, "", "with its aliases expanded this document has more than %d values: refused (a \"billion laughs\" file grows without bound)", l.limits.MaxYAMLNodes)
+		return nil
+	}
+	return root
 }
 
 // readDir decodes every YAML file directly in one of the pack's directories; a missing
@@ -245,7 +271,7 @@ func (l *loader) entryPoint(f fileProblems, o object, sub string) (string, []byt
 		return "", nil, false
 	}
 	file := path.Join(l.dir, sub, clean)
-	data, err := fs.ReadFile(l.fsys, file)
+	data, err := l.readBounded(file)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		f.at(node, "entry_point", "%s does not exist", file)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/attune-go/attune/adapters/packloader"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
 )
@@ -16,6 +17,7 @@ func serveCommand(cfg *config) *cobra.Command {
 		noAuth       bool
 		clientConfig string
 		wf           workerFlags
+		packLimits   packloader.Limits
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -36,6 +38,7 @@ func serveCommand(cfg *config) *cobra.Command {
 			}
 			return app.Run(cmd.Context(), app.Config{
 				Packs:        packs,
+				PackLimits:   packLimits,
 				Worker:       embeddedWorker(noWorker, wf),
 				NoAuth:       noAuth,
 				ClientConfig: clientConfig,
@@ -55,6 +58,9 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().BoolVar(&noAuth, "no-auth", false, "serve the API without access control (a development machine only)")
 	cmd.Flags().StringVar(&clientConfig, "config", os.Getenv("ATTUNE_CONFIG"), "CLI config file the first start writes the admin token to (ATTUNE_CONFIG; default ~/.config/attune/config.yaml)")
 	wf.bind(cmd.Flags())
+	cmd.Flags().Int64Var(&packLimits.MaxFileBytes, "pack-max-file-bytes", packloader.DefaultMaxFileBytes, "largest file a pack may hold")
+	cmd.Flags().Int64Var(&packLimits.MaxPackBytes, "pack-max-bytes", packloader.DefaultMaxPackBytes, "largest size of all a pack's files together")
+	cmd.Flags().IntVar(&packLimits.MaxFiles, "pack-max-files", packloader.DefaultMaxFiles, "most files a pack may hold")
 	return cmd
 }
 

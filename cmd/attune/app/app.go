@@ -25,6 +25,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/adapters/metrics"
+	"github.com/attune-go/attune/adapters/packloader"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/postgres"
 	"github.com/attune-go/attune/adapters/readmodel"
@@ -44,6 +45,8 @@ type Config struct {
 	Logger    *slog.Logger
 	// Packs are pack directories loaded (validated and registered) at start-up.
 	Packs []string
+	// PackLimits bound what loading a pack may read (packloader's defaults where zero).
+	PackLimits packloader.Limits
 	// Box seals and opens secret parameters; every process of a deployment shares its key.
 	Box *secret.Box
 	// NoAuth turns access control off (every request is anonymous and allowed): for a

@@ -47,10 +47,10 @@ func (s *Server) loadPack(ctx context.Context, dir, actor string) (packs.Result,
 	if err != nil {
 		return packs.Result{}, fmt.Errorf("pack directory %s: %w", dir, err)
 	}
-	reg, err := packloader.LoadDir(abs, packloader.ResolverFunc(func(ref string) (*pack.PackRegistered, bool) {
+	reg, err := packloader.LoadDirWithin(abs, packloader.ResolverFunc(func(ref string) (*pack.PackRegistered, bool) {
 		p, ok := s.registry.Pack(ref)
 		return &p, ok
-	}))
+	}), s.cfg.PackLimits)
 	if err != nil {
 		return packs.Result{}, &packLoadError{dir: abs, err: err}
 	}
