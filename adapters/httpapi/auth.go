@@ -167,13 +167,30 @@ func bearerToken(r *http.Request) (string, bool) {
 type routeMux struct {
 	*http.ServeMux
 	patterns []string
+	paths    *http.ServeMux      // every path without its method
+	methods  map[string][]string // path → the methods it answers
 }
 
-func newRouteMux() *routeMux { return &routeMux{ServeMux: http.NewServeMux()} }
+func newRouteMux() *routeMux {
+	return &routeMux{ServeMux: http.NewServeMux(), paths: http.NewServeMux(), methods: map[string][]string{}}
+}
 
 func (m *routeMux) Handle(pattern string, h http.Handler) {
 	m.patterns = append(m.patterns, pattern)
 	m.ServeMux.Handle(pattern, h)
+	if method, path, ok := strings.Cut(pattern, " "); ok {
+		if _, known := m.methods[path]; !known {
+			m.paths.Handle(path, http.NotFoundHandler())
+		}
+		m.methods[path] = append(m.methods[path], method)
+	}
+}
+
+// methodsFor lists the methods of the route whose path matches r's, for a 405: the catch-all
+// route "/" would otherwise hide ServeMux's own 405 behind a 404.
+func (m *routeMux) methodsFor(r *http.Request) []string {
+	_, path := m.paths.Handler(r)
+	return m.methods[path]
 }
 
 func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {

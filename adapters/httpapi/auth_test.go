@@ -176,8 +176,33 @@ func TestUnknownRoutesAnswer401BeforeTheir404(t *testing.T) {
 	if got := send(t, requestFor(t, srv.URL, "DELETE /api/v1/executions/x", "")); got.status != http.StatusUnauthorized {
 		t.Errorf("anonymous DELETE on an unknown route: %d, want 401", got.status)
 	}
-	if got := send(t, requestFor(t, srv.URL, "DELETE /api/v1/executions/x", "tok-viewer")); got.status != http.StatusNotFound {
+	if got := send(t, requestFor(t, srv.URL, "DELETE /api/v1/nothing/x", "tok-viewer")); got.status != http.StatusNotFound || got.err.Code != CodeNotFound {
 		t.Errorf("authenticated DELETE on an unknown route: %d %s, want 404", got.status, got.body)
+	}
+}
+
+// A known path asked with a method it does not answer is a 405 naming the methods it does
+// (with Allow), not a 404 that suggests the path is wrong.
+func TestAKnownPathWithTheWrongMethodAnswers405(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(New(fullConfig(t)))
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct{ request, allow string }{
+		{"DELETE /api/v1/executions/x", "GET"},
+		{"PUT /api/v1/executions", "POST, GET"},
+		{"GET /api/v1/rules/r/enable", "POST"},
+	} {
+		req := requestFor(t, srv.URL, tt.request, "tok-admin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e Error
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || e.Code != CodeMethodNotAllowed || resp.Header.Get("Allow") != tt.allow {
+			t.Errorf("%s: %d %q Allow %q, want 405 method_not_allowed Allow %q", tt.request, resp.StatusCode, e.Code, resp.Header.Get("Allow"), tt.allow)
+		}
 	}
 }
 

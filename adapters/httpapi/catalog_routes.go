@@ -66,8 +66,8 @@ func (p *params) limit() int {
 		return 0
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil {
-		p.err = badRequest("limit", "limit %q: want a whole number", v)
+	if err != nil || n < 1 {
+		p.err = badRequest("limit", "limit %q: want a whole number of at least 1", v)
 	}
 	return n
 }

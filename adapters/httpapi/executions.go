@@ -175,8 +175,8 @@ func executionFilter(r *http.Request) (executions.Filter, error) {
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil {
-			return f, badRequest("limit", "limit %q: want a whole number", v)
+		if err != nil || n < 1 {
+			return f, badRequest("limit", "limit %q: want a whole number of at least 1", v)
 		}
 		f.Limit = n
 	}

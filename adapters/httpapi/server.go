@@ -7,8 +7,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/attune-go/attune/adapters/auth"
@@ -77,6 +79,11 @@ type Config struct {
 	// Stopping, once closed, ends every open stream: http.Server.Shutdown waits for running
 	// handlers, and a stream never ends by itself. Pass the serving context's Done().
 	Stopping <-chan struct{}
+	// MaxStreamsPerCaller and MaxStreams cap the live streams open at once, per token (or
+	// per client address without access control) and in all: each holds a subscription and
+	// its buffered batches. DefaultMaxStreamsPerCaller and DefaultMaxStreams if 0.
+	MaxStreamsPerCaller int
+	MaxStreams          int
 
 	// Auth, when set, requires a bearer token with the role routeAccess (auth.go) names on
 	// every route but the public ones, and makes the token's name the actor of requests;
@@ -111,15 +118,18 @@ type Config struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *routeMux
+	cfg     Config
+	log     *slog.Logger
+	mux     *routeMux
+	streams *streamLimiter
 }
 
 // New builds the router.
 func New(cfg Config) *Server {
 	cfg.MaxBody = cmp.Or(cfg.MaxBody, 1<<20)
-	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: newRouteMux()}
+	cfg.MaxStreamsPerCaller = cmp.Or(cfg.MaxStreamsPerCaller, DefaultMaxStreamsPerCaller)
+	cfg.MaxStreams = cmp.Or(cfg.MaxStreams, DefaultMaxStreams)
+	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: newRouteMux(), streams: newStreamLimiter(cfg.MaxStreamsPerCaller, cfg.MaxStreams)}
 	s.routes()
 	return s
 }
@@ -169,6 +179,12 @@ func (s *Server) routes() {
 		s.cfg.ExtraRoutes(s.mux.ServeMux)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := s.mux.methodsFor(r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			s.writeError(w, r, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+				Message: fmt.Sprintf("%s %s: this route answers %s", r.Method, r.URL.Path, strings.Join(allowed, ", "))})
+			return
+		}
 		s.writeError(w, r, notFound("route", r.Method+" "+r.URL.Path))
 	})
 }

@@ -156,6 +156,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 		// A middleware hides the connection's Flush: events would sit in a buffer.
 		return errors.New("event stream: the response writer cannot flush (a wrapping middleware lacks Flush or Unwrap)")
 	}
+	release, err := s.streams.acquire(streamCaller(r))
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
+		return err
+	}
+	defer release()
 	ctx, cancel := context.WithCancel(r.Context())
 	batches := make(chan []eventstore.Recorded)
 	subDone := make(chan error, 1)

@@ -80,6 +80,9 @@ func TestE2EAPIAnswersBadRequestsWithAStableCode(t *testing.T) {
 		{"a bad filter", "GET", "/api/v1/executions?status=sleeping", viewer, "", 400, "bad_request@status"},
 		{"an unknown rule", "POST", "/api/v1/rules/e2e.nope/disable", operator, "", 404, "not_found"},
 		{"health needs no token", "GET", "/healthz", "", "", 200, ""},
+		{"limit=0 on executions", "GET", "/api/v1/executions?limit=0", viewer, "", 400, "bad_request@limit"},
+		{"limit=0 on rules", "GET", "/api/v1/rules?limit=0", viewer, "", 400, "bad_request@limit"},
+		{"a known path with the wrong method", "DELETE", "/api/v1/executions", viewer, "", 405, "method_not_allowed"},
 	} {
 		status, code := sys.request(tc.method, tc.path, tc.token, tc.body)
 		if status != tc.status || code != tc.code {
