@@ -52,6 +52,7 @@ func samples() []event.Event {
 			Triggers: []pack.Trigger{{
 				Ref: "examples.ping", Name: "ping", Description: "A ping", Type: pack.TriggerWebhook,
 				PayloadSchema: params, ParametersSchema: params,
+				RateLimit: &pack.RateLimit{Requests: 10, Seconds: 60}, AllowFrom: []string{"10.0.0.0/8"},
 			}},
 			Sensors: []pack.Sensor{{
 				Ref: "examples.watch", Name: "watch", Description: "Watches", Enabled: true,

@@ -64,7 +64,7 @@ func (l *loader) readAction(f fileProblems, root *yaml.Node) {
 }
 
 func (l *loader) readTrigger(f fileProblems, root *yaml.Node) {
-	o := f.object(root, "", "name", "description", "type", "payload_schema", "parameters_schema")
+	o := f.object(root, "", "name", "description", "type", "payload_schema", "parameters_schema", "rate_limit", "allow_from")
 	var t pack.Trigger
 	t.Name, t.Ref = l.name(f, o, pack.KindTrigger)
 	t.Description = o.str("description")
@@ -77,7 +77,37 @@ func (l *loader) readTrigger(f fileProblems, root *yaml.Node) {
 	}
 	t.PayloadSchema = f.params(o.get("payload_schema"), "payload_schema")
 	t.ParametersSchema = f.params(o.get("parameters_schema"), "parameters_schema")
+	t.RateLimit, t.AllowFrom = f.webhookGate(o, t.Type)
 	l.p.Triggers = append(l.p.Triggers, t)
+}
+
+// webhookGate reads a webhook trigger's rate_limit and allow_from; on any other trigger they
+// would do nothing, so they are refused there.
+func (f fileProblems) webhookGate(o object, typ pack.TriggerType) (*pack.RateLimit, []string) {
+	for _, key := range []string{"rate_limit", "allow_from"} {
+		if n := o.get(key); n != nil && typ != "" && typ != pack.TriggerWebhook {
+			f.at(n, key, "only a webhook trigger takes %s; this is a %s trigger", key, typ)
+			return nil, nil
+		}
+	}
+	var limit *pack.RateLimit
+	if n := o.get("rate_limit"); n != nil {
+		if lo := f.object(n, "rate_limit", "requests", "per"); lo.n != nil {
+			limit = &pack.RateLimit{Requests: lo.integer("requests", 1), Seconds: lo.integer("per", 1)}
+			if lo.need("requests") == nil || lo.need("per") == nil {
+				limit = nil
+			}
+		}
+	}
+	var allow []string
+	for _, it := range o.strs("allow_from") {
+		if _, err := pack.ParseNetwork(it.s); err != nil {
+			f.at(it.n, it.field, "%v", err)
+			continue
+		}
+		allow = append(allow, it.s)
+	}
+	return limit, allow
 }
 
 // sensorSource keeps what resolve needs to check a sensor's triggers.

@@ -53,6 +53,14 @@ func TestLoadReportsEveryProblemWithFileLineAndField(t *testing.T) {
 		{"pack fields missing", map[string]string{"pack.yaml": "description: x\n"},
 			[]string{"p/pack.yaml:1: ref: required", "p/pack.yaml:1: version: required"}},
 
+		// webhook triggers' gate
+		{"rate limit on a sensor trigger", map[string]string{"triggers/tick.yaml": "name: tick\ntype: sensor\nrate_limit: {requests: 1, per: 1}\n"},
+			[]string{"p/triggers/tick.yaml:3: rate_limit: only a webhook trigger takes rate_limit; this is a sensor trigger"}},
+		{"allow_from not a network", map[string]string{"triggers/hook.yaml": "name: hook\ntype: webhook\nallow_from: [10.0.0.0/8, intranet]\n"},
+			[]string{`p/triggers/hook.yaml:3: allow_from[1]: "intranet" is not a network: want CIDR like 10.0.0.0/8 or one address like 192.0.2.7`}},
+		{"rate limit of zero", map[string]string{"triggers/hook.yaml": "name: hook\ntype: webhook\nrate_limit: {requests: 0, per: 1}\n"},
+			[]string{"p/triggers/hook.yaml:3: rate_limit.requests: must be at least 1, got 0"}},
+
 		// YAML itself
 		{"unclosed bracket", map[string]string{"rules/r.yaml": "name: r\ntrigger: [p.tick\n"},
 			[]string{"p/rules/r.yaml:2: invalid YAML: did not find expected ',' or ']'"}},
@@ -77,7 +85,7 @@ func TestLoadReportsEveryProblemWithFileLineAndField(t *testing.T) {
 		{"misspelt parameter keyword", map[string]string{"actions/a.yaml": "name: a\nrunner_type: shell\nentry_point: count.sh\nparameters:\n  x: {type: string, requird: true}\n"},
 			[]string{"p/actions/a.yaml:5: parameters.x.requird: unknown field (did you mean required?)"}},
 		{"field far from any known", map[string]string{"triggers/t.yaml": "name: t\ntype: sensor\ncolour: red\n"},
-			[]string{"p/triggers/t.yaml:3: colour: unknown field (want one of name, description, type, payload_schema, parameters_schema)"}},
+			[]string{"p/triggers/t.yaml:3: colour: unknown field (want one of name, description, type, payload_schema, parameters_schema, rate_limit, allow_from)"}},
 
 		// actions
 		{"unknown runner type", map[string]string{"actions/a.yaml": "name: a\nrunner_type: pyton\nentry_point: a.py\n"},

@@ -7,6 +7,7 @@ package pack
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/attune-go/attune/domain/policy"
@@ -129,6 +130,28 @@ type Trigger struct {
 	PayloadSchema Params      `json:"payload_schema,omitempty"`
 	// ParametersSchema describes the trigger_params a rule passes (a timer's interval).
 	ParametersSchema Params `json:"parameters_schema,omitempty"`
+	// RateLimit caps the calls a webhook trigger accepts (per API process); nil: the
+	// server's default.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// AllowFrom lists the networks (CIDR) a webhook trigger accepts calls from; empty: any.
+	AllowFrom []string `json:"allow_from,omitempty"`
+}
+
+// ParseNetwork reads an allow_from entry: a CIDR prefix (10.0.0.0/8) or one address.
+func ParseNetwork(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	return netip.Prefix{}, fmt.Errorf("%q is not a network: want CIDR like 10.0.0.0/8 or one address like 192.0.2.7", s)
+}
+
+// RateLimit is Requests per Seconds.
+type RateLimit struct {
+	Requests int `json:"requests"`
+	Seconds  int `json:"per"`
 }
 
 // Sensor is a process that watches something and posts trigger events: sensors/<name>.yaml.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 )
 
 // Code is a stable, machine-readable reason a webhook was refused. Clients branch on it; the
@@ -19,6 +20,10 @@ const (
 	CodeUnknownTrigger  Code = "unknown_trigger"   // no such trigger, or not a webhook trigger
 	CodePayloadTooLarge Code = "payload_too_large" // the body passes the size cap
 	CodeInternal        Code = "internal_error"    // the trigger lookup or the store failed
+	CodeStaleSignature  Code = "stale_signature"   // the signed timestamp is over 5 minutes off
+	CodeReplayed        Code = "replayed"          // this signature was accepted before
+	CodeRateLimited     Code = "rate_limited"      // over the trigger's rate limit (Retry-After)
+	CodeForbiddenSource Code = "forbidden_source"  // the caller's address is not in allow_from
 )
 
 // Status is the HTTP status of a code: the one place the two are tied.
@@ -28,8 +33,14 @@ func (c Code) Status() int {
 		return http.StatusBadRequest
 	case CodeValidation:
 		return http.StatusUnprocessableEntity
-	case CodeBadSignature:
+	case CodeBadSignature, CodeStaleSignature:
 		return http.StatusUnauthorized
+	case CodeReplayed:
+		return http.StatusConflict
+	case CodeRateLimited:
+		return http.StatusTooManyRequests
+	case CodeForbiddenSource:
+		return http.StatusForbidden
 	case CodeUnknownTrigger:
 		return http.StatusNotFound
 	case CodePayloadTooLarge:
@@ -43,6 +54,8 @@ type Error struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"` // the payload field at fault (validation_failed)
+	// RetryAfter is the Retry-After of a rate_limited answer, in seconds.
+	RetryAfter int `json:"-"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
@@ -57,6 +70,9 @@ func writeError(w http.ResponseWriter, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Code: CodeInternal, Message: "the event could not be recorded; see the server log"}
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	writeJSON(w, e.Code.Status(), e)
 }

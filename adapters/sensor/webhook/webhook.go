@@ -1,36 +1,32 @@
 // Package webhook turns POST /api/v1/webhooks/{trigger} into EventFired: the JSON body is the
 // payload, checked against the trigger's payload_schema and, when the trigger has a secret,
-// authenticated by an HMAC-SHA256 signature of the raw body.
+// authenticated by an HMAC-SHA256 signature of a timestamp and the raw body (signature.go),
+// from the networks the trigger allows, at the rate it allows (gate.go).
 package webhook
 
 import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/sensor"
+	"github.com/attune-go/attune/domain/ident"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/trigger"
 )
 
 // Pattern is the route of the endpoint (Go 1.22 ServeMux syntax).
 const Pattern = "POST /api/v1/webhooks/{trigger}"
-
-// SignatureHeader carries "sha256=<hex of HMAC-SHA256(secret, raw body)>".
-const SignatureHeader = "X-Attune-Signature"
 
 // Actor is the metadata actor of webhook events.
 const Actor = "webhook"
@@ -60,6 +56,10 @@ type Config struct {
 	Secrets SecretLookup
 	MaxBody int64        // bytes; default DefaultMaxBody
 	Logger  *slog.Logger // default slog.Default()
+	// DefaultRateLimit applies to webhook triggers that declare no rate_limit; zero:
+	// DefaultRequests per second.
+	DefaultRateLimit pack.RateLimit
+	Now              func() time.Time // time.Now if nil
 }
 
 // Handler serves Pattern.
@@ -69,6 +69,8 @@ type Handler struct {
 	secrets  SecretLookup
 	maxBody  int64
 	log      *slog.Logger
+	limits   *limiters
+	now      func() time.Time
 }
 
 // New returns the handler. It panics on a missing dependency (a wiring error).
@@ -79,12 +81,17 @@ func New(cfg Config) *Handler {
 	if cfg.Secrets == nil {
 		cfg.Secrets = func(string) (string, bool) { return "", false }
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Handler{
 		store:    cfg.Store,
 		triggers: cfg.Triggers,
 		secrets:  cfg.Secrets,
 		maxBody:  cmp.Or(cfg.MaxBody, DefaultMaxBody),
 		log:      cmp.Or(cfg.Logger, slog.Default()),
+		limits:   newLimiters(cfg.DefaultRateLimit),
+		now:      cfg.Now,
 	}
 }
 
@@ -129,14 +136,25 @@ func (h *Handler) accept(r *http.Request, ref string) (string, error) {
 	if t.Type != pack.TriggerWebhook {
 		return "", refuse(CodeUnknownTrigger, "trigger %q is a %s trigger, not a webhook", ref, t.Type)
 	}
+	if err := allowedSource(t, r.RemoteAddr); err != nil {
+		return "", err
+	}
+	if err := h.limits.take(t, h.now()); err != nil {
+		return "", err
+	}
 	body, err := h.readBody(r)
 	if err != nil {
 		return "", err
 	}
+	id := ulid.Make().String()
 	if secret, ok := h.secrets(ref); ok {
-		if err := checkSignature(secret, body, r.Header.Get(SignatureHeader)); err != nil {
+		sig, err := checkSignature(secret, body, r.Header.Get(SignatureHeader), h.now())
+		if err != nil {
 			return "", err
 		}
+		// One signature, one event: the event's id derives from the signature, so a
+		// replayed request appends into a stream that exists and is refused by the log.
+		id = ident.At(sig.at, "webhook", ref, sig.mac).String()
 	}
 	payload, raw, err := decodePayload(body)
 	if err != nil {
@@ -149,9 +167,12 @@ func (h *Handler) accept(r *http.Request, ref string) (string, error) {
 		}
 		return "", refuse(CodeValidation, "%v", err)
 	}
-	id := ulid.Make().String()
 	e := trigger.EventFired{EventID: id, Trigger: ref, Payload: raw, Source: trigger.Webhook}
 	if err := sensor.Fire(ctx, h.store, e, Actor); err != nil {
+		var conflict *eventstore.VersionConflictError
+		if errors.As(err, &conflict) {
+			return "", refuse(CodeReplayed, "this signed request was accepted before (event %s): sign each call anew", id)
+		}
 		return "", err
 	}
 	return id, nil
@@ -190,35 +211,4 @@ func decodePayload(body []byte) (map[string]any, json.RawMessage, error) {
 		return nil, nil, refuse(CodeInvalidJSON, "body is not JSON: %v", err)
 	}
 	return p, compact.Bytes(), nil
-}
-
-// checkSignature compares in constant time, so the answer's timing reveals nothing of the
-// expected MAC.
-func checkSignature(secret string, body []byte, header string) error {
-	if header == "" {
-		return refuse(CodeBadSignature, "this trigger requires a %s header: sha256=<hex of HMAC-SHA256(secret, body)>", SignatureHeader)
-	}
-	hexMAC, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return refuse(CodeBadSignature, "%s must start with sha256=", SignatureHeader)
-	}
-	got, err := hex.DecodeString(hexMAC)
-	if err != nil {
-		return refuse(CodeBadSignature, "%s is not hex", SignatureHeader)
-	}
-	if !hmac.Equal(got, mac(secret, body)) {
-		return refuse(CodeBadSignature, "%s does not match the body", SignatureHeader)
-	}
-	return nil
-}
-
-// Sign returns the SignatureHeader value for body: what a sender computes.
-func Sign(secret string, body []byte) string {
-	return "sha256=" + hex.EncodeToString(mac(secret, body))
-}
-
-func mac(secret string, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return m.Sum(nil)
 }

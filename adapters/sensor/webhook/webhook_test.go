@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/attune-go/attune/adapters/eventschema"
 	"github.com/attune-go/attune/adapters/eventstore"
@@ -21,6 +23,9 @@ import (
 
 const secret = "s3cr3t-for-tests"
 
+// now is the server's clock in these tests.
+var now = time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+
 var triggers = map[string]pack.Trigger{
 	"examples.ping": {Ref: "examples.ping", Type: pack.TriggerWebhook, PayloadSchema: pack.Params{
 		"level": {Type: pack.ParamString},
@@ -28,6 +33,8 @@ var triggers = map[string]pack.Trigger{
 		"count": {Type: pack.ParamInteger},
 	}},
 	"examples.signed": {Ref: "examples.signed", Type: pack.TriggerWebhook},
+	"examples.inside": {Ref: "examples.inside", Type: pack.TriggerWebhook, AllowFrom: []string{"10.0.0.0/8", "192.0.2.7"}},
+	"examples.slow":   {Ref: "examples.slow", Type: pack.TriggerWebhook, RateLimit: &pack.RateLimit{Requests: 2, Seconds: 10}},
 	"core.webhook":    {Ref: "core.webhook", Type: pack.TriggerWebhook},
 	"core.crontimer":  {Ref: "core.crontimer", Type: pack.TriggerTimer},
 }
@@ -57,6 +64,7 @@ func setup(t *testing.T) bundle {
 		}),
 		MaxBody: 1024,
 		Logger:  slog.New(slog.DiscardHandler),
+		Now:     func() time.Time { return now },
 	})
 	mux := http.NewServeMux()
 	h.Register(mux)
@@ -131,18 +139,105 @@ func TestASignedWebhookNeedsAGoodSignature(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	body := `{"sha": "abc123"}`
-	rec := b.post("examples.signed", body, webhook.SignatureHeader, webhook.Sign(secret, []byte(body)))
+	rec := b.post("examples.signed", body, webhook.SignatureHeader, webhook.Sign(secret, []byte(body), now))
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("good signature: status %d %s, want 202", rec.Code, rec.Body)
 	}
-	// Hex case does not matter; the MAC does.
-	upper := "sha256=" + strings.ToUpper(strings.TrimPrefix(webhook.Sign(secret, []byte(body)), "sha256="))
-	if rec := b.post("examples.signed", body, webhook.SignatureHeader, upper); rec.Code != http.StatusAccepted {
+	// Hex case does not matter; the MAC does. A minute later is a new signature.
+	later := webhook.Sign(secret, []byte(body), now.Add(-time.Minute))
+	ts, v1, _ := strings.Cut(later, ",v1=")
+	if rec := b.post("examples.signed", body, webhook.SignatureHeader, ts+",v1="+strings.ToUpper(v1)); rec.Code != http.StatusAccepted {
 		t.Fatalf("upper-case hex: status %d %s, want 202", rec.Code, rec.Body)
+	}
+	// While a secret is rotated the sender signs with both; one match is enough.
+	rotTS, good, _ := strings.Cut(webhook.Sign(secret, []byte(body), now.Add(-2*time.Minute)), ",v1=")
+	old := strings.Repeat("0", 64)
+	if rec := b.post("examples.signed", body, webhook.SignatureHeader, rotTS+",v1="+old+",v1="+good); rec.Code != http.StatusAccepted {
+		t.Fatalf("two v1 entries, the second good: status %d %s, want 202", rec.Code, rec.Body)
+	}
+	if n := b.logLen(t); n != 3 {
+		t.Fatalf("%d events, want 3", n)
+	}
+}
+
+// A captured request cannot be replayed: not while its time is within the tolerance (the
+// signature was seen), and not after (the time is stale).
+func TestASignedRequestIsAcceptedOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	body := `{"sha": "abc123"}`
+	sig := webhook.Sign(secret, []byte(body), now.Add(-30*time.Second))
+	if rec := b.post("examples.signed", body, webhook.SignatureHeader, sig); rec.Code != http.StatusAccepted {
+		t.Fatalf("first call: status %d %s, want 202", rec.Code, rec.Body)
+	}
+	for range 3 {
+		rec := b.post("examples.signed", body, webhook.SignatureHeader, sig)
+		if got := codeOf(t, rec); rec.Code != http.StatusConflict || got != "replayed" {
+			t.Fatalf("replay: status %d %q, want 409 replayed", rec.Code, got)
+		}
+	}
+	for _, off := range []time.Duration{-6 * time.Minute, 6 * time.Minute} {
+		rec := b.post("examples.signed", body, webhook.SignatureHeader, webhook.Sign(secret, []byte(body), now.Add(off)))
+		if got := codeOf(t, rec); rec.Code != http.StatusUnauthorized || got != "stale_signature" {
+			t.Fatalf("signed %s from now: status %d %q, want 401 stale_signature", off, rec.Code, got)
+		}
+	}
+	if n := b.logLen(t); n != 1 {
+		t.Fatalf("%d events, want 1", n)
+	}
+}
+
+func TestAWebhookAcceptsOnlyItsNetworks(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, tt := range []struct {
+		from string
+		want int
+	}{
+		{"10.1.2.3:5555", http.StatusAccepted},
+		{"192.0.2.7:5555", http.StatusAccepted},
+		{"[::ffff:10.9.9.9]:5555", http.StatusAccepted},
+		{"192.0.2.8:5555", http.StatusForbidden},
+		{"[2001:db8::1]:5555", http.StatusForbidden},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/webhooks/examples.inside", strings.NewReader(`{}`))
+		req.RemoteAddr = tt.from
+		rec := httptest.NewRecorder()
+		b.mux.ServeHTTP(rec, req)
+		if rec.Code != tt.want {
+			t.Errorf("from %s: status %d %s, want %d", tt.from, rec.Code, rec.Body, tt.want)
+		}
+		if tt.want == http.StatusForbidden && codeOf(t, rec) != "forbidden_source" {
+			t.Errorf("from %s: code %q, want forbidden_source", tt.from, codeOf(t, rec))
+		}
+	}
+	if n := b.logLen(t); n != 3 {
+		t.Fatalf("%d events, want 3", n)
+	}
+}
+
+func TestAWebhookPastItsRateAnswers429WithRetryAfter(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for i := range 2 {
+		if rec := b.post("examples.slow", `{}`); rec.Code != http.StatusAccepted {
+			t.Fatalf("call %d: status %d %s, want 202", i+1, rec.Code, rec.Body)
+		}
+	}
+	rec := b.post("examples.slow", `{}`)
+	if got := codeOf(t, rec); rec.Code != http.StatusTooManyRequests || got != "rate_limited" || rec.Header().Get("Retry-After") != "5" {
+		t.Fatalf("third call: status %d %q Retry-After %q, want 429 rate_limited after 5 s (2 per 10 s)", rec.Code, got, rec.Header().Get("Retry-After"))
 	}
 	if n := b.logLen(t); n != 2 {
 		t.Fatalf("%d events, want 2", n)
 	}
+}
+
+func codeOf(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e webhook.Error
+	_ = json.Unmarshal(rec.Body.Bytes(), &e)
+	return string(e.Code)
 }
 
 func TestRefusedWebhooksRecordNothing(t *testing.T) {
@@ -163,10 +258,12 @@ func TestRefusedWebhooksRecordNothing(t *testing.T) {
 		{"not a webhook trigger", "core.crontimer", `{}`, nil, 404, "unknown_trigger", ""},
 		{"too large", "core.webhook", `{"x": "` + strings.Repeat("a", 2000) + `"}`, nil, 413, "payload_too_large", ""},
 		{"missing signature", "examples.signed", body, nil, 401, "bad_signature", ""},
-		{"signature of another body", "examples.signed", body, []string{webhook.SignatureHeader, webhook.Sign(secret, []byte(`{}`))}, 401, "bad_signature", ""},
-		{"signature with another secret", "examples.signed", body, []string{webhook.SignatureHeader, webhook.Sign("guess", []byte(body))}, 401, "bad_signature", ""},
-		{"signature without its scheme", "examples.signed", body, []string{webhook.SignatureHeader, strings.TrimPrefix(webhook.Sign(secret, []byte(body)), "sha256=")}, 401, "bad_signature", ""},
-		{"signature not hex", "examples.signed", body, []string{webhook.SignatureHeader, "sha256=zz"}, 401, "bad_signature", ""},
+		{"signature of another body", "examples.signed", body, []string{webhook.SignatureHeader, webhook.Sign(secret, []byte(`{}`), now)}, 401, "bad_signature", ""},
+		{"signature with another secret", "examples.signed", body, []string{webhook.SignatureHeader, webhook.Sign("guess", []byte(body), now)}, 401, "bad_signature", ""},
+		{"signature of another time", "examples.signed", body, []string{webhook.SignatureHeader, strings.Replace(webhook.Sign(secret, []byte(body), now), "t=", "t=1", 1)}, 401, "stale_signature", ""},
+		{"signature without its time", "examples.signed", body, []string{webhook.SignatureHeader, strings.Split(webhook.Sign(secret, []byte(body), now), ",")[1]}, 401, "bad_signature", ""},
+		{"the old scheme without a time", "examples.signed", body, []string{webhook.SignatureHeader, "sha256=" + strings.Repeat("a", 64)}, 401, "bad_signature", ""},
+		{"signature not hex", "examples.signed", body, []string{webhook.SignatureHeader, "t=" + fmt.Sprint(now.Unix()) + ",v1=zz"}, 401, "bad_signature", ""},
 		{"trigger lookup fails", "examples.broken", `{}`, nil, 500, "internal_error", ""},
 	}
 	for _, c := range cases {
