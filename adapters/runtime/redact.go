@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"cmp"
+	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -17,6 +18,8 @@ const Mask = "********"
 // or array has each of its strings and numbers masked.
 //
 // Output is capped before it is masked, so a secret cut in two by the cap is not recognised.
+// Base64 spellings of a secret are masked as well; a secret encoded together with other text
+// (base64 of "user:token") is not recognised.
 func Redact(o Outcome, params json.RawMessage, secrets []string) Outcome {
 	values := secretValues(params, secrets)
 	if len(values) == 0 {
@@ -52,6 +55,13 @@ func secretValues(params json.RawMessage, secrets []string) []string {
 		if d.Decode(&v) == nil {
 			found = leaves(v, found)
 		}
+	}
+	// An action that prints its token base64-encoded (an Authorization header, a debug dump)
+	// leaks it as surely as in plaintext: mask every base64 spelling of it too.
+	for _, v := range found {
+		b := []byte(v)
+		found = append(found, base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+			base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b))
 	}
 	slices.SortFunc(found, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
 	found = slices.Compact(found)

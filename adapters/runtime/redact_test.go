@@ -46,6 +46,13 @@ func TestRedact(t *testing.T) {
 			stdout: "abc", result: `"abc"`, wantStdout: "abc", wantResult: `"abc"`,
 		},
 		{
+			// base64("s3cr3t-token?>") in the standard and URL alphabets, padded and not.
+			name: "the base64 spellings of a secret", params: `{"token": "s3cr3t-token?>"}`, secrets: []string{"token"},
+			stdout: "Authorization: Bearer czNjcjN0LXRva2VuPz4= url=czNjcjN0LXRva2VuPz4",
+			result: `{"h":"czNjcjN0LXRva2VuPz4","u":"czNjcjN0LXRva2VuPz4="}`,
+			wantStdout: "Authorization: Bearer ******** url=********", wantResult: `{"h":"********","u":"********"}`,
+		},
+		{
 			name: "a result that is not JSON is masked as text", params: `{"token": "abc"}`, secrets: []string{"token"},
 			stdout: "", result: `not json abc`, wantStdout: "", wantResult: `not json ********`,
 		},

@@ -21,11 +21,32 @@ import (
 // Redacted is how a secret value is shown to people.
 const Redacted = "********"
 
-// prefix marks a sealed value inside parameters: {"$secret": "v1:<base64 nonce+ciphertext>"}.
+// A sealed value inside parameters is {"$secret": "v2:<action>:<param>:<nonce+ciphertext>"}
+// (each part base64). v1 ("v1:<nonce+ciphertext>") was sealed without a binding, by earlier
+// versions: it still opens for the execution it was recorded for, never for a new request.
 const (
 	sealedKey = "$secret"
-	version   = "v1:"
+	legacy    = "v1:"
+	version   = "v2:"
 )
+
+// Binding is where a sealed value may be opened: one parameter of one action. It is the
+// AEAD's associated data, so a value copied from the log (a viewer can read it) into another
+// action's secret parameter does not open there: it fails authentication.
+type Binding struct {
+	Action, Param string
+}
+
+func (b Binding) String() string { return b.Action + "." + b.Param }
+
+// Legacy reports a value sealed before bindings existed (v1).
+func (b Binding) Legacy() bool { return b == Binding{} }
+
+func (b Binding) associatedData() []byte {
+	return []byte("attune-secret/v2\x00" + b.Action + "\x00" + b.Param)
+}
+
+var b64 = base64.RawURLEncoding
 
 // ErrNoKey is returned when no key is configured and none may be created.
 var ErrNoKey = errors.New("no secret key")
@@ -102,29 +123,68 @@ func DefaultKeyPath() string {
 	return filepath.Join(dir, "attune", "secret.key")
 }
 
-// Seal returns the sealed form of a JSON value: {"$secret": "v1:…"}.
-func (b *Box) Seal(plain json.RawMessage) (json.RawMessage, error) {
+// Seal returns the sealed form of a JSON value, bound to one parameter of one action.
+func (b *Box) Seal(plain json.RawMessage, to Binding) (json.RawMessage, error) {
+	if to.Action == "" || to.Param == "" {
+		return nil, fmt.Errorf("seal secret: binding %q names no action or parameter", to)
+	}
 	nonce := make([]byte, b.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("seal secret: %w", err)
 	}
-	ct := b.aead.Seal(nonce, nonce, plain, nil)
-	return json.Marshal(map[string]string{sealedKey: version + base64.StdEncoding.EncodeToString(ct)})
+	ct := b.aead.Seal(nonce, nonce, plain, to.associatedData())
+	text := version + b64.EncodeToString([]byte(to.Action)) + ":" + b64.EncodeToString([]byte(to.Param)) + ":" + base64.StdEncoding.EncodeToString(ct)
+	return json.Marshal(map[string]string{sealedKey: text})
 }
 
-// Open returns the plaintext JSON value of a sealed one.
-func (b *Box) Open(sealed json.RawMessage) (json.RawMessage, error) {
+// Open returns the plaintext JSON value of a sealed one and the binding it was sealed with
+// (the zero Binding for a legacy v1 value); the caller decides whether that binding may be
+// opened where it is. A binding that was altered fails authentication.
+func (b *Box) Open(sealed json.RawMessage) (json.RawMessage, Binding, error) {
 	s, ok := sealedText(sealed)
 	if !ok {
-		return nil, errors.New("open secret: value is not sealed")
+		return nil, Binding{}, errors.New("open secret: value is not sealed")
 	}
-	ct, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, version))
+	var (
+		bind Binding
+		body = strings.TrimPrefix(s, legacy)
+	)
+	if rest, ok := strings.CutPrefix(s, version); ok {
+		parts := strings.SplitN(rest, ":", 3)
+		if len(parts) != 3 {
+			return nil, Binding{}, errors.New("open secret: malformed sealed value")
+		}
+		action, err1 := b64.DecodeString(parts[0])
+		param, err2 := b64.DecodeString(parts[1])
+		if err1 != nil || err2 != nil || len(action) == 0 || len(param) == 0 {
+			return nil, Binding{}, errors.New("open secret: malformed sealed value")
+		}
+		bind, body = Binding{Action: string(action), Param: string(param)}, parts[2]
+	}
+	ct, err := base64.StdEncoding.DecodeString(body)
 	if err != nil || len(ct) < b.aead.NonceSize() {
-		return nil, errors.New("open secret: malformed sealed value")
+		return nil, Binding{}, errors.New("open secret: malformed sealed value")
 	}
-	plain, err := b.aead.Open(nil, ct[:b.aead.NonceSize()], ct[b.aead.NonceSize():], nil)
+	var ad []byte
+	if !bind.Legacy() {
+		ad = bind.associatedData()
+	}
+	plain, err := b.aead.Open(nil, ct[:b.aead.NonceSize()], ct[b.aead.NonceSize():], ad)
 	if err != nil {
-		return nil, errors.New("open secret: wrong key or tampered value")
+		return nil, Binding{}, errors.New("open secret: wrong key or tampered value")
+	}
+	return plain, bind, nil
+}
+
+// OpenAt opens a sealed value only where it was bound to be opened: at want, or, for a legacy
+// value, anywhere (it was recorded by an earlier version for the execution that opens it).
+func (b *Box) OpenAt(sealed json.RawMessage, want Binding) (json.RawMessage, error) {
+	plain, got, err := b.Open(sealed)
+	if err != nil {
+		return nil, err
+	}
+	if !got.Legacy() && got != want {
+		return nil, fmt.Errorf("open secret: sealed for %s, it opens only there, not at %s", got, want)
 	}
 	return plain, nil
 }
@@ -145,26 +205,28 @@ func sealedText(v json.RawMessage) (string, bool) {
 		return "", false
 	}
 	s, ok := m[sealedKey]
-	return s, ok && strings.HasPrefix(s, version)
+	return s, ok && (strings.HasPrefix(s, version) || strings.HasPrefix(s, legacy))
 }
 
-// SealParams seals the top-level parameters whose names are in secret, leaving the others.
-func (b *Box) SealParams(params json.RawMessage, secret func(name string) bool) (json.RawMessage, error) {
+// SealParams seals the top-level parameters of action whose names are in secret, each bound
+// to its parameter, leaving the others.
+func (b *Box) SealParams(params json.RawMessage, action string, secret func(name string) bool) (json.RawMessage, error) {
 	return mapParams(params, func(name string, v json.RawMessage) (json.RawMessage, error) {
 		if !secret(name) || IsSealed(v) {
 			return v, nil
 		}
-		return b.Seal(v)
+		return b.Seal(v, Binding{Action: action, Param: name})
 	})
 }
 
-// OpenParams opens every sealed top-level parameter.
-func (b *Box) OpenParams(params json.RawMessage) (json.RawMessage, error) {
+// OpenParams opens every sealed top-level parameter of an execution of action, each only if
+// it was bound to that parameter of that action (OpenAt).
+func (b *Box) OpenParams(params json.RawMessage, action string) (json.RawMessage, error) {
 	return mapParams(params, func(name string, v json.RawMessage) (json.RawMessage, error) {
 		if !IsSealed(v) {
 			return v, nil
 		}
-		plain, err := b.Open(v)
+		plain, err := b.OpenAt(v, Binding{Action: action, Param: name})
 		if err != nil {
 			return nil, fmt.Errorf("parameter %s: %w", name, err)
 		}

@@ -127,7 +127,7 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 // request appends ExecutionRequested, and the failure it ends in when the parameters break
 // the action's schema, to the execution's stream in one append.
 func (h *Handler) request(ctx context.Context, execID string, c *enforcement.EnforcementCreated, action pack.Action, md event.Metadata) error {
-	params, invalid, err := actionparams.Prepare(h.cfg.Box, action.Parameters, c.Parameters)
+	params, invalid, err := actionparams.Prepare(h.cfg.Box, action.Ref, action.Parameters, c.Parameters)
 	if err != nil {
 		return bus.Permanent(fmt.Errorf("process enforcement %s: %w", c.EnforcementID, err))
 	}

@@ -159,7 +159,7 @@ func TestSecretParametersStaySealed(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	e.fx.Given(pack.StreamID("examples"), examples())
-	sealed, err := e.box.SealParams(raw(`{"message": "m", "token": "hunter2"}`), func(n string) bool { return n == "token" })
+	sealed, err := e.box.SealParams(raw(`{"message": "m", "token": "hunter2"}`), "examples.shout", func(n string) bool { return n == "token" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestSecretParametersStaySealed(t *testing.T) {
 	if err := json.Unmarshal(appended[0].Data, &req); err != nil {
 		t.Fatal(err)
 	}
-	if opened, err := e.box.OpenParams(req.Parameters); err != nil || string(opened) != `{"count":1,"message":"m","token":"hunter2"}` {
+	if opened, err := e.box.OpenParams(req.Parameters, "examples.shout"); err != nil || string(opened) != `{"count":1,"message":"m","token":"hunter2"}` {
 		t.Errorf("opened parameters = %s, %v", opened, err)
 	}
 }

@@ -111,7 +111,7 @@ func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req
 	if err != nil {
 		return "", err
 	}
-	params, invalid, err := actionparams.Prepare(box, action.Parameters, req.Parameters)
+	params, invalid, err := actionparams.Prepare(box, req.Action, action.Parameters, req.Parameters)
 	if err != nil {
 		return "", fmt.Errorf("request %s: %w", req.Action, err)
 	}

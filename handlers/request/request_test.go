@@ -119,7 +119,7 @@ func TestRequestRecordsAValidatedExecution(t *testing.T) {
 			if req.Action != "examples.shout" || req.RunnerType != "python" || req.ExecutionID != id {
 				t.Errorf("recorded %+v", req)
 			}
-			if opened, err := e.box.OpenParams(req.Parameters); err != nil || string(opened) != `{"count":1,"message":"hi","token":"hunter2"}` {
+			if opened, err := e.box.OpenParams(req.Parameters, "examples.shout"); err != nil || string(opened) != `{"count":1,"message":"hi","token":"hunter2"}` {
 				t.Errorf("parameters open to %s, %v; want the defaults applied and the secret back", opened, err)
 			}
 			if md := recs[0].Metadata; md.Actor != "alice" || md.TraceTag != "deploy-7" || md.CorrelationID != id {
@@ -199,7 +199,7 @@ func TestRerunRequestsANewExecutionWithTheSameParameters(t *testing.T) {
 	if req.RerunOf != first || recs[0].Metadata.Actor != "bob" {
 		t.Errorf("re-run %+v by %q, want rerun_of %s by bob", req, recs[0].Metadata.Actor, first)
 	}
-	if opened, err := e.box.OpenParams(req.Parameters); err != nil || string(opened) != `{"count":3,"message":"again","token":"hunter2"}` {
+	if opened, err := e.box.OpenParams(req.Parameters, "examples.shout"); err != nil || string(opened) != `{"count":3,"message":"again","token":"hunter2"}` {
 		t.Errorf("re-run parameters open to %s, %v", opened, err)
 	}
 	if strings.Contains(string(recs[0].Data), "hunter2") {
@@ -254,5 +254,36 @@ func TestTestRuleExplainsEveryCriterion(t *testing.T) {
 	var ve *request.ValidationError
 	if _, err := request.TestRule(e.reg, "examples.on_error", raw(`[1]`)); !errors.As(err, &ve) {
 		t.Errorf("a payload that is not an object = %v, want a *ValidationError", err)
+	}
+}
+
+// A viewer can copy any sealed value from the log; an operator who passes one as a secret
+// parameter of another action must not get it opened there (the action could echo it).
+func TestASealedValueCopiedFromElsewhereIsRefused(t *testing.T) {
+	t.Parallel()
+	e := setup(t, false)
+	elsewhere, err := e.box.Seal(raw(`"hunter2"`), secret.Binding{Action: "other.deploy", Param: "token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	here, err := e.box.Seal(raw(`"hunter2"`), secret.Binding{Action: "examples.shout", Param: "token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = request.Request(context.Background(), e.store, e.reg, e.box, request.Run{
+		Action: "examples.shout", Parameters: raw(`{"message": "hi", "token": ` + string(elsewhere) + `}`), Actor: "mallory",
+	})
+	var ve *request.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "token" || !strings.Contains(ve.Reason, "sealed for other.deploy.token and opens only there") {
+		t.Fatalf("Request with another action's sealed value: %v, want a validation error on token naming other.deploy.token", err)
+	}
+	if recs := e.executions(t); len(recs) != 0 {
+		t.Fatalf("recorded:\n%s\nwant nothing", handlertest.Script(recs))
+	}
+	// Sealed for this very parameter (a client that kept it from an earlier request): fine.
+	if _, err := request.Request(context.Background(), e.store, e.reg, e.box, request.Run{
+		Action: "examples.shout", Parameters: raw(`{"message": "hi", "token": ` + string(here) + `}`), Actor: "alice",
+	}); err != nil {
+		t.Fatalf("Request with the value sealed for examples.shout.token: %v", err)
 	}
 }

@@ -178,7 +178,7 @@ func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ul
 		// Without the action its secret parameters are unknown: record none of the values.
 		return h.record(ctx, e, created, fmt.Sprintf("action %s is not registered", r.Action))
 	}
-	sealed, err := h.cfg.Box.SealParams(params, action.Parameters.IsSecret)
+	sealed, err := h.cfg.Box.SealParams(params, r.Action, action.Parameters.IsSecret)
 	if err != nil {
 		return h.record(ctx, e, created, "the rendered parameters are not an object: "+err.Error())
 	}

@@ -248,7 +248,7 @@ func TestSecretParametersAreSealedBeforeTheyAreRecorded(t *testing.T) {
 	if !secret.IsSealed(params["token"]) || secret.IsSealed(params["message"]) {
 		t.Errorf("parameters %s: want token sealed and message not", c.Parameters)
 	}
-	opened, err := e.box.OpenParams(c.Parameters)
+	opened, err := e.box.OpenParams(c.Parameters, "examples.shout")
 	if err != nil || string(opened) != `{"message":"hi","token":"hunter2"}` {
 		t.Errorf("opened parameters = %s, %v", opened, err)
 	}

@@ -160,7 +160,7 @@ func (w *Worker) execute(ctx context.Context, x *execution.Execution, j job) run
 	if !ok {
 		return runtime.Failed("action %s is not registered", x.Action())
 	}
-	params, err := w.open(x.Parameters())
+	params, err := w.open(x.Parameters(), x.Action())
 	if err != nil {
 		return runtime.Failed("%v", err)
 	}
@@ -181,15 +181,16 @@ func (w *Worker) execute(ctx context.Context, x *execution.Execution, j job) run
 	return w.cfg.Runner.Run(ctx, req)
 }
 
-// open decrypts the sealed parameters, right before they go to the runner.
-func (w *Worker) open(params json.RawMessage) (json.RawMessage, error) {
+// open decrypts the sealed parameters of an execution of action, right before they go to the
+// runner; each opens only if it was sealed for that parameter of that action.
+func (w *Worker) open(params json.RawMessage, action string) (json.RawMessage, error) {
 	if w.cfg.Box == nil {
 		if names := sealed(params); len(names) > 0 {
 			return nil, fmt.Errorf("parameters %s are secret, and this worker has no secret key to open them", strings.Join(names, ", "))
 		}
 		return params, nil
 	}
-	out, err := w.cfg.Box.OpenParams(params)
+	out, err := w.cfg.Box.OpenParams(params, action)
 	if err != nil {
 		return nil, fmt.Errorf("open secret parameters: %w", err)
 	}

@@ -298,7 +298,7 @@ func TestSecretParametersAreOpenedOnlyForTheRun(t *testing.T) {
 	env.RegisterPack(testPack(t.TempDir(), pack.Action{Ref: "test.login", Name: "login", RunnerType: pack.RunnerBuiltin,
 		Parameters: pack.Params{"user": {Type: pack.ParamString}, "token": {Type: pack.ParamString, Secret: true}}}))
 
-	params, err := box.SealParams(json.RawMessage(`{"user":"ada","token":"s3cr3t"}`), func(n string) bool { return n == "token" })
+	params, err := box.SealParams(json.RawMessage(`{"user":"ada","token":"s3cr3t"}`), "test.login", func(n string) bool { return n == "token" })
 	if err != nil {
 		t.Fatal(err)
 	}

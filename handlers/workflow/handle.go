@@ -257,7 +257,7 @@ func (en *Engine) commit(ctx context.Context, cause eventstore.Recorded, d *deci
 	}
 	// The flow, with the decision applied, is now the fold of the log up to its version.
 	en.keep(d.f)
-	return en.requestChildren(ctx, md, d.children)
+	return en.requestChildren(ctx, md, d.f.parent.Action(), d.children)
 }
 
 // request appends the children of pending runs that are missing: after a crash between a
@@ -283,12 +283,12 @@ func (en *Engine) request(ctx context.Context, f *flow, cause eventstore.Recorde
 			TimeoutSeconds: f.timeoutSeconds(r.Task),
 		})
 	}
-	return en.requestChildren(ctx, cause.Metadata.Caused(cause.ID.String()), children)
+	return en.requestChildren(ctx, cause.Metadata.Caused(cause.ID.String()), f.parent.Action(), children)
 }
 
-func (en *Engine) requestChildren(ctx context.Context, md event.Metadata, children []execution.ExecutionRequested) error {
+func (en *Engine) requestChildren(ctx context.Context, md event.Metadata, parentAction string, children []execution.ExecutionRequested) error {
 	for _, c := range children {
-		events, err := en.prepareChild(c)
+		events, err := en.prepareChild(c, parentAction)
 		if err != nil {
 			return err
 		}
@@ -311,15 +311,16 @@ func (en *Engine) requestChildren(ctx context.Context, md event.Metadata, childr
 // prepareChild checks a child's input against its action's parameter schema the way every
 // other request is checked (defaults applied, secrets sealed): invalid input fails the child
 // in the same append that requests it, so it never reaches a worker, and the workflow handles
-// that failure like any other.
-func (en *Engine) prepareChild(c execution.ExecutionRequested) ([]event.Event, error) {
+// that failure like any other. The parent's sealed secrets may be passed on to its children:
+// they open for the child because the parent's action vouches for them.
+func (en *Engine) prepareChild(c execution.ExecutionRequested, parentAction string) ([]event.Event, error) {
 	a, ok := en.catalog.Action(c.Action)
 	if !ok || len(a.Parameters) == 0 {
 		// Unknown: the decision knew it, and the catalogue will; no schema: nothing to check
 		// the input against, so it is taken as given.
 		return []event.Event{c}, nil
 	}
-	params, invalid, err := actionparams.Prepare(en.box, a.Parameters, c.Parameters)
+	params, invalid, err := actionparams.Prepare(en.box, c.Action, a.Parameters, c.Parameters, parentAction)
 	if err != nil {
 		return nil, bus.Permanent(fmt.Errorf("prepare the input of child %s: %w", c.ExecutionID, err))
 	}

@@ -20,11 +20,14 @@ import (
 // hold what could be applied, for the record. err is a failure to open or seal a secret,
 // which no retry fixes (a wrong key, a tampered value).
 //
-// A sealed value is accepted only for a secret parameter. The worker opens every sealed
-// value it is handed, so a sealed value copied from the log into an ordinary parameter
-// (through an API call, or a webhook payload a rule passes on) would come back in plaintext
-// in the result of an action that echoes it.
-func Prepare(box *secret.Box, schema pack.Params, given json.RawMessage) (params json.RawMessage, invalid, err error) {
+// A sealed value is accepted only for a secret parameter, and only where it was sealed for:
+// that parameter of action, or any parameter of an action in from (a workflow's children take
+// their parent's secrets; a re-run takes its original's). A viewer can copy any sealed value
+// from the log, so one accepted elsewhere would be opened for an action of the caller's
+// choosing and come back in plaintext in the result of an action that echoes it. Values
+// sealed without a binding by earlier versions are not accepted in a new request: the
+// sender must give the secret again.
+func Prepare(box *secret.Box, action string, schema pack.Params, given json.RawMessage, from ...string) (params json.RawMessage, invalid, err error) {
 	var values map[string]json.RawMessage
 	if t := bytes.TrimSpace(given); len(t) > 0 && string(t) != "null" {
 		if err := json.Unmarshal(t, &values); err != nil || values == nil {
@@ -42,9 +45,20 @@ func Prepare(box *secret.Box, schema pack.Params, given json.RawMessage) (params
 			delete(values, name)
 			continue
 		}
-		plain, err := box.Open(v)
+		plain, bound, err := box.Open(v)
 		if err != nil {
 			return nil, nil, fmt.Errorf("parameter %s: %w", name, err)
+		}
+		switch {
+		case bound == secret.Binding{Action: action, Param: name} || slices.Contains(from, bound.Action) && !bound.Legacy():
+		case bound.Legacy():
+			sealedErrs = append(sealedErrs, &pack.ParamError{Param: name, Reason: "this sealed value was recorded without a binding by an earlier version of attune; send the secret itself again"})
+			delete(values, name)
+			continue
+		default:
+			sealedErrs = append(sealedErrs, &pack.ParamError{Param: name, Reason: fmt.Sprintf("this sealed value was sealed for %s and opens only there", bound)})
+			delete(values, name)
+			continue
 		}
 		values[name] = plain
 	}
@@ -53,7 +67,7 @@ func Prepare(box *secret.Box, schema pack.Params, given json.RawMessage) (params
 		return nil, nil, fmt.Errorf("encode parameters: %w", err)
 	}
 	resolved, resolveErr := schema.Resolve(plain)
-	sealed, err := box.SealParams(resolved, schema.IsSecret)
+	sealed, err := box.SealParams(resolved, action, schema.IsSecret)
 	if err != nil {
 		return nil, nil, fmt.Errorf("seal secret parameters: %w", err)
 	}
