@@ -48,8 +48,8 @@ func TestRedact(t *testing.T) {
 		{
 			// base64("s3cr3t-token?>") in the standard and URL alphabets, padded and not.
 			name: "the base64 spellings of a secret", params: `{"token": "s3cr3t-token?>"}`, secrets: []string{"token"},
-			stdout: "Authorization: Bearer czNjcjN0LXRva2VuPz4= url=czNjcjN0LXRva2VuPz4",
-			result: `{"h":"czNjcjN0LXRva2VuPz4","u":"czNjcjN0LXRva2VuPz4="}`,
+			stdout:     "Authorization: Bearer czNjcjN0LXRva2VuPz4= url=czNjcjN0LXRva2VuPz4",
+			result:     `{"h":"czNjcjN0LXRva2VuPz4","u":"czNjcjN0LXRva2VuPz4="}`,
 			wantStdout: "Authorization: Bearer ******** url=********", wantResult: `{"h":"********","u":"********"}`,
 		},
 		{
