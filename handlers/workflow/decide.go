@@ -56,8 +56,9 @@ func (d *decision) settle(err error) error {
 	return d.end(execution.Failed, nil, fl.reason)
 }
 
-// activate starts a task: one run, or the first window of its items.
-func (d *decision) activate(name string) error {
+// activate starts activation number activation of a task: one run, or the first window of
+// its items.
+func (d *decision) activate(name string, activation int) error {
 	t, ok := d.f.def.Task(name)
 	if !ok {
 		return failf("no task %s in the workflow", name)
@@ -67,21 +68,21 @@ func (d *decision) activate(name string) error {
 		notBefore = d.now.Add(t.Delay)
 	}
 	if !t.WithItems() {
-		return d.schedule(t, nil, nil, 1, notBefore)
+		return d.schedule(t, activation, nil, nil, 1, notBefore)
 	}
 	items, err := d.items(t)
 	if err != nil {
 		return err
 	}
 	if len(items) == 0 {
-		return d.finish(t, execution.Completed)
+		return d.finish(t, activation, execution.Completed)
 	}
 	window := len(items)
 	if t.Concurrency > 0 {
 		window = min(window, t.Concurrency)
 	}
 	for i := range window {
-		if err := d.schedule(t, &workflow.Item{Index: i, Count: len(items)}, items[i], 1, notBefore); err != nil {
+		if err := d.schedule(t, activation, &workflow.Item{Index: i, Count: len(items)}, items[i], 1, notBefore); err != nil {
 			return err
 		}
 	}
@@ -101,7 +102,7 @@ func (d *decision) items(t *workflowdef.Task) ([]any, error) {
 }
 
 // schedule records one run of t and queues its child's request.
-func (d *decision) schedule(t *workflowdef.Task, item *workflow.Item, value any, attempt int, notBefore time.Time) error {
+func (d *decision) schedule(t *workflowdef.Task, activation int, item *workflow.Item, value any, attempt int, notBefore time.Time) error {
 	s, err := d.f.scope()
 	if err != nil {
 		return err
@@ -122,10 +123,11 @@ func (d *decision) schedule(t *workflowdef.Task, item *workflow.Item, value any,
 	if err != nil {
 		return fmt.Errorf("parent execution id %q: %w", d.f.parent.ID(), err)
 	}
-	child := childID(parent, t.Name, d.f.activations[t.Name], index, attempt)
+	child := childID(parent, t.Name, activation, index, attempt)
 	if err := d.add(workflow.WorkflowTaskScheduled{
 		ExecutionID:      d.f.parent.ID(),
 		Task:             t.Name,
+		Activation:       activation,
 		Item:             item,
 		Attempt:          attempt,
 		ChildExecutionID: child,
@@ -165,14 +167,14 @@ func (d *decision) completed(r workflow.Run, child *execution.Execution, result 
 	if child.Status() != execution.Completed && r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
 		return d.retry(t, r, child.Status())
 	}
-	runs := d.f.current(t.Name)
+	runs := d.f.runs(t.Name, r.Activation)
 	if !t.WithItems() {
-		return d.finish(t, outcome(runs))
+		return d.finish(t, r.Activation, outcome(runs))
 	}
 	count := r.Item.Count
 	done, scheduled, inFlight := itemsDone(runs, count)
 	if done {
-		return d.finish(t, outcome(runs))
+		return d.finish(t, r.Activation, outcome(runs))
 	}
 	if scheduled == count || len(d.f.unhandled) > 0 {
 		return nil
@@ -188,7 +190,7 @@ func (d *decision) completed(r workflow.Run, child *execution.Execution, result 
 				return failf("task %s: items changed from %d to %d while it ran", t.Name, count, len(items))
 			}
 		}
-		if err := d.schedule(t, &workflow.Item{Index: next, Count: count}, items[next], 1, time.Time{}); err != nil {
+		if err := d.schedule(t, r.Activation, &workflow.Item{Index: next, Count: count}, items[next], 1, time.Time{}); err != nil {
 			return err
 		}
 		inFlight++
@@ -205,6 +207,7 @@ func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.S
 	if err := d.add(workflow.WorkflowTaskRetried{
 		ExecutionID: d.f.parent.ID(),
 		Task:        t.Name,
+		Activation:  r.Activation,
 		Item:        r.Item,
 		Attempt:     r.Attempt,
 		Reason:      fmt.Sprintf("attempt %d of %d ended %s", r.Attempt, t.Retry.Count+1, status),
@@ -223,18 +226,19 @@ func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.S
 		}
 		value = items[r.Item.Index]
 	}
-	return d.schedule(t, r.Item, value, next, notBefore)
+	return d.schedule(t, r.Activation, r.Item, value, next, notBefore)
 }
 
 // finish ends a task's activation: its transitions are evaluated in order, every one whose
 // when holds fires, publishing its vars (visible to the transitions after it) and leading to
-// its tasks; a join runs once its count of inbound transitions is reached.
-func (d *decision) finish(t *workflowdef.Task, status execution.Status) error {
+// its tasks; a task without join runs once per arrival, a join once its count of inbound
+// transitions is reached.
+func (d *decision) finish(t *workflowdef.Task, activation int, status execution.Status) error {
 	s, err := d.f.scope()
 	if err != nil {
 		return err
 	}
-	result, err := resultOf(d.f.current(t.Name))
+	result, err := resultOf(d.f.runs(t.Name, activation))
 	if err != nil {
 		return fmt.Errorf("result of task %s: %w", t.Name, err)
 	}
@@ -273,13 +277,16 @@ func (d *decision) finish(t *workflowdef.Task, status execution.Status) error {
 			return fmt.Errorf("encode vars published by task %s: %w", t.Name, err)
 		}
 	}
-	before := map[string]int{}
 	for _, n := range next {
-		before[n] = d.f.st.Inbound(n)
+		if _, ok := d.f.def.Task(n); !ok {
+			return failf("task %s leads to unknown task %s", t.Name, n)
+		}
 	}
+	arrivals := d.f.arrivals(next)
 	if err := d.add(workflow.WorkflowTaskTransitioned{
 		ExecutionID: d.f.parent.ID(),
 		Task:        t.Name,
+		Activation:  activation,
 		Status:      status,
 		Published:   pub,
 		Next:        next,
@@ -289,16 +296,8 @@ func (d *decision) finish(t *workflowdef.Task, status execution.Status) error {
 	if len(d.f.unhandled) > 0 {
 		return nil // a failure ends the workflow: nothing new starts
 	}
-	for _, n := range next {
-		before[n]++
-		target, ok := d.f.def.Task(n)
-		if !ok {
-			return failf("task %s leads to unknown task %s", t.Name, n)
-		}
-		if target.Join > 0 && before[n] != target.Join {
-			continue
-		}
-		if err := d.activate(n); err != nil {
+	for _, a := range arrivals {
+		if err := d.activate(a.task, a.activation); err != nil {
 			return err
 		}
 	}
@@ -310,6 +309,7 @@ func (d *decision) record(r workflow.Run, child *execution.Execution, result jso
 	return d.add(workflow.WorkflowTaskCompleted{
 		ExecutionID:      d.f.parent.ID(),
 		Task:             r.Task,
+		Activation:       r.Activation,
 		Item:             r.Item,
 		Attempt:          r.Attempt,
 		ChildExecutionID: r.ChildExecutionID,

@@ -93,7 +93,7 @@ func (en *Engine) start(d *decision) error {
 		return err
 	}
 	for _, name := range def.Start() {
-		if err := d.activate(name); err != nil {
+		if err := d.activate(name, 0); err != nil { // a start task's one activation
 			return err
 		}
 	}
