@@ -22,11 +22,11 @@ type flow struct {
 	def    *workflowdef.Workflow // nil before WorkflowStarted
 	params map[string]any
 
-	activated   map[string]int             // task → activations begun: the number of the next one
-	results     map[string]any             // task → result of its last finished activation
-	unhandled   []string                   // failures of tasks that no transition handled
-	inputs      map[string]json.RawMessage // child execution id → rendered input
-	notBefore   map[string]time.Time       // child execution id → its request's not_before
+	activated map[string]int             // task → activations begun: the number of the next one
+	results   map[string]any             // task → result of its last finished activation
+	unhandled []string                   // failures of tasks that no transition handled
+	inputs    map[string]json.RawMessage // child execution id → rendered input
+	notBefore map[string]time.Time       // child execution id → its request's not_before
 }
 
 func fold(events []event.Event) (*flow, error) {
@@ -39,12 +39,12 @@ func fold(events []event.Event) (*flow, error) {
 		return nil, err
 	}
 	f := &flow{
-		parent:      parent,
-		st:          st,
-		activated:   map[string]int{},
-		results:     map[string]any{},
-		inputs:      map[string]json.RawMessage{},
-		notBefore:   map[string]time.Time{},
+		parent:    parent,
+		st:        st,
+		activated: map[string]int{},
+		results:   map[string]any{},
+		inputs:    map[string]json.RawMessage{},
+		notBefore: map[string]time.Time{},
 	}
 	for i, e := range events {
 		if err := f.observe(e); err != nil {
