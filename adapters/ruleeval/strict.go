@@ -66,14 +66,28 @@ func (v *lenientMarker) markChain(n ast.Node) {
 // "msg", "event.payload.msg"). ast.Walk visits children first, so a member's object has
 // already been patched when the member is visited: that is how a chain is known to be rooted
 // at a scope name.
-type strictPatcher struct{ lenient map[*ast.MemberNode]bool }
+type strictPatcher struct {
+	lenient map[*ast.MemberNode]bool
+	roots   roots
+}
+
+// roots are the names a strict chain starts at: the scope's names (event, config, system
+// for rules; parameters, vars, task, item for workflows) and the functions without
+// arguments whose value is read like a name (a workflow's result()).
+type roots struct {
+	names map[string]bool
+	calls map[string]bool
+}
+
+// ruleRoots are the names of a rule's scope.
+var ruleRoots = roots{names: map[string]bool{nameEvent: true, nameConfig: true, nameSystem: true}}
 
 func (v *strictPatcher) Visit(node *ast.Node) {
 	m, ok := (*node).(*ast.MemberNode)
 	if !ok || m.Optional || m.Method {
 		return
 	}
-	parent, ok := chainPath(m.Node)
+	parent, ok := v.roots.chainPath(m.Node)
 	if !ok {
 		return
 	}
@@ -96,17 +110,21 @@ func (v *strictPatcher) Visit(node *ast.Node) {
 	})
 }
 
-// chainPath is the path n reads if n is a scope name or an already strict access.
-func chainPath(n ast.Node) (string, bool) {
+// chainPath is the path n reads if n is a root or an already strict access.
+func (rs roots) chainPath(n ast.Node) (string, bool) {
 	switch x := n.(type) {
 	case *ast.IdentifierNode:
-		switch x.Value {
-		case nameEvent, nameConfig, nameSystem:
+		if rs.names[x.Value] {
 			return x.Value, true
 		}
 	case *ast.CallNode:
-		if id, ok := x.Callee.(*ast.IdentifierNode); ok && (id.Value == fetchFunc || id.Value == fetchOrNilFunc) {
+		id, ok := x.Callee.(*ast.IdentifierNode)
+		switch {
+		case !ok:
+		case id.Value == fetchFunc || id.Value == fetchOrNilFunc:
 			return x.Arguments[2].(*ast.StringNode).Value, true
+		case rs.calls[id.Value] && len(x.Arguments) == 0:
+			return id.Value + "()", true
 		}
 	}
 	return "", false
