@@ -31,11 +31,14 @@ func TestCancellingAWorkflowCancelsEveryRunInFlight(t *testing.T) {
 	canceling := cancelMidJoin(b)
 	b.fx.WhenRedelivered(b.engine.Advance, canceling)
 	// The running child is asked to stop (its worker reports how it ended); the one never
-	// requested is written requested and cancelled at once. The parent waits for both.
+	// requested is written requested and cancelled at once. The parent waits for both; the
+	// redelivery finds b ended and records its end itself, so the cancel never waits on a
+	// message that may be lost.
 	same(t, handlertest.Script(b.fx.Appended()), `
 		ExecutionStatusChanged execution=child-a from=running to=canceling reason="cancel requested by handlertest"
 		ExecutionRequested execution=child-b action=ex.echo runner_type=builtin parent=`+parentID+` workflow_task=b
 		ExecutionStatusChanged execution=child-b from=requested to=cancelled reason="cancel requested by handlertest before the run was requested"
+		WorkflowTaskCompleted execution=`+parentID+` task=b attempt=1 child_execution=child-b status=cancelled
 	`)
 }
 

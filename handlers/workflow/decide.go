@@ -29,6 +29,7 @@ func failf(format string, args ...any) error { return &failure{reason: fmt.Sprin
 // applied to the flow as they are decided, and the children to request afterwards.
 type decision struct {
 	f        *flow
+	where    string // the workflow and its file, for the reason of a failure
 	now      time.Time
 	actions  func(ref string) (runnerType string, ok bool)
 	events   []event.Event
@@ -37,7 +38,7 @@ type decision struct {
 
 func (d *decision) add(e event.Event) error {
 	if err := d.f.apply(e); err != nil {
-		return fmt.Errorf("decided an event the workflow refuses (%s): %w", e.EventType(), err)
+		return &refusal{fmt.Errorf("decided an event the workflow refuses (%s): %w", e.EventType(), err)}
 	}
 	d.events = append(d.events, e)
 	return nil
@@ -53,7 +54,7 @@ func (d *decision) settle(err error) error {
 	if _, done := d.f.st.Done(); done || d.f.parent.Status() != execution.Running {
 		return nil
 	}
-	return d.end(execution.Failed, nil, fl.reason)
+	return d.end(execution.Failed, nil, d.where+": "+fl.reason)
 }
 
 // activate starts activation number activation of a task: one run, or the first window of
@@ -344,7 +345,7 @@ func (d *decision) endIfIdle() error {
 	}
 	output, err := d.f.def.Output(s)
 	if err != nil {
-		return d.end(execution.Failed, nil, err.Error())
+		return failf("%v", err)
 	}
 	return d.end(execution.Completed, output, "")
 }
