@@ -83,3 +83,22 @@ func TestACancelledWorkflowEndsOnceItsRunsHaveEndedAndDispatchesNothing(t *testi
 		t.Errorf("%d children requested, want 2 (a and b): the join must not run", n)
 	}
 }
+
+// A cancel of a workflow whose children have all ended, though their ends were never
+// recorded in the parent (their messages lost or still on their way), ends it cancelled at
+// once: it never waits in canceling on messages that may not come.
+func TestACancelOfAWorkflowWhoseChildrenAllEndedEndsCancelled(t *testing.T) {
+	t.Parallel()
+	b := setup(t, joinDefinition)
+	midJoin(b) // a and b ended; the parent has not heard
+	canceling := b.fx.Given(execution.StreamID(parentID),
+		execution.ExecutionStatusChanged{ExecutionID: parentID, From: execution.Running, To: execution.Canceling, Reason: "cancel requested by alice"},
+	)[0]
+	b.fx.WhenRedelivered(b.engine.Advance, canceling)
+	b.fx.ThenInAnyOrder(`
+		WorkflowTaskCompleted execution=` + parentID + ` task=a attempt=1 child_execution=child-a status=completed
+		WorkflowTaskCompleted execution=` + parentID + ` task=b attempt=1 child_execution=child-b status=completed
+		WorkflowCompleted execution=` + parentID + ` status=cancelled error="cancelled: no task is left in flight"
+		ExecutionStatusChanged execution=` + parentID + ` from=canceling to=cancelled reason="cancelled: no task is left in flight"
+	`)
+}
