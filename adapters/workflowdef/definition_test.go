@@ -134,3 +134,17 @@ func TestParseRejects(t *testing.T) {
 		})
 	}
 }
+
+// with.items may be a literal list as well as an expression giving one.
+func TestWithItemsMayBeALiteralList(t *testing.T) {
+	t.Parallel()
+	w, err := workflowdef.Parse(json.RawMessage(`{"tasks": {"a": {"action": "x.y", "with": {"items": ["a", "b"]}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := w.Task("a")
+	items, err := a.Items(workflowdef.Scope{})
+	if err != nil || len(items) != 2 || items[1] != "b" {
+		t.Fatalf("items = %v, %v; want [a b]", items, err)
+	}
+}
