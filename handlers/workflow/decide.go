@@ -351,6 +351,15 @@ func (d *decision) endIfIdle() error {
 }
 
 func (d *decision) end(status execution.Status, output json.RawMessage, reason string) error {
+	if d.f.st.ExecutionID() == "" {
+		// It failed before WorkflowStarted (its vars cannot render): the parent's failure
+		// alone says so.
+		change, err := d.f.parent.Transition(status, execution.Outcome{Reason: reason, Result: output})
+		if err != nil {
+			return err
+		}
+		return d.add(change)
+	}
 	if err := d.add(workflow.WorkflowCompleted{
 		ExecutionID: d.f.parent.ID(),
 		Status:      status,

@@ -97,3 +97,12 @@ func (b *bundle) ended(t *testing.T, status execution.Status, reason string) {
 	}
 	t.Errorf("the workflow never changed status:\n%s", handlertest.Script(recorded))
 }
+
+// Vars that cannot render fail the workflow before it starts, with the name in the reason.
+func TestVarsNamingAMissingParameterFailTheWorkflowWithTheName(t *testing.T) {
+	t.Parallel()
+	def := `{"vars": {"target": "{{ parameters.host }}"}, "tasks": {"a": {"action": "ex.echo"}}}`
+	b := setup(t, def, withFile(def))
+	b.run(t, `{}`, echo)
+	b.ended(t, execution.Failed, `workflow ex.wf (actions/workflows/wf.yaml): render vars: vars.target: template "{{ parameters.host }}": parameters.host does not exist`)
+}
