@@ -47,6 +47,9 @@ func (p *program) run(vars map[string]any) (any, error) {
 		for _, st := range p.steps {
 			v, err := fetch(cur, st.key, st.path)
 			if err != nil {
+				if me, ok := err.(*MissingError); ok {
+					me.Whole = p.steps[len(p.steps)-1].path
+				}
 				return nil, err
 			}
 			cur = v
@@ -71,7 +74,7 @@ func pathSteps(n ast.Node, rs roots) (root string, steps []fetchStep, ok bool) {
 		}
 	case *ast.CallNode:
 		id, isIdent := x.Callee.(*ast.IdentifierNode)
-		if !isIdent || id.Value != fetchFunc || len(x.Arguments) != 3 {
+		if !isIdent || id.Value != fetchFunc || len(x.Arguments) != 4 {
 			return "", nil, false
 		}
 		root, steps, ok := pathSteps(x.Arguments[0], rs)

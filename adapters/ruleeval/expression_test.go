@@ -59,8 +59,8 @@ func TestExpressionRunTimeFailures(t *testing.T) {
 		// the rule matcher records it on the enforcement. ?? or ?. say what a missing field means.
 		{`{{ event.payload.level == 'error' }}`, `{}`, "expression failed: event.payload.level does not exist"},
 		{`{{ event.payload.level != 'error' }}`, `{}`, "expression failed: event.payload.level does not exist"},
-		{`{{ event.payload.host.name == 'web' }}`, `{}`, "expression failed: event.payload.host does not exist"},
-		{`{{ event.payload.a.b.c == 1 }}`, `{"a": {}}`, "expression failed: event.payload.a.b does not exist"},
+		{`{{ event.payload.host.name == 'web' }}`, `{}`, "expression failed: event.payload.host does not exist, reading event.payload.host.name"},
+		{`{{ event.payload.a.b.c == 1 }}`, `{"a": {}}`, "expression failed: event.payload.a.b does not exist, reading event.payload.a.b.c"},
 		{`{{ event.payload.host.name == 'web' }}`, `{"host": null}`, "expression failed: event.payload.host.name does not exist (its parent is null)"},
 		{`{{ event.payload.count }}`, `{"count": 3}`, "expression failed: it gave 3, not true or false"},
 	} {

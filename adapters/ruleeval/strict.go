@@ -19,15 +19,22 @@ const (
 
 // MissingError is a strict template reading a path that does not exist.
 type MissingError struct {
-	Path string // as the template wrote it: event.payload.msg, config.hosts[2]
+	Path string // the first step missing, as the template wrote it: event.payload.msg, config.hosts[2]
 	Why  string // optional: the parent is null, the index is past the end …
+	// Whole is the whole path the template was reading when it is longer than Path:
+	// event.payload.a.b when event.payload.a is missing.
+	Whole string
 }
 
 func (e *MissingError) Error() string {
+	msg := e.Path + " does not exist"
 	if e.Why != "" {
-		return fmt.Sprintf("%s does not exist (%s)", e.Path, e.Why)
+		msg += " (" + e.Why + ")"
 	}
-	return e.Path + " does not exist"
+	if e.Whole != "" && e.Whole != e.Path {
+		msg += ", reading " + e.Whole
+	}
+	return msg
 }
 
 // lenientMarker finds the member accesses a strict template lets be missing: the whole
@@ -62,10 +69,12 @@ func (v *lenientMarker) markChain(n ast.Node) {
 	}
 }
 
-// strictPatcher turns event.payload.msg into $fetch($fetch(event, "payload", "event.payload"),
-// "msg", "event.payload.msg"). ast.Walk visits children first, so a member's object has
-// already been patched when the member is visited: that is how a chain is known to be rooted
-// at a scope name.
+// strictPatcher turns event.payload.msg into $fetch($fetch(event, "payload", "event.payload",
+// "event.payload.msg"), "msg", "event.payload.msg", "event.payload.msg"): each call knows the
+// step it reads and the whole path of its chain. ast.Walk visits children first, so a
+// member's object has already been patched when the member is visited: that is how a chain
+// is known to be rooted at a scope name, and the outermost call of a chain, visited last,
+// hands the whole path down to the calls inside it.
 type strictPatcher struct {
 	lenient map[*ast.MemberNode]bool
 	roots   roots
@@ -106,8 +115,22 @@ func (v *strictPatcher) Visit(node *ast.Node) {
 	}
 	ast.Patch(node, &ast.CallNode{
 		Callee:    &ast.IdentifierNode{Value: fn},
-		Arguments: []ast.Node{m.Node, m.Property, &ast.StringNode{Value: path}},
+		Arguments: []ast.Node{m.Node, m.Property, &ast.StringNode{Value: path}, &ast.StringNode{Value: path}},
 	})
+	for inner := m.Node; ; {
+		call, ok := inner.(*ast.CallNode)
+		if !ok || !isFetch(call) {
+			break
+		}
+		call.Arguments[3] = &ast.StringNode{Value: path}
+		inner = call.Arguments[0]
+	}
+}
+
+// isFetch reports whether call is one the patch made.
+func isFetch(call *ast.CallNode) bool {
+	id, ok := call.Callee.(*ast.IdentifierNode)
+	return ok && (id.Value == fetchFunc || id.Value == fetchOrNilFunc) && len(call.Arguments) == 4
 }
 
 // chainPath is the path n reads if n is a root or an already strict access.
@@ -140,10 +163,16 @@ func memberSuffix(key string) string {
 	return "[" + strconv.Quote(key) + "]"
 }
 
-// strictFetch is $fetch(object, key, path).
+// strictFetch is $fetch(object, key, path, whole).
 func strictFetch(params ...any) (any, error) {
 	path, _ := params[2].(string)
-	return fetch(params[0], params[1], path)
+	whole, _ := params[3].(string)
+	v, err := fetch(params[0], params[1], path)
+	var me *MissingError
+	if errors.As(err, &me) {
+		me.Whole = whole
+	}
+	return v, err
 }
 
 // fetch reads from[key], or fails with a *MissingError naming path.
@@ -185,7 +214,7 @@ func fetch(from, key any, path string) (any, error) {
 	return fetchAny(from, key, path)
 }
 
-// fetchOrNil is $fetchOrNil(object, key, path): strictFetch, with nil for whatever is
+// fetchOrNil is $fetchOrNil(object, key, path, whole): strictFetch, with nil for whatever is
 // missing.
 func fetchOrNil(params ...any) (any, error) {
 	v, err := strictFetch(params...)

@@ -209,7 +209,7 @@ func TestARenderErrorRecordsTheFailureOnTheEnforcement(t *testing.T) {
 	if len(got) != 1 || !ok {
 		t.Fatalf("appended %s, want one EnforcementCreated", handlertest.Script(e.fx.Appended()))
 	}
-	if want := `rule examples.missing (rules/missing.yaml): parameters.message: template "{{ event.payload.x.y }}": event.payload.x does not exist`; c.Failure != want {
+	if want := `rule examples.missing (rules/missing.yaml): parameters.message: template "{{ event.payload.x.y }}": event.payload.x does not exist, reading event.payload.x.y`; c.Failure != want {
 		t.Errorf("failure\n got %q\nwant %q", c.Failure, want)
 	}
 }
