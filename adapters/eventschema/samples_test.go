@@ -71,7 +71,7 @@ func samples() []event.Event {
 				},
 				{
 					Ref: "examples.on_many", Name: "on_many", Enabled: false, Trigger: "examples.ping",
-					Expression: "{{ event.payload.count > 3 }}", Action: "core.echo",
+					Expression: "{{ event.payload.count > 3 }}", Action: "core.echo", File: "rules/on_many.yaml",
 				},
 			},
 			Policies: []pack.Policy{
@@ -104,6 +104,7 @@ func samples() []event.Event {
 		enforcement.EnforcementCreated{
 			EnforcementID: id(2), Rule: "examples.on_error_ping", Trigger: "examples.ping", EventID: id(1),
 			Action: "examples.shout", Parameters: raw(`{"message":"disk full"}`),
+			Failure: "rule examples.on_error_ping (rules/on_error_ping.yaml): parameters.message: event.payload.msg does not exist",
 		},
 		enforcement.EnforcementProcessed{EnforcementID: id(2), ExecutionID: id(3)},
 		enforcement.EnforcementSkipped{EnforcementID: id(2), Reason: "rule disabled"},
@@ -137,19 +138,19 @@ func samples() []event.Event {
 			Input: raw(`{"hosts":["a","b"]}`), Vars: raw(`{"attempts":0}`),
 		},
 		workflow.WorkflowTaskScheduled{
-			ExecutionID: id(4), Task: "notify", Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 2,
+			ExecutionID: id(4), Task: "notify", Activation: 1, Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 2,
 			ChildExecutionID: id(3), Action: "examples.shout", Input: raw(`{"message":"b"}`), NotBefore: sampleTime,
 		},
 		workflow.WorkflowTaskCompleted{
-			ExecutionID: id(4), Task: "notify", Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 2,
+			ExecutionID: id(4), Task: "notify", Activation: 1, Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 2,
 			ChildExecutionID: id(3), Status: execution.Completed, Result: raw(`{"ok":true}`),
 		},
 		workflow.WorkflowTaskRetried{
-			ExecutionID: id(4), Task: "notify", Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 1,
+			ExecutionID: id(4), Task: "notify", Activation: 1, Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 1,
 			Reason: "failed", NotBefore: sampleTime.Add(time.Second),
 		},
 		workflow.WorkflowTaskTransitioned{
-			ExecutionID: id(4), Task: "notify", Status: execution.Completed,
+			ExecutionID: id(4), Task: "notify", Activation: 1, Status: execution.Completed,
 			Published: raw(`{"notified":2}`), Next: []string{"done"},
 		},
 		workflow.WorkflowCompleted{ExecutionID: id(4), Status: execution.Failed, Output: raw(`{"notified":2}`), Error: "task done failed"},

@@ -60,7 +60,7 @@ func TestExamplePackLoads(t *testing.T) {
 			{
 				Ref: "examples.every_two_seconds", Name: "every_two_seconds", Enabled: true,
 				Trigger: "core.intervaltimer", TriggerParams: json.RawMessage(`{"delta":2,"unit":"seconds"}`),
-				Action: "core.echo", Parameters: json.RawMessage(`{"message":"hello, world"}`),
+				Action: "core.echo", Parameters: json.RawMessage(`{"message":"hello, world"}`), File: "rules/every_two_seconds.yaml",
 			},
 			{
 				Ref: "examples.on_error_ping", Name: "on_error_ping", Description: "Shout about disk errors.", Enabled: true,
@@ -71,6 +71,7 @@ func TestExamplePackLoads(t *testing.T) {
 				},
 				Action:     "examples.shout",
 				Parameters: json.RawMessage(`{"message":"{{ event.payload.msg }} (via {{ config.greeting }})"}`),
+				File:       "rules/on_error_ping.yaml",
 			},
 		},
 	}

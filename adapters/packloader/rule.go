@@ -47,7 +47,7 @@ func (l *loader) readRule(f fileProblems, root *yaml.Node) {
 		}
 	}()
 	o := f.object(root, "", "name", "description", "enabled", "trigger", "trigger_params", "criteria", "action", "parameters")
-	r := pack.Rule{}
+	r := pack.Rule{File: strings.TrimPrefix(f.file, l.dir+"/")}
 	r.Name, r.Ref = l.name(f, o, pack.KindRule)
 	r.Description = o.str("description")
 	r.Enabled = o.boolean("enabled", true)

@@ -64,3 +64,50 @@ tasks:
 		t.Fatalf("a valid workflow (calling another of the pack) was refused: %v", err)
 	}
 }
+
+// Every shape of a workflow is checked at load, each problem at its file and line, so that
+// nothing the loader accepts stalls a run (vars written as a list used to load, then leave
+// the workflow requested for ever).
+func TestAWorkflowOfTheWrongShapeIsRefusedAtLoad(t *testing.T) {
+	t.Parallel()
+	const at = "p/actions/workflows/flow.yaml:"
+	for _, tc := range []struct {
+		name, definition, want string
+	}{
+		{"vars as a list", "vars:\n  - hosts: []\ntasks:\n  a: {action: core.noop}\n",
+			at + "2: vars: want a mapping of name: value, got a list"},
+		{"output as a list", "tasks:\n  a: {action: core.noop}\noutput:\n  - x: 1\n",
+			at + "4: output: want a mapping of name: value, got a list"},
+		{"input as a string", "tasks:\n  a:\n    action: core.echo\n    input: hello\n",
+			at + "4: tasks.a.input: want a mapping of name: value, got a string"},
+		{"publish as a list", "tasks:\n  a:\n    action: core.noop\n    next:\n      - publish:\n          - x: 1\n",
+			at + "6: tasks.a.next[0].publish: want a mapping of name: value, got a list"},
+		{"next as a mapping", "tasks:\n  a:\n    action: core.noop\n    next:\n      do: a\n",
+			at + "5: tasks.a.next: want a list of transitions (when, publish, do), got a mapping"},
+		{"a misspelt task field", "tasks:\n  a:\n    action: core.noop\n    retyr: {count: 2}\n",
+			at + "4: tasks.a.retyr: unknown field (want one of action, description, input, next, join, with, retry, timeout, delay)"},
+		{"a misspelt transition field", "tasks:\n  a:\n    action: core.noop\n    next:\n      - when: \"{{ succeeded() }}\"\n        dos: [a]\n",
+			at + "6: tasks.a.next[0].dos: unknown field (want one of when, publish, do)"},
+		{"with.items as text", "tasks:\n  a:\n    action: core.noop\n    with: {items: vars.hosts}\n",
+			at + `4: tasks.a.with.items: want a {{ expression }} giving a list, or a list, got the text "vars.hosts"`},
+		{"retry count as text", "tasks:\n  a:\n    action: core.noop\n    retry:\n      count: twice\n",
+			at + "5: tasks.a.retry.count: want a number, got a string"},
+		{"join of nonsense", "tasks:\n  a: {action: core.noop, next: [{do: b}]}\n  b:\n    action: core.noop\n    join: [a]\n",
+			at + "5: tasks.b.join: want all or a number, got [\"a\"]"},
+		{"a misspelt top-level field", "tasks:\n  a: {action: core.noop}\nouptut: {x: 1}\n",
+			at + "3: ouptut: unknown field (want one of version, description, vars, tasks, output)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fsys := fstest.MapFS{
+				"p/pack.yaml":                   {Data: []byte("ref: p\nversion: 1.0.0\n")},
+				"p/actions/flow.yaml":           {Data: []byte("name: flow\nrunner_type: workflow\nentry_point: workflows/flow.yaml\n")},
+				"p/actions/workflows/flow.yaml": {Data: []byte(tc.definition)},
+			}
+			_, err := packloader.Load(fsys, "p", nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("load error = %v\nwant it to contain %s", err, tc.want)
+			}
+		})
+	}
+}

@@ -7,15 +7,17 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/expr-lang/expr"
+	"reflect"
 )
 
 // Templates outside rules (a workflow's task input, transitions and output) read other names
 // than event, config and system. CompileTemplateIn compiles the same {{ }} syntax with the
 // same typing rules against env, the names and functions the caller will supply at render
 // time (example values: expr type-checks against them), and RenderIn renders with the real
-// ones. These expressions use expr's lenient semantics: the strict path check is wired to the
-// rule scope's names.
+// ones. They are strict like parameter templates: reading a key that does not exist on a
+// chain rooted at one of env's names (vars.hosts, task.fetch.result.id, item.name), or at
+// one of env's functions that take no argument (result().id), fails with a *MissingError
+// naming the path, unless the template gives a default with ?? or reads with ?.
 
 // CompileTemplateIn compiles the templates in raw against env. A compile failure is a
 // *RuleError listing every bad template, located under path.
@@ -26,12 +28,9 @@ func CompileTemplateIn(raw json.RawMessage, env map[string]any, path ...string) 
 		ps.add(path, "", "%v", err)
 		return nil, &RuleError{Problems: ps.list}
 	}
+	rs := envRoots(env)
 	compile := func(src string) (*program, error) {
-		prog, err := expr.Compile(src, expr.Env(env))
-		if err != nil {
-			return nil, err
-		}
-		return &program{prog: prog}, nil
+		return compileIn(src, env, &rs)
 	}
 	t := &Template{root: compileNodeWith(v, path, &ps, compile)}
 	if len(ps.list) > 0 {
@@ -112,4 +111,20 @@ func compileStringWith(s string, path []string, ps *problems, compile func(strin
 		}
 	}
 	return m
+}
+
+// envRoots are the names of env a strict chain starts at: every name, and every function
+// that takes no argument.
+func envRoots(env map[string]any) roots {
+	rs := roots{names: map[string]bool{}, calls: map[string]bool{}}
+	for name, v := range env {
+		if t := reflect.TypeOf(v); t != nil && t.Kind() == reflect.Func {
+			if t.NumIn() == 0 {
+				rs.calls[name] = true
+			}
+			continue
+		}
+		rs.names[name] = true
+	}
+	return rs
 }

@@ -10,20 +10,20 @@ import (
 	"github.com/expr-lang/expr/vm"
 )
 
-// An expression is compiled by expr-lang/expr against the scope's three names. Two modes:
-//
-//   - lenient, for a rule's boolean expression: expr's own semantics, where a missing map key
-//     reads as nil, so event.payload.level == 'error' is simply false on an event without a
-//     level;
-//   - strict, for parameter templates: reading a key that does not exist is an error naming
-//     the path (*MissingError), because silently rendering null into an action's parameters
-//     hides a typo until the action misbehaves. A template says what to do when a field may
-//     be absent: `event.payload.a.b ?? 'default'` (a missing step anywhere on the left of ??
-//     gives the default) or `event.payload.a?.b` (a may be missing or null).
+// An expression is compiled by expr-lang/expr against the scope's names, strictly: reading a
+// key that does not exist is an error naming the path (*MissingError), in parameter templates
+// and in a rule's boolean expression alike. Silently rendering null into an action's
+// parameters hides a typo until the action misbehaves, and an expression that reads a
+// missing field would silently be false (or, negated, true). An author says what a missing
+// field means: `event.payload.a.b ?? 'default'` (a missing step anywhere on the left of ??
+// gives the default) or `event.payload.a?.b` (a may be missing or null). A criterion's path
+// is different: a criterion on a missing path is false, StackStorm's semantics, and
+// exists / nexists test for presence.
 //
 // Strictness is an AST patch: every member access with a constant key, on a chain rooted at
-// event, config or system, becomes a call to fetchFunc (or to fetchOrNilFunc where a missing
-// step is allowed), which knows the path it is reading.
+// a scope name (event, config, system; or the names a caller of CompileTemplateIn gives),
+// becomes a call to fetchFunc (or to fetchOrNilFunc where a missing step is allowed), which
+// knows the path it is reading.
 
 // program is a compiled expression. Runs share pooled VMs (expr allocates a VM and its
 // stack per run otherwise), and a strict template that is nothing but a path — most
@@ -47,6 +47,9 @@ func (p *program) run(vars map[string]any) (any, error) {
 		for _, st := range p.steps {
 			v, err := fetch(cur, st.key, st.path)
 			if err != nil {
+				if me, ok := err.(*MissingError); ok {
+					me.Whole = p.steps[len(p.steps)-1].path
+				}
 				return nil, err
 			}
 			cur = v
@@ -62,19 +65,19 @@ func (p *program) run(vars map[string]any) (any, error) {
 	return out, err
 }
 
-// pathSteps recognises a tree that is only $fetch calls down to a scope name.
-func pathSteps(n ast.Node) (root string, steps []fetchStep, ok bool) {
+// pathSteps recognises a tree that is only $fetch calls down to a root name.
+func pathSteps(n ast.Node, rs roots) (root string, steps []fetchStep, ok bool) {
 	switch x := n.(type) {
 	case *ast.IdentifierNode:
-		if x.Value == nameEvent || x.Value == nameConfig || x.Value == nameSystem {
+		if rs.names[x.Value] {
 			return x.Value, []fetchStep{}, true
 		}
 	case *ast.CallNode:
 		id, isIdent := x.Callee.(*ast.IdentifierNode)
-		if !isIdent || id.Value != fetchFunc || len(x.Arguments) != 3 {
+		if !isIdent || id.Value != fetchFunc || len(x.Arguments) != 4 {
 			return "", nil, false
 		}
-		root, steps, ok := pathSteps(x.Arguments[0])
+		root, steps, ok := pathSteps(x.Arguments[0], rs)
 		if !ok {
 			return "", nil, false
 		}
@@ -92,33 +95,46 @@ func pathSteps(n ast.Node) (root string, steps []fetchStep, ok bool) {
 	return "", nil, false
 }
 
+// ruleEnv types a rule's names for the compiler.
+var ruleEnv = map[string]any{
+	nameEvent:  map[string]any{},
+	nameConfig: map[string]any{},
+	nameSystem: map[string]any{},
+}
+
 func compileExpr(src string, strict bool) (*program, error) {
-	prog, err := compileProgram(src, strict)
+	var rs *roots
+	if strict {
+		rs = &ruleRoots
+	}
+	return compileIn(src, ruleEnv, rs)
+}
+
+// compileIn compiles src against env; strict (rs not nil) makes reading a missing key on a
+// chain rooted at one of rs an error naming the path.
+func compileIn(src string, env map[string]any, rs *roots) (*program, error) {
+	prog, err := compileProgram(src, env, rs)
 	if err != nil {
 		return nil, err
 	}
 	p := &program{prog: prog}
-	if strict {
-		if root, steps, ok := pathSteps(prog.Node()); ok && len(steps) > 0 {
+	if rs != nil {
+		if root, steps, ok := pathSteps(prog.Node(), *rs); ok && len(steps) > 0 {
 			p.root, p.steps = root, steps
 		}
 	}
 	return p, nil
 }
 
-func compileProgram(src string, strict bool) (*vm.Program, error) {
-	opts := []expr.Option{expr.Env(map[string]any{
-		nameEvent:  map[string]any{},
-		nameConfig: map[string]any{},
-		nameSystem: map[string]any{},
-	})}
-	if strict {
+func compileProgram(src string, env map[string]any, rs *roots) (*vm.Program, error) {
+	opts := []expr.Option{expr.Env(env)}
+	if rs != nil {
 		lenient := map[*ast.MemberNode]bool{}
 		opts = append(opts,
 			expr.Function(fetchFunc, strictFetch),
 			expr.Function(fetchOrNilFunc, fetchOrNil),
 			expr.Patch(&lenientMarker{lenient: lenient}),
-			expr.Patch(&strictPatcher{lenient: lenient}),
+			expr.Patch(&strictPatcher{lenient: lenient, roots: *rs}),
 		)
 	}
 	return expr.Compile(src, opts...)

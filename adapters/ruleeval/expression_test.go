@@ -21,9 +21,11 @@ func TestExpressionRules(t *testing.T) {
 		{"or / not / double quotes", `{{ not (event.payload.level == "debug") or event.payload.count == 0 }}`, `{"level": "info"}`, ""},
 		{"&& and || too", `{{ event.payload.count >= 1 && event.payload.count <= 5 || false }}`, `{"count": 5.0}`, ""},
 		{"numbers compare across int and float", `{{ event.payload.count == 4 }}`, `{"count": 4.0}`, ""},
-		{"a missing field is nil, so the comparison is false", `{{ event.payload.level == 'error' }}`, `{}`,
-			`expression is false: event.payload.level == 'error' (event.payload.level is missing)`},
-		{"a missing field is nil, so its negation holds", `{{ event.payload.level != 'error' }}`, `{}`, ""},
+		{"?? gives a missing field a default", `{{ (event.payload.level ?? 'info') == 'error' }}`, `{}`,
+			`expression is false: (event.payload.level ?? 'info') == 'error' (event.payload.level is missing)`},
+		{"?? gives a missing nested field a default", `{{ (event.payload.a.b ?? 0) == 0 }}`, `{}`, ""},
+		{"?. lets a parent be missing or null", `{{ event.payload.host?.name != 'web' }}`, `{"host": null}`, ""},
+		{"?? keeps a present field", `{{ (event.payload.level ?? 'info') == 'error' }}`, `{"level": "error"}`, ""},
 		{"membership and functions", `{{ 'disk' in event.payload.tags and len(event.payload.tags) == 2 }}`,
 			`{"tags": ["disk", "io"]}`, ""},
 		{"matches is a regular expression", `{{ event.payload.msg matches '^disk' }}`, `{"msg": "disk full"}`, ""},
@@ -53,7 +55,13 @@ func TestExpressionRunTimeFailures(t *testing.T) {
 	for _, tc := range []struct {
 		expression, payload, reason string
 	}{
-		{`{{ event.payload.host.name == 'web' }}`, `{}`, "expression failed: cannot fetch name from <nil>"},
+		// A name that is missing is an error, not a silent false (or a silent true for !=):
+		// the rule matcher records it on the enforcement. ?? or ?. say what a missing field means.
+		{`{{ event.payload.level == 'error' }}`, `{}`, "expression failed: event.payload.level does not exist"},
+		{`{{ event.payload.level != 'error' }}`, `{}`, "expression failed: event.payload.level does not exist"},
+		{`{{ event.payload.host.name == 'web' }}`, `{}`, "expression failed: event.payload.host does not exist, reading event.payload.host.name"},
+		{`{{ event.payload.a.b.c == 1 }}`, `{"a": {}}`, "expression failed: event.payload.a.b does not exist, reading event.payload.a.b.c"},
+		{`{{ event.payload.host.name == 'web' }}`, `{"host": null}`, "expression failed: event.payload.host.name does not exist (its parent is null)"},
 		{`{{ event.payload.count }}`, `{"count": 3}`, "expression failed: it gave 3, not true or false"},
 	} {
 		t.Run(tc.expression, func(t *testing.T) {

@@ -82,7 +82,7 @@ func compileCondition(src string, ps *problems) (*program, string, []pathRef) {
 		}
 		inner, start = exprs[0].text, exprs[0].start
 	}
-	prog, err := compileExpr(inner, false)
+	prog, err := compileExpr(inner, true)
 	if err != nil {
 		ps.addExpr(path, src, start, err)
 		return nil, "", nil

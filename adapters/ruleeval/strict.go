@@ -19,15 +19,22 @@ const (
 
 // MissingError is a strict template reading a path that does not exist.
 type MissingError struct {
-	Path string // as the template wrote it: event.payload.msg, config.hosts[2]
+	Path string // the first step missing, as the template wrote it: event.payload.msg, config.hosts[2]
 	Why  string // optional: the parent is null, the index is past the end …
+	// Whole is the whole path the template was reading when it is longer than Path:
+	// event.payload.a.b when event.payload.a is missing.
+	Whole string
 }
 
 func (e *MissingError) Error() string {
+	msg := e.Path + " does not exist"
 	if e.Why != "" {
-		return fmt.Sprintf("%s does not exist (%s)", e.Path, e.Why)
+		msg += " (" + e.Why + ")"
 	}
-	return e.Path + " does not exist"
+	if e.Whole != "" && e.Whole != e.Path {
+		msg += ", reading " + e.Whole
+	}
+	return msg
 }
 
 // lenientMarker finds the member accesses a strict template lets be missing: the whole
@@ -62,18 +69,34 @@ func (v *lenientMarker) markChain(n ast.Node) {
 	}
 }
 
-// strictPatcher turns event.payload.msg into $fetch($fetch(event, "payload", "event.payload"),
-// "msg", "event.payload.msg"). ast.Walk visits children first, so a member's object has
-// already been patched when the member is visited: that is how a chain is known to be rooted
-// at a scope name.
-type strictPatcher struct{ lenient map[*ast.MemberNode]bool }
+// strictPatcher turns event.payload.msg into $fetch($fetch(event, "payload", "event.payload",
+// "event.payload.msg"), "msg", "event.payload.msg", "event.payload.msg"): each call knows the
+// step it reads and the whole path of its chain. ast.Walk visits children first, so a
+// member's object has already been patched when the member is visited: that is how a chain
+// is known to be rooted at a scope name, and the outermost call of a chain, visited last,
+// hands the whole path down to the calls inside it.
+type strictPatcher struct {
+	lenient map[*ast.MemberNode]bool
+	roots   roots
+}
+
+// roots are the names a strict chain starts at: the scope's names (event, config, system
+// for rules; parameters, vars, task, item for workflows) and the functions without
+// arguments whose value is read like a name (a workflow's result()).
+type roots struct {
+	names map[string]bool
+	calls map[string]bool
+}
+
+// ruleRoots are the names of a rule's scope.
+var ruleRoots = roots{names: map[string]bool{nameEvent: true, nameConfig: true, nameSystem: true}}
 
 func (v *strictPatcher) Visit(node *ast.Node) {
 	m, ok := (*node).(*ast.MemberNode)
 	if !ok || m.Optional || m.Method {
 		return
 	}
-	parent, ok := chainPath(m.Node)
+	parent, ok := v.roots.chainPath(m.Node)
 	if !ok {
 		return
 	}
@@ -92,21 +115,39 @@ func (v *strictPatcher) Visit(node *ast.Node) {
 	}
 	ast.Patch(node, &ast.CallNode{
 		Callee:    &ast.IdentifierNode{Value: fn},
-		Arguments: []ast.Node{m.Node, m.Property, &ast.StringNode{Value: path}},
+		Arguments: []ast.Node{m.Node, m.Property, &ast.StringNode{Value: path}, &ast.StringNode{Value: path}},
 	})
+	for inner := m.Node; ; {
+		call, ok := inner.(*ast.CallNode)
+		if !ok || !isFetch(call) {
+			break
+		}
+		call.Arguments[3] = &ast.StringNode{Value: path}
+		inner = call.Arguments[0]
+	}
 }
 
-// chainPath is the path n reads if n is a scope name or an already strict access.
-func chainPath(n ast.Node) (string, bool) {
+// isFetch reports whether call is one the patch made.
+func isFetch(call *ast.CallNode) bool {
+	id, ok := call.Callee.(*ast.IdentifierNode)
+	return ok && (id.Value == fetchFunc || id.Value == fetchOrNilFunc) && len(call.Arguments) == 4
+}
+
+// chainPath is the path n reads if n is a root or an already strict access.
+func (rs roots) chainPath(n ast.Node) (string, bool) {
 	switch x := n.(type) {
 	case *ast.IdentifierNode:
-		switch x.Value {
-		case nameEvent, nameConfig, nameSystem:
+		if rs.names[x.Value] {
 			return x.Value, true
 		}
 	case *ast.CallNode:
-		if id, ok := x.Callee.(*ast.IdentifierNode); ok && (id.Value == fetchFunc || id.Value == fetchOrNilFunc) {
+		id, ok := x.Callee.(*ast.IdentifierNode)
+		switch {
+		case !ok:
+		case id.Value == fetchFunc || id.Value == fetchOrNilFunc:
 			return x.Arguments[2].(*ast.StringNode).Value, true
+		case rs.calls[id.Value] && len(x.Arguments) == 0:
+			return id.Value + "()", true
 		}
 	}
 	return "", false
@@ -122,10 +163,16 @@ func memberSuffix(key string) string {
 	return "[" + strconv.Quote(key) + "]"
 }
 
-// strictFetch is $fetch(object, key, path).
+// strictFetch is $fetch(object, key, path, whole).
 func strictFetch(params ...any) (any, error) {
 	path, _ := params[2].(string)
-	return fetch(params[0], params[1], path)
+	whole, _ := params[3].(string)
+	v, err := fetch(params[0], params[1], path)
+	var me *MissingError
+	if errors.As(err, &me) {
+		me.Whole = whole
+	}
+	return v, err
 }
 
 // fetch reads from[key], or fails with a *MissingError naming path.
@@ -167,7 +214,7 @@ func fetch(from, key any, path string) (any, error) {
 	return fetchAny(from, key, path)
 }
 
-// fetchOrNil is $fetchOrNil(object, key, path): strictFetch, with nil for whatever is
+// fetchOrNil is $fetchOrNil(object, key, path, whole): strictFetch, with nil for whatever is
 // missing.
 func fetchOrNil(params ...any) (any, error) {
 	v, err := strictFetch(params...)

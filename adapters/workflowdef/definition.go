@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,160 +90,269 @@ func (w *Workflow) Start() []string { return slices.Clone(w.start) }
 // Tasks lists every task name, sorted.
 func (w *Workflow) Tasks() []string { return slices.Sorted(maps.Keys(w.tasks)) }
 
-// The definition as written.
-type rawDefinition struct {
-	Version any                `json:"version"`
-	Vars    json.RawMessage    `json:"vars"`
-	Tasks   map[string]rawTask `json:"tasks"`
-	Output  json.RawMessage    `json:"output"`
+// The keys each level of a definition accepts: anything else is refused, so a misspelt
+// field (nxt, with.item) is an error at load, never a silently ignored line.
+var (
+	definitionKeys = []string{"version", "description", "vars", "tasks", "output"}
+	taskKeys       = []string{"action", "description", "input", "next", "join", "with", "retry", "timeout", "delay"}
+	transitionKeys = []string{"when", "publish", "do"}
+	withKeys       = []string{"items", "concurrency"}
+	retryKeys      = []string{"count", "delay", "backoff"}
+)
+
+// shapes checks the shape of a definition as written, gathering every problem located by
+// its path.
+type shapes struct{ errs []error }
+
+func (c *shapes) bad(path, format string, args ...any) {
+	if path == "" {
+		path = "definition"
+	}
+	c.errs = append(c.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 }
 
-type rawTask struct {
-	Action  string          `json:"action"`
-	Input   json.RawMessage `json:"input"`
-	Next    []rawTransition `json:"next"`
-	Join    json.RawMessage `json:"join"`
-	With    json.RawMessage `json:"with"`
-	Retry   *rawRetry       `json:"retry"`
-	Timeout float64         `json:"timeout"`
-	Delay   float64         `json:"delay"`
+// absent reports a missing or null value: YAML's `input:` with nothing after it.
+func absent(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
 }
 
-type rawTransition struct {
-	When    string          `json:"when"`
-	Publish json.RawMessage `json:"publish"`
-	Do      json.RawMessage `json:"do"`
+// kind names the JSON kind of raw for a message.
+func kind(raw json.RawMessage) string {
+	t := bytes.TrimSpace(raw)
+	switch {
+	case len(t) == 0 || string(t) == "null":
+		return "nothing"
+	case t[0] == '{':
+		return "a mapping"
+	case t[0] == '[':
+		return "a list"
+	case t[0] == '"':
+		return "a string"
+	case string(t) == "true" || string(t) == "false":
+		return "true/false"
+	}
+	return "a number"
 }
 
-type rawRetry struct {
-	Count   int     `json:"count"`
-	Delay   float64 `json:"delay"`
-	Backoff string  `json:"backoff"`
+// mapping decodes raw as a mapping whose keys are all in allowed (any key when allowed is
+// nil), reporting each unknown key at its own path. It returns nil for a value that is not
+// a mapping, reported as what wants is.
+func (c *shapes) mapping(raw json.RawMessage, path, wants string, allowed []string) map[string]json.RawMessage {
+	if kind(raw) != "a mapping" {
+		c.bad(path, "want %s, got %s", wants, kind(raw))
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		c.bad(path, "%v", err)
+		return nil
+	}
+	if allowed != nil {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if !slices.Contains(allowed, k) {
+				c.bad(join(path, k), "unknown field (want one of %s)", strings.Join(allowed, ", "))
+			}
+		}
+	}
+	return m
 }
 
-type rawWith struct {
-	Items       string `json:"items"`
-	Concurrency int    `json:"concurrency"`
+// str decodes an optional string.
+func (c *shapes) str(raw json.RawMessage, path string) string {
+	if absent(raw) {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		c.bad(path, "want a string, got %s", kind(raw))
+	}
+	return s
+}
+
+// number decodes an optional number that must not be negative; whole asks for an integer.
+func (c *shapes) number(raw json.RawMessage, path string, whole bool) float64 {
+	if absent(raw) {
+		return 0
+	}
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil {
+		c.bad(path, "want a number, got %s", kind(raw))
+		return 0
+	}
+	switch {
+	case f < 0:
+		c.bad(path, "must not be negative, got %v", f)
+		return 0
+	case whole && f != math.Trunc(f):
+		c.bad(path, "want a whole number, got %v", f)
+		return 0
+	}
+	return f
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 // Parse decodes, validates and compiles a definition. Its error joins every problem found,
-// each located by a path (tasks.deploy.next[0].do).
+// each located by a path (tasks.deploy.next[0].do: message), which the pack loader turns
+// into a file and line.
 func Parse(raw json.RawMessage) (*Workflow, error) {
-	var d rawDefinition
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("decode workflow definition: %w", err)
+	c := &shapes{}
+	top := c.mapping(raw, "", "a mapping of version, vars, tasks, output", definitionKeys)
+	if top == nil {
+		return nil, errors.Join(c.errs...)
 	}
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := c.bad
 	compile := func(raw json.RawMessage, env map[string]any, path ...string) *ruleeval.Template {
-		if len(raw) == 0 || string(raw) == "null" {
+		if absent(raw) {
 			return nil
 		}
 		t, err := ruleeval.CompileTemplateIn(raw, env, path...)
 		if err != nil {
-			errs = append(errs, err)
+			c.errs = append(c.errs, err)
 		}
 		return t
 	}
-	if len(d.Tasks) == 0 {
-		bad("tasks: a workflow needs at least one task")
+	// vars, output, a task's input and a transition's publish are mappings of name: value
+	// (a value may be a template); Orquesta's list of one-key mappings is refused with a
+	// message that says how to write it.
+	object := func(raw json.RawMessage, path ...string) *ruleeval.Template {
+		if absent(raw) {
+			return nil
+		}
+		if c.mapping(raw, strings.Join(path, "."), "a mapping of name: value", nil) == nil {
+			return nil
+		}
+		return compile(raw, compileEnv, path...)
 	}
+	if v := top["version"]; !absent(v) && (kind(v) == "a mapping" || kind(v) == "a list") {
+		bad("version", "want a number or a string, got %s", kind(v))
+	}
+	c.str(top["description"], "description")
 	w := &Workflow{tasks: map[string]*Task{}}
-	w.vars = compile(d.Vars, compileEnv, "vars")
-	w.output = compile(d.Output, compileEnv, "output")
+	w.vars = object(top["vars"], "vars")
+	w.output = object(top["output"], "output")
+	var tasks map[string]json.RawMessage
+	if absent(top["tasks"]) {
+		bad("tasks", "a workflow needs at least one task")
+	} else if tasks = c.mapping(top["tasks"], "tasks", "a mapping of task name: task", nil); tasks != nil && len(tasks) == 0 {
+		bad("tasks", "a workflow needs at least one task")
+	}
 	inbound := map[string]map[string]bool{} // task → tasks with a transition to it
-	for _, name := range slices.Sorted(maps.Keys(d.Tasks)) {
-		rt := d.Tasks[name]
+	joins := map[string]json.RawMessage{}
+	for _, name := range slices.Sorted(maps.Keys(tasks)) {
 		at := "tasks." + name
+		rt := c.mapping(tasks[name], at, "a mapping of action, input, next …", taskKeys)
+		if rt == nil {
+			continue
+		}
 		t := &Task{
 			Name:    name,
-			Action:  rt.Action,
-			Timeout: seconds(rt.Timeout),
-			Delay:   seconds(rt.Delay),
+			Action:  c.str(rt["action"], at+".action"),
+			Timeout: seconds(c.number(rt["timeout"], at+".timeout", false)),
+			Delay:   seconds(c.number(rt["delay"], at+".delay", false)),
 		}
-		if rt.Action == "" {
-			bad("%s.action: missing", at)
+		c.str(rt["description"], at+".description")
+		if t.Action == "" && (absent(rt["action"]) || kind(rt["action"]) == "a string") {
+			bad(at+".action", "missing")
 		}
-		if rt.Timeout < 0 || rt.Delay < 0 {
-			bad("%s: timeout and delay must not be negative", at)
+		t.input = object(rt["input"], at, "input")
+		if !absent(rt["retry"]) {
+			if r := c.mapping(rt["retry"], at+".retry", "a mapping of count, delay, backoff", retryKeys); r != nil {
+				t.Retry = Retry{
+					Count:   int(c.number(r["count"], at+".retry.count", true)),
+					Delay:   seconds(c.number(r["delay"], at+".retry.delay", false)),
+					Backoff: c.str(r["backoff"], at+".retry.backoff"),
+				}
+				if t.Retry.Backoff != "" && !slices.Contains(Backoffs, t.Retry.Backoff) {
+					bad(at+".retry.backoff", "unknown backoff %q (want one of %v)", t.Retry.Backoff, Backoffs)
+				}
+			}
 		}
-		t.input = compile(rt.Input, compileEnv, at, "input")
-		if rt.Retry != nil {
-			t.Retry = Retry{Count: rt.Retry.Count, Delay: seconds(rt.Retry.Delay), Backoff: rt.Retry.Backoff}
-			if rt.Retry.Count < 0 || rt.Retry.Delay < 0 {
-				bad("%s.retry: count and delay must not be negative", at)
+		if with := rt["with"]; !absent(with) {
+			items := with
+			if kind(with) != "a string" {
+				m := c.mapping(with, at+".with", "a mapping of items, concurrency, or an items expression", withKeys)
+				items = m["items"]
+				t.Concurrency = int(c.number(m["concurrency"], at+".with.concurrency", true))
 			}
-			if rt.Retry.Backoff != "" && !slices.Contains(Backoffs, rt.Retry.Backoff) {
-				bad("%s.retry.backoff: unknown backoff %q (want one of %v)", at, rt.Retry.Backoff, Backoffs)
+			var src string
+			switch {
+			case kind(with) != "a string" && kind(with) != "a mapping":
+			case absent(items):
+				bad(at+".with.items", "missing")
+			case kind(items) == "a list":
+				t.items = compile(items, compileEnv, at, "with", "items")
+			case json.Unmarshal(items, &src) != nil:
+				bad(at+".with.items", "want a {{ expression }} giving a list, or a list, got %s", kind(items))
+			case !strings.Contains(src, "{{"):
+				bad(at+".with.items", "want a {{ expression }} giving a list, or a list, got the text %q", src)
+			default:
+				t.items = compile(items, compileEnv, at, "with", "items")
 			}
 		}
-		if len(rt.With) > 0 && string(rt.With) != "null" {
-			var with rawWith
-			var items string
-			if err := json.Unmarshal(rt.With, &items); err == nil {
-				with.Items = items
-			} else if err := json.Unmarshal(rt.With, &with); err != nil {
-				bad("%s.with: want {items, concurrency} or an items expression: %v", at, err)
+		if next := rt["next"]; !absent(next) {
+			var list []json.RawMessage
+			if kind(next) != "a list" || json.Unmarshal(next, &list) != nil {
+				bad(at+".next", "want a list of transitions (when, publish, do), got %s", kind(next))
 			}
-			if strings.TrimSpace(with.Items) == "" {
-				bad("%s.with.items: missing", at)
-			} else {
-				src, _ := json.Marshal(with.Items)
-				t.items = compile(src, compileEnv, at, "with", "items")
-			}
-			if with.Concurrency < 0 {
-				bad("%s.with.concurrency: must not be negative", at)
-			}
-			t.Concurrency = with.Concurrency
-		}
-		for i, rtr := range rt.Next {
-			tat := fmt.Sprintf("%s.next[%d]", at, i)
-			tr := Transition{}
-			if rtr.When != "" {
-				src, _ := json.Marshal(rtr.When)
-				tr.when = compile(src, compileEnv, tat, "when")
-			}
-			tr.publish = compile(rtr.Publish, compileEnv, tat, "publish")
-			do, err := targets(rtr.Do)
-			if err != nil {
-				bad("%s.do: %v", tat, err)
-			}
-			for _, target := range do {
-				if _, ok := d.Tasks[target]; !ok {
-					bad("%s.do: unknown task %q", tat, target)
+			for i, raw := range list {
+				tat := fmt.Sprintf("%s.next[%d]", at, i)
+				rtr := c.mapping(raw, tat, "a mapping of when, publish, do", transitionKeys)
+				if rtr == nil {
 					continue
 				}
-				if inbound[target] == nil {
-					inbound[target] = map[string]bool{}
+				tr := Transition{}
+				if when := c.str(rtr["when"], tat+".when"); when != "" {
+					src, _ := json.Marshal(when)
+					tr.when = compile(src, compileEnv, tat, "when")
 				}
-				inbound[target][name] = true
+				tr.publish = object(rtr["publish"], tat, "publish")
+				do, err := targets(rtr["do"])
+				if err != nil {
+					bad(tat+".do", "%v", err)
+				}
+				for _, target := range do {
+					if _, ok := tasks[target]; !ok {
+						bad(tat+".do", "unknown task %q", target)
+						continue
+					}
+					if inbound[target] == nil {
+						inbound[target] = map[string]bool{}
+					}
+					inbound[target][name] = true
+				}
+				tr.Do = do
+				t.Next = append(t.Next, tr)
 			}
-			tr.Do = do
-			t.Next = append(t.Next, tr)
 		}
+		joins[name] = rt["join"]
 		w.tasks[name] = t
 	}
-	for _, name := range slices.Sorted(maps.Keys(d.Tasks)) {
+	for _, name := range slices.Sorted(maps.Keys(w.tasks)) {
 		t := w.tasks[name]
-		join, err := parseJoin(d.Tasks[name].Join, len(inbound[name]))
+		join, err := parseJoin(joins[name], len(inbound[name]))
 		if err != nil {
-			bad("tasks.%s.join: %v", name, err)
+			bad("tasks."+name+".join", "%v", err)
 		}
 		t.Join = join
 		if len(inbound[name]) == 0 {
 			w.start = append(w.start, name)
 		}
 	}
-	if len(d.Tasks) > 0 && len(w.start) == 0 {
-		bad("tasks: no start task (every task has an inbound transition)")
+	if len(w.tasks) > 0 && len(w.start) == 0 {
+		bad("tasks", "no start task (every task has an inbound transition)")
 	}
 	for _, name := range w.unreachable() {
-		bad("tasks.%s: no path from a start task reaches it", name)
+		bad("tasks."+name, "no path from a start task reaches it")
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
 	}
 	return w, nil
 }

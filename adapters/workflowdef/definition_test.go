@@ -100,7 +100,30 @@ func TestParseRejects(t *testing.T) {
 			"tasks.a.input.m"},
 		"an unknown name": {`{"tasks": {"a": {"action": "x.y", "input": {"m": "{{ event.payload }}"}}}}`,
 			"tasks.a.input.m"},
-		"an unknown key": {`{"tasks": {"a": {"action": "x.y", "nxt": []}}}`, `unknown field "nxt"`},
+		"an unknown key": {`{"tasks": {"a": {"action": "x.y", "nxt": []}}}`, `tasks.a.nxt: unknown field (want one of action,`},
+		// Every shape is checked at load, so nothing the loader accepts can stall a run.
+		"vars as a list":         {`{"vars": [{"a": 1}], "tasks": {"a": {"action": "x.y"}}}`, "vars: want a mapping of name: value, got a list"},
+		"vars as a string":       {`{"vars": "{{ parameters }}", "tasks": {"a": {"action": "x.y"}}}`, "vars: want a mapping of name: value, got a string"},
+		"output as a list":       {`{"output": [{"a": 1}], "tasks": {"a": {"action": "x.y"}}}`, "output: want a mapping of name: value, got a list"},
+		"input as a list":        {`{"tasks": {"a": {"action": "x.y", "input": ["m"]}}}`, "tasks.a.input: want a mapping of name: value, got a list"},
+		"publish as a list":      {`{"tasks": {"a": {"action": "x.y", "next": [{"publish": [{"x": 1}]}]}}}`, "tasks.a.next[0].publish: want a mapping of name: value, got a list"},
+		"next as a mapping":      {`{"tasks": {"a": {"action": "x.y", "next": {"do": "a"}}}}`, "tasks.a.next: want a list of transitions (when, publish, do), got a mapping"},
+		"a transition's typo":    {`{"tasks": {"a": {"action": "x.y", "next": [{"dos": "a"}]}}}`, "tasks.a.next[0].dos: unknown field (want one of when, publish, do)"},
+		"when not a string":      {`{"tasks": {"a": {"action": "x.y", "next": [{"when": true}]}}}`, "tasks.a.next[0].when: want a string, got true/false"},
+		"do as a number":         {`{"tasks": {"a": {"action": "x.y", "next": [{"do": 3}]}}}`, "tasks.a.next[0].do: want a task name or a list of them"},
+		"with's typo":            {`{"tasks": {"a": {"action": "x.y", "with": {"item": "{{ vars.x }}"}}}}`, "tasks.a.with.item: unknown field (want one of items, concurrency)"},
+		"with.items as text":     {`{"tasks": {"a": {"action": "x.y", "with": {"items": "vars.hosts"}}}}`, `tasks.a.with.items: want a {{ expression }} giving a list, or a list, got the text "vars.hosts"`},
+		"with.items missing":     {`{"tasks": {"a": {"action": "x.y", "with": {"concurrency": 2}}}}`, "tasks.a.with.items: missing"},
+		"a fractional window":    {`{"tasks": {"a": {"action": "x.y", "with": {"items": [1], "concurrency": 1.5}}}}`, "tasks.a.with.concurrency: want a whole number, got 1.5"},
+		"retry as a number":      {`{"tasks": {"a": {"action": "x.y", "retry": 3}}}`, "tasks.a.retry: want a mapping of count, delay, backoff, got a number"},
+		"retry's typo":           {`{"tasks": {"a": {"action": "x.y", "retry": {"cout": 3}}}}`, "tasks.a.retry.cout: unknown field (want one of count, delay, backoff)"},
+		"a negative retry count": {`{"tasks": {"a": {"action": "x.y", "retry": {"count": -1}}}}`, "tasks.a.retry.count: must not be negative, got -1"},
+		"a timeout as text":      {`{"tasks": {"a": {"action": "x.y", "timeout": "10s"}}}`, "tasks.a.timeout: want a number, got a string"},
+		"a join of nonsense":     {`{"tasks": {"a": {"action": "x.y", "next": [{"do": "b"}]}, "b": {"action": "x.y", "join": "some"}}}`, `tasks.b.join: want all or a number, got "some"`},
+		"an action as a number":  {`{"tasks": {"a": {"action": 3}}}`, "tasks.a.action: want a string, got a number"},
+		"a task as a string":     {`{"tasks": {"a": "x.y"}}`, "tasks.a: want a mapping of action, input, next …, got a string"},
+		"tasks as a list":        {`{"tasks": [{"a": {"action": "x.y"}}]}`, "tasks: want a mapping of task name: task, got a list"},
+		"a top-level typo":       {`{"task": {"a": {"action": "x.y"}}}`, "task: unknown field (want one of version, description, vars, tasks, output)"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -109,5 +132,19 @@ func TestParseRejects(t *testing.T) {
 				t.Errorf("Parse error = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// with.items may be a literal list as well as an expression giving one.
+func TestWithItemsMayBeALiteralList(t *testing.T) {
+	t.Parallel()
+	w, err := workflowdef.Parse(json.RawMessage(`{"tasks": {"a": {"action": "x.y", "with": {"items": ["a", "b"]}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := w.Task("a")
+	items, err := a.Items(workflowdef.Scope{})
+	if err != nil || len(items) != 2 || items[1] != "b" {
+		t.Fatalf("items = %v, %v; want [a b]", items, err)
 	}
 }

@@ -29,6 +29,10 @@ type EnforcementCreated struct {
 	EventID       string          `json:"event_id"`
 	Action        string          `json:"action"`
 	Parameters    json.RawMessage `json:"parameters"`
+	// Failure, when set, says why the rule's parameters could not be rendered for this event
+	// (a template naming a payload field the event lacks). Processing then requests the
+	// execution failed with this reason, so the run ends visibly instead of vanishing.
+	Failure string `json:"failure,omitempty"`
 }
 
 // EventType is the wire name.

@@ -192,6 +192,9 @@ type Rule struct {
 	// Parameters are templates ({{ event.payload.x }}, {{ config.x }}), rendered into
 	// EnforcementCreated.
 	Parameters json.RawMessage `json:"parameters,omitempty"`
+	// File is the rule's file in its pack (rules/on_ping.yaml), named by the reasons of the
+	// enforcements it cannot render.
+	File string `json:"file,omitempty"`
 }
 
 // Policy applies flow control to one action: policies/<name>.yaml. Exactly the spec matching

@@ -32,13 +32,21 @@ type WorkflowStarted struct {
 // EventType is the wire name.
 func (WorkflowStarted) EventType() string { return "WorkflowStarted" }
 
+// An activation is one time a task was reached: a start task once at WorkflowStarted, a task
+// without join once per transition that names it (a split: Orquesta runs it once per
+// arrival), a join once its count of inbound transitions is reached. Activations of a task
+// are numbered from 0 in the order of the events that caused them in the parent stream, so
+// every engine, and every redelivery, derives the same number, and with it the same child
+// execution ids. Events without the field (older logs) are activation 0.
+
 // WorkflowTaskScheduled records one run of a task (one item, one attempt) as a child
 // execution, which the engine then requests with ExecutionRequested{parent_id, workflow_task}.
 type WorkflowTaskScheduled struct {
 	ExecutionID      string          `json:"execution_id"`
 	Task             string          `json:"task"`
-	Item             *Item           `json:"item,omitempty"` // nil unless the task has with-items
-	Attempt          int             `json:"attempt"`        // 1, then +1 per retry
+	Activation       int             `json:"activation,omitempty"` // which activation of the task
+	Item             *Item           `json:"item,omitempty"`       // nil unless the task has with-items
+	Attempt          int             `json:"attempt"`              // 1, then +1 per retry
 	ChildExecutionID string          `json:"child_execution_id"`
 	Action           string          `json:"action"`
 	Input            json.RawMessage `json:"input,omitempty"` // rendered
@@ -54,6 +62,7 @@ func (WorkflowTaskScheduled) EventType() string { return "WorkflowTaskScheduled"
 type WorkflowTaskCompleted struct {
 	ExecutionID      string           `json:"execution_id"`
 	Task             string           `json:"task"`
+	Activation       int              `json:"activation,omitempty"`
 	Item             *Item            `json:"item,omitempty"`
 	Attempt          int              `json:"attempt"`
 	ChildExecutionID string           `json:"child_execution_id"`
@@ -69,6 +78,7 @@ func (WorkflowTaskCompleted) EventType() string { return "WorkflowTaskCompleted"
 type WorkflowTaskRetried struct {
 	ExecutionID string    `json:"execution_id"`
 	Task        string    `json:"task"`
+	Activation  int       `json:"activation,omitempty"`
 	Item        *Item     `json:"item,omitempty"`
 	Attempt     int       `json:"attempt"` // the attempt that failed
 	Reason      string    `json:"reason"`
@@ -84,6 +94,7 @@ func (WorkflowTaskRetried) EventType() string { return "WorkflowTaskRetried" }
 type WorkflowTaskTransitioned struct {
 	ExecutionID string           `json:"execution_id"`
 	Task        string           `json:"task"`
+	Activation  int              `json:"activation,omitempty"`
 	Status      execution.Status `json:"status"`              // completed, failed, timeout …
 	Published   json.RawMessage  `json:"published,omitempty"` // an object: var → value
 	Next        []string         `json:"next,omitempty"`

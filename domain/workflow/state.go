@@ -14,6 +14,7 @@ import (
 // Run is one run of a task: one item, one attempt, one child execution.
 type Run struct {
 	Task             string
+	Activation       int // which activation of the task the run belongs to
 	Item             *Item
 	Attempt          int
 	ChildExecutionID string
@@ -134,7 +135,7 @@ func (s *State) scheduled(e WorkflowTaskScheduled) error {
 	}
 	s.byChild[e.ChildExecutionID] = len(s.runs)
 	s.runs = append(s.runs, Run{
-		Task: e.Task, Item: e.Item, Attempt: e.Attempt, ChildExecutionID: e.ChildExecutionID, Action: e.Action,
+		Task: e.Task, Activation: e.Activation, Item: e.Item, Attempt: e.Attempt, ChildExecutionID: e.ChildExecutionID, Action: e.Action,
 	})
 	return nil
 }
@@ -151,9 +152,9 @@ func (s *State) completed(e WorkflowTaskCompleted) error {
 	switch {
 	case r.Status != "":
 		return fmt.Errorf("child %s completed twice", e.ChildExecutionID)
-	case r.Task != e.Task || r.Attempt != e.Attempt || !sameItem(r.Item, e.Item):
-		return fmt.Errorf("child %s completed as task %s attempt %d, scheduled as task %s attempt %d",
-			e.ChildExecutionID, e.Task, e.Attempt, r.Task, r.Attempt)
+	case r.Task != e.Task || r.Activation != e.Activation || r.Attempt != e.Attempt || !sameItem(r.Item, e.Item):
+		return fmt.Errorf("child %s completed as task %s activation %d attempt %d, scheduled as task %s activation %d attempt %d",
+			e.ChildExecutionID, e.Task, e.Activation, e.Attempt, r.Task, r.Activation, r.Attempt)
 	case !e.Status.Terminal():
 		return fmt.Errorf("child %s completed with non-terminal status %q", e.ChildExecutionID, e.Status)
 	}
@@ -167,7 +168,7 @@ func (s *State) retried(e WorkflowTaskRetried) error {
 	}
 	for i := len(s.runs) - 1; i >= 0; i-- {
 		r := &s.runs[i]
-		if r.Task != e.Task || r.Attempt != e.Attempt || !sameItem(r.Item, e.Item) {
+		if r.Task != e.Task || r.Activation != e.Activation || r.Attempt != e.Attempt || !sameItem(r.Item, e.Item) {
 			continue
 		}
 		if r.Status == "" || r.Status == execution.Completed || r.Retried {

@@ -115,6 +115,11 @@ func TestFoldRefusesAStreamNoEngineCouldHaveWritten(t *testing.T) {
 			d.Item = &workflow.Item{Index: 0, Count: 1}
 			return d
 		}()}, "scheduled as task a"},
+		{"completion as another activation", []event.Event{start, sched, func() event.Event {
+			d := done
+			d.Activation = 1
+			return d
+		}()}, "activation 1"},
 		{"completion with a live status", []event.Event{start, sched, func() event.Event {
 			d := done
 			d.Status = execution.Running

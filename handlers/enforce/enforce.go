@@ -125,11 +125,24 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 }
 
 // request appends ExecutionRequested, and the failure it ends in when the parameters break
-// the action's schema, to the execution's stream in one append.
+// the action's schema or the rule could not render them, to the execution's stream in one
+// append.
 func (h *Handler) request(ctx context.Context, execID string, c *enforcement.EnforcementCreated, action pack.Action, md event.Metadata) error {
-	params, invalid, err := actionparams.Prepare(h.cfg.Box, action.Ref, action.Parameters, c.Parameters)
-	if err != nil {
-		return bus.Permanent(fmt.Errorf("process enforcement %s: %w", c.EnforcementID, err))
+	var reason string
+	params := c.Parameters
+	if c.Failure != "" {
+		// The rule could not render the parameters: the execution is requested failed with
+		// the rule's reason, so the run ends visibly.
+		reason = c.Failure
+	} else {
+		prepared, invalid, err := actionparams.Prepare(h.cfg.Box, action.Ref, action.Parameters, c.Parameters)
+		if err != nil {
+			return bus.Permanent(fmt.Errorf("process enforcement %s: %w", c.EnforcementID, err))
+		}
+		params = prepared
+		if invalid != nil {
+			reason = "invalid parameters: " + invalid.Error()
+		}
 	}
 	requested := execution.ExecutionRequested{
 		ExecutionID:   execID,
@@ -142,12 +155,12 @@ func (h *Handler) request(ctx context.Context, execID string, c *enforcement.Enf
 		EventID:       c.EventID,
 	}
 	events := []event.Event{requested}
-	if invalid != nil {
+	if reason != "" {
 		x, err := execution.FromEvents([]event.Event{requested})
 		if err != nil {
 			return bus.Permanent(err)
 		}
-		failed, err := x.Transition(execution.Failed, execution.Outcome{Reason: "invalid parameters: " + invalid.Error()})
+		failed, err := x.Transition(execution.Failed, execution.Outcome{Reason: reason})
 		if err != nil {
 			return bus.Permanent(err)
 		}

@@ -155,6 +155,33 @@ func TestInvalidParametersFailTheExecutionInTheAppendThatRequestsIt(t *testing.T
 	}
 }
 
+// A rule that could not render its parameters for the event (a template naming a field the
+// payload lacks) gets its run all the same, failed at once with the rule's reason, so it
+// shows in `attune execution list --status failed` and the run's trace instead of vanishing.
+func TestARuleThatCouldNotRenderItsParametersGetsAFailedExecution(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.fx.Given(pack.StreamID("examples"), examples())
+	c := created("first", "examples.shout", `{}`)
+	c.Failure = `rule examples.first (rules/first.yaml): parameters.message: template "{{ event.payload.msg }}": event.payload.msg does not exist`
+	rec := e.given(t, c)
+
+	e.fx.WhenRedelivered(e.h.Handle, rec)
+
+	appended := e.fx.Appended()
+	if len(appended) != 3 || appended[0].Type != "ExecutionRequested" || appended[1].Type != "ExecutionStatusChanged" ||
+		appended[2].Type != "EnforcementProcessed" || appended[1].StreamVersion != 2 {
+		t.Fatalf("appended\n%s\nwant the execution requested and failed in one append, then the enforcement processed", handlertest.Script(appended))
+	}
+	ev, err := appended[1].Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := ev.(*execution.ExecutionStatusChanged); f.From != execution.Requested || f.To != execution.Failed || f.Reason != c.Failure {
+		t.Errorf("the execution went %s → %s with reason\n %q\nwant requested → failed with\n %q", f.From, f.To, f.Reason, c.Failure)
+	}
+}
+
 func TestSecretParametersStaySealed(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -145,11 +146,11 @@ func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ul
 	compiled, err := h.rules.Get(r)
 	if err != nil {
 		// The loader rejects such a rule; one that slipped by is reported where a user looks.
-		return h.record(ctx, e, created, "the rule does not compile: "+err.Error())
+		return h.record(ctx, e, created, "the rule does not compile: "+err.Error(), nil)
 	}
 	cfg, err := ruleeval.DecodeConfig(h.cfg.Catalog.PackConfig(r.Ref))
 	if err != nil {
-		return h.record(ctx, e, created, "the pack's config does not decode: "+err.Error())
+		return h.record(ctx, e, created, "the pack's config does not decode: "+err.Error(), nil)
 	}
 	scope := &ruleeval.Scope{
 		Event:  ev,
@@ -159,36 +160,56 @@ func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ul
 		// happens to be handled: a redelivery an hour later decides as the first delivery did.
 		Now: e.RecordedAt,
 	}
-	// A rule that cannot be evaluated on this event (an expression reading a field the
-	// payload lacks) does not match it: events of one trigger differ, and recording every
-	// such miss would bury the enforcements that matter.
-	if res := compiled.Match(scope); !res.Matched {
+	// A criterion that does not hold (a criterion on a missing path is false, StackStorm's
+	// semantics) is no match, and nothing is recorded: events of one trigger differ. A rule
+	// that cannot be evaluated on this event at all (its expression names a field the
+	// payload lacks, or fails) is neither a match nor silent: the enforcement is recorded
+	// skipped with the reason, where a user looks, and logged.
+	res := compiled.Match(scope)
+	if res.Err != nil {
+		reason := fmt.Sprintf("%s: criteria: %s", where(r), res.Reason)
+		return h.record(ctx, e, created, reason, func() {
+			slog.WarnContext(ctx, "rule skipped: its criteria cannot be evaluated on the event",
+				"rule", r.Ref, "file", r.File, "field", "criteria", "event", ev.ID, "reason", res.Reason)
+		})
+	}
+	if !res.Matched {
 		return nil
 	}
 	params, err := compiled.Render(scope)
 	if err != nil {
+		// A template naming something the event lacks: the run the rule asks for cannot
+		// be made, and ends visibly. The enforcement carries the reason, and processing it
+		// requests the execution failed with it (what `attune execution list --status
+		// failed` shows), as it does for parameters the action's schema refuses.
+		msg, field := err.Error(), "parameters"
 		var re *ruleeval.RenderError
 		if errors.As(err, &re) {
-			return h.record(ctx, e, created, re.Error()) // names the parameter and the template
+			msg, field = re.Error(), re.Where() // names the parameter and the template
 		}
-		return h.record(ctx, e, created, err.Error())
+		created.Failure = fmt.Sprintf("%s: %s", where(r), msg)
+		return h.record(ctx, e, created, "", func() {
+			slog.WarnContext(ctx, "rule's parameters cannot be rendered: its execution fails",
+				"rule", r.Ref, "file", r.File, "field", field, "event", ev.ID, "reason", msg)
+		})
 	}
 	action, ok := h.cfg.Catalog.Action(r.Action)
 	if !ok {
 		// Without the action its secret parameters are unknown: record none of the values.
-		return h.record(ctx, e, created, fmt.Sprintf("action %s is not registered", r.Action))
+		return h.record(ctx, e, created, fmt.Sprintf("action %s is not registered", r.Action), nil)
 	}
 	sealed, err := h.cfg.Box.SealParams(params, r.Action, action.Parameters.IsSecret)
 	if err != nil {
-		return h.record(ctx, e, created, "the rendered parameters are not an object: "+err.Error())
+		return h.record(ctx, e, created, "the rendered parameters are not an object: "+err.Error(), nil)
 	}
 	created.Parameters = sealed
-	return h.record(ctx, e, created, "")
+	return h.record(ctx, e, created, "", nil)
 }
 
 // record appends the enforcement, with EnforcementSkipped in the same append when skip
-// gives a reason. A conflict means a previous delivery recorded it: done.
-func (h *Handler) record(ctx context.Context, cause eventstore.Recorded, created enforcement.EnforcementCreated, skip string) error {
+// gives a reason, and calls recorded (if any) once it is: a redelivery logs nothing twice.
+// A conflict means a previous delivery recorded it: done.
+func (h *Handler) record(ctx context.Context, cause eventstore.Recorded, created enforcement.EnforcementCreated, skip string, recorded func()) error {
 	md := cause.Metadata.Caused(cause.ID.String())
 	events := []event.Event{created}
 	if skip != "" {
@@ -209,5 +230,16 @@ func (h *Handler) record(ctx context.Context, cause eventstore.Recorded, created
 		}
 		return fmt.Errorf("record enforcement %s: %w", created.EnforcementID, err)
 	}
+	if recorded != nil {
+		recorded()
+	}
 	return nil
+}
+
+// where names a rule and its file for a reason: "rule examples.on_ping (rules/on_ping.yaml)".
+func where(r pack.Rule) string {
+	if r.File == "" {
+		return "rule " + r.Ref
+	}
+	return fmt.Sprintf("rule %s (%s)", r.Ref, r.File)
 }

@@ -144,7 +144,7 @@ func TestNothingToEnforce(t *testing.T) {
 	}{
 		{"criteria do not hold", []string{"errors"}, ping(`{"level": "info", "msg": "ok"}`), nil},
 		{"the expression is false", []string{"many"}, ping(`{"count": 2}`), nil},
-		{"the expression cannot be evaluated on this payload", []string{"many"}, ping(`{"count": "lots"}`), nil},
+		{"a criterion on a missing path is false", []string{"errors"}, ping(`{"msg": "disk full"}`), nil},
 		{"the rule's file disables it", []string{"off"}, ping(`{}`), nil},
 		{"an operator disabled it", []string{"all"}, ping(`{"msg": "x"}`), func(e *env) {
 			e.fx.Given(rule.StreamID("examples.all"), rule.RuleDisabled{Rule: "examples.all"})
@@ -192,20 +192,77 @@ func TestATimerTickEnforcesOnlyItsOwnRule(t *testing.T) {
 	e.fx.Then(created(ev, "tick_b", `{"message":"tick b"}`))
 }
 
-func TestARenderErrorRecordsTheEnforcementAsSkippedInOneAppend(t *testing.T) {
+// A template naming a field the event lacks does not drop the run in silence: the
+// enforcement is recorded with the failure, naming the rule, its file, the parameter and
+// the missing name, and processing it requests the execution failed with that reason.
+func TestARenderErrorRecordsTheFailureOnTheEnforcement(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	e.fx.Given(pack.StreamID("examples"), examples("missing"))
+	p := examples("missing")
+	p.Rules[0].File = "rules/missing.yaml"
+	e.fx.Given(pack.StreamID("examples"), p)
 	ev := ping(`{"msg": "x"}`)
 	rec := e.fire(t, ev)
 	e.fx.WhenRedelivered(e.h.Handle, rec)
-	id := enforcement.ID(ulid.MustParse(ev.EventID), "examples.missing")
-	e.fx.Then(created(ev, "missing", "{}") + "\n" +
-		fmt.Sprintf(`EnforcementSkipped enforcement=%s reason="parameters.message: template \"{{ event.payload.x.y }}\": event.payload.x does not exist"`, id))
-	appended := e.fx.Appended()
-	if len(appended) == 2 && (appended[0].StreamID != appended[1].StreamID || appended[1].StreamVersion != 2) {
-		t.Errorf("created and skipped at %s@%d and %s@%d, want one append to one stream",
-			appended[0].StreamID, appended[0].StreamVersion, appended[1].StreamID, appended[1].StreamVersion)
+	got := e.appended(t)
+	c, ok := got[0].(*enforcement.EnforcementCreated)
+	if len(got) != 1 || !ok {
+		t.Fatalf("appended %s, want one EnforcementCreated", handlertest.Script(e.fx.Appended()))
+	}
+	if want := `rule examples.missing (rules/missing.yaml): parameters.message: template "{{ event.payload.x.y }}": event.payload.x does not exist, reading event.payload.x.y`; c.Failure != want {
+		t.Errorf("failure\n got %q\nwant %q", c.Failure, want)
+	}
+}
+
+// appended decodes what the handler appended.
+func (e *env) appended(t *testing.T) []any {
+	t.Helper()
+	var out []any
+	for _, r := range e.fx.Appended() {
+		ev, err := r.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// An expression criterion that cannot be evaluated on the event (a name the payload lacks,
+// a comparison of a string with a number) neither matches nor stays silent: the
+// enforcement is recorded skipped with the reason. ?? says what a missing field means.
+func TestAnExpressionThatCannotBeEvaluatedSkipsTheEnforcementWithTheReason(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, expression, payload, reason string
+	}{
+		{"a missing field", "{{ event.payload.count > 3 }}", `{"msg": "x"}`,
+			`rule examples.many (rules/many.yaml): criteria: expression failed: event.payload.count does not exist`},
+		{"a string where a number was meant", "{{ event.payload.count > 3 }}", `{"count": "lots"}`,
+			`rule examples.many (rules/many.yaml): criteria: expression failed: invalid operation: string > int`},
+		{"a default for the missing field", "{{ (event.payload.count ?? 0) > 3 }}", `{"msg": "x"}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			p := examples("many")
+			p.Rules[0].File, p.Rules[0].Expression = "rules/many.yaml", tc.expression
+			e.fx.Given(pack.StreamID("examples"), p)
+			ev := ping(tc.payload)
+			rec := e.fire(t, ev)
+			e.fx.WhenRedelivered(e.h.Handle, rec)
+			if tc.reason == "" {
+				e.fx.Then("") // false: no match, nothing to record
+				return
+			}
+			got := e.appended(t)
+			if len(got) != 2 {
+				t.Fatalf("appended %s, want created and skipped", handlertest.Script(e.fx.Appended()))
+			}
+			if sk, ok := got[1].(*enforcement.EnforcementSkipped); !ok || sk.Reason != tc.reason {
+				t.Errorf("appended %s, want it skipped with\n %q", handlertest.Script(e.fx.Appended()), tc.reason)
+			}
+		})
 	}
 }
 

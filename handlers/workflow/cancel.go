@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
@@ -28,45 +29,68 @@ func (en *Engine) cancelRuns(ctx context.Context, e eventstore.Recorded) error {
 	defer unlock()
 	f, err := en.flow(ctx, e.StreamID)
 	if err != nil {
-		return err
+		return en.failOn(ctx, e, e.StreamID, err)
 	}
 	if f.def == nil || f.parent.Status() != execution.Canceling {
 		en.keep(f)
 		return nil // not a workflow, or settled meanwhile
 	}
 	actor := cmp.Or(e.Metadata.Actor, "workflow "+f.parent.ID())
+	d := en.decision(f)
 	for _, r := range f.st.Pending() {
-		if err := en.cancelRun(ctx, e, f, r, actor); err != nil {
+		ended, err := en.cancelRun(ctx, e, f, r, actor)
+		if err != nil {
+			return en.failOn(ctx, e, e.StreamID, err)
+		}
+		if ended == nil {
+			continue
+		}
+		// The child ended but its end is not recorded here (its message is still on its
+		// way, or was lost): record it now, so the cancel does not wait on it for ever.
+		childEvents, err := en.read(ctx, execution.StreamID(r.ChildExecutionID))
+		if err != nil {
 			return err
 		}
+		if err := d.record(r, ended, terminalResult(childEvents)); err != nil {
+			return en.failOn(ctx, e, e.StreamID, err)
+		}
 	}
-	d := en.decision(f)
 	if err := d.endIfIdle(); err != nil {
-		return err
+		return en.failOn(ctx, e, e.StreamID, err)
 	}
-	return en.commit(ctx, e, d)
+	return en.failOn(ctx, e, e.StreamID, en.commit(ctx, e, d))
 }
 
-// cancelRun cancels the child execution of one run. A child that has already ended needs
-// nothing: its end, delivered to Advance, is recorded like any other.
-func (en *Engine) cancelRun(ctx context.Context, cause eventstore.Recorded, f *flow, r workflow.Run, actor string) error {
+// cancelRun cancels the child execution of one run. It returns the child when it has
+// already ended, for the caller to record its end.
+func (en *Engine) cancelRun(ctx context.Context, cause eventstore.Recorded, f *flow, r workflow.Run, actor string) (*execution.Execution, error) {
 	for range 2 {
 		_, err := cancel.Cancel(ctx, en.log, r.ChildExecutionID, actor)
 		var finished *cancel.FinishedError
 		switch {
-		case err == nil, errors.As(err, &finished):
-			return nil
+		case err == nil:
+			return nil, nil
+		case errors.As(err, &finished):
+			childEvents, err := en.read(ctx, execution.StreamID(r.ChildExecutionID))
+			if err != nil {
+				return nil, err
+			}
+			child, err := execution.FromEvents(childEvents)
+			if err != nil {
+				return nil, bus.Permanent(fmt.Errorf("child %s of task %s: %w", r.ChildExecutionID, r.Task, err))
+			}
+			return child, nil
 		case !errors.Is(err, cancel.ErrNotFound):
-			return fmt.Errorf("cancel task %s of workflow %s: %w", r.Task, f.parent.ID(), err)
+			return nil, fmt.Errorf("cancel task %s of workflow %s: %w", r.Task, f.parent.ID(), err)
 		}
 		requested, err := en.requestCancelled(ctx, cause, f, r, actor)
 		if err != nil || requested {
-			return err
+			return nil, err
 		}
 		// The child's request landed meanwhile (the decision that scheduled it was still
 		// requesting its children): cancel it like any other.
 	}
-	return fmt.Errorf("cancel task %s of workflow %s: its child %s neither exists nor can be created", r.Task, f.parent.ID(), r.ChildExecutionID)
+	return nil, bus.Permanent(fmt.Errorf("cancel task %s of workflow %s: its child %s neither exists nor can be created", r.Task, f.parent.ID(), r.ChildExecutionID))
 }
 
 // requestCancelled writes the child of a run that was scheduled but never requested (a

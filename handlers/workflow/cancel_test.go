@@ -31,11 +31,14 @@ func TestCancellingAWorkflowCancelsEveryRunInFlight(t *testing.T) {
 	canceling := cancelMidJoin(b)
 	b.fx.WhenRedelivered(b.engine.Advance, canceling)
 	// The running child is asked to stop (its worker reports how it ended); the one never
-	// requested is written requested and cancelled at once. The parent waits for both.
+	// requested is written requested and cancelled at once. The parent waits for both; the
+	// redelivery finds b ended and records its end itself, so the cancel never waits on a
+	// message that may be lost.
 	same(t, handlertest.Script(b.fx.Appended()), `
 		ExecutionStatusChanged execution=child-a from=running to=canceling reason="cancel requested by handlertest"
 		ExecutionRequested execution=child-b action=ex.echo runner_type=builtin parent=`+parentID+` workflow_task=b
 		ExecutionStatusChanged execution=child-b from=requested to=cancelled reason="cancel requested by handlertest before the run was requested"
+		WorkflowTaskCompleted execution=`+parentID+` task=b attempt=1 child_execution=child-b status=cancelled
 	`)
 }
 
@@ -79,4 +82,23 @@ func TestACancelledWorkflowEndsOnceItsRunsHaveEndedAndDispatchesNothing(t *testi
 	if n := len(b.children(t)); n != 2 {
 		t.Errorf("%d children requested, want 2 (a and b): the join must not run", n)
 	}
+}
+
+// A cancel of a workflow whose children have all ended, though their ends were never
+// recorded in the parent (their messages lost or still on their way), ends it cancelled at
+// once: it never waits in canceling on messages that may not come.
+func TestACancelOfAWorkflowWhoseChildrenAllEndedEndsCancelled(t *testing.T) {
+	t.Parallel()
+	b := setup(t, joinDefinition)
+	midJoin(b) // a and b ended; the parent has not heard
+	canceling := b.fx.Given(execution.StreamID(parentID),
+		execution.ExecutionStatusChanged{ExecutionID: parentID, From: execution.Running, To: execution.Canceling, Reason: "cancel requested by alice"},
+	)[0]
+	b.fx.WhenRedelivered(b.engine.Advance, canceling)
+	b.fx.ThenInAnyOrder(`
+		WorkflowTaskCompleted execution=` + parentID + ` task=a attempt=1 child_execution=child-a status=completed
+		WorkflowTaskCompleted execution=` + parentID + ` task=b attempt=1 child_execution=child-b status=completed
+		WorkflowCompleted execution=` + parentID + ` status=cancelled error="cancelled: no task is left in flight"
+		ExecutionStatusChanged execution=` + parentID + ` from=canceling to=cancelled reason="cancelled: no task is left in flight"
+	`)
 }

@@ -29,6 +29,7 @@ func failf(format string, args ...any) error { return &failure{reason: fmt.Sprin
 // applied to the flow as they are decided, and the children to request afterwards.
 type decision struct {
 	f        *flow
+	where    string // the workflow and its file, for the reason of a failure
 	now      time.Time
 	actions  func(ref string) (runnerType string, ok bool)
 	events   []event.Event
@@ -37,7 +38,7 @@ type decision struct {
 
 func (d *decision) add(e event.Event) error {
 	if err := d.f.apply(e); err != nil {
-		return fmt.Errorf("decided an event the workflow refuses (%s): %w", e.EventType(), err)
+		return &refusal{fmt.Errorf("decided an event the workflow refuses (%s): %w", e.EventType(), err)}
 	}
 	d.events = append(d.events, e)
 	return nil
@@ -53,11 +54,12 @@ func (d *decision) settle(err error) error {
 	if _, done := d.f.st.Done(); done || d.f.parent.Status() != execution.Running {
 		return nil
 	}
-	return d.end(execution.Failed, nil, fl.reason)
+	return d.end(execution.Failed, nil, d.where+": "+fl.reason)
 }
 
-// activate starts a task: one run, or the first window of its items.
-func (d *decision) activate(name string) error {
+// activate starts activation number activation of a task: one run, or the first window of
+// its items.
+func (d *decision) activate(name string, activation int) error {
 	t, ok := d.f.def.Task(name)
 	if !ok {
 		return failf("no task %s in the workflow", name)
@@ -67,21 +69,21 @@ func (d *decision) activate(name string) error {
 		notBefore = d.now.Add(t.Delay)
 	}
 	if !t.WithItems() {
-		return d.schedule(t, nil, nil, 1, notBefore)
+		return d.schedule(t, activation, nil, nil, 1, notBefore)
 	}
 	items, err := d.items(t)
 	if err != nil {
 		return err
 	}
 	if len(items) == 0 {
-		return d.finish(t, execution.Completed)
+		return d.finish(t, activation, execution.Completed)
 	}
 	window := len(items)
 	if t.Concurrency > 0 {
 		window = min(window, t.Concurrency)
 	}
 	for i := range window {
-		if err := d.schedule(t, &workflow.Item{Index: i, Count: len(items)}, items[i], 1, notBefore); err != nil {
+		if err := d.schedule(t, activation, &workflow.Item{Index: i, Count: len(items)}, items[i], 1, notBefore); err != nil {
 			return err
 		}
 	}
@@ -101,7 +103,7 @@ func (d *decision) items(t *workflowdef.Task) ([]any, error) {
 }
 
 // schedule records one run of t and queues its child's request.
-func (d *decision) schedule(t *workflowdef.Task, item *workflow.Item, value any, attempt int, notBefore time.Time) error {
+func (d *decision) schedule(t *workflowdef.Task, activation int, item *workflow.Item, value any, attempt int, notBefore time.Time) error {
 	s, err := d.f.scope()
 	if err != nil {
 		return err
@@ -122,10 +124,11 @@ func (d *decision) schedule(t *workflowdef.Task, item *workflow.Item, value any,
 	if err != nil {
 		return fmt.Errorf("parent execution id %q: %w", d.f.parent.ID(), err)
 	}
-	child := childID(parent, t.Name, d.f.activations[t.Name], index, attempt)
+	child := childID(parent, t.Name, activation, index, attempt)
 	if err := d.add(workflow.WorkflowTaskScheduled{
 		ExecutionID:      d.f.parent.ID(),
 		Task:             t.Name,
+		Activation:       activation,
 		Item:             item,
 		Attempt:          attempt,
 		ChildExecutionID: child,
@@ -165,14 +168,14 @@ func (d *decision) completed(r workflow.Run, child *execution.Execution, result 
 	if child.Status() != execution.Completed && r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
 		return d.retry(t, r, child.Status())
 	}
-	runs := d.f.current(t.Name)
+	runs := d.f.runs(t.Name, r.Activation)
 	if !t.WithItems() {
-		return d.finish(t, outcome(runs))
+		return d.finish(t, r.Activation, outcome(runs))
 	}
 	count := r.Item.Count
 	done, scheduled, inFlight := itemsDone(runs, count)
 	if done {
-		return d.finish(t, outcome(runs))
+		return d.finish(t, r.Activation, outcome(runs))
 	}
 	if scheduled == count || len(d.f.unhandled) > 0 {
 		return nil
@@ -188,7 +191,7 @@ func (d *decision) completed(r workflow.Run, child *execution.Execution, result 
 				return failf("task %s: items changed from %d to %d while it ran", t.Name, count, len(items))
 			}
 		}
-		if err := d.schedule(t, &workflow.Item{Index: next, Count: count}, items[next], 1, time.Time{}); err != nil {
+		if err := d.schedule(t, r.Activation, &workflow.Item{Index: next, Count: count}, items[next], 1, time.Time{}); err != nil {
 			return err
 		}
 		inFlight++
@@ -205,6 +208,7 @@ func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.S
 	if err := d.add(workflow.WorkflowTaskRetried{
 		ExecutionID: d.f.parent.ID(),
 		Task:        t.Name,
+		Activation:  r.Activation,
 		Item:        r.Item,
 		Attempt:     r.Attempt,
 		Reason:      fmt.Sprintf("attempt %d of %d ended %s", r.Attempt, t.Retry.Count+1, status),
@@ -223,18 +227,19 @@ func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.S
 		}
 		value = items[r.Item.Index]
 	}
-	return d.schedule(t, r.Item, value, next, notBefore)
+	return d.schedule(t, r.Activation, r.Item, value, next, notBefore)
 }
 
 // finish ends a task's activation: its transitions are evaluated in order, every one whose
 // when holds fires, publishing its vars (visible to the transitions after it) and leading to
-// its tasks; a join runs once its count of inbound transitions is reached.
-func (d *decision) finish(t *workflowdef.Task, status execution.Status) error {
+// its tasks; a task without join runs once per arrival, a join once its count of inbound
+// transitions is reached.
+func (d *decision) finish(t *workflowdef.Task, activation int, status execution.Status) error {
 	s, err := d.f.scope()
 	if err != nil {
 		return err
 	}
-	result, err := resultOf(d.f.current(t.Name))
+	result, err := resultOf(d.f.runs(t.Name, activation))
 	if err != nil {
 		return fmt.Errorf("result of task %s: %w", t.Name, err)
 	}
@@ -273,13 +278,16 @@ func (d *decision) finish(t *workflowdef.Task, status execution.Status) error {
 			return fmt.Errorf("encode vars published by task %s: %w", t.Name, err)
 		}
 	}
-	before := map[string]int{}
 	for _, n := range next {
-		before[n] = d.f.st.Inbound(n)
+		if _, ok := d.f.def.Task(n); !ok {
+			return failf("task %s leads to unknown task %s", t.Name, n)
+		}
 	}
+	arrivals := d.f.arrivals(next)
 	if err := d.add(workflow.WorkflowTaskTransitioned{
 		ExecutionID: d.f.parent.ID(),
 		Task:        t.Name,
+		Activation:  activation,
 		Status:      status,
 		Published:   pub,
 		Next:        next,
@@ -289,16 +297,8 @@ func (d *decision) finish(t *workflowdef.Task, status execution.Status) error {
 	if len(d.f.unhandled) > 0 {
 		return nil // a failure ends the workflow: nothing new starts
 	}
-	for _, n := range next {
-		before[n]++
-		target, ok := d.f.def.Task(n)
-		if !ok {
-			return failf("task %s leads to unknown task %s", t.Name, n)
-		}
-		if target.Join > 0 && before[n] != target.Join {
-			continue
-		}
-		if err := d.activate(n); err != nil {
+	for _, a := range arrivals {
+		if err := d.activate(a.task, a.activation); err != nil {
 			return err
 		}
 	}
@@ -310,6 +310,7 @@ func (d *decision) record(r workflow.Run, child *execution.Execution, result jso
 	return d.add(workflow.WorkflowTaskCompleted{
 		ExecutionID:      d.f.parent.ID(),
 		Task:             r.Task,
+		Activation:       r.Activation,
 		Item:             r.Item,
 		Attempt:          r.Attempt,
 		ChildExecutionID: r.ChildExecutionID,
@@ -344,12 +345,21 @@ func (d *decision) endIfIdle() error {
 	}
 	output, err := d.f.def.Output(s)
 	if err != nil {
-		return d.end(execution.Failed, nil, err.Error())
+		return failf("%v", err)
 	}
 	return d.end(execution.Completed, output, "")
 }
 
 func (d *decision) end(status execution.Status, output json.RawMessage, reason string) error {
+	if d.f.st.ExecutionID() == "" {
+		// It failed before WorkflowStarted (its vars cannot render): the parent's failure
+		// alone says so.
+		change, err := d.f.parent.Transition(status, execution.Outcome{Reason: reason, Result: output})
+		if err != nil {
+			return err
+		}
+		return d.add(change)
+	}
 	if err := d.add(workflow.WorkflowCompleted{
 		ExecutionID: d.f.parent.ID(),
 		Status:      status,

@@ -15,19 +15,18 @@ import (
 
 // flow is a parent stream folded for the engine: the parent execution, the workflow state,
 // and what the engine derives from them that domain/workflow does not keep (each task's
-// current activation, its result, the failures no transition handled, each run's input).
+// activations, its result, the failures no transition handled, each run's input).
 type flow struct {
 	parent *execution.Execution
 	st     *workflow.State
 	def    *workflowdef.Workflow // nil before WorkflowStarted
 	params map[string]any
 
-	activations map[string]int             // task → transitions recorded: its finished activations
-	cut         map[string]int             // task → how many of its runs belong to finished activations
-	results     map[string]any             // task → result of its last finished activation
-	unhandled   []string                   // failures of tasks that no transition handled
-	inputs      map[string]json.RawMessage // child execution id → rendered input
-	notBefore   map[string]time.Time       // child execution id → its request's not_before
+	activated map[string]int             // task → activations begun: the number of the next one
+	results   map[string]any             // task → result of its last finished activation
+	unhandled []string                   // failures of tasks that no transition handled
+	inputs    map[string]json.RawMessage // child execution id → rendered input
+	notBefore map[string]time.Time       // child execution id → its request's not_before
 }
 
 func fold(events []event.Event) (*flow, error) {
@@ -40,13 +39,12 @@ func fold(events []event.Event) (*flow, error) {
 		return nil, err
 	}
 	f := &flow{
-		parent:      parent,
-		st:          st,
-		activations: map[string]int{},
-		cut:         map[string]int{},
-		results:     map[string]any{},
-		inputs:      map[string]json.RawMessage{},
-		notBefore:   map[string]time.Time{},
+		parent:    parent,
+		st:        st,
+		activated: map[string]int{},
+		results:   map[string]any{},
+		inputs:    map[string]json.RawMessage{},
+		notBefore: map[string]time.Time{},
 	}
 	for i, e := range events {
 		if err := f.observe(e); err != nil {
@@ -65,8 +63,18 @@ func (f *flow) apply(e event.Event) error {
 }
 
 func (f *flow) observe(e event.Event) error {
+	if tr, ok := e.(*workflow.WorkflowTaskTransitioned); ok {
+		e = *tr
+	}
+	var arrivals []arrival
+	if tr, ok := e.(workflow.WorkflowTaskTransitioned); ok && f.def != nil {
+		arrivals = f.arrivals(tr.Next) // counted against the inbound transitions before this one
+	}
 	if err := f.st.Apply(e); err != nil {
 		return err
+	}
+	for _, a := range arrivals {
+		f.activated[a.task]++
 	}
 	switch e := e.(type) {
 	case *workflow.WorkflowStarted:
@@ -79,8 +87,6 @@ func (f *flow) observe(e event.Event) error {
 	case workflow.WorkflowTaskScheduled:
 		f.inputs[e.ChildExecutionID] = e.Input
 		f.notBefore[e.ChildExecutionID] = e.NotBefore
-	case *workflow.WorkflowTaskTransitioned:
-		return f.transitioned(*e)
 	case workflow.WorkflowTaskTransitioned:
 		return f.transitioned(e)
 	}
@@ -97,27 +103,62 @@ func (f *flow) started(definition, input json.RawMessage) error {
 		return fmt.Errorf("workflow input: %w", err)
 	}
 	f.def, f.params = def, params
+	for _, name := range def.Start() {
+		f.activated[name]++
+	}
 	return nil
 }
 
+// arrival is a transition reaching a task that it activates, with the activation's number.
+type arrival struct {
+	task       string
+	activation int
+}
+
+// arrivals lists the activations a transition leading to next causes, given the transitions
+// recorded so far: a task without join is activated by each one (a split runs it once per
+// arrival, as Orquesta does), a join by the one that reaches its count. Numbers follow the
+// order of the arrivals in the stream, so every fold of it derives the same ones.
+func (f *flow) arrivals(next []string) []arrival {
+	inbound := map[string]int{}
+	added := map[string]int{}
+	var out []arrival
+	for _, n := range next {
+		if _, seen := inbound[n]; !seen {
+			inbound[n] = f.st.Inbound(n)
+		}
+		inbound[n]++
+		t, ok := f.def.Task(n)
+		if !ok || (t.Join > 0 && inbound[n] != t.Join) {
+			continue
+		}
+		out = append(out, arrival{task: n, activation: f.activated[n] + added[n]})
+		added[n]++
+	}
+	return out
+}
+
 func (f *flow) transitioned(e workflow.WorkflowTaskTransitioned) error {
-	runs := f.current(e.Task)
-	result, err := resultOf(runs)
+	result, err := resultOf(f.runs(e.Task, e.Activation))
 	if err != nil {
 		return fmt.Errorf("result of task %s: %w", e.Task, err)
 	}
 	f.results[e.Task] = result
-	f.cut[e.Task] += len(runs)
-	f.activations[e.Task]++
 	if e.Status != execution.Completed && len(e.Next) == 0 {
 		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s and no transition handles it", e.Task, e.Status))
 	}
 	return nil
 }
 
-// current lists the runs of task's activation in progress.
-func (f *flow) current(task string) []workflow.Run {
-	return f.st.Runs(task)[f.cut[task]:]
+// runs lists the runs of one activation of task, in scheduling order.
+func (f *flow) runs(task string, activation int) []workflow.Run {
+	var out []workflow.Run
+	for _, r := range f.st.Runs(task) {
+		if r.Activation == activation {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // final reports whether a run is the last word on its item: ended and not retried.

@@ -33,20 +33,21 @@ func (en *Engine) Start(ctx context.Context, e eventstore.Recorded) error {
 	defer unlock()
 	f, err := en.flow(ctx, e.StreamID)
 	if err != nil {
-		return err
+		return en.failOn(ctx, e, e.StreamID, err)
 	}
 	if f.parent.Status() != execution.Requested {
 		en.keep(f)
-		return en.request(ctx, f, e) // started already: request what a crash may have left out
+		// Started already: request what a crash may have left out.
+		return en.failOn(ctx, e, e.StreamID, en.request(ctx, f, e))
 	}
 	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
 	d := en.decision(f)
 	if err := d.settle(en.start(d)); err != nil {
-		return err
+		return en.failOn(ctx, e, e.StreamID, err)
 	}
-	return en.commit(ctx, e, d)
+	return en.failOn(ctx, e, e.StreamID, en.commit(ctx, e, d))
 }
 
 func (en *Engine) start(d *decision) error {
@@ -93,7 +94,7 @@ func (en *Engine) start(d *decision) error {
 		return err
 	}
 	for _, name := range def.Start() {
-		if err := d.activate(name); err != nil {
+		if err := d.activate(name, 0); err != nil { // a start task's one activation
 			return err
 		}
 	}
@@ -133,7 +134,7 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 	defer unlock()
 	f, err := en.flow(ctx, stream)
 	if err != nil {
-		return err
+		return en.failOn(ctx, e, stream, err)
 	}
 	status := f.parent.Status()
 	if f.def == nil || (status != execution.Running && status != execution.Canceling) {
@@ -142,11 +143,11 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 	}
 	r, ok := f.runOf(child.ID())
 	if !ok {
-		return bus.Permanent(fmt.Errorf("child %s of workflow %s was never scheduled", child.ID(), f.parent.ID()))
+		return en.failOn(ctx, e, stream, bus.Permanent(fmt.Errorf("child %s of workflow %s was never scheduled", child.ID(), f.parent.ID())))
 	}
 	if r.Status != "" {
 		en.keep(f)
-		return en.request(ctx, f, e) // recorded already: a redelivery
+		return en.failOn(ctx, e, stream, en.request(ctx, f, e)) // recorded already: a redelivery
 	}
 	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
@@ -158,9 +159,9 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 		err = d.endIfIdle()
 	}
 	if err := d.settle(err); err != nil {
-		return err
+		return en.failOn(ctx, e, stream, err)
 	}
-	return en.commit(ctx, e, d)
+	return en.failOn(ctx, e, stream, en.commit(ctx, e, d))
 }
 
 // terminalResult is the result the child's terminal status change carries.
@@ -225,8 +226,9 @@ func (en *Engine) keep(f *flow) {
 
 func (en *Engine) decision(f *flow) *decision {
 	return &decision{
-		f:   f,
-		now: en.now(),
+		f:     f,
+		where: en.where(f.parent.Action()),
+		now:   en.now(),
 		actions: func(ref string) (string, bool) {
 			a, ok := en.catalog.Action(ref)
 			return string(a.RunnerType), ok

@@ -10,9 +10,10 @@
 // the workflow). Both fold the parent stream, decide, and append with Exact(version): of two
 // concurrent completions only one appends on a version, and the other, retried by the router,
 // decides again on the stream that includes the first. Children are appended afterwards with
-// NoStream under ids derived from (parent, task, item, attempt), so a redelivery or a crash
-// between the two appends never runs a task twice: the redelivered message finds the run
-// recorded and only requests the children that are still missing.
+// NoStream under ids derived from (parent, task, activation, item, attempt), so a redelivery
+// or a crash between the two appends never runs a task twice: the redelivered message finds
+// the run recorded and only requests the children that are still missing. An error no retry
+// can fix (fail.go) ends the workflow failed with its reason instead of poisoning the message.
 package workflow
 
 import (

@@ -56,7 +56,7 @@ type Enforcement struct {
 	Parameters  json.RawMessage // rendered; secret ones already sealed
 	Status      Status
 	ExecutionID string // once processed
-	Reason      string // why it was skipped
+	Reason      string // why it was skipped, or why its parameters could not be rendered
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	Version     int64 // stream version of the last event applied
@@ -122,6 +122,7 @@ func (x *Enforcement) apply(r eventstore.Recorded, e event.Event) {
 	case *enforcement.EnforcementCreated:
 		x.CreatedAt = r.RecordedAt
 		x.Rule, x.Trigger, x.EventID, x.Action, x.Parameters = e.Rule, e.Trigger, e.EventID, e.Action, e.Parameters
+		x.Reason = e.Failure // parameters the rule could not render: its execution fails with this
 	case *enforcement.EnforcementProcessed:
 		x.Status, x.ExecutionID = Processed, e.ExecutionID
 	case *enforcement.EnforcementSkipped:
