@@ -198,6 +198,9 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
+// MaxTasks bounds the tasks of one workflow: far above any real workflow (they have tens).
+const MaxTasks = 1000
+
 // Parse decodes, validates and compiles a definition. Its error joins every problem found,
 // each located by a path (tasks.deploy.next[0].do: message), which the pack loader turns
 // into a file and line.
@@ -242,6 +245,11 @@ func Parse(raw json.RawMessage) (*Workflow, error) {
 		bad("tasks", "a workflow needs at least one task")
 	} else if tasks = c.mapping(top["tasks"], "tasks", "a mapping of task name: task", nil); tasks != nil && len(tasks) == 0 {
 		bad("tasks", "a workflow needs at least one task")
+	} else if len(tasks) > MaxTasks {
+		// Every decision folds the whole definition: a definition with no bound is a way to
+		// make the engine's every step as slow as its author likes.
+		bad("tasks", "%d tasks, more than the %d a workflow may have", len(tasks), MaxTasks)
+		tasks = nil
 	}
 	inbound := map[string]map[string]bool{} // task → tasks with a transition to it
 	joins := map[string]json.RawMessage{}

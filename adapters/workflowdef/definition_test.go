@@ -2,6 +2,7 @@ package workflowdef_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,17 @@ func TestParseTheIssueExample(t *testing.T) {
 
 func TestParseRejects(t *testing.T) {
 	t.Parallel()
+	var many strings.Builder
+	many.WriteString(`{"tasks": {`)
+	for i := range workflowdef.MaxTasks + 1 {
+		if i > 0 {
+			many.WriteString(",")
+		}
+		fmt.Fprintf(&many, `"t%d": {"action": "x.y"}`, i)
+	}
+	many.WriteString("}}")
 	for name, tc := range map[string]struct{ def, want string }{
+		"more tasks than a workflow may have": {many.String(), "tasks: 1001 tasks, more than the 1000 a workflow may have"},
 		"an unknown do target": {`{"tasks": {"a": {"action": "x.y", "next": [{"do": ["b"]}]}}}`,
 			`tasks.a.next[0].do: unknown task "b"`},
 		"an unreachable task": {`{"tasks": {"a": {"action": "x.y"}, "b": {"action": "x.y", "next": [{"do": "c"}]}, "c": {"action": "x.y", "next": [{"do": "b"}]}}}`,
