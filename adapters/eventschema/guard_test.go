@@ -147,7 +147,7 @@ func TestGuardRefusesTextAReadModelCannotHoldNamingTheFieldAndWritesNothing(t *t
 	ctx := context.Background()
 	fired := func(payload string) eventstore.Proposed {
 		return eventstore.Proposed{ID: ulid.Make(), Type: "EventFired", SchemaVersion: 1,
-			Data: []byte(`{"event_id":"` + ulid.Make().String() + `","trigger":"examples.ping","source":"webhook","payload":` + payload + `}`),
+			Data:     []byte(`{"event_id":"` + ulid.Make().String() + `","trigger":"examples.ping","source":"webhook","payload":` + payload + `}`),
 			Metadata: event.Metadata{Actor: "webhook"}}
 	}
 	withMeta := func(md event.Metadata) eventstore.Proposed {
