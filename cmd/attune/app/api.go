@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/httpapi"
+	"github.com/attune-go/attune/adapters/safetext"
 	"github.com/attune-go/attune/handlers/cancel"
 	"github.com/attune-go/attune/handlers/packs"
 	"github.com/attune-go/attune/handlers/request"
@@ -106,6 +107,7 @@ func classify(err error) *httpapi.Error {
 		finished *cancel.FinishedError
 		invalid  *request.ValidationError
 		badPack  *packLoadError
+		badText  *safetext.Error
 	)
 	switch {
 	case errors.Is(err, cancel.ErrNotFound), errors.Is(err, request.ErrUnknownExecution):
@@ -122,6 +124,8 @@ func classify(err error) *httpapi.Error {
 			field = "parameters." + field
 		}
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Field: field, Message: err.Error()}
+	case errors.As(err, &badText): // the guard before the log: a NUL, invalid UTF-8, an over-long indexed field
+		return httpapi.TextError(badText)
 	case errors.As(err, &badPack):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Message: err.Error()}
 	}
