@@ -98,6 +98,12 @@ func (s *Server) readiness(ctx context.Context) (bool, map[string]string) {
 	if err := s.cfg.Pool.Ping(ctx); err != nil {
 		checks["database"], ok = err.Error(), false
 	}
+	// A stalled projection serves a stale read model until someone acts: not ready, by name.
+	for _, r := range s.runners {
+		if st := r.Stalled(); st != nil {
+			checks[r.Name()], ok = "stalled: "+st.Error(), false
+		}
+	}
 	return ok, checks
 }
 
