@@ -287,7 +287,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // apply applies batch in transactions of at most maxBatch events, starting at cursor, and
-// returns the new cursor.
+// returns the new cursor. When a transaction fails for anything but a transient reason, its
+// events are applied one at a time up to the one at fault, which the error names: a
+// *StallError (the cursor is then just before it).
 func apply(ctx context.Context, t Target, p Projection, cursor eventstore.Position, batch []eventstore.Recorded, maxBatch int, done func(eventstore.Position)) (eventstore.Position, error) {
 	for len(batch) > 0 {
 		n := min(len(batch), maxBatch)
@@ -295,6 +297,17 @@ func apply(ctx context.Context, t Target, p Projection, cursor eventstore.Positi
 		batch = batch[n:]
 		to := chunk[n-1].Position
 		err := t.Update(ctx, p.Name, cursor, to, func(tx Tx) error { return p.Apply(ctx, tx, chunk) })
+		if err != nil && !transient(ctx, err) {
+			if n == 1 {
+				return cursor, stallAt(p.Name, chunk[0], err, time.Now())
+			}
+			c, err := apply(ctx, t, p, cursor, chunk, 1, done)
+			if err != nil {
+				return c, err
+			}
+			cursor = c
+			continue
+		}
 		if err != nil {
 			return cursor, fmt.Errorf("apply %d events after %s to %s: %w", n, cursor, p.Name, err)
 		}

@@ -190,3 +190,38 @@ func TestARunnerWaitsOutTerminatedSessionsAndResumes(t *testing.T) {
 	}
 	sameRows(t, s, fresh(t, store), projections.Executions)
 }
+
+// A rebuild that meets an event the read model refuses fails naming it, and the live tables
+// keep serving what they had: it builds beside them and swaps only on success.
+func TestAFailedRebuildLeavesTheLiveTablesServing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, stores[1].open)
+	ctx := context.Background()
+	if _, err := lifecycle.Write(ctx, b.store, lifecycle.Config{Executions: 10, Seed: 6}); err != nil {
+		t.Fatal(err)
+	}
+	r := stallRunner(t, b.store, b.db, projections.Events, time.Hour)
+	caughtUp(t, r, b.store)
+	rows := countRows(t, b.schema, "trigger_events")
+	if rows == 0 {
+		t.Fatal("the lifecycle log fired no trigger event: the test proves nothing")
+	}
+	before, err := b.db.Checkpoint(ctx, projections.Events.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poison := fire(t, b.store, "examples.ping", `{"msg":"\u0000"}`)
+	eventually(t, "the live projection to stall", func() bool { return r.Stalled() != nil })
+
+	err = projections.Rebuild(ctx, b.store, b.db, projections.Events.Name)
+	var st *projections.StallError
+	if !errors.As(err, &st) || st.Position != poison.Position || !strings.Contains(err.Error(), poison.Position.String()) {
+		t.Fatalf("rebuild: %v, want a failure naming the event at %s", err, poison.Position)
+	}
+	if n := countRows(t, b.schema, "trigger_events"); n != rows {
+		t.Errorf("after the failed rebuild the live table has %d rows, want the %d it served", n, rows)
+	}
+	if cp, err := b.db.Checkpoint(ctx, projections.Events.Name); err != nil || cp != before {
+		t.Errorf("checkpoint %s (%v) after the failed rebuild, want %s", cp, err, before)
+	}
+}
