@@ -62,6 +62,14 @@ func TestE2ETextNoReadModelCanHoldIsRefusedAndExecutionsKeepFlowing(t *testing.T
 	if got := sys.waitTerminal(x.ID); got.Status != "completed" {
 		t.Errorf("execution %s ended %s, want completed", x.ID, got.Status)
 	}
+	// An action that prints a NUL and binary still ends, its output cleaned for the log.
+	bin, err := sys.api.Run(context.Background(), "core.local", map[string]json.RawMessage{"cmd": json.RawMessage(`"printf 'a\\000b\\377c'"`)})
+	if err != nil {
+		t.Fatalf("run an action that prints a NUL: %v", err)
+	}
+	if got := sys.waitTerminal(bin.ID); got.Status != "completed" || got.Stdout != "a\uFFFDb\uFFFDc" {
+		t.Errorf("an action printing a NUL and a bad byte ended %s with stdout %q, want completed with U+FFFD in their place", got.Status, got.Stdout)
+	}
 	sys.eventually(30*time.Second, "the webhook's execution to complete", func() bool {
 		xs := sys.executions(url.Values{"rule": {"e2e.on_error"}, "status": {"completed"}})
 		return len(xs) == 1 && xs[0].TriggerEvent == match
