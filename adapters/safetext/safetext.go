@@ -125,13 +125,13 @@ func (s *scanner) value() *Error {
 	case '[':
 		return s.array()
 	case '"':
-		str, err := s.str()
+		_, n, err := s.str(false)
 		if err != nil {
 			return err
 		}
 		if s.limit != nil {
-			if max := s.limit(s.path); max > 0 && len(str) > max {
-				return &Error{Field: s.field(), Code: CodeTooLong, Limit: max, Reason: fmt.Sprintf("%d bytes, over the limit of %d", len(str), max)}
+			if max := s.limit(s.path); max > 0 && n > max {
+				return &Error{Field: s.field(), Code: CodeTooLong, Limit: max, Reason: fmt.Sprintf("%d bytes, over the limit of %d", n, max)}
 			}
 		}
 		return nil
@@ -158,7 +158,7 @@ func (s *scanner) object() *Error {
 		if s.i >= len(s.raw) || s.raw[s.i] != '"' {
 			return s.malformed()
 		}
-		key, err := s.str()
+		key, _, err := s.str(true)
 		if err != nil {
 			return err
 		}
@@ -219,70 +219,104 @@ func (s *scanner) array() *Error {
 	}
 }
 
-// str reads the string at s.i and returns it decoded. The problems it reports are named at
-// the string's own path: for a key, the path of the value it would name.
-func (s *scanner) str() (string, *Error) {
+// str reads the string at s.i and returns its length decoded, in bytes of UTF-8, and, when
+// keep is set (a key: it names the path), the string itself. The problems it reports are
+// named at the string's own path: for a key, the path of the object that holds it.
+func (s *scanner) str(keep bool) (string, int, *Error) {
 	s.i++ // "
 	var b strings.Builder
+	n := 0
 	for s.i < len(s.raw) {
 		c := s.raw[s.i]
 		switch {
 		case c == '"':
 			s.i++
-			return b.String(), nil
+			return b.String(), n, nil
 		case c == 0:
-			return "", s.invalid("NUL byte")
+			return "", 0, s.invalid("NUL byte")
 		case c == '\\':
-			if err := s.escape(&b); err != nil {
-				return "", err
+			r, err := s.escape()
+			if err != nil {
+				return "", 0, err
+			}
+			n += utf8.RuneLen(r)
+			if keep {
+				b.WriteRune(r)
 			}
 		case c < utf8.RuneSelf:
-			b.WriteByte(c)
+			n++
+			if keep {
+				b.WriteByte(c)
+			}
 			s.i++
 		default:
-			r, n := utf8.DecodeRune(s.raw[s.i:])
-			if r == utf8.RuneError && n <= 1 {
-				return "", s.invalid("invalid UTF-8")
+			r, size := utf8.DecodeRune(s.raw[s.i:])
+			if r == utf8.RuneError && size <= 1 {
+				return "", 0, s.invalid("invalid UTF-8")
 			}
-			b.Write(s.raw[s.i : s.i+n])
-			s.i += n
+			n += size
+			if keep {
+				b.Write(s.raw[s.i : s.i+size])
+			}
+			s.i += size
 		}
 	}
-	return "", s.malformed()
+	return "", 0, s.malformed()
 }
 
 func (s *scanner) invalid(what string) *Error {
 	return &Error{Field: s.field(), Code: CodeInvalidText, Reason: fmt.Sprintf("%s at byte %d", what, s.i)}
 }
 
-func (s *scanner) escape(b *strings.Builder) *Error {
+// escape reads the escape at s.i and returns the character it stands for.
+func (s *scanner) escape() (rune, *Error) {
 	if s.i+1 >= len(s.raw) {
-		return s.malformed()
+		return 0, s.malformed()
 	}
 	if s.raw[s.i+1] != 'u' {
-		b.WriteByte(s.raw[s.i+1]) // the length is what matters, not the exact character
+		r, ok := simpleEscape(s.raw[s.i+1])
+		if !ok {
+			return 0, s.malformed()
+		}
 		s.i += 2
-		return nil
+		return r, nil
 	}
 	r, ok := s.hex4(s.i)
 	if !ok {
-		return s.malformed()
+		return 0, s.malformed()
 	}
 	switch {
 	case r == 0:
-		return s.invalid(`NUL character (\u0000)`)
+		return 0, s.invalid(`NUL character (\u0000)`)
 	case utf16.IsSurrogate(r):
 		lo, ok := s.hex4(s.i + 6)
 		if r >= 0xDC00 || !ok || lo < 0xDC00 || lo > 0xDFFF {
-			return s.invalid("lone UTF-16 surrogate escape")
+			return 0, s.invalid("lone UTF-16 surrogate escape")
 		}
-		b.WriteRune(utf16.DecodeRune(r, lo))
 		s.i += 12
-		return nil
+		return utf16.DecodeRune(r, lo), nil
 	}
-	b.WriteRune(r)
 	s.i += 6
-	return nil
+	return r, nil
+}
+
+// simpleEscape is the character of a one-letter escape (\n, \", …).
+func simpleEscape(c byte) (rune, bool) {
+	switch c {
+	case '"', '\\', '/':
+		return rune(c), true
+	case 'b':
+		return '\b', true
+	case 'f':
+		return '\f', true
+	case 'n':
+		return '\n', true
+	case 'r':
+		return '\r', true
+	case 't':
+		return '\t', true
+	}
+	return 0, false
 }
 
 // hex4 reads the escape \uXXXX at i.

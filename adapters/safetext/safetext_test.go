@@ -28,6 +28,8 @@ func TestJSONFindsTextAReadModelCannotHoldAndNamesItsField(t *testing.T) {
 		{"lone high surrogate", `{"m":"\ud800x"}`, "/data/m", safetext.CodeInvalidText},
 		{"lone low surrogate", `{"m":"\udc00"}`, "/data/m", safetext.CodeInvalidText},
 		{"pointer escapes", `{"a/b":{"c~d":"\u0000"}}`, "/data/a~1b/c~0d", safetext.CodeInvalidText},
+		{"escaped keys decoded", `{"a\"b\u00e9":{"x\ny":"\u0000"}}`, "/data/a\"bé/x\ny", safetext.CodeInvalidText},
+		{"an unknown escape", `{"m":"\q"}`, "/data/m", safetext.CodeInvalidText},
 		{"bounded field too long", `{"tag":"123456789"}`, "/data/tag", safetext.CodeTooLong},
 		{"bounded field at its limit, escapes counted decoded", `{"tag":"123456\u00e9"}`, "", ""},
 		{"same length elsewhere is free", `{"other":"123456789"}`, "", ""},
