@@ -63,3 +63,23 @@ func TestStringChecksOneField(t *testing.T) {
 		t.Fatalf("valid text: %v", err)
 	}
 }
+
+// BenchmarkJSON measures the guard's text check on a typical event payload and on a large one.
+func BenchmarkJSON(b *testing.B) {
+	small := []byte(`{"execution_id":"01JABCDEFGHJKMNPQRSTVWXYZ0","action":"examples.shout","rule":"examples.on_error_ping",` +
+		`"parameters":{"message":"disk full (via hello)","count":3,"tags":["a","b"]},"trigger":"examples.ping"}`)
+	large := []byte(`{"payload":{"text":"` + strings.Repeat("déjà vu ", 12_500) + `"}}`)
+	for _, c := range []struct {
+		name string
+		doc  []byte
+	}{{"small", small}, {"100KB", large}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.doc)))
+			for b.Loop() {
+				if err := safetext.JSON(c.doc, "/data", func(p []string) int { return map[bool]int{true: 512}[len(p) == 1] }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
