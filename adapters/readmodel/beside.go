@@ -11,7 +11,6 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/attune-go/attune/adapters/eventstore"
-	"github.com/attune-go/attune/adapters/postgres"
 	"github.com/attune-go/attune/projections"
 )
 
@@ -20,12 +19,13 @@ const upsertCheckpointSQL = `INSERT INTO checkpoints (name, position_major, posi
 VALUES ($1, $2, $3, now())
 ON CONFLICT (name) DO UPDATE SET position_major = $2, position_minor = $3, updated_at = now()`
 
-// Beside implements projections.Target. The scratch tables are a fresh, migrated schema of
-// their own (dropped at the end, whatever happens), so the live tables serve untouched while
-// build runs and stay as they were if it fails. The swap copies the scratch rows into the
-// live tables — same migrations, same columns — rather than renaming tables, so the live
-// tables keep their names, indexes and grants, and the copy, the truncate and the checkpoint
-// commit together or not at all.
+// Beside implements projections.Target. The scratch tables live in a schema of their own,
+// made LIKE the live ones (columns, defaults, constraints, indexes) on one session of the pool
+// whose search_path points at it — no extra pool, no extra connection — and dropped at the
+// end whatever happens, so the live tables serve untouched while build runs and stay as they
+// were if it fails. The swap copies the scratch rows into the live tables rather than
+// renaming tables, so the live tables keep their names, indexes and grants, and the copy, the
+// truncate and the checkpoint commit together or not at all.
 func (d *DB) Beside(ctx context.Context, name string, build func(context.Context, projections.Target) error) (err error) {
 	ts, ok := tables[name]
 	if !ok {
@@ -36,19 +36,26 @@ func (d *DB) Beside(ctx context.Context, name string, build func(context.Context
 		return fmt.Errorf("rebuild %s: read the live schema: %w", name, err)
 	}
 	scratch := "attune_rebuild_" + strings.ToLower(ulid.Make().String())
-	spool, err := d.scratch(ctx, scratch)
+	session, err := d.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("rebuild %s: %w", name, err)
+		return fmt.Errorf("rebuild %s: acquire a connection: %w", name, err)
 	}
 	defer func() {
-		spool.Close()
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if _, derr := d.pool.Exec(dctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{scratch}.Sanitize()+" CASCADE"); derr != nil && err == nil {
+		_, derr := session.Exec(dctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{scratch}.Sanitize()+" CASCADE")
+		if _, rerr := session.Exec(dctx, "RESET search_path"); rerr != nil || derr != nil {
+			_ = session.Conn().Close(dctx) // never hand the pool a session pointing elsewhere
+		}
+		session.Release()
+		if derr != nil && err == nil {
 			err = fmt.Errorf("rebuild %s: drop the scratch schema %s: %w", name, scratch, derr)
 		}
 	}()
-	sdb := New(spool)
+	if err := makeScratch(ctx, session, live, scratch, ts); err != nil {
+		return fmt.Errorf("rebuild %s: %w", name, err)
+	}
+	sdb := &DB{pool: d.pool, q: session, session: session}
 	// The long part runs while the live projection goes on; under the pause, build only
 	// catches up with what was appended meanwhile.
 	if err := build(ctx, sdb); err != nil {
@@ -66,23 +73,21 @@ func (d *DB) Beside(ctx context.Context, name string, build func(context.Context
 	})
 }
 
-// scratch creates and migrates schema and returns a small pool whose search_path is it.
-func (d *DB) scratch(ctx context.Context, schema string) (*pgxpool.Pool, error) {
-	if _, err := d.pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		return nil, fmt.Errorf("create scratch schema %s: %w", schema, err)
+// makeScratch creates schema with empty copies of the projection's tables and of the
+// checkpoints table, and points session's search_path at it.
+func makeScratch(ctx context.Context, session *pgxpool.Conn, live, scratch string, ts []struct{ name, key string }) error {
+	stmts := []string{"CREATE SCHEMA " + pgx.Identifier{scratch}.Sanitize()}
+	for _, t := range append(ts, struct{ name, key string }{"checkpoints", "name"}) {
+		stmts = append(stmts, "CREATE TABLE "+pgx.Identifier{scratch, t.name}.Sanitize()+
+			" (LIKE "+pgx.Identifier{live, t.name}.Sanitize()+" INCLUDING ALL)")
 	}
-	cfg := d.pool.Config().Copy()
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	cfg.MaxConns, cfg.MinConns = 2, 0
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to scratch schema %s: %w", schema, err)
+	stmts = append(stmts, "SET search_path TO "+pgx.Identifier{scratch}.Sanitize())
+	for _, s := range stmts {
+		if _, err := session.Exec(ctx, s); err != nil {
+			return fmt.Errorf("make scratch schema %s: %w", scratch, err)
+		}
 	}
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("migrate scratch schema %s: %w", schema, err)
-	}
-	return pool, nil
+	return nil
 }
 
 // swap replaces the live rows of the projection's tables and its checkpoint with the
