@@ -68,6 +68,11 @@ type Target interface {
 	Update(ctx context.Context, name string, from, to eventstore.Position, fn func(Tx) error) error
 	// Reset empties the projection's tables and deletes its checkpoint, in one transaction.
 	Reset(ctx context.Context, name string) error
+	// Beside builds the projection into empty scratch tables beside the live ones with build
+	// (which catches a Target up from its checkpoint), then, with the live projection paused,
+	// runs build again to catch up and swaps the rows and the checkpoint into the live tables
+	// in one transaction. If build fails the live tables are untouched.
+	Beside(ctx context.Context, name string, build func(context.Context, Target) error) error
 	// Lead waits until this caller is the projection's only live runner, then runs fn with
 	// the Target to write through; fn's context ends if the leadership is lost.
 	Lead(ctx context.Context, name string, fn func(context.Context, Target) error) error

@@ -7,23 +7,25 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 )
 
-// Rebuild empties the named projection and replays it from the start of the log to its
-// head, under the projection's pause lock: a live runner waits meanwhile, then resumes from
-// the rebuilt checkpoint. Readers see the tables fill up again while it runs.
+// Rebuild replays the named projection from the start of the log into scratch tables beside
+// the live ones, then swaps them in, under the projection's pause lock only for the last
+// catch-up and the swap: readers see the old tables until the new ones replace them at once,
+// and a live runner waits meanwhile, then resumes from the rebuilt checkpoint. A rebuild that
+// fails — an event the read model refuses, a *StallError naming it — leaves the live tables
+// serving as they were.
 func Rebuild(ctx context.Context, store eventstore.Store, target Target, name string) error {
 	p, ok := Lookup(name)
 	if !ok {
 		return fmt.Errorf("rebuild projection %q: no such projection", name)
 	}
-	return target.Pause(ctx, p.Name, func(ctx context.Context, t Target) error {
-		if err := t.Reset(ctx, p.Name); err != nil {
-			return fmt.Errorf("rebuild %s: %w", p.Name, err)
-		}
-		if _, err := CatchUp(ctx, store, t, p, eventstore.Start); err != nil {
-			return fmt.Errorf("rebuild %s: %w", p.Name, err)
-		}
-		return nil
+	err := target.Beside(ctx, p.Name, func(ctx context.Context, scratch Target) error {
+		_, err := CatchUp(ctx, store, scratch, p, eventstore.Start)
+		return err
 	})
+	if err != nil {
+		return fmt.Errorf("rebuild %s (the live tables are unchanged): %w", p.Name, err)
+	}
+	return nil
 }
 
 // Replay builds projections (every one when none is given) into target up to until

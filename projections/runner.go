@@ -23,8 +23,18 @@ type Config struct {
 	// Defaults to 1000: big enough that the per-transaction cost fades, small enough that no
 	// transaction stays open long.
 	MaxBatch int
-	// RetryDelay is the first pause after a failure; it doubles up to a minute. Default 1s.
+	// RetryDelay is the first pause after a failure; it doubles up to MaxRetryDelay. Default 1s.
 	RetryDelay time.Duration
+	// MaxRetryDelay caps the pause between retries of a transient failure (the database
+	// away), so the runner resumes within that long of its return. Default 5s.
+	MaxRetryDelay time.Duration
+	// EventAttempts is how many times a batch the read model refuses is tried whole before
+	// the runner looks for the event at fault, applying the batch one event at a time.
+	// Default 3.
+	EventAttempts int
+	// StallRetry is how often a stalled projection retries the event it stopped at, so that a
+	// fixed database resumes it on its own. Default 30s.
+	StallRetry time.Duration
 }
 
 // Validate returns every problem of the configuration at once.
@@ -42,6 +52,9 @@ func (c Config) Validate() error {
 	if c.MaxBatch < 0 {
 		errs = append(errs, fmt.Errorf("max batch %d: want > 0", c.MaxBatch))
 	}
+	if c.RetryDelay < 0 || c.MaxRetryDelay < 0 || c.StallRetry < 0 || c.EventAttempts < 0 {
+		errs = append(errs, errors.New("retry delays and attempts: want > 0 (0: default)"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -54,10 +67,14 @@ type Runner struct {
 	log        *slog.Logger
 	maxBatch   int
 	retryDelay time.Duration
+	maxDelay   time.Duration
+	attempts   int
+	stallRetry time.Duration
 
 	leading atomic.Bool
 	mu      sync.Mutex
 	applied eventstore.Position
+	stalled *StallError
 }
 
 // New validates cfg and returns a Runner.
@@ -72,6 +89,9 @@ func New(cfg Config) (*Runner, error) {
 		log:        cmp.Or(cfg.Logger, slog.Default()).With(slog.String("projection", cfg.Projection.Name)),
 		maxBatch:   cmp.Or(cfg.MaxBatch, 1000),
 		retryDelay: cmp.Or(cfg.RetryDelay, time.Second),
+		maxDelay:   cmp.Or(cfg.MaxRetryDelay, 5*time.Second),
+		attempts:   cmp.Or(cfg.EventAttempts, 3),
+		stallRetry: cmp.Or(cfg.StallRetry, 30*time.Second),
 	}, nil
 }
 
@@ -90,16 +110,55 @@ func (r *Runner) Applied() eventstore.Position {
 // standby waits on the lock and reports false.
 func (r *Runner) Leading() bool { return r.leading.Load() }
 
+// Stalled returns the stall the projection is in (the event it cannot apply, and why), or
+// nil while it applies the log. Readiness and the metrics report it.
+func (r *Runner) Stalled() *StallError {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stalled
+}
+
+// setApplied records progress; an event applied at or past the stalled one ends the stall.
 func (r *Runner) setApplied(p eventstore.Position) {
 	r.mu.Lock()
 	r.applied = p
+	resumed := r.stalled
+	if resumed != nil && !p.Less(resumed.Position) {
+		r.stalled = nil
+	} else {
+		resumed = nil
+	}
 	r.mu.Unlock()
+	if resumed != nil {
+		r.log.Info("projection resumed: the event it stalled at is applied",
+			slog.String("position", resumed.Position.String()), slog.Duration("stalled_for", time.Since(resumed.Since)))
+	}
 }
 
-// Run waits for leadership, then follows the log until ctx ends (nil). Failures — the
-// database going away, an event the projection cannot apply — are logged and retried with
-// a growing delay, because a projection that gives up leaves its read model silently stale;
-// Applied shows the lag meanwhile.
+// stall records that the projection stopped at e, logging it once per event.
+func (r *Runner) stall(e eventstore.Recorded, err error) {
+	r.mu.Lock()
+	already := r.stalled != nil && r.stalled.Position == e.Position
+	if !already {
+		r.stalled = stallAt(r.p.Name, e, err, time.Now())
+	}
+	r.mu.Unlock()
+	if already {
+		r.log.Debug("projection still stalled", slog.String("position", e.Position.String()), slog.Any("error", err))
+		return
+	}
+	r.log.Error("projection stalled: it cannot apply an event; it retries it every "+r.stallRetry.String()+
+		" and applies nothing after it until then",
+		slog.String("position", e.Position.String()), slog.String("stream", e.StreamID),
+		slog.Int64("stream_version", e.StreamVersion), slog.String("type", e.Type),
+		slog.String("event_id", e.ID.String()), slog.Any("error", err))
+}
+
+// Run waits for leadership, then follows the log until ctx ends (nil). A transient failure
+// (the database going away) is retried with a growing delay, capped so the runner resumes
+// soon after the database returns; Applied shows the lag meanwhile. An event the read model
+// refuses stalls the projection loudly (see applyChunk): a projection that gives up, or
+// retries in silence, leaves its read model stale with nobody told.
 func (r *Runner) Run(ctx context.Context) error {
 	delay := r.retryDelay
 	for {
@@ -118,13 +177,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err == nil {
 			continue // follow ended without a failure (it should not): start over at once
 		}
-		r.log.Error("projection stopped; retrying", slog.Any("error", err), slog.Duration("retry_in", delay))
-		select {
-		case <-ctx.Done():
+		r.log.Warn("projection interrupted; retrying", slog.Any("error", err), slog.Duration("retry_in", delay))
+		if !sleep(ctx, delay) {
 			return nil
-		case <-time.After(delay):
 		}
-		delay = min(2*delay, time.Minute)
+		delay = min(2*delay, r.maxDelay)
 	}
 }
 
@@ -140,9 +197,14 @@ func (r *Runner) follow(ctx context.Context, t Target) error {
 		r.log.Debug("projection following", slog.String("position", from.String()))
 		cursor := from
 		err = r.store.Subscribe(ctx, from, func(ctx context.Context, batch []eventstore.Recorded) error {
-			next, err := apply(ctx, t, r.p, cursor, batch, r.maxBatch, r.setApplied)
-			cursor = next
-			return err
+			for len(batch) > 0 {
+				n := min(len(batch), r.maxBatch)
+				if err := r.applyChunk(ctx, t, &cursor, batch[:n]); err != nil {
+					return err
+				}
+				batch = batch[n:]
+			}
+			return nil
 		})
 		if errors.Is(err, ErrCheckpointMoved) {
 			r.log.Info("projection checkpoint moved by another writer; resuming from it", slog.String("cursor", cursor.String()))
@@ -155,8 +217,79 @@ func (r *Runner) follow(ctx context.Context, t Target) error {
 	}
 }
 
+// applyChunk applies chunk in one transaction from *cursor and advances it. A transient
+// failure returns at once (Run retries). A failure of the events themselves — anything but a
+// transient one, so that an error nobody foresaw is loud too — is retried whole a few times;
+// then the chunk is applied one event at a time, so every event before the one at fault is
+// applied, and the projection stalls at that one, retrying it every stallRetry until it
+// applies (a fixed database) or ctx ends.
+func (r *Runner) applyChunk(ctx context.Context, t Target, cursor *eventstore.Position, chunk []eventstore.Recorded) error {
+	update := func(events []eventstore.Recorded) error {
+		to := events[len(events)-1].Position
+		err := t.Update(ctx, r.p.Name, *cursor, to, func(tx Tx) error { return r.p.Apply(ctx, tx, events) })
+		if err != nil {
+			return fmt.Errorf("apply %d events after %s to %s: %w", len(events), *cursor, r.p.Name, err)
+		}
+		*cursor = to
+		r.setApplied(to)
+		return nil
+	}
+	delay := r.retryDelay
+	for attempt := 1; ; attempt++ {
+		err := update(chunk)
+		if err == nil || transient(ctx, err) {
+			return err
+		}
+		if attempt >= r.attempts {
+			r.log.Warn("a batch failed "+fmt.Sprint(attempt)+" times; applying it one event at a time to find the event at fault",
+				slog.Int("events", len(chunk)), slog.String("after", cursor.String()), slog.Any("error", err))
+			break
+		}
+		if !sleep(ctx, delay) {
+			return ctx.Err()
+		}
+		delay = min(2*delay, r.maxDelay)
+	}
+	for i := range chunk {
+		for {
+			err := update(chunk[i : i+1])
+			if err == nil {
+				break
+			}
+			if transient(ctx, err) {
+				return err
+			}
+			r.stall(chunk[i], err)
+			if !sleep(ctx, r.stallRetry) {
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// transient tells a failure that passes by itself from one caused by the events.
+func transient(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrCheckpointMoved) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// sleep waits d, or returns false when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // apply applies batch in transactions of at most maxBatch events, starting at cursor, and
-// returns the new cursor.
+// returns the new cursor. When a transaction fails for anything but a transient reason, its
+// events are applied one at a time up to the one at fault, which the error names: a
+// *StallError (the cursor is then just before it).
 func apply(ctx context.Context, t Target, p Projection, cursor eventstore.Position, batch []eventstore.Recorded, maxBatch int, done func(eventstore.Position)) (eventstore.Position, error) {
 	for len(batch) > 0 {
 		n := min(len(batch), maxBatch)
@@ -164,6 +297,17 @@ func apply(ctx context.Context, t Target, p Projection, cursor eventstore.Positi
 		batch = batch[n:]
 		to := chunk[n-1].Position
 		err := t.Update(ctx, p.Name, cursor, to, func(tx Tx) error { return p.Apply(ctx, tx, chunk) })
+		if err != nil && !transient(ctx, err) {
+			if n == 1 {
+				return cursor, stallAt(p.Name, chunk[0], err, time.Now())
+			}
+			c, err := apply(ctx, t, p, cursor, chunk, 1, done)
+			if err != nil {
+				return c, err
+			}
+			cursor = c
+			continue
+		}
 		if err != nil {
 			return cursor, fmt.Errorf("apply %d events after %s to %s: %w", n, cursor, p.Name, err)
 		}

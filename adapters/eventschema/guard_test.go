@@ -12,6 +12,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventschema"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/memstore"
+	"github.com/attune-go/attune/adapters/safetext"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 )
@@ -139,4 +140,62 @@ func types(rs []eventstore.Recorded) []string {
 		out[i] = r.Type
 	}
 	return out
+}
+
+func TestGuardRefusesTextAReadModelCannotHoldNamingTheFieldAndWritesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	fired := func(payload string) eventstore.Proposed {
+		return eventstore.Proposed{ID: ulid.Make(), Type: "EventFired", SchemaVersion: 1,
+			Data:     []byte(`{"event_id":"` + ulid.Make().String() + `","trigger":"examples.ping","source":"webhook","payload":` + payload + `}`),
+			Metadata: event.Metadata{Actor: "webhook"}}
+	}
+	withMeta := func(md event.Metadata) eventstore.Proposed {
+		p := fired(`{}`)
+		p.Metadata = md
+		return p
+	}
+	longRef := requested(ulid.Make().String())
+	longRef.Action = "examples." + strings.Repeat("a", 600)
+	cases := []struct {
+		name   string
+		stream string
+		event  eventstore.Proposed
+		field  string
+		code   string
+	}{
+		{"NUL escape in a payload value", "event-1", fired(`{"msg":"disk \u0000 full"}`), "/data/payload/msg", safetext.CodeInvalidText},
+		{"NUL escape in a payload key", "event-1", fired(`{"a\u0000":1}`), "/data/payload", safetext.CodeInvalidText},
+		{"invalid UTF-8 in the payload", "event-1", fired("{\"msg\":\"\xff\"}"), "/data/payload/msg", safetext.CodeInvalidText},
+		{"NUL in the trace tag", "event-1", withMeta(event.Metadata{TraceTag: "a\x00"}), "/metadata/trace_tag", safetext.CodeInvalidText},
+		{"a 900 KB trace tag", "event-1", withMeta(event.Metadata{TraceTag: strings.Repeat("t", 900_000)}), "/metadata/trace_tag", safetext.CodeTooLong},
+		{"a huge actor", "event-1", withMeta(event.Metadata{Actor: strings.Repeat("a", 4000)}), "/metadata/actor", safetext.CodeTooLong},
+		{"a ref longer than an index holds", "execution-x", propose(t, longRef), "/data/action", safetext.CodeTooLong},
+		{"a NUL in the stream id", "event-\x00", fired(`{}`), "/stream_id", safetext.CodeInvalidText},
+	}
+	for _, c := range cases {
+		store, b := setupGuard(t)
+		_, err := store.Append(ctx, c.stream, eventstore.Any, c.event)
+		var bad *safetext.Error
+		if !errors.As(err, &bad) || bad.Field != c.field || bad.Code != c.code {
+			t.Errorf("%s: got %v, want %s at %s", c.name, err, c.code, c.field)
+			continue
+		}
+		if !errors.Is(err, eventstore.ErrInvalidAppend) {
+			t.Errorf("%s: %v does not match ErrInvalidAppend", c.name, err)
+		}
+		assertNothingWritten(t, b, c.stream)
+	}
+}
+
+func TestGuardAcceptsLongFreeFormTextAndUnicode(t *testing.T) {
+	t.Parallel()
+	store, _ := setupGuard(t)
+	p := eventstore.Proposed{ID: ulid.Make(), Type: "EventFired", SchemaVersion: 1,
+		Data: []byte(`{"event_id":"` + ulid.Make().String() + `","trigger":"examples.ping","source":"webhook","payload":{"name":"` +
+			strings.Repeat("x", 10_000) + `","msg":"d\u00e9j\u00e0 vu \ud83d\ude00 日本"}}`),
+		Metadata: event.Metadata{TraceTag: strings.Repeat("é", 128), Actor: "webhook"}}
+	if _, err := store.Append(context.Background(), "event-1", eventstore.NoStream, p); err != nil {
+		t.Fatalf("a long free-form payload field and non-ASCII text: %v", err)
+	}
 }

@@ -1,12 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+
+	"github.com/attune-go/attune/adapters/safetext"
 )
 
 // Error is what every failed request answers: a stable machine-readable code, a message for
@@ -32,6 +36,8 @@ const (
 	CodeInternal         = "internal"
 	CodeUnavailable      = "unavailable"
 	CodeMethodNotAllowed = "method_not_allowed"
+	CodeInvalidText      = safetext.CodeInvalidText // a NUL or invalid UTF-8 (400)
+	CodeTooLong          = safetext.CodeTooLong     // over the limit of an indexed field (400)
 )
 
 // Classifier lets a use case package tell the API how to answer its errors, keeping the
@@ -65,16 +71,66 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decodeBody reads one JSON object into v, rejecting unknown fields, trailing data and bodies
-// over the limit, with errors that name the field.
+// over the limit, with errors that name the field. Then it refuses text a read model cannot
+// hold (textError): decoding into a Go string would have turned invalid UTF-8 into U+FFFD
+// silently, so the raw bytes are what is checked.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return bodyError(err, limit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return bodyError(err, limit)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "request body holds more than one JSON value"}
+	}
+	if bad := safetext.JSON(raw, "", requestLimit); bad != nil {
+		return textError(bad)
+	}
+	return nil
+}
+
+// requestLimit bounds the request fields that end up in an indexed column of a read model.
+func requestLimit(path []string) int {
+	if len(path) == 1 && path[0] == "trace_tag" {
+		return safetext.MaxTraceTagBytes
+	}
+	return 0
+}
+
+// textError answers text a read model cannot hold (a NUL, invalid UTF-8, an over-long
+// indexed field), whether the API's own decoding or the log's guard found it: 400 with the
+// code and the field's JSON Pointer.
+func textError(e *safetext.Error) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: e.Code, Field: e.Field, Message: e.Error()}
+}
+
+// TextError is textError for the classifiers of the composition root: the guard before the
+// log refuses the same text with the same answer.
+func TextError(e *safetext.Error) *Error { return textError(e) }
+
+// checkURL refuses a path or query holding a NUL or invalid UTF-8 before any route sees it:
+// PostgreSQL refuses such text as a query argument, which would answer 500.
+func checkURL(r *http.Request) *Error {
+	if bad := safetext.String("path", r.URL.Path, 0); bad != nil {
+		return textError(bad)
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("", "query string: %v", err)
+	}
+	for k, vs := range q {
+		if bad := safetext.String(k, k, 0); bad != nil {
+			return textError(&safetext.Error{Field: "query", Code: bad.Code, Reason: "parameter name: " + bad.Reason})
+		}
+		for _, v := range vs {
+			if bad := safetext.String(k, v, 0); bad != nil {
+				return textError(bad)
+			}
+		}
 	}
 	return nil
 }

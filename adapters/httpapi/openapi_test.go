@@ -269,7 +269,7 @@ func TestOpenAPIErrorsHaveTheErrorShape(t *testing.T) {
 	}
 	codes := obj(obj(resolve(t, doc, map[string]any{"$ref": want})["properties"])["code"])["enum"]
 	for _, c := range []string{CodeInvalidJSON, CodeUnknownField, CodeBadRequest, CodeValidation, CodeNotFound, CodeConflict,
-		CodePayloadTooLarge, CodeInternal, CodeUnavailable, CodeMethodNotAllowed, CodeUnauthorized, CodeForbidden} {
+		CodePayloadTooLarge, CodeInternal, CodeUnavailable, CodeMethodNotAllowed, CodeUnauthorized, CodeForbidden, CodeInvalidText, CodeTooLong} {
 		if !slices.Contains(list(codes), any(c)) {
 			t.Errorf("Error.code does not list %q", c)
 		}

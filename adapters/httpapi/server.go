@@ -135,6 +135,10 @@ func New(cfg Config) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if bad := checkURL(r); bad != nil {
+		s.writeError(w, r, bad)
+		return
+	}
 	if r, ok := s.authorize(w, r); ok {
 		s.mux.ServeHTTP(w, r)
 	}

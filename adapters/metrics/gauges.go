@@ -23,6 +23,7 @@ func CheckpointOf(load func(ctx context.Context, name string) (eventstore.Positi
 type scrapeCollector struct {
 	cfg                               Config
 	lagEvents, lagSeconds, executions *prometheus.Desc
+	stalled                           *prometheus.Desc
 }
 
 func newScrapeCollector(cfg Config) *scrapeCollector {
@@ -37,6 +38,9 @@ func newScrapeCollector(cfg Config) *scrapeCollector {
 		executions: prometheus.NewDesc("attune_executions",
 			"Executions in the read model, by status.",
 			[]string{"status"}, nil),
+		stalled: prometheus.NewDesc("attune_projection_stalled",
+			"1 while the projection is stopped at an event it cannot apply (the log names it), else 0.",
+			[]string{"projection"}, nil),
 	}
 }
 
@@ -47,6 +51,9 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.cfg.ExecutionsByStatus != nil {
 		ch <- c.executions
+	}
+	if c.cfg.Stalled != nil {
+		ch <- c.stalled
 	}
 }
 
@@ -59,6 +66,15 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.cfg.ExecutionsByStatus != nil {
 		c.collectExecutions(ctx, ch)
+	}
+	if c.cfg.Stalled != nil {
+		for name, stalled := range c.cfg.Stalled() {
+			v := 0.0
+			if stalled {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.stalled, prometheus.GaugeValue, v, name)
+		}
 	}
 }
 

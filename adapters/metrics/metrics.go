@@ -41,6 +41,9 @@ type Config struct {
 	// ExecutionsByStatus counts the executions of the read model in each status
 	// (readmodel.DB.CountExecutionsByStatus).
 	ExecutionsByStatus func(ctx context.Context) (map[execution.Status]int64, error)
+	// Stalled says, by projection name, whether each projection this process runs is stalled
+	// at an event it cannot apply (projections.Runner.Stalled): attune_projection_stalled.
+	Stalled func() map[string]bool
 	// LagCap is the most events read behind one reader per scrape; a lag of LagCap means
 	// "at least that many". Default 1000: one scrape reads at most that many rows per reader.
 	LagCap int

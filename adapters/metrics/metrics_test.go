@@ -281,3 +281,15 @@ func TestConfigRejectsReadersWithoutReadAll(t *testing.T) {
 		}
 	}
 }
+
+func TestAStalledProjectionShowsAsOneUntilItResumes(t *testing.T) {
+	t.Parallel()
+	var stalled atomic.Bool
+	stalled.Store(true)
+	m := newMetrics(t, metrics.Config{Stalled: func() map[string]bool {
+		return map[string]bool{"projection:events": stalled.Load(), "projection:executions": false}
+	}})
+	wantLines(t, scrape(t, m), `attune_projection_stalled{projection="projection:events"} 1`, `attune_projection_stalled{projection="projection:executions"} 0`)
+	stalled.Store(false)
+	wantLines(t, scrape(t, m), `attune_projection_stalled{projection="projection:events"} 0`)
+}

@@ -97,8 +97,14 @@ func (d *DB) Checkpoint(ctx context.Context, name string) (eventstore.Position, 
 }
 
 // Update implements projections.Target. The pause lock, taken shared for the transaction,
-// and the checkpoint compare-and-set go in one round trip before fn writes any row.
+// and the checkpoint compare-and-set go in one round trip before fn writes any row. Its
+// errors are classified (classify.go): the runner waits out an unavailable database and
+// stalls on an event the tables refuse.
 func (d *DB) Update(ctx context.Context, name string, from, to eventstore.Position, fn func(projections.Tx) error) error {
+	return classify(d.update(ctx, name, from, to, fn))
+}
+
+func (d *DB) update(ctx context.Context, name string, from, to eventstore.Position, fn func(projections.Tx) error) error {
 	tx, err := d.q.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin %s batch: %w", name, err)

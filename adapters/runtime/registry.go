@@ -71,8 +71,8 @@ func (r *Registry) Runner(name string) (Runner, bool) {
 	return runner, ok
 }
 
-// Run runs req on the runner of its runner type (aliases accepted) and masks the values of
-// its secret parameters in the outcome. A runner type this worker lacks fails the run.
+// Run runs req on the runner of its runner type (aliases accepted), masks the values of its
+// secret parameters in the outcome and cleans its text of what the log refuses (Clean). A runner type this worker lacks fails the run.
 func (r *Registry) Run(ctx context.Context, req Request) Outcome {
 	rt, ok := Canonical(string(req.RunnerType))
 	if !ok {
@@ -89,5 +89,5 @@ func (r *Registry) Run(ctx context.Context, req Request) Outcome {
 		o.Reason = fmt.Sprintf("the %s runner ended with status %q, not a terminal one; %s", rt, o.Status, o.Reason)
 		o.Status = execution.Failed
 	}
-	return Redact(o, req.Parameters, req.Secrets)
+	return Clean(Redact(o, req.Parameters, req.Secrets))
 }

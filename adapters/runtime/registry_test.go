@@ -112,3 +112,24 @@ func TestRegistryFailsANonTerminalOutcome(t *testing.T) {
 		t.Errorf("status %s, reason %q", o.Status, o.Reason)
 	}
 }
+
+// Whatever an action prints, its outcome is text the log takes: a NUL or binary output would
+// otherwise be refused by the log's guard and leave the execution running for ever.
+func TestRegistryCleansTextTheLogRefuses(t *testing.T) {
+	t.Parallel()
+	binary := runtime.RunnerFunc(func(context.Context, runtime.Request) runtime.Outcome {
+		return runtime.Outcome{Status: execution.Completed, Stdout: "a\x00b\xffc", Stderr: "ok",
+			Result: json.RawMessage(`{"k\u0000":"v\u0000","n":12345678901234567890,"s":"\ud800","l":["` + "\xfe" + `"]}`)}
+	})
+	o := runtime.NewRegistry(map[string]runtime.Runner{"builtin": binary}).Run(t.Context(), runtime.Request{RunnerType: "builtin"})
+	if o.Stdout != "a\uFFFDb\uFFFDc" || o.Stderr != "ok" {
+		t.Errorf("stdout %q stderr %q, want NUL and the invalid byte replaced by U+FFFD", o.Stdout, o.Stderr)
+	}
+	if want := `{"k�":"v�","l":["�"],"n":12345678901234567890,"s":"�"}`; string(o.Result) != want {
+		t.Errorf("result %s, want %s", o.Result, want)
+	}
+	clean := runtime.NewRegistry(map[string]runtime.Runner{"builtin": named()}).Run(t.Context(), runtime.Request{RunnerType: "builtin"})
+	if string(clean.Result) != `"builtin"` {
+		t.Errorf("a clean result changed: %s", clean.Result)
+	}
+}

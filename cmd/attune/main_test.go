@@ -172,7 +172,9 @@ func TestAuditVerifyNamesTheFirstBrokenLink(t *testing.T) {
 	// tests' transactions may still be open, so wait for all six as an auditor would.
 	waitVisible(t, store, 6)
 
-	out, _, err := attune(t, "audit", "verify", "--schema", s.Name)
+	// No projector ran here: the read models are behind the log, which verify would report;
+	// this test is about the hash chains.
+	out, _, err := attune(t, "audit", "verify", "--schema", s.Name, "--skip-projections")
 	if err != nil {
 		t.Fatalf("verify of an untouched log: %v\n%s", err, out)
 	}

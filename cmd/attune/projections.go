@@ -14,9 +14,12 @@ func projectionsCommand(cfg *config) *cobra.Command {
 	cmd := &cobra.Command{Use: "projections", Short: "Manage the read models"}
 	rebuild := &cobra.Command{
 		Use:   "rebuild [NAME …]",
-		Short: "Drop read models and replay them from the log (all of them unless named)",
-		Long: "Empties each named projection and replays the whole log into it. A running server's\n" +
-			"projector pauses meanwhile and resumes from the rebuilt checkpoint.",
+		Short: "Rebuild read models from the log beside the live ones and swap them in (all unless named)",
+		Long: "Replays the whole log into scratch tables beside each named projection's live ones, then\n" +
+			"swaps the rows and the checkpoint in, in one transaction. The live tables serve meanwhile;\n" +
+			"a running server's projector pauses only for the last catch-up and the swap, then resumes\n" +
+			"from the rebuilt checkpoint. A rebuild that fails (an event the read model cannot hold)\n" +
+			"names the event's position, leaves the live tables as they were and exits non-zero.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names := args
 			if len(names) == 0 {

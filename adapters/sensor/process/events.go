@@ -14,6 +14,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/attune-go/attune/adapters/safetext"
 	"github.com/attune-go/attune/adapters/sensor"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/trigger"
@@ -109,6 +110,11 @@ func (s *Supervisor) fire(ctx context.Context, sn Sensor, raw []byte) (string, e
 	}
 	if err := sensor.ValidatePayload(t.PayloadSchema, obj); err != nil {
 		return "", fmt.Errorf("%w: %v", errSkip, err)
+	}
+	// A NUL or invalid UTF-8 would be refused by the log's guard anyway: skip the line
+	// with the field named, like every other bad line.
+	if bad := safetext.JSON(payload, "/payload", nil); bad != nil {
+		return "", fmt.Errorf("%w: %v", errSkip, bad)
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, payload); err != nil {

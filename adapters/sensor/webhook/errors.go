@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/attune-go/attune/adapters/safetext"
 )
 
 // Code is a stable, machine-readable reason a webhook was refused. Clients branch on it; the
@@ -14,22 +16,24 @@ type Code string
 
 // The codes of the webhook endpoint.
 const (
-	CodeInvalidJSON     Code = "invalid_json"      // the body is not one JSON object
-	CodeValidation      Code = "validation_failed" // the payload does not fit the trigger's payload_schema
-	CodeBadSignature    Code = "bad_signature"     // X-Attune-Signature missing or wrong
-	CodeUnknownTrigger  Code = "unknown_trigger"   // no such trigger, or not a webhook trigger
-	CodePayloadTooLarge Code = "payload_too_large" // the body passes the size cap
-	CodeInternal        Code = "internal_error"    // the trigger lookup or the store failed
-	CodeStaleSignature  Code = "stale_signature"   // the signed timestamp is over 5 minutes off
-	CodeReplayed        Code = "replayed"          // this signature was accepted before
-	CodeRateLimited     Code = "rate_limited"      // over the trigger's rate limit (Retry-After)
-	CodeForbiddenSource Code = "forbidden_source"  // the caller's address is not in allow_from
+	CodeInvalidJSON     Code = "invalid_json"           // the body is not one JSON object
+	CodeValidation      Code = "validation_failed"      // the payload does not fit the trigger's payload_schema
+	CodeBadSignature    Code = "bad_signature"          // X-Attune-Signature missing or wrong
+	CodeUnknownTrigger  Code = "unknown_trigger"        // no such trigger, or not a webhook trigger
+	CodePayloadTooLarge Code = "payload_too_large"      // the body passes the size cap
+	CodeInternal        Code = "internal_error"         // the trigger lookup or the store failed
+	CodeInvalidText     Code = safetext.CodeInvalidText // a NUL or invalid UTF-8 in the body
+	CodeTooLong         Code = safetext.CodeTooLong     // a field over the limit of a read model's index
+	CodeStaleSignature  Code = "stale_signature"        // the signed timestamp is over 5 minutes off
+	CodeReplayed        Code = "replayed"               // this signature was accepted before
+	CodeRateLimited     Code = "rate_limited"           // over the trigger's rate limit (Retry-After)
+	CodeForbiddenSource Code = "forbidden_source"       // the caller's address is not in allow_from
 )
 
 // Status is the HTTP status of a code: the one place the two are tied.
 func (c Code) Status() int {
 	switch c {
-	case CodeInvalidJSON:
+	case CodeInvalidJSON, CodeInvalidText, CodeTooLong:
 		return http.StatusBadRequest
 	case CodeValidation:
 		return http.StatusUnprocessableEntity
@@ -64,11 +68,19 @@ func refuse(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// writeError answers with err's code and status; anything that is not an *Error is internal
-// and its text stays in the log, not in the answer.
+// writeError answers with err's code and status; text the log's guard refused answers as
+// the body check would have; anything else is internal and its text stays in the log, not in
+// the answer.
 func writeError(w http.ResponseWriter, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
+	var (
+		e   *Error
+		bad *safetext.Error
+	)
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &bad):
+		e = &Error{Code: Code(bad.Code), Message: bad.Error(), Field: bad.Field}
+	default:
 		e = &Error{Code: CodeInternal, Message: "the event could not be recorded; see the server log"}
 	}
 	if e.RetryAfter > 0 {

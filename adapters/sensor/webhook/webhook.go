@@ -19,6 +19,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/safetext"
 	"github.com/attune-go/attune/adapters/sensor"
 	"github.com/attune-go/attune/domain/ident"
 	"github.com/attune-go/attune/domain/pack"
@@ -205,6 +206,12 @@ func decodePayload(body []byte) (map[string]any, json.RawMessage, error) {
 		return nil, nil, refuse(CodeInvalidJSON, "body must be a JSON object")
 	case err != nil:
 		return nil, nil, refuse(CodeInvalidJSON, "body is not JSON: %v", err)
+	}
+	// The payload reaches read models as jsonb, which refuses a NUL (json.Compact keeps the
+	// \u0000 escape) and invalid UTF-8 (decoding above replaced it silently): refuse both here,
+	// naming the field, rather than record an event no projection can apply.
+	if bad := safetext.JSON(body, "", nil); bad != nil {
+		return nil, nil, &Error{Code: CodeInvalidText, Message: bad.Error(), Field: bad.Field}
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, body); err != nil {

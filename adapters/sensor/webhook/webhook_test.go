@@ -342,3 +342,24 @@ func guarded(t *testing.T, s eventstore.Store) eventstore.Store {
 	}
 	return eventschema.Guard(s, v)
 }
+
+func TestAWebhookWithTextNoReadModelCanHoldIsRefusedNamingTheFieldAndRecordsNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, c := range []struct{ name, body, field string }{
+		{"an escaped NUL", `{"msg":"disk \u0000 full"}`, "/msg"},
+		{"a NUL deep in an extra field", `{"msg":"ok","extra":{"list":["a","\u0000"]}}`, "/extra/list/1"},
+		{"invalid UTF-8", "{\"msg\":\"caf\xe9\"}", "/msg"},
+		{"a lone surrogate", `{"msg":"\udead"}`, "/msg"},
+	} {
+		rec := b.post("examples.ping", c.body)
+		var got webhook.Error
+		_ = json.Unmarshal(rec.Body.Bytes(), &got)
+		if rec.Code != http.StatusBadRequest || got.Code != webhook.CodeInvalidText || got.Field != c.field {
+			t.Errorf("%s: %d %s, want 400 invalid_text at %s", c.name, rec.Code, rec.Body, c.field)
+		}
+	}
+	if n := b.logLen(t); n != 0 {
+		t.Fatalf("%d events recorded, want none", n)
+	}
+}

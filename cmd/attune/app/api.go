@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/httpapi"
+	"github.com/attune-go/attune/adapters/safetext"
 	"github.com/attune-go/attune/handlers/cancel"
 	"github.com/attune-go/attune/handlers/packs"
 	"github.com/attune-go/attune/handlers/request"
@@ -97,6 +98,12 @@ func (s *Server) readiness(ctx context.Context) (bool, map[string]string) {
 	if err := s.cfg.Pool.Ping(ctx); err != nil {
 		checks["database"], ok = err.Error(), false
 	}
+	// A stalled projection serves a stale read model until someone acts: not ready, by name.
+	for _, r := range s.runners {
+		if st := r.Stalled(); st != nil {
+			checks[r.Name()], ok = "stalled: "+st.Error(), false
+		}
+	}
 	return ok, checks
 }
 
@@ -106,6 +113,7 @@ func classify(err error) *httpapi.Error {
 		finished *cancel.FinishedError
 		invalid  *request.ValidationError
 		badPack  *packLoadError
+		badText  *safetext.Error
 	)
 	switch {
 	case errors.Is(err, cancel.ErrNotFound), errors.Is(err, request.ErrUnknownExecution):
@@ -122,6 +130,8 @@ func classify(err error) *httpapi.Error {
 			field = "parameters." + field
 		}
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Field: field, Message: err.Error()}
+	case errors.As(err, &badText): // the guard before the log: a NUL, invalid UTF-8, an over-long indexed field
+		return httpapi.TextError(badText)
 	case errors.As(err, &badPack):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Message: err.Error()}
 	}

@@ -119,7 +119,9 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, p := range projections.All() {
 		readers[p.Name] = metrics.CheckpointOf(models.Checkpoint, p.Name)
 	}
-	m, err := metrics.New(metrics.Config{Logger: log, ReadAll: pg.ReadAll, Readers: readers, ExecutionsByStatus: models.CountExecutionsByStatus})
+	var s *Server // the projection runners it starts report their stalls to the metrics
+	m, err := metrics.New(metrics.Config{Logger: log, ReadAll: pg.ReadAll, Readers: readers, ExecutionsByStatus: models.CountExecutionsByStatus,
+		Stalled: func() map[string]bool { return s.stalledProjections() }})
 	if err != nil {
 		return err
 	}
@@ -128,7 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer b.Close()
-	s := &Server{
+	s = &Server{
 		cfg: cfg, log: log, store: m.Store(eventschema.Guard(pg, validator)), raw: pg, bus: b, box: cfg.Box,
 		metrics: m, models: models, tokens: auth.New(cfg.Pool),
 	}
@@ -166,12 +168,15 @@ func (s *Server) run(ctx context.Context) error {
 		g.Go(func() error { return w.Run(ctx) })
 	}
 
+	// s.runners is complete before the HTTP server starts: readiness and the metrics read it.
 	for _, p := range projections.All() {
 		runner, err := projections.New(projections.Config{Projection: p, Store: s.store, Target: s.models, Logger: s.log})
 		if err != nil {
 			return err
 		}
 		s.runners = append(s.runners, runner)
+	}
+	for _, runner := range s.runners {
 		g.Go(func() error { return runner.Run(ctx) })
 	}
 
@@ -257,6 +262,16 @@ func leadForever(ctx context.Context, pool *pgxpool.Pool, name string, fn func(c
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// stalledProjections says which of this process's projections are stalled at an event they
+// cannot apply (attune_projection_stalled).
+func (s *Server) stalledProjections() map[string]bool {
+	out := make(map[string]bool, len(s.runners))
+	for _, r := range s.runners {
+		out[r.Name()] = r.Stalled() != nil
+	}
+	return out
 }
 
 func addrOf(l net.Listener) string {
