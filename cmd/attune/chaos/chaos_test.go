@@ -37,7 +37,8 @@ var scenarios = []scenario{
 // normal test run.
 type scale struct {
 	full       bool
-	executions int           // executions requested per load scenario
+	executions int           // executions requested in serve-killed
+	load       int           // executions requested in the other load scenarios
 	serveKills int           // SIGKILLs of serve in serve-killed
 	items      int           // with-items of the workflow
 	outage     time.Duration // PostgreSQL down in postgres-crash
@@ -48,8 +49,8 @@ type scale struct {
 }
 
 var (
-	fullScale   = scale{full: true, executions: 1000, serveKills: 3, items: 50, outage: 5 * time.Second, hold: 60 * time.Second, settle: 3 * time.Minute, patience: 2 * time.Minute, clients: 16}
-	normalScale = scale{executions: 60, serveKills: 1, items: 20, outage: 5 * time.Second, hold: 15 * time.Second, settle: 60 * time.Second, patience: time.Minute, clients: 8}
+	fullScale   = scale{full: true, executions: 1000, load: 300, serveKills: 3, items: 50, outage: 5 * time.Second, hold: 60 * time.Second, settle: 3 * time.Minute, patience: 2 * time.Minute, clients: 16}
+	normalScale = scale{executions: 60, load: 40, serveKills: 1, items: 20, outage: 5 * time.Second, hold: 15 * time.Second, settle: 60 * time.Second, patience: time.Minute, clients: 8}
 )
 
 // TestChaos runs the scenarios one after the other: they measure behaviour under faults on

@@ -175,7 +175,7 @@ func (x *tally) markdown() string {
 	}
 	return fmt.Sprintf("| %s | %s | %d | %d | %d | %d | %d | %d | %s | %s | %s |", x.scenario, verdict,
 		x.acknowledged, x.ran, x.neverRan, x.endedWithReason, x.ranTwice, x.stuck, x.verify,
-		x.needs, strings.ReplaceAll(strings.Join(x.notes, "; "), "|", "/"))
+		x.needs, strings.ReplaceAll(strings.Join(append(x.notes, prefixed("FAIL: ", x.problems)...), "; "), "|", "/"))
 }
 
 const tableHead = "| scenario | result | acknowledged | ran | never ran | ended with reason | ran twice | stuck | verify | needs | notes |\n" +
@@ -237,4 +237,12 @@ func firstValue(m map[string]string) string {
 	}
 	sort.Strings(keys)
 	return m[keys[0]]
+}
+
+func prefixed(p string, ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = p + s
+	}
+	return out
 }

@@ -147,6 +147,7 @@ type acks struct {
 	gaveUp  map[string]string
 	retries atomic.Int64
 	count   atomic.Int64
+	lastAck atomic.Int64 // unix nanoseconds of the latest acknowledgement
 }
 
 func newAcks() *acks { return &acks{ids: map[string]string{}, gaveUp: map[string]string{}} }
@@ -170,8 +171,10 @@ func markRequests(prefix string, n int) []request {
 
 // send runs a pool of clients over the requests. Each client retries a request on a
 // connection error or a 5xx, with its token as Idempotency-Key (harmless where the server
-// ignores it), until patience runs out; targets gives the servers to try (round robin).
+// ignores it); targets gives the servers to try (round robin). A request is given up once
+// neither it nor any other got an answer for patience: the service is down for good.
 func send(ctx context.Context, reqs []request, clients int, patience time.Duration, targets func() []string, a *acks) {
+	poolStart := time.Now().UnixNano()
 	work := make(chan request)
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
@@ -179,7 +182,7 @@ func send(ctx context.Context, reqs []request, clients int, patience time.Durati
 		go func(c int) {
 			defer wg.Done()
 			for r := range work {
-				sendOne(ctx, r, c, patience, targets, a)
+				sendOne(ctx, r, c, poolStart, patience, targets, a)
 			}
 		}(c)
 	}
@@ -193,9 +196,8 @@ func send(ctx context.Context, reqs []request, clients int, patience time.Durati
 	wg.Wait()
 }
 
-func sendOne(ctx context.Context, r request, turn int, patience time.Duration, targets func() []string, a *acks) {
+func sendOne(ctx context.Context, r request, turn int, poolStart int64, patience time.Duration, targets func() []string, a *acks) {
 	body, _ := json.Marshal(map[string]any{"action": r.action, "parameters": r.params})
-	deadline := time.Now().Add(patience)
 	delay := 100 * time.Millisecond
 	var last string
 	for attempt := 0; ; attempt++ {
@@ -210,6 +212,7 @@ func sendOne(ctx context.Context, r request, turn int, patience time.Duration, t
 				a.ids[r.token] = id
 				a.mu.Unlock()
 				a.count.Add(1)
+				a.lastAck.Store(time.Now().UnixNano())
 				return
 			case err == nil && status/100 == 4:
 				a.mu.Lock()
@@ -224,7 +227,7 @@ func sendOne(ctx context.Context, r request, turn int, patience time.Duration, t
 		} else {
 			last = "no server running"
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if time.Since(time.Unix(0, max(poolStart, a.lastAck.Load()))) > patience || ctx.Err() != nil {
 			a.mu.Lock()
 			a.gaveUp[r.token] = last
 			a.mu.Unlock()
@@ -382,4 +385,41 @@ func (d *deployment) settle(deadline time.Duration, acked map[string]string, ser
 		last, _ = d.executions()
 	}
 	return last
+}
+
+// waitWorker waits until a worker of that name has beaten since the time given (a worker
+// process has no /readyz: its heartbeat row says it is up).
+func (d *deployment) waitWorker(p *proc, since time.Time, timeout time.Duration) {
+	d.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, d.adminDB)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	q := "SELECT EXISTS (SELECT 1 FROM " + pgx.Identifier{d.schema, "workers_live"}.Sanitize() + " WHERE name = $1 AND last_seen > $2)"
+	if !waitFor(timeout, func() bool {
+		var ok bool
+		return p.running() && conn.QueryRow(ctx, q, p.name, since).Scan(&ok) == nil && ok
+	}) {
+		d.t.Fatalf("worker %s not up after %s:\n%s", p.name, timeout, p.tail())
+	}
+}
+
+// quiet reports whether the clients are done (sent is closed) and every execution they got
+// acknowledged has ended: nothing is left in flight for a fault to hit.
+func (d *deployment) quiet(a *acks, sent <-chan struct{}) bool {
+	if !closed(sent) {
+		return false
+	}
+	rows, err := d.executions()
+	if err != nil {
+		return false
+	}
+	for _, r := range rows {
+		if !terminal[r.status] {
+			return false
+		}
+	}
+	return len(rows) >= len(a.acknowledged())
 }

@@ -89,12 +89,13 @@ func workflowKilled(t *testing.T, bin string, s scale, x *tally) {
 		items[i] = fmt.Sprintf("w%d", i+1)
 	}
 	a := newAcks()
-	<-background(t, []request{{token: "fan-1", action: "chaos.fan", params: map[string]any{"items": items}}}, s, live(srv), a)
+	sent := background(t, []request{{token: "fan-1", action: "chaos.fan", params: map[string]any{"items": items}}}, s, live(srv), a)
+	<-sent
 	wf, ok := a.acknowledged()["fan-1"]
 	if !ok {
 		t.Fatalf("the workflow request was not acknowledged: %v", a.gaveUp)
 	}
-	if !waitFor(s.settle, func() bool { return d.lines() >= s.items/3 }) {
+	if !waitFor(s.settle, func() bool { return d.lines() >= s.items/3 || d.quiet(a, sent) }) || d.lines() < s.items/3 {
 		x.problem("the workflow had not run a third of its items after %s", s.settle)
 	}
 	x.note("killed at %d of %d items run", d.lines(), s.items)
@@ -121,19 +122,27 @@ func rabbitWorkerAndBroker(t *testing.T, bin string, s scale, x *tally) {
 	srv := d.serve("serve-a", "--no-worker")
 	srv.startReady(startTimeout)
 	w := d.worker("worker-1")
+	since := time.Now()
 	w.start()
+	d.waitWorker(w, since, startTimeout)
 	a := newAcks()
-	done := background(t, markRequests("q", s.executions), s, live(srv), a)
-	waitFor(s.patience, func() bool { return d.lines() >= s.executions/3 || closed(done) })
+	done := background(t, markRequests("q", s.load), s, live(srv), a)
+	if !waitFor(s.settle, func() bool { return d.lines() >= s.load/3 || d.quiet(a, done) }) || d.lines() < s.load/3 {
+		x.problem("a third of the executions had not run after %s: the kill found nothing in flight", s.settle)
+	}
 	x.note("worker killed at %d runs", d.lines())
 	w.kill()
+	since = time.Now()
 	w.start()
-	waitFor(s.patience, func() bool { return d.lines() >= 2*s.executions/3 || closed(done) })
+	d.waitWorker(w, since, startTimeout)
+	if !waitFor(s.settle, func() bool { return d.lines() >= 2*s.load/3 || d.quiet(a, done) }) || d.lines() < 2*s.load/3 {
+		x.problem("two thirds of the executions had not run after %s: the broker crash found nothing in flight", s.settle)
+	}
 	x.note("broker killed at %d runs", d.lines())
 	node.Kill()
 	node.Start()
 	<-done
-	d.finish(x, s, a.acknowledged(), s.executions, a, srv)
+	d.finish(x, s, a.acknowledged(), s.load, a, srv)
 }
 
 // postgresCrash: the database crashes (every backend SIGKILLed) under load and comes back
@@ -143,14 +152,14 @@ func postgresCrash(t *testing.T, bin string, s scale, x *tally) {
 	srv := d.serve("serve-a")
 	srv.startReady(startTimeout)
 	a := newAcks()
-	done := background(t, markRequests("p", s.executions), s, live(srv), a)
-	waitFor(s.patience, func() bool { return a.count.Load() >= int64(s.executions/3) || closed(done) })
+	done := background(t, markRequests("p", s.load), s, live(srv), a)
+	waitFor(s.patience, func() bool { return a.count.Load() >= int64(s.load/3) || closed(done) })
 	x.note("crashed at %d acknowledged, %d runs", a.count.Load(), d.lines())
 	cluster.Kill()
 	time.Sleep(s.outage) // the outage itself: the database is down this long
 	cluster.Start()
 	<-done
-	d.finish(x, s, a.acknowledged(), s.executions, a, srv)
+	d.finish(x, s, a.acknowledged(), s.load, a, srv)
 }
 
 // longTransaction: a transaction holds its id open on the same server while executions are
@@ -159,7 +168,7 @@ func longTransaction(t *testing.T, bin string, s scale, x *tally) {
 	d, cluster := onPrivateCluster(t, bin)
 	srv := d.serve("serve-a")
 	srv.startReady(startTimeout)
-	reqs := markRequests("l", s.executions)
+	reqs := markRequests("l", s.load)
 	a := newAcks()
 	<-background(t, reqs[:len(reqs)/2], s, live(srv), a)
 
@@ -198,7 +207,7 @@ func longTransaction(t *testing.T, bin string, s scale, x *tally) {
 		x.problem("/readyz answered 200 throughout the %s hold", s.hold)
 	}
 	<-done
-	d.finish(x, s, a.acknowledged(), s.executions, a, srv)
+	d.finish(x, s, a.acknowledged(), s.load, a, srv)
 }
 
 // checkpointReset: after executions ended, serve is stopped, the relay's checkpoint is reset
@@ -209,7 +218,7 @@ func checkpointReset(t *testing.T, bin string, s scale, x *tally) {
 	srv := d.serve("serve-a")
 	srv.startReady(startTimeout)
 	a := newAcks()
-	<-background(t, markRequests("c", s.executions), s, live(srv), a)
+	<-background(t, markRequests("c", s.load), s, live(srv), a)
 	d.settle(s.settle, a.ids, srv)
 	x.note("%d runs before the reset", d.lines())
 	srv.stop()
@@ -237,7 +246,7 @@ func checkpointReset(t *testing.T, bin string, s scale, x *tally) {
 	}) {
 		x.problem("the relay had not re-published the log after %s", s.settle)
 	}
-	d.finish(x, s, a.acknowledged(), s.executions, a, srv)
+	d.finish(x, s, a.acknowledged(), s.load, a, srv)
 }
 
 // secondServe: serve A runs, the database restarts, serve B starts on the same schema, and
@@ -246,7 +255,7 @@ func secondServe(t *testing.T, bin string, s scale, x *tally) {
 	d, cluster := onPrivateCluster(t, bin)
 	srvA := d.serve("serve-a")
 	srvA.startReady(startTimeout)
-	reqs := markRequests("s", s.executions)
+	reqs := markRequests("s", s.load)
 	a := newAcks()
 	<-background(t, reqs[:len(reqs)/2], s, live(srvA), a)
 	cluster.Kill()
@@ -257,7 +266,7 @@ func secondServe(t *testing.T, bin string, s scale, x *tally) {
 		x.note("serve-b did not start: %v: %s", err, srvB.lastLogLine())
 	}
 	<-background(t, reqs[len(reqs)/2:], s, live(srvA, srvB), a)
-	d.finish(x, s, a.acknowledged(), s.executions, a, srvA, srvB)
+	d.finish(x, s, a.acknowledged(), s.load, a, srvA, srvB)
 	var running []string
 	for _, p := range []*proc{srvA, srvB} {
 		if p.running() {
