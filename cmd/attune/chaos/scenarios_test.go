@@ -96,7 +96,7 @@ func workflowKilled(t *testing.T, bin string, s scale, x *tally) {
 		t.Fatalf("the workflow request was not acknowledged: %v", a.gaveUp)
 	}
 	if !waitFor(s.settle, func() bool { return d.lines() >= s.items/3 || d.quiet(a, sent) }) || d.lines() < s.items/3 {
-		x.problem("the workflow had not run a third of its items after %s", s.settle)
+		x.problem("only %d of %d items ran before the kill (the workflow stalled or ended): it hit no work in flight", d.lines(), s.items)
 	}
 	x.note("killed at %d of %d items run", d.lines(), s.items)
 	srv.kill()
@@ -128,7 +128,7 @@ func rabbitWorkerAndBroker(t *testing.T, bin string, s scale, x *tally) {
 	a := newAcks()
 	done := background(t, markRequests("q", s.load), s, live(srv), a)
 	if !waitFor(s.settle, func() bool { return d.lines() >= s.load/3 || d.quiet(a, done) }) || d.lines() < s.load/3 {
-		x.problem("a third of the executions had not run after %s: the kill found nothing in flight", s.settle)
+		x.problem("only %d of %d ran before the worker kill (the rest stalled or ended): it hit no work in flight", d.lines(), s.load)
 	}
 	x.note("worker killed at %d runs", d.lines())
 	w.kill()
@@ -136,7 +136,7 @@ func rabbitWorkerAndBroker(t *testing.T, bin string, s scale, x *tally) {
 	w.start()
 	d.waitWorker(w, since, startTimeout)
 	if !waitFor(s.settle, func() bool { return d.lines() >= 2*s.load/3 || d.quiet(a, done) }) || d.lines() < 2*s.load/3 {
-		x.problem("two thirds of the executions had not run after %s: the broker crash found nothing in flight", s.settle)
+		x.problem("only %d of %d ran before the broker crash (the rest stalled or ended): it hit no work in flight", d.lines(), s.load)
 	}
 	x.note("broker killed at %d runs", d.lines())
 	node.Kill()
