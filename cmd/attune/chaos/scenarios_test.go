@@ -234,6 +234,11 @@ func checkpointReset(t *testing.T, bin string, s scale, x *tally) {
 	if err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("reset the relay's checkpoint: %v (%d rows)", err, tag.RowsAffected())
 	}
+	var events int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{d.schema, "events"}.Sanitize()).Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	x.note("%d events to re-publish", events)
 	srv.startReady(startTimeout)
 	// On the in-process bus the relay moves its checkpoint only once every handler acked the
 	// batch: caught up with the head means every event was handled again.
