@@ -32,6 +32,8 @@ const (
 	CodeInternal         = "internal"
 	CodeUnavailable      = "unavailable"
 	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeIdempotencyKeyReused: the Idempotency-Key was first sent with another body (422).
+	CodeIdempotencyKeyReused = "idempotency_key_reused"
 )
 
 // Classifier lets a use case package tell the API how to answer its errors, keeping the

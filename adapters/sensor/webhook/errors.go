@@ -19,14 +19,17 @@ const (
 	CodeUnknownTrigger  Code = "unknown_trigger"   // no such trigger, or not a webhook trigger
 	CodePayloadTooLarge Code = "payload_too_large" // the body passes the size cap
 	CodeInternal        Code = "internal_error"    // the trigger lookup or the store failed
+	CodeBadRequest      Code = "bad_request"       // a header is malformed (Idempotency-Key)
+	// CodeIdempotencyKeyReused: the Idempotency-Key was first sent with another body.
+	CodeIdempotencyKeyReused Code = "idempotency_key_reused"
 )
 
 // Status is the HTTP status of a code: the one place the two are tied.
 func (c Code) Status() int {
 	switch c {
-	case CodeInvalidJSON:
+	case CodeInvalidJSON, CodeBadRequest:
 		return http.StatusBadRequest
-	case CodeValidation:
+	case CodeValidation, CodeIdempotencyKeyReused:
 		return http.StatusUnprocessableEntity
 	case CodeBadSignature:
 		return http.StatusUnauthorized

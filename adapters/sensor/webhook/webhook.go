@@ -21,6 +21,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/sensor"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/trigger"
@@ -58,8 +59,17 @@ type Config struct {
 	// Secrets returns a trigger's HMAC secret; nil means no trigger requires a signature.
 	// The server passes EnvSecrets(nil).
 	Secrets SecretLookup
+	// Keys remembers Idempotency-Key headers (*idempotency.Store); nil refuses the header
+	// rather than ignore it, since a client sending it relies on it.
+	Keys    KeyClaimer
 	MaxBody int64        // bytes; default DefaultMaxBody
 	Logger  *slog.Logger // default slog.Default()
+}
+
+// KeyClaimer returns the id a request with an idempotency key creates: fresh for a new key,
+// the first request's for a retry (idempotency.Store).
+type KeyClaimer interface {
+	Claim(ctx context.Context, scope, key, hash, fresh string) (string, error)
 }
 
 // Handler serves Pattern.
@@ -67,6 +77,7 @@ type Handler struct {
 	store    eventstore.Store
 	triggers TriggerLookup
 	secrets  SecretLookup
+	keys     KeyClaimer
 	maxBody  int64
 	log      *slog.Logger
 }
@@ -83,6 +94,7 @@ func New(cfg Config) *Handler {
 		store:    cfg.Store,
 		triggers: cfg.Triggers,
 		secrets:  cfg.Secrets,
+		keys:     cfg.Keys,
 		maxBody:  cmp.Or(cfg.MaxBody, DefaultMaxBody),
 		log:      cmp.Or(cfg.Logger, slog.Default()),
 	}
@@ -129,6 +141,10 @@ func (h *Handler) accept(r *http.Request, ref string) (string, error) {
 	if t.Type != pack.TriggerWebhook {
 		return "", refuse(CodeUnknownTrigger, "trigger %q is a %s trigger, not a webhook", ref, t.Type)
 	}
+	key, err := idempotencyKey(r, h.keys != nil)
+	if err != nil {
+		return "", err
+	}
 	body, err := h.readBody(r)
 	if err != nil {
 		return "", err
@@ -150,11 +166,43 @@ func (h *Handler) accept(r *http.Request, ref string) (string, error) {
 		return "", refuse(CodeValidation, "%v", err)
 	}
 	id := ulid.Make().String()
+	if key != "" {
+		// Webhooks are public (the HMAC authenticates the sender), so the trigger is the scope.
+		id, err = h.keys.Claim(ctx, Pattern+"|"+ref, key, idempotency.Hash(raw), id)
+		if errors.Is(err, idempotency.ErrKeyReused) {
+			return "", refuse(CodeIdempotencyKeyReused, "this %s was first sent with a different body; send a new key for a new event", idempotency.Header)
+		}
+		if err != nil {
+			return "", err
+		}
+	}
 	e := trigger.EventFired{EventID: id, Trigger: ref, Payload: raw, Source: trigger.Webhook}
 	if err := sensor.Fire(ctx, h.store, e, Actor); err != nil {
+		var conflict *eventstore.VersionConflictError
+		if key != "" && errors.As(err, &conflict) {
+			return id, nil // a retry of a call whose event is recorded already
+		}
 		return "", err
 	}
 	return id, nil
+}
+
+// idempotencyKey returns the request's Idempotency-Key, "" when none was sent; a key that is
+// sent must be usable and supported, never silently ignored.
+func idempotencyKey(r *http.Request, supported bool) (string, error) {
+	values, sent := r.Header[http.CanonicalHeaderKey(idempotency.Header)]
+	switch {
+	case !sent:
+		return "", nil
+	case !supported:
+		return "", refuse(CodeBadRequest, "this server does not keep %s headers", idempotency.Header)
+	case len(values) != 1:
+		return "", refuse(CodeBadRequest, "send one %s header, not %d", idempotency.Header, len(values))
+	}
+	if err := idempotency.CheckKey(values[0]); err != nil {
+		return "", refuse(CodeBadRequest, "%v", err)
+	}
+	return values[0], nil
 }
 
 func (h *Handler) readBody(r *http.Request) ([]byte, error) {

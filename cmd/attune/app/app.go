@@ -24,6 +24,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventschema"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/metrics"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/postgres"
@@ -71,7 +72,8 @@ type Server struct {
 	raw      *pgstore.Store // the log without the guard, for the stream and the metrics
 	metrics  *metrics.Metrics
 	tokens   *auth.Store
-	models   *readmodel.DB // every Postgres read model; the API queries it
+	keys     *idempotency.Store // Idempotency-Key of the run and webhook routes
+	models   *readmodel.DB      // every Postgres read model; the API queries it
 	runners  []*projections.Runner
 	registry *registry.Registry // the in-memory pack catalogue the handlers decide with
 }
@@ -127,7 +129,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer b.Close()
 	s := &Server{
 		cfg: cfg, log: log, store: m.Store(eventschema.Guard(pg, validator)), raw: pg, bus: b, box: cfg.Box,
-		metrics: m, models: models, tokens: auth.New(cfg.Pool),
+		metrics: m, models: models, tokens: auth.New(cfg.Pool), keys: idempotency.New(cfg.Pool),
 	}
 	return s.run(ctx)
 }
@@ -185,6 +187,17 @@ func (s *Server) run(ctx context.Context) error {
 	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, relay.Name, rl.Run) })
 
 	s.startSensors(ctx, g)
+	// Expired keys are ignored by every claim already; the sweep only keeps the table small.
+	g.Go(func() error {
+		s.keys.SweepEvery(ctx, time.Hour, func(n int64, err error) {
+			if err != nil {
+				s.log.Warn("idempotency keys: sweep failed; retried in an hour", "error", err)
+			} else if n > 0 {
+				s.log.Debug("idempotency keys: swept", "deleted", n)
+			}
+		})
+		return nil
+	})
 
 	listener, err := s.startHTTP(ctx, g)
 	if err != nil {
