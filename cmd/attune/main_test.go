@@ -208,6 +208,7 @@ func TestBadConfigurationFailsFastWithOneLine(t *testing.T) {
 		{[]string{"migrate", "--database-url", "mysql://x"}, "database URL must be postgres://"},
 		{[]string{"serve", "--amqp-url", "http://rabbit"}, "AMQP URL must be amqp://"},
 		{[]string{"serve", "--http-addr", "8080"}, `HTTP address "8080"`},
+		{[]string{"serve", "--db-max-conns", "1"}, "database max connections (--db-max-conns, ATTUNE_DB_MAX_CONNS) must be a whole number ≥ 2, got 1"},
 	} {
 		_, _, err := attune(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -25,7 +25,7 @@ func serveCommand(cfg *config) *cobra.Command {
 			"--amqp-url (ATTUNE_AMQP_URL) names a RabbitMQ server.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, err := openDatabase(cmd.Context(), *cfg, withSchemaCreated())
+			pool, err := openDatabase(cmd.Context(), *cfg, withSchemaCreated(), asRole("serve"))
 			if err != nil {
 				return err
 			}

@@ -50,7 +50,7 @@ func workerCommand(cfg *config) *cobra.Command {
 			"database; SIGINT/SIGTERM stop it cleanly after its runs end.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, err := openDatabase(cmd.Context(), *cfg)
+			pool, err := openDatabase(cmd.Context(), *cfg, asRole("worker"))
 			if err != nil {
 				return err
 			}

@@ -70,6 +70,7 @@ type Server struct {
 	ready atomic.Bool
 
 	raw      *pgstore.Store // the log without the guard, for the stream and the metrics
+	locks    *postgres.Locks
 	metrics  *metrics.Metrics
 	tokens   *auth.Store
 	keys     *idempotency.Store // Idempotency-Key of the run and webhook routes
@@ -90,10 +91,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if _, err := postgres.Migrate(ctx, cfg.Pool); err != nil {
 		return err
 	}
+	// Every leadership of this process (relay, reaper, projections, the guard below) shares
+	// one lock session outside the pool, rather than holding a connection each.
+	locks := postgres.NewLocks(cfg.Pool)
+	defer locks.Close()
 	if cfg.AMQPURL == "" {
 		// The in-process bus reaches only this process: a second server on the same database
 		// would have workers that the other's scheduler places work on and never tells.
-		release, err := postgres.Hold(ctx, cfg.Pool, "serve-inprocess")
+		release, err := locks.Hold(ctx, "serve-inprocess")
 		if errors.Is(err, postgres.ErrHeld) {
 			return errors.New("another `attune serve` with the in-process bus already runs on this database; stop it, or run every process over RabbitMQ (--amqp-url) to run several")
 		}
@@ -110,7 +115,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
 	}
-	models := readmodel.New(cfg.Pool)
+	models := readmodel.New(cfg.Pool).WithLeader(locks)
 	checkpoints := checkpoint.NewPostgres(cfg.Pool)
 	readers := map[string]func(context.Context) (eventstore.Position, error){
 		relay.Name: metrics.CheckpointOf(checkpoints.Load, relay.Name),
@@ -129,7 +134,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer b.Close()
 	s := &Server{
 		cfg: cfg, log: log, store: m.Store(eventschema.Guard(pg, validator)), raw: pg, bus: b, box: cfg.Box,
-		metrics: m, models: models, tokens: auth.New(cfg.Pool), keys: idempotency.New(cfg.Pool),
+		locks: locks, metrics: m, models: models, tokens: auth.New(cfg.Pool), keys: idempotency.New(cfg.Pool),
 	}
 	return s.run(ctx)
 }
@@ -184,7 +189,7 @@ func (s *Server) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, relay.Name, rl.Run) })
+	g.Go(func() error { return leadForever(ctx, s.locks, relay.Name, rl.Run) })
 
 	s.startSensors(ctx, g)
 	// Expired keys are ignored by every claim already; the sweep only keeps the table small.
@@ -252,9 +257,9 @@ func (s *Server) startHTTP(ctx context.Context, g *errgroup.Group) (net.Listener
 
 // leadForever runs fn while this process holds the named leadership, and waits to take it
 // again whenever it is lost, until ctx ends.
-func leadForever(ctx context.Context, pool *pgxpool.Pool, name string, fn func(context.Context) error) error {
+func leadForever(ctx context.Context, locks *postgres.Locks, name string, fn func(context.Context) error) error {
 	for {
-		err := postgres.Lead(ctx, pool, name, fn)
+		err := locks.Lead(ctx, name, fn)
 		if ctx.Err() != nil {
 			return nil
 		}
