@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -51,9 +53,41 @@ func New(t testing.TB) *Schema {
 	return s
 }
 
+// staleAfter is when a test's schema is surely abandoned: no test runs that long (go test's
+// own default timeout is 10 minutes, the slowest package takes a few), so a t_* schema older
+// than this belongs to a test process that was killed before its Cleanup could drop it.
+const staleAfter = 2 * time.Hour
+
+// sweep runs once per test process (a package-level Once: tests share the server, and one
+// sweep per process is enough), before its first schema.
+var sweep sync.Once
+
+// sweepStale drops the schemas that killed test processes left behind: their own (t_*) and
+// the scratch schemas of audits they ran (attune_audit_*). A failure is only logged: another
+// process sweeping at the same moment is no reason to fail a test.
+func sweepStale(t testing.TB) {
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, WithPoolSize(URL(), 1), "")
+	if err != nil {
+		t.Logf("pgtest: sweep stale schemas: %v", err)
+		return
+	}
+	defer pool.Close()
+	for _, prefix := range []string{"t_", "attune_audit_"} {
+		dropped, err := postgres.DropStaleSchemas(ctx, pool, prefix, staleAfter, time.Now())
+		if err != nil {
+			t.Logf("pgtest: sweep stale schemas: %v", err)
+		}
+		if len(dropped) > 0 {
+			t.Logf("pgtest: dropped %d schemas older than %s left by killed test processes", len(dropped), staleAfter)
+		}
+	}
+}
+
 // NewEmpty creates a fresh schema without migrating it.
 func NewEmpty(t testing.TB) *Schema {
 	t.Helper()
+	sweep.Do(func() { sweepStale(t) })
 	ctx := context.Background()
 	name := "t_" + strings.ToLower(ulid.Make().String())
 	admin, err := pgx.Connect(ctx, URL())
@@ -78,7 +112,7 @@ func NewEmpty(t testing.TB) *Schema {
 			return
 		}
 		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), fmt.Sprintf("DROP SCHEMA %s CASCADE", pgx.Identifier{name}.Sanitize())); err != nil {
+		if _, err := conn.Exec(context.Background(), fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", pgx.Identifier{name}.Sanitize())); err != nil {
 			t.Errorf("pgtest: drop schema %s: %v", name, err)
 		}
 	})
