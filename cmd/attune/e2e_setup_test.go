@@ -100,6 +100,7 @@ func prepareSystem(t *testing.T, transport string) *system {
 	if transport == "rabbitmq" {
 		sys.amqpURL = bustest.URL()
 		sys.busPrefix = "e2e-" + strings.ToLower(ulid.Make().String()) + "."
+		bustest.CleanupPrefix(t, sys.busPrefix) // registered first: runs after the servers stop
 	}
 	return sys
 }
@@ -109,7 +110,7 @@ func (s *system) serveArgs(packs []string, extra ...string) []string {
 	args := []string{"serve", "--config", s.cliConfig, "--database-url", s.dbURL, "--schema", s.schema.Name,
 		"--http-addr", s.addr, "--secret-key-file", s.keyFile, "--log-level", "warn"}
 	if s.amqpURL != "" {
-		args = append(args, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix)
+		args = append(args, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix, "--bus-queue-expiry", bustest.QueueExpiry.String())
 	}
 	for _, p := range packs {
 		args = append(args, "--pack", p)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/bus/bustest"
 	"github.com/attune-go/attune/adapters/checkpoint"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/relay"
@@ -26,7 +27,7 @@ import (
 // workerArgs are the arguments of `attune worker` joining sys.
 func (s *system) workerArgs(runtimes string) []string {
 	return []string{"worker", "--database-url", s.dbURL, "--schema", s.schema.Name, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix,
-		"--secret-key-file", s.keyFile, "--runtimes", runtimes, "--heartbeat-interval", "500ms", "--log-level", "warn"}
+		"--bus-queue-expiry", bustest.QueueExpiry.String(), "--secret-key-file", s.keyFile, "--runtimes", runtimes, "--heartbeat-interval", "500ms", "--log-level", "warn"}
 }
 
 // workerRuntimes reads from the log which runtimes each registered worker offers.
@@ -142,7 +143,7 @@ func TestE2EDuplicateDeliveriesDuplicateNothing(t *testing.T) {
 	// log a second time into the same exchanges: every handler receives every message twice.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dup, err := bus.New(ctx, bus.Config{AMQPURL: sys.amqpURL, Prefix: sys.busPrefix})
+	dup, err := bus.New(ctx, bus.Config{AMQPURL: sys.amqpURL, Prefix: sys.busPrefix, QueueExpiry: bustest.QueueExpiry})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,16 +35,17 @@ func serveCommand(cfg *config) *cobra.Command {
 				return err
 			}
 			return app.Run(cmd.Context(), app.Config{
-				Packs:        packs,
-				Worker:       embeddedWorker(noWorker, wf),
-				NoAuth:       noAuth,
-				ClientConfig: clientConfig,
-				Box:          box,
-				Pool:         pool,
-				AMQPURL:      cfg.AMQPURL,
-				BusPrefix:    cfg.BusPrefix,
-				HTTPAddr:     cfg.HTTPAddr,
-				Logger:       newLogger(*cfg, cmd.ErrOrStderr()),
+				Packs:          packs,
+				Worker:         embeddedWorker(noWorker, wf),
+				NoAuth:         noAuth,
+				ClientConfig:   clientConfig,
+				Box:            box,
+				Pool:           pool,
+				AMQPURL:        cfg.AMQPURL,
+				BusPrefix:      cfg.BusPrefix,
+				BusQueueExpiry: cfg.BusQueueExpiry,
+				HTTPAddr:       cfg.HTTPAddr,
+				Logger:         newLogger(*cfg, cmd.ErrOrStderr()),
 			})
 		},
 	}

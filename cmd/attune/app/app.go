@@ -41,8 +41,10 @@ type Config struct {
 	Pool      *pgxpool.Pool // migrated by Run
 	AMQPURL   string        // empty: in-process bus
 	BusPrefix string        // prefixes exchanges and queues (tests share one broker)
-	HTTPAddr  string        // empty: no HTTP listener
-	Logger    *slog.Logger
+	// BusQueueExpiry has RabbitMQ delete queues unused this long (bus.Config.QueueExpiry).
+	BusQueueExpiry time.Duration
+	HTTPAddr       string // empty: no HTTP listener
+	Logger         *slog.Logger
 	// Packs are pack directories loaded (validated and registered) at start-up.
 	Packs []string
 	// Box seals and opens secret parameters; every process of a deployment shares its key.
@@ -127,7 +129,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log, Consumers: 32, Instrument: m.Handler})
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log, Consumers: 32, Instrument: m.Handler})
 	if err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func RunWorker(ctx context.Context, cfg Config, wc WorkerConfig) error {
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log})
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log})
 	if err != nil {
 		return err
 	}
