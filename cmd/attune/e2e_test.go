@@ -105,12 +105,24 @@ func TestE2ETimersFireOnSchedule(t *testing.T) {
 			return time.Now().After(date.Add(2*time.Second)) && len(sys.executions(url.Values{"rule": {"clock.once"}, "status": {"completed"}})) == 1
 		})
 		settled := sys.executions(url.Values{"rule": {"clock.every_second"}})
-		time.Sleep(2500 * time.Millisecond) // the disabled timer must stay silent: nothing to wait for, so wait
-		if after := sys.executions(url.Values{"rule": {"clock.every_second"}}); len(after) != len(settled) {
-			t.Errorf("the disabled interval timer still fired: %d executions, then %d", len(settled), len(after))
+		// Barrier: the even-seconds timer keeps ticking. Once one of its ticks two seconds on
+		// has run, the every-second timer, had it kept running, would have fired meanwhile;
+		// after the log barrier its events would be in the log.
+		quietFrom := time.Now()
+		sys.eventually(30*time.Second, "a tick of the even-seconds timer two seconds after the disable", func() bool {
+			for _, x := range sys.executions(url.Values{"rule": {"clock.even_seconds"}, "status": {"completed"}}) {
+				if x.CreatedAt.After(quietFrom.Add(2 * time.Second)) {
+					return true
+				}
+			}
+			return false
+		})
+		log := sys.barrier()
+		forEvery := func(e eventstore.Recorded) bool { return field(e, "rule") == "clock.every_second" }
+		if fired := countTypes(log, forEvery)["EventFired"]; fired != len(settled) {
+			t.Errorf("the disabled interval timer still fired: %d executions, then %d events", len(settled), fired)
 		}
 
-		log := sys.logEvents()
 		forRule := func(rule string) func(eventstore.Recorded) bool {
 			return func(e eventstore.Recorded) bool { return field(e, "rule") == rule }
 		}
