@@ -95,7 +95,7 @@ func prepareSystem(t *testing.T, transport string) *system {
 	}
 	sys.addr = freeAddr(t)
 	sys.url = "http://" + sys.addr
-	sys.dbURL = pgtest.WithPoolSize(pgtest.URL(), 8)
+	sys.dbURL = pgtest.WithPoolSize(pgtest.URL(), pgtest.ServerPoolSize)
 	sys.cliConfig = filepath.Join(t.TempDir(), "config.yaml")
 	if transport == "rabbitmq" {
 		sys.amqpURL = bustest.URL()

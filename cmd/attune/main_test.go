@@ -48,7 +48,7 @@ func serve(t *testing.T, schema string, extra ...string) (addr string) {
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() {
-		args := append([]string{"serve", "--database-url", pgtest.WithPoolSize(pgtest.URL(), 8), "--schema", schema, "--http-addr", addr,
+		args := append([]string{"serve", "--database-url", pgtest.WithPoolSize(pgtest.URL(), pgtest.ServerPoolSize), "--schema", schema, "--http-addr", addr,
 			"--config", filepath.Join(t.TempDir(), "config.yaml"), "--secret-key-file", filepath.Join(t.TempDir(), "secret.key")}, extra...)
 		done <- run(ctx, args, &logs, &logs)
 	}()

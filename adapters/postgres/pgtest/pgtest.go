@@ -26,6 +26,14 @@ func URL() string {
 	return postgres.DefaultURL
 }
 
+// ServerPoolSize is the pool of a server a test starts (`attune serve` in cmd/attune's
+// end-to-end tests): with its lock and LISTEN sessions a server then holds 6 connections, so
+// the suite fits PostgreSQL's default max_connections with a demo server beside it.
+const ServerPoolSize = 4
+
+// AppName names tests' connections in pg_stat_activity, to tell them from servers'.
+const AppName = "attune-test"
+
 // WithPoolSize returns url with pool_max_conns set to n (servers started by tests use it too).
 func WithPoolSize(url string, n int) string {
 	sep := "?"
@@ -67,7 +75,7 @@ var sweep sync.Once
 // process sweeping at the same moment is no reason to fail a test.
 func sweepStale(t testing.TB) {
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, WithPoolSize(URL(), 1), "")
+	pool, err := postgres.ConnectWith(ctx, WithPoolSize(URL(), 1), "", postgres.PoolOptions{AppName: AppName})
 	if err != nil {
 		t.Logf("pgtest: sweep stale schemas: %v", err)
 		return
@@ -90,7 +98,7 @@ func NewEmpty(t testing.TB) *Schema {
 	sweep.Do(func() { sweepStale(t) })
 	ctx := context.Background()
 	name := "t_" + strings.ToLower(ulid.Make().String())
-	admin, err := pgx.Connect(ctx, URL())
+	admin, err := connect(ctx)
 	if err != nil {
 		t.Fatalf("pgtest: connect to %s (start it with scripts/services.sh): %v", URL(), err)
 	}
@@ -100,13 +108,13 @@ func NewEmpty(t testing.TB) *Schema {
 	}
 	// A small pool per test: dozens of tests run at once against one server and its
 	// max_connections (100 by default).
-	pool, err := postgres.Connect(ctx, WithPoolSize(URL(), 4), name)
+	pool, err := postgres.ConnectWith(ctx, WithPoolSize(URL(), 4), name, postgres.PoolOptions{AppName: AppName})
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
 		pool.Close()
-		conn, err := pgx.Connect(context.Background(), URL())
+		conn, err := connect(context.Background())
 		if err != nil {
 			t.Errorf("pgtest: drop schema %s: %v", name, err)
 			return
@@ -117,4 +125,14 @@ func NewEmpty(t testing.TB) *Schema {
 		}
 	})
 	return &Schema{Name: name, URL: URL(), Pool: pool}
+}
+
+// connect opens one connection for creating or dropping a schema, named like the tests' pools.
+func connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(URL())
+	if err != nil {
+		return nil, err
+	}
+	cfg.RuntimeParams["application_name"] = AppName
+	return pgx.ConnectConfig(ctx, cfg)
 }
