@@ -264,7 +264,10 @@ func TestARequestWithAClaimedIdIsRecordedOnceHoweverOftenItIsRetried(t *testing.
 	run := request.Run{
 		Action: "examples.shout", Parameters: raw(`{"message": "hi"}`),
 		// Every retry gets the id of the first request, as an idempotency key gives it.
-		ClaimID: func(_ context.Context, fresh string) (string, error) { claims++; return "01KEYFIRSTREQUEST000000000", nil },
+		ClaimID: func(_ context.Context, fresh string) (string, error) {
+			claims++
+			return "01KEYFIRSTREQUEST000000000", nil
+		},
 	}
 	for i := range 3 {
 		id, err := request.Request(context.Background(), e.store, e.reg, e.box, run)
