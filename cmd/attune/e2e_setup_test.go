@@ -162,9 +162,11 @@ func (s *system) runInBackground(args []string) {
 	})
 }
 
+// waitReady allows a slow start: on a loaded CI machine (load 20 on 2 cores was seen) a
+// server took over 30 s to migrate and start its roles.
 func (s *system) waitReady() {
 	s.t.Helper()
-	s.eventually(30*time.Second, "the server answers /readyz with 200", func() bool {
+	s.eventually(90*time.Second, "the server answers /readyz with 200", func() bool {
 		resp, err := http.Get(s.url + "/readyz")
 		if err != nil {
 			return false
