@@ -12,9 +12,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/attune-go/attune/adapters/httpapi"
+	"github.com/attune-go/attune/adapters/idempotency"
 )
 
 // DefaultURL is where `attune serve` listens by default.
@@ -62,6 +66,45 @@ func (e *APIError) Error() string {
 // Do sends a request with a JSON body (nil for none) and decodes a JSON answer into out (nil
 // to discard it).
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	return c.do(ctx, method, path, "", body, out)
+}
+
+// retryDelays are the pauses before each retry of a request that carries an idempotency key
+// and lost its connection: the server may have restarted, and the key makes the retry safe.
+var retryDelays = []time.Duration{250 * time.Millisecond, time.Second, 3 * time.Second}
+
+// doIdempotent sends a request with an Idempotency-Key and retries it with the same key when
+// the connection fails before an answer (a reset, a refused connection, a cut-off answer):
+// the server answers a retry with what the first attempt created, so nothing is created twice.
+// Requests without a key are never retried: they could create twice.
+func (c *Client) doIdempotent(ctx context.Context, method, path, key string, body, out any) error {
+	err := c.do(ctx, method, path, key, body, out)
+	for _, d := range retryDelays {
+		if !connectionLost(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(d):
+		}
+		err = c.do(ctx, method, path, key, body, out)
+	}
+	return err
+}
+
+// connectionLost reports a transport failure that a retry may cure; an answer of the server
+// (an *APIError) is never one.
+func connectionLost(err error) bool {
+	var apiErr *APIError
+	if err == nil || errors.As(err, &apiErr) {
+		return false
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func (c *Client) do(ctx context.Context, method, path, key string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -76,6 +119,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set(idempotency.Header, key)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -115,10 +161,18 @@ func IsCode(err error, code string) bool {
 	return errors.As(err, &apiErr) && apiErr.Code == code
 }
 
-// Run requests an execution.
+// Run requests an execution under a fresh Idempotency-Key, retrying with that key when the
+// connection is lost before the answer: one call requests one execution at most.
 func (c *Client) Run(ctx context.Context, action string, params map[string]json.RawMessage) (httpapi.Execution, error) {
+	return c.RunWithKey(ctx, ulid.Make().String(), action, params)
+}
+
+// RunWithKey is Run with the caller's Idempotency-Key, for a caller that retries on its own
+// (across restarts of its own process, say): the same key within 24 h answers the same
+// execution.
+func (c *Client) RunWithKey(ctx context.Context, key, action string, params map[string]json.RawMessage) (httpapi.Execution, error) {
 	var x httpapi.Execution
-	err := c.Do(ctx, http.MethodPost, "/api/v1/executions", map[string]any{"action": action, "parameters": params}, &x)
+	err := c.doIdempotent(ctx, http.MethodPost, "/api/v1/executions", key, map[string]any{"action": action, "parameters": params}, &x)
 	return x, err
 }
 

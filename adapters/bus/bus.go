@@ -35,6 +35,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
+	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/attune-go/attune/adapters/eventstore"
 )
@@ -61,6 +62,11 @@ type Config struct {
 	// Consumers is how many messages each handler works on at once; defaults to 8. Handlers
 	// decide from the log with expected versions, so they need no order between messages.
 	Consumers int
+	// QueueExpiry, when set, has RabbitMQ delete each queue this bus declares once it has
+	// had no consumer for that long (x-expires): for throw-away deployments and tests, whose
+	// prefixes would otherwise pile up on the broker. Zero keeps queues until deleted, as a
+	// deployment wants: messages wait for their handler however long it is down.
+	QueueExpiry time.Duration
 	// Instrument, when set, wraps every handler the routers of this bus run (metrics): it is
 	// called once per handler as it is added, and the function it returns sees every attempt.
 	Instrument func(handler string, h HandlerFunc) HandlerFunc
@@ -194,6 +200,9 @@ func (b *Bus) amqpConfig(queueName amqp.QueueNameGenerator) amqp.Config {
 	// the message in every bound durable queue.
 	c.Publish.ConfirmDelivery = true
 	c.Marshaler = marshaler{}
+	if b.cfg.QueueExpiry > 0 {
+		c.Queue.Arguments = amqp091.Table{"x-expires": b.cfg.QueueExpiry.Milliseconds()}
+	}
 	return c
 }
 

@@ -38,6 +38,8 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeInvalidText      = safetext.CodeInvalidText // a NUL or invalid UTF-8 (400)
 	CodeTooLong          = safetext.CodeTooLong     // over the limit of an indexed field (400)
+	// CodeIdempotencyKeyReused: the Idempotency-Key was first sent with another body (422).
+	CodeIdempotencyKeyReused = "idempotency_key_reused"
 )
 
 // Classifier lets a use case package tell the API how to answer its errors, keeping the

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attune-go/attune/adapters/auth"
+	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/projections/executions"
@@ -83,11 +85,41 @@ func (s *Server) runAction(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeValidation, Field: "action", Message: "action is required (pack.name)"}
 	}
 	req.Actor = actor(r)
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	req.IdempotencyKey, req.Caller = key, caller(r)
 	id, err := s.cfg.RunAction(r.Context(), req)
 	if err != nil {
 		return err
 	}
 	return s.answerExecution(w, r, http.StatusCreated, id)
+}
+
+// idempotencyKey returns the request's Idempotency-Key, "" when none was sent; a header that
+// is sent must hold a usable key (400 otherwise), never be ignored.
+func idempotencyKey(r *http.Request) (string, error) {
+	values, sent := r.Header[http.CanonicalHeaderKey(idempotency.Header)]
+	if !sent {
+		return "", nil
+	}
+	if len(values) != 1 {
+		return "", badRequest(idempotency.Header, "send one %s header, not %d", idempotency.Header, len(values))
+	}
+	if err := idempotency.CheckKey(values[0]); err != nil {
+		return "", badRequest(idempotency.Header, "%v", err)
+	}
+	return values[0], nil
+}
+
+// caller identifies who sent a request, to scope its idempotency keys: the token's id with
+// access control on, else the actor the client names.
+func caller(r *http.Request) string {
+	if p, ok := auth.PrincipalFrom(r.Context()); ok {
+		return "token:" + p.TokenID
+	}
+	return "actor:" + actor(r)
 }
 
 // answerExecution returns the execution as the read model has it. The projection trails the

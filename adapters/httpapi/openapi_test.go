@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/auth"
+	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/pack"
 )
@@ -269,7 +270,7 @@ func TestOpenAPIErrorsHaveTheErrorShape(t *testing.T) {
 	}
 	codes := obj(obj(resolve(t, doc, map[string]any{"$ref": want})["properties"])["code"])["enum"]
 	for _, c := range []string{CodeInvalidJSON, CodeUnknownField, CodeBadRequest, CodeValidation, CodeNotFound, CodeConflict,
-		CodePayloadTooLarge, CodeInternal, CodeUnavailable, CodeMethodNotAllowed, CodeUnauthorized, CodeForbidden, CodeInvalidText, CodeTooLong} {
+		CodePayloadTooLarge, CodeInternal, CodeUnavailable, CodeMethodNotAllowed, CodeUnauthorized, CodeForbidden, CodeInvalidText, CodeTooLong, CodeIdempotencyKeyReused} {
 		if !slices.Contains(list(codes), any(c)) {
 			t.Errorf("Error.code does not list %q", c)
 		}
@@ -444,6 +445,23 @@ func checkSchema(t *testing.T, doc map[string]any, where string, schema map[stri
 				sub = "additionalProperties"
 			}
 			checkSchema(t, doc, at+"[]", obj(prop[sub]), ft.Elem(), seen)
+		}
+	}
+}
+
+func TestOpenAPIDocumentsTheIdempotencyKeyWhereTheServerHonoursIt(t *testing.T) {
+	t.Parallel()
+	doc := openAPIDoc(t)
+	ops := operations(doc)
+	for _, pattern := range []string{"POST /api/v1/executions", "POST /api/v1/webhooks/{trigger}"} {
+		found := false
+		for _, p := range list(ops[pattern]["parameters"]) {
+			if param := resolve(t, doc, p); param["name"] == idempotency.Header && param["in"] == "header" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: no %s header parameter", pattern, idempotency.Header)
 		}
 	}
 }

@@ -31,6 +31,11 @@ type RunRequest struct {
 	Parameters json.RawMessage `json:"parameters,omitempty"`
 	TraceTag   string          `json:"trace_tag,omitempty"`
 	Actor      string          `json:"-"`
+	// IdempotencyKey is the request's Idempotency-Key header, checked (empty: none sent).
+	IdempotencyKey string `json:"-"`
+	// Caller scopes the key: the authenticating token's id, else the actor, so two clients
+	// that happen to pick the same key never receive each other's execution.
+	Caller string `json:"-"`
 }
 
 // PackLoadRequest is the body of POST /api/v1/packs: a pack directory on the server's host.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,6 +114,11 @@ func (n *notifier) listen(ctx context.Context) (listened bool, err error) {
 	// A connection that listened never goes back to the pool: it would keep receiving.
 	pc := conn.Hijack()
 	defer pc.Close(context.Background())
+	// Named in pg_stat_activity, so operators can tell it from the pool's connections.
+	app := pc.Config().RuntimeParams["application_name"] + " listen"
+	if _, err := pc.Exec(ctx, "SELECT set_config('application_name', $1, false)", strings.TrimSpace(app)); err != nil {
+		return false, fmt.Errorf("name listener connection: %w", err)
+	}
 	if _, err := pc.Exec(ctx, "LISTEN "+pgx.Identifier{n.channel}.Sanitize()); err != nil {
 		return false, fmt.Errorf("listen on %s: %w", n.channel, err)
 	}

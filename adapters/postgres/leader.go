@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,8 +64,14 @@ func takeLock(ctx context.Context, pool *pgxpool.Pool, name string) (*pgx.Conn, 
 	if err != nil {
 		return nil, fmt.Errorf("wait for leadership of %s: acquire connection: %w", name, err)
 	}
-	// The session outlives this call, so the connection leaves the pool for good.
+	// The session outlives this call, so the connection leaves the pool for good (and frees
+	// its place there: a lock session never starves the pool's other users).
 	conn := pc.Hijack()
+	// Operators see in pg_stat_activity which session holds which leadership.
+	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", appName(conn, "lead:"+name)); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("wait for leadership of %s: %w", name, err)
+	}
 	if _, err := conn.Exec(ctx, lockSQL, name); err != nil {
 		_ = conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("wait for leadership of %s: %w", name, err)
@@ -102,6 +109,10 @@ func Hold(ctx context.Context, pool *pgxpool.Pool, name string) (release func(),
 		return nil, fmt.Errorf("lock %s: acquire connection: %w", name, err)
 	}
 	conn := pc.Hijack()
+	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", appName(conn, "lock:"+name)); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
 	var ok bool
 	if err := conn.QueryRow(ctx, tryLockSQL, name).Scan(&ok); err != nil {
 		_ = conn.Close(context.WithoutCancel(ctx))
@@ -112,4 +123,16 @@ func Hold(ctx context.Context, pool *pgxpool.Pool, name string) (release func(),
 		return nil, fmt.Errorf("lock %s: %w", name, ErrHeld)
 	}
 	return func() { _ = conn.Close(context.WithoutCancel(ctx)) }, nil
+}
+
+// appName names a lock session after its pool's application name and its lock, within
+// PostgreSQL's 63 bytes.
+func appName(conn *pgx.Conn, what string) string { return appNameOf(conn.Config(), what) }
+
+func appNameOf(cfg *pgx.ConnConfig, what string) string {
+	name := cmp.Or(cfg.RuntimeParams["application_name"], "attune") + " " + what
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	return name
 }

@@ -3,6 +3,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,10 +25,37 @@ import (
 // DefaultURL is the local PostgreSQL of a development machine.
 const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
+// DefaultMaxConns is the pool size of a process unless configured (--db-max-conns,
+// ATTUNE_DB_MAX_CONNS, or pool_max_conns in the URL). Handlers, projector batches, the relay
+// and the API hold a connection only for one short statement or transaction and queue for the
+// rest, so a few connections serve a whole `attune serve` (measured: the end-to-end suite runs
+// no slower with 8 than with 32); three servers and a test suite then fit in PostgreSQL's
+// default max_connections of 100. The sessions that hold leader locks and LISTEN are not
+// taken from the pool (see Lead and pgstore's notifier): they add to it.
+const DefaultMaxConns = 8
+
+// MinMaxConns is the smallest pool that cannot deadlock: migrations hold the migration lock
+// on one connection while they run on another.
+const MinMaxConns = 2
+
+// PoolOptions tunes a pool beyond the URL.
+type PoolOptions struct {
+	// MaxConns caps the pool; 0 keeps pool_max_conns from the URL, else DefaultMaxConns.
+	MaxConns int
+	// AppName is the pool's application_name (pg_stat_activity shows who holds what:
+	// attune-serve, attune-worker …); an application_name in the URL wins.
+	AppName string
+}
+
 // Connect opens a pool and checks that the server answers, so bad configuration fails at
 // start-up with one clear error rather than on the first query. schema, when set, becomes the
 // pool's search_path (tests and replays use their own schema).
 func Connect(ctx context.Context, databaseURL, schema string) (*pgxpool.Pool, error) {
+	return ConnectWith(ctx, databaseURL, schema, PoolOptions{})
+}
+
+// ConnectWith is Connect with a pool size and an application name.
+func ConnectWith(ctx context.Context, databaseURL, schema string, o PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("database URL %q: %w", redact(databaseURL), err)
@@ -35,10 +63,14 @@ func Connect(ctx context.Context, databaseURL, schema string) (*pgxpool.Pool, er
 	if schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	}
-	// pgx's default (4 on this kind of machine) starves a server whose handlers, projectors,
-	// relay and API all wait on round trips, not on CPU; pool_max_conns in the URL still wins.
-	if !strings.Contains(databaseURL, "pool_max_conns") {
-		cfg.MaxConns = 32
+	if _, set := cfg.ConnConfig.RuntimeParams["application_name"]; !set {
+		cfg.ConnConfig.RuntimeParams["application_name"] = cmp.Or(o.AppName, "attune")
+	}
+	switch {
+	case o.MaxConns > 0:
+		cfg.MaxConns = int32(max(o.MaxConns, MinMaxConns))
+	case !strings.Contains(databaseURL, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

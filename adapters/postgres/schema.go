@@ -2,10 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/oklog/ulid/v2"
 )
 
 // DropSchema drops schema and everything in it (scratch schemas of audits). It refuses the
@@ -36,4 +40,34 @@ func HoldsEvents(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 		return false, fmt.Errorf("look for events in the schema: %w", err)
 	}
 	return has, nil
+}
+
+// DropStaleSchemas drops the schemas named prefix+<ULID> whose ULID time is older than
+// olderThan, and returns their names: the scratch schemas of tests and audits whose process
+// was killed before it could drop them (a ULID carries its creation time, so no table of
+// schemas is needed). Names whose suffix is not a ULID are left alone. A schema another
+// process drops meanwhile is no error.
+func DropStaleSchemas(ctx context.Context, pool *pgxpool.Pool, prefix string, olderThan time.Duration, now time.Time) ([]string, error) {
+	rows, err := pool.Query(ctx, `SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)`, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list %s* schemas: %w", prefix, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list %s* schemas: %w", prefix, err)
+	}
+	var dropped []string
+	var errs []error
+	for _, name := range names {
+		id, err := ulid.ParseStrict(strings.ToUpper(strings.TrimPrefix(name, prefix)))
+		if err != nil || now.Sub(ulid.Time(id.Time())) < olderThan {
+			continue
+		}
+		if err := DropSchema(ctx, pool, name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		dropped = append(dropped, name)
+	}
+	return dropped, errors.Join(errs...)
 }

@@ -30,9 +30,11 @@ func lockKey(kind, name string) string { return kind + ":" + name }
 // session dies. Batches still go through the pool; the checkpoint compare-and-set in Update is
 // what keeps a deposed leader's last batch from being applied twice.
 func (d *DB) Lead(ctx context.Context, name string, fn func(context.Context, projections.Target) error) error {
-	return postgres.Lead(ctx, d.pool, lockKey(leadLock, name), func(ctx context.Context) error {
-		return fn(ctx, d)
-	})
+	run := func(ctx context.Context) error { return fn(ctx, d) }
+	if d.leader != nil {
+		return d.leader.Lead(ctx, lockKey(leadLock, name), run)
+	}
+	return postgres.Lead(ctx, d.pool, lockKey(leadLock, name), run)
 }
 
 // Pause implements projections.Target: it takes the pause lock exclusively on a dedicated

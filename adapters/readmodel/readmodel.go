@@ -43,6 +43,22 @@ type DB struct {
 	q    querier
 	// session is the connection a Pause holds its lock on; nil for the pool-wide DB.
 	session *pgxpool.Conn
+	// leader, when set, takes projection leadership on the process's shared lock session
+	// (WithLeader); nil: a session of its own per projection (postgres.Lead).
+	leader Leader
+}
+
+// Leader runs fn while this process holds the named lock (*postgres.Locks).
+type Leader interface {
+	Lead(ctx context.Context, name string, fn func(context.Context) error) error
+}
+
+// WithLeader returns the read models taking projection leadership through l, so that a
+// server's projections share one lock session instead of holding one connection each.
+func (d *DB) WithLeader(l Leader) *DB {
+	cp := *d
+	cp.leader = l
+	return &cp
 }
 
 // New returns the read models of the pool's schema (its search_path).

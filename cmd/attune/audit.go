@@ -69,11 +69,18 @@ func auditCommand(cfg *config) *cobra.Command {
 	return audit
 }
 
+// auditScratchPrefix starts the name of an audit's scratch schema; a ULID follows.
+const auditScratchPrefix = "attune_audit_"
+
 // verifyProjections rebuilds every projection in a scratch schema and compares it with the
 // live one, printing one line per projection. A projection still behind head after wait (live
 // projectors get that long to catch up) fails: it is stalled or lagging, never "equal".
 func verifyProjections(ctx context.Context, cfg config, pool *pgxpool.Pool, store eventstore.Store, out io.Writer, head eventstore.Position, wait time.Duration) (err error) {
-	scratch := "attune_audit_" + strings.ToLower(ulid.Make().String())
+	// An audit killed before its deferred drop leaves its scratch schema behind; the next
+	// audit drops those older than a day (far longer than an audit runs). Failing that is no
+	// reason to fail this audit: the next one tries again.
+	_, _ = postgres.DropStaleSchemas(ctx, pool, auditScratchPrefix, 24*time.Hour, time.Now())
+	scratch := auditScratchPrefix + strings.ToLower(ulid.Make().String())
 	spool, err := openReplayTarget(ctx, cfg, scratch)
 	if err != nil {
 		return fmt.Errorf("create the scratch schema of the audit: %w", err)

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/handlers/scheduler"
 )
 
 // TestE2EAWorkflowResumesAfterTheServerIsKilled kills `attune serve` (SIGKILL, a real process)
@@ -75,9 +77,13 @@ output: {done: true}
 		t.Fatal(err)
 	}
 	_ = first.Wait()
-	// Come back after the dead server's worker counts as lost (its heartbeat TTL is 6 s): a
-	// run placed on it in that window would be abandoned, not resumed (see the closing note).
-	time.Sleep(7 * time.Second)
+	// Come back after the dead server's worker counts as lost (its last beat older than the
+	// scheduler's TTL): a run placed on it before would be abandoned, not resumed.
+	beats := heartbeat.New(sys.schema.Pool)
+	sys.eventually(30*time.Second, "the killed server's worker to count as lost", func() bool {
+		live, err := beats.Live(ctx, scheduler.DefaultTTL)
+		return err == nil && len(live) == 0
+	})
 	start()
 	sys.waitReady()
 

@@ -95,11 +95,12 @@ func prepareSystem(t *testing.T, transport string) *system {
 	}
 	sys.addr = freeAddr(t)
 	sys.url = "http://" + sys.addr
-	sys.dbURL = pgtest.WithPoolSize(pgtest.URL(), 8)
+	sys.dbURL = pgtest.WithPoolSize(pgtest.URL(), pgtest.ServerPoolSize)
 	sys.cliConfig = filepath.Join(t.TempDir(), "config.yaml")
 	if transport == "rabbitmq" {
 		sys.amqpURL = bustest.URL()
 		sys.busPrefix = "e2e-" + strings.ToLower(ulid.Make().String()) + "."
+		bustest.CleanupPrefix(t, sys.busPrefix) // registered first: runs after the servers stop
 	}
 	return sys
 }
@@ -109,7 +110,7 @@ func (s *system) serveArgs(packs []string, extra ...string) []string {
 	args := []string{"serve", "--config", s.cliConfig, "--database-url", s.dbURL, "--schema", s.schema.Name,
 		"--http-addr", s.addr, "--secret-key-file", s.keyFile, "--log-level", "warn"}
 	if s.amqpURL != "" {
-		args = append(args, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix)
+		args = append(args, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix, "--bus-queue-expiry", bustest.QueueExpiry.String())
 	}
 	for _, p := range packs {
 		args = append(args, "--pack", p)
@@ -161,9 +162,11 @@ func (s *system) runInBackground(args []string) {
 	})
 }
 
+// waitReady allows a slow start: on a loaded CI machine (load 20 on 2 cores was seen) a
+// server took over 30 s to migrate and start its roles.
 func (s *system) waitReady() {
 	s.t.Helper()
-	s.eventually(30*time.Second, "the server answers /readyz with 200", func() bool {
+	s.eventually(90*time.Second, "the server answers /readyz with 200", func() bool {
 		resp, err := http.Get(s.url + "/readyz")
 		if err != nil {
 			return false

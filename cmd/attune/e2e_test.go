@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,19 +106,60 @@ func TestE2ETimersFireOnSchedule(t *testing.T) {
 			return time.Now().After(date.Add(2*time.Second)) && len(sys.executions(url.Values{"rule": {"clock.once"}, "status": {"completed"}})) == 1
 		})
 		settled := sys.executions(url.Values{"rule": {"clock.every_second"}})
-		time.Sleep(2500 * time.Millisecond) // the disabled timer must stay silent: nothing to wait for, so wait
-		if after := sys.executions(url.Values{"rule": {"clock.every_second"}}); len(after) != len(settled) {
-			t.Errorf("the disabled interval timer still fired: %d executions, then %d", len(settled), len(after))
+		// The disabled timer must stay silent. Barrier, not a sleep: count its events in the
+		// log (after a log barrier), wait for a tick of the still-enabled even-seconds timer
+		// three seconds on — the every-second timer, had it kept running, would have fired
+		// meanwhile — and count again after another log barrier.
+		forEvery := func(e eventstore.Recorded) bool { return field(e, "rule") == "clock.every_second" }
+		before := countTypes(sys.barrier(), forEvery)["EventFired"]
+		quietFrom := time.Now()
+		sys.eventually(30*time.Second, "a tick of the even-seconds timer three seconds on", func() bool {
+			for _, x := range sys.executions(url.Values{"rule": {"clock.even_seconds"}, "status": {"completed"}}) {
+				if x.CreatedAt.After(quietFrom.Add(3 * time.Second)) {
+					return true
+				}
+			}
+			return false
+		})
+		log := sys.barrier()
+		if after := countTypes(log, forEvery)["EventFired"]; after != before {
+			t.Errorf("the disabled interval timer still fired: %d events, then %d", before, after)
 		}
 
-		log := sys.logEvents()
 		forRule := func(rule string) func(eventstore.Recorded) bool {
 			return func(e eventstore.Recorded) bool { return field(e, "rule") == rule }
 		}
+		// A tick recorded before the rule's RuleDisabled is enforced once; one the timer fired
+		// while it was being stopped, after RuleDisabled in the log, is not: rulematch decides
+		// with the catalogue as of the event's position.
+		disabled := slices.IndexFunc(log, func(e eventstore.Recorded) bool {
+			return e.Type == "RuleDisabled" && field(e, "rule") == "clock.every_second"
+		})
+		enforced := map[string]int{}
+		for _, e := range log {
+			if e.Type == "EnforcementCreated" && field(e, "rule") == "clock.every_second" {
+				enforced[field(e, "event_id")]++
+			}
+		}
+		ticks := 0
+		for i, e := range log {
+			if e.Type != "EventFired" || field(e, "rule") != "clock.every_second" {
+				continue
+			}
+			want := 1
+			if disabled >= 0 && i > disabled {
+				want = 0
+			} else {
+				ticks++
+			}
+			if got := enforced[field(e, "event_id")]; got != want {
+				t.Errorf("interval tick %s (log index %d, RuleDisabled at %d): %d enforcements, want %d", field(e, "event_id"), i, disabled, got, want)
+			}
+		}
 		every := countTypes(log, forRule("clock.every_second"))
-		if every["EventFired"] < 3 || every["EventFired"] != every["EnforcementCreated"] || every["EventFired"] != every["ExecutionRequested"] {
-			t.Errorf("interval timer: %d events, %d enforcements, %d executions; want one of each per tick, at least 3",
-				every["EventFired"], every["EnforcementCreated"], every["ExecutionRequested"])
+		if ticks < 3 || every["EnforcementCreated"] != every["ExecutionRequested"] {
+			t.Errorf("interval timer: %d ticks before the disable, %d enforcements, %d executions; want at least 3, one execution per enforcement",
+				ticks, every["EnforcementCreated"], every["ExecutionRequested"])
 		}
 		for _, x := range settled {
 			if x.Status != execution.Completed || !strings.Contains(string(x.Result), "hello, world") {

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,11 +17,79 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/bus/bustest"
 	"github.com/attune-go/attune/adapters/checkpoint"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/relay"
 	"github.com/attune-go/attune/domain/execution"
 )
+
+// metrics returns the lines of the server's /metrics.
+func (s *system) metrics() []string {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+s.adminToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return strings.Split(string(body), "\n")
+}
+
+// relayCaughtUp reports whether the relay's checkpoint is at the end of the visible log.
+func (s *system) relayCaughtUp() bool {
+	return slices.Contains(s.metrics(), `attune_reader_lag_events{reader="`+relay.Name+`"} 0`)
+}
+
+// handlerTopics maps the server's handlers to the event type each handles.
+func handlerTopic(handler string) string {
+	switch {
+	case handler == "rulematch":
+		return "EventFired"
+	case handler == "enforce":
+		return "EnforcementCreated"
+	case handler == "scheduler", handler == "workflow_start":
+		return "ExecutionRequested"
+	case handler == "canceler", handler == "workflow_advance", strings.HasPrefix(handler, "worker.") && strings.HasSuffix(handler, ".cancel"):
+		return "ExecutionStatusChanged"
+	case strings.HasPrefix(handler, "worker."):
+		return "ExecutionScheduled"
+	}
+	return ""
+}
+
+// handledTwice reports whether, by the server's metrics, every handler finished (attempts
+// minus failures) at least twice as many events as the log holds of its type.
+func (s *system) handledTwice(log []eventstore.Recorded) bool {
+	s.t.Helper()
+	done := map[string]float64{}
+	for _, line := range s.metrics() {
+		for metric, sign := range map[string]float64{"attune_handler_duration_seconds_count": 1, "attune_handler_errors_total": -1} {
+			rest, ok := strings.CutPrefix(line, metric+`{handler="`)
+			if !ok {
+				continue
+			}
+			handler, value, _ := strings.Cut(rest, `"} `)
+			v, _ := strconv.ParseFloat(value, 64)
+			done[handler] += sign * v
+		}
+	}
+	perType := countTypes(log, nil)
+	seen := 0
+	for handler, n := range done {
+		topic := handlerTopic(handler)
+		if topic == "" {
+			continue
+		}
+		seen++
+		if n < float64(2*perType[topic]) {
+			return false
+		}
+	}
+	return seen >= 7 // the six handlers of serve and its worker's
+}
 
 // Workers as their own processes need RabbitMQ: the in-process bus cannot reach them. These
 // scenarios therefore run on RabbitMQ only.
@@ -26,7 +97,7 @@ import (
 // workerArgs are the arguments of `attune worker` joining sys.
 func (s *system) workerArgs(runtimes string) []string {
 	return []string{"worker", "--database-url", s.dbURL, "--schema", s.schema.Name, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix,
-		"--secret-key-file", s.keyFile, "--runtimes", runtimes, "--heartbeat-interval", "500ms", "--log-level", "warn"}
+		"--bus-queue-expiry", bustest.QueueExpiry.String(), "--secret-key-file", s.keyFile, "--runtimes", runtimes, "--heartbeat-interval", "500ms", "--log-level", "warn"}
 }
 
 // workerRuntimes reads from the log which runtimes each registered worker offers.
@@ -142,7 +213,7 @@ func TestE2EDuplicateDeliveriesDuplicateNothing(t *testing.T) {
 	// log a second time into the same exchanges: every handler receives every message twice.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dup, err := bus.New(ctx, bus.Config{AMQPURL: sys.amqpURL, Prefix: sys.busPrefix})
+	dup, err := bus.New(ctx, bus.Config{AMQPURL: sys.amqpURL, Prefix: sys.busPrefix, QueueExpiry: bustest.QueueExpiry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +248,11 @@ func TestE2EDuplicateDeliveriesDuplicateNothing(t *testing.T) {
 		}
 		return done >= 20
 	})
-	time.Sleep(time.Second) // late duplicates would land now; give them the chance to show
+	// Barrier: every handler has finished every event of its type twice (once per relay), so
+	// no duplicate is still on its way and the log below holds whatever they appended.
+	sys.eventually(60*time.Second, "every handler to finish both copies of every event", func() bool {
+		return sys.handledTwice(sys.logEvents())
+	})
 
 	log := sys.logEvents()
 	for _, ev := range events {

@@ -48,7 +48,7 @@ func serve(t *testing.T, schema string, extra ...string) (addr string) {
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() {
-		args := append([]string{"serve", "--database-url", pgtest.WithPoolSize(pgtest.URL(), 8), "--schema", schema, "--http-addr", addr,
+		args := append([]string{"serve", "--database-url", pgtest.WithPoolSize(pgtest.URL(), pgtest.ServerPoolSize), "--schema", schema, "--http-addr", addr,
 			"--config", filepath.Join(t.TempDir(), "config.yaml"), "--secret-key-file", filepath.Join(t.TempDir(), "secret.key")}, extra...)
 		done <- run(ctx, args, &logs, &logs)
 	}()
@@ -210,6 +210,7 @@ func TestBadConfigurationFailsFastWithOneLine(t *testing.T) {
 		{[]string{"migrate", "--database-url", "mysql://x"}, "database URL must be postgres://"},
 		{[]string{"serve", "--amqp-url", "http://rabbit"}, "AMQP URL must be amqp://"},
 		{[]string{"serve", "--http-addr", "8080"}, `HTTP address "8080"`},
+		{[]string{"serve", "--db-max-conns", "1"}, "database max connections (--db-max-conns, ATTUNE_DB_MAX_CONNS) must be a whole number ≥ 2, got 1"},
 	} {
 		_, _, err := attune(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

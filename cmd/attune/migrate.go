@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -41,7 +42,13 @@ func migrateCommand(cfg *config) *cobra.Command {
 
 type openOption func(*openOptions)
 
-type openOptions struct{ createSchema bool }
+type openOptions struct {
+	createSchema bool
+	role         string
+}
+
+// asRole names the process's connections attune-ROLE in pg_stat_activity (default: the CLI).
+func asRole(role string) openOption { return func(o *openOptions) { o.role = role } }
 
 // withSchemaCreated creates the configured schema when it is missing (migrate and serve).
 func withSchemaCreated() openOption { return func(o *openOptions) { o.createSchema = true } }
@@ -60,5 +67,7 @@ func openDatabase(ctx context.Context, cfg config, opts ...openOption) (*pgxpool
 			return nil, err
 		}
 	}
-	return postgres.Connect(ctx, cfg.DatabaseURL, cfg.Schema)
+	return postgres.ConnectWith(ctx, cfg.DatabaseURL, cfg.Schema, postgres.PoolOptions{
+		MaxConns: cfg.DBMaxConns, AppName: "attune-" + cmp.Or(o.role, "cli"),
+	})
 }

@@ -27,7 +27,7 @@ func serveCommand(cfg *config) *cobra.Command {
 			"--amqp-url (ATTUNE_AMQP_URL) names a RabbitMQ server.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, err := openDatabase(cmd.Context(), *cfg, withSchemaCreated())
+			pool, err := openDatabase(cmd.Context(), *cfg, withSchemaCreated(), asRole("serve"))
 			if err != nil {
 				return err
 			}
@@ -37,17 +37,18 @@ func serveCommand(cfg *config) *cobra.Command {
 				return err
 			}
 			return app.Run(cmd.Context(), app.Config{
-				Packs:        packs,
-				PackLimits:   packLimits,
-				Worker:       embeddedWorker(noWorker, wf),
-				NoAuth:       noAuth,
-				ClientConfig: clientConfig,
-				Box:          box,
-				Pool:         pool,
-				AMQPURL:      cfg.AMQPURL,
-				BusPrefix:    cfg.BusPrefix,
-				HTTPAddr:     cfg.HTTPAddr,
-				Logger:       newLogger(*cfg, cmd.ErrOrStderr()),
+				Packs:          packs,
+				PackLimits:     packLimits,
+				Worker:         embeddedWorker(noWorker, wf),
+				NoAuth:         noAuth,
+				ClientConfig:   clientConfig,
+				Box:            box,
+				Pool:           pool,
+				AMQPURL:        cfg.AMQPURL,
+				BusPrefix:      cfg.BusPrefix,
+				BusQueueExpiry: cfg.BusQueueExpiry,
+				HTTPAddr:       cfg.HTTPAddr,
+				Logger:         newLogger(*cfg, cmd.ErrOrStderr()),
 			})
 		},
 	}

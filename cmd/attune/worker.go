@@ -50,7 +50,7 @@ func workerCommand(cfg *config) *cobra.Command {
 			"database; SIGINT/SIGTERM stop it cleanly after its runs end.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, err := openDatabase(cmd.Context(), *cfg)
+			pool, err := openDatabase(cmd.Context(), *cfg, asRole("worker"))
 			if err != nil {
 				return err
 			}
@@ -64,7 +64,7 @@ func workerCommand(cfg *config) *cobra.Command {
 				log.Warn("no secret key: executions with secret parameters will fail on this worker", "error", err)
 			}
 			return app.RunWorker(cmd.Context(), app.Config{
-				Pool: pool, AMQPURL: cfg.AMQPURL, BusPrefix: cfg.BusPrefix, Logger: log, Box: box,
+				Pool: pool, AMQPURL: cfg.AMQPURL, BusPrefix: cfg.BusPrefix, BusQueueExpiry: cfg.BusQueueExpiry, Logger: log, Box: box,
 			}, wf.config())
 		},
 	}

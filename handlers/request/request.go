@@ -70,6 +70,12 @@ type Run struct {
 	// CorrelationID ties the execution to the caller's request; defaults to the execution's
 	// own id, which makes it the root of its causal tree.
 	CorrelationID string
+	// ClaimID, when set, decides the execution's id once the request is known to be valid:
+	// it gets a fresh id and returns the one to use (an idempotency key's first request's
+	// id). The append then goes into that stream with NoStream, and a stream that already
+	// exists is the first request's execution, so the answer is its id and nothing is
+	// created twice.
+	ClaimID func(ctx context.Context, fresh string) (string, error)
 }
 
 // Request records an execution of req.Action and returns its id. Nothing is recorded when
@@ -125,6 +131,11 @@ func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req
 		return "", ve
 	}
 	id := ulid.Make().String()
+	if req.ClaimID != nil {
+		if id, err = req.ClaimID(ctx, id); err != nil {
+			return "", fmt.Errorf("request %s: %w", req.Action, err)
+		}
+	}
 	requested := execution.ExecutionRequested{
 		ExecutionID: id,
 		Action:      action.Ref,
@@ -141,6 +152,10 @@ func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req
 		return "", err
 	}
 	if _, err := log.Append(ctx, execution.StreamID(id), eventstore.NoStream, p); err != nil {
+		var conflict *eventstore.VersionConflictError
+		if req.ClaimID != nil && errors.As(err, &conflict) {
+			return id, nil // a retry of a request whose execution is recorded already
+		}
 		return "", fmt.Errorf("request %s: %w", req.Action, err)
 	}
 	return id, nil

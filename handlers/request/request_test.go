@@ -287,3 +287,33 @@ func TestASealedValueCopiedFromElsewhereIsRefused(t *testing.T) {
 		t.Fatalf("Request with the value sealed for examples.shout.token: %v", err)
 	}
 }
+
+func TestARequestWithAClaimedIdIsRecordedOnceHoweverOftenItIsRetried(t *testing.T) {
+	t.Parallel()
+	e := setup(t, false)
+	claims := 0
+	run := request.Run{
+		Action: "examples.shout", Parameters: raw(`{"message": "hi"}`),
+		// Every retry gets the id of the first request, as an idempotency key gives it.
+		ClaimID: func(_ context.Context, fresh string) (string, error) {
+			claims++
+			return "01KEYFIRSTREQUEST000000000", nil
+		},
+	}
+	for i := range 3 {
+		id, err := request.Request(context.Background(), e.store, e.reg, e.box, run)
+		if err != nil || id != "01KEYFIRSTREQUEST000000000" {
+			t.Fatalf("attempt %d = %q, %v; want the claimed id and no error", i, id, err)
+		}
+	}
+	if recs := e.executions(t); len(recs) != 1 {
+		t.Errorf("recorded:\n%s\nwant one ExecutionRequested", handlertest.Script(recs))
+	}
+
+	invalid := run
+	invalid.Parameters = raw(`{}`)
+	claims = 0
+	if _, err := request.Request(context.Background(), e.store, e.reg, e.box, invalid); err == nil || claims != 0 {
+		t.Errorf("an invalid request: err %v, %d claims; want a validation error before any claim", err, claims)
+	}
+}

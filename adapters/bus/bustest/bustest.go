@@ -16,6 +16,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/domain/catalog"
 )
 
 // Transport names a kind of bus.
@@ -92,6 +93,27 @@ func deleteTopology(exchanges, queues []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// QueueExpiry is what tests pass as bus.Config.QueueExpiry (--bus-queue-expiry) to servers
+// they start under a prefix of their own: RabbitMQ then deletes the queues of that prefix
+// once the test has stopped consuming, even when the test process was killed.
+const QueueExpiry = time.Minute
+
+// CleanupPrefix deletes, when the test ends, the exchanges a server under prefix may have
+// declared: one per event type and the poison exchange. RabbitMQ cannot list them by prefix
+// over AMQP and exchanges do not expire, but their names follow from the event catalogue;
+// deleting one that was never declared is no error. Queues go by QueueExpiry.
+func CleanupPrefix(t testing.TB, prefix string) {
+	t.Cleanup(func() {
+		exchanges := []string{prefix + bus.PoisonTopic}
+		for _, typ := range catalog.Types() {
+			exchanges = append(exchanges, prefix+typ)
+		}
+		if err := deleteTopology(exchanges, nil); err != nil {
+			t.Errorf("bustest: delete the exchanges of %s: %v", prefix, err)
+		}
+	})
 }
 
 // QueueDepth is the number of ready messages in a RabbitMQ queue (unacked ones excluded).

@@ -28,14 +28,17 @@ const (
 	CodeReplayed        Code = "replayed"               // this signature was accepted before
 	CodeRateLimited     Code = "rate_limited"           // over the trigger's rate limit (Retry-After)
 	CodeForbiddenSource Code = "forbidden_source"       // the caller's address is not in allow_from
+	CodeBadRequest      Code = "bad_request"            // a header is malformed (Idempotency-Key)
+	// CodeIdempotencyKeyReused: the Idempotency-Key was first sent with another body.
+	CodeIdempotencyKeyReused Code = "idempotency_key_reused"
 )
 
 // Status is the HTTP status of a code: the one place the two are tied.
 func (c Code) Status() int {
 	switch c {
-	case CodeInvalidJSON, CodeInvalidText, CodeTooLong:
+	case CodeInvalidJSON, CodeInvalidText, CodeTooLong, CodeBadRequest:
 		return http.StatusBadRequest
-	case CodeValidation:
+	case CodeValidation, CodeIdempotencyKeyReused:
 		return http.StatusUnprocessableEntity
 	case CodeBadSignature, CodeStaleSignature:
 		return http.StatusUnauthorized

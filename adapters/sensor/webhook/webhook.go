@@ -19,6 +19,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/safetext"
 	"github.com/attune-go/attune/adapters/sensor"
 	"github.com/attune-go/attune/domain/ident"
@@ -55,6 +56,9 @@ type Config struct {
 	// Secrets returns a trigger's HMAC secret; nil means no trigger requires a signature.
 	// The server passes EnvSecrets(nil).
 	Secrets SecretLookup
+	// Keys remembers Idempotency-Key headers (*idempotency.Store); nil refuses the header
+	// rather than ignore it, since a client sending it relies on it.
+	Keys    KeyClaimer
 	MaxBody int64        // bytes; default DefaultMaxBody
 	Logger  *slog.Logger // default slog.Default()
 	// DefaultRateLimit applies to webhook triggers that declare no rate_limit; zero:
@@ -63,11 +67,18 @@ type Config struct {
 	Now              func() time.Time // time.Now if nil
 }
 
+// KeyClaimer returns the id a request with an idempotency key creates: fresh for a new key,
+// the first request's for a retry (idempotency.Store).
+type KeyClaimer interface {
+	Claim(ctx context.Context, scope, key, hash, fresh string) (string, error)
+}
+
 // Handler serves Pattern.
 type Handler struct {
 	store    eventstore.Store
 	triggers TriggerLookup
 	secrets  SecretLookup
+	keys     KeyClaimer
 	maxBody  int64
 	log      *slog.Logger
 	limits   *limiters
@@ -89,6 +100,7 @@ func New(cfg Config) *Handler {
 		store:    cfg.Store,
 		triggers: cfg.Triggers,
 		secrets:  cfg.Secrets,
+		keys:     cfg.Keys,
 		maxBody:  cmp.Or(cfg.MaxBody, DefaultMaxBody),
 		log:      cmp.Or(cfg.Logger, slog.Default()),
 		limits:   newLimiters(cfg.DefaultRateLimit),
@@ -143,6 +155,10 @@ func (h *Handler) accept(r *http.Request, ref string) (string, error) {
 	if err := h.limits.take(t, h.now()); err != nil {
 		return "", err
 	}
+	key, err := idempotencyKey(r, h.keys != nil)
+	if err != nil {
+		return "", err
+	}
 	body, err := h.readBody(r)
 	if err != nil {
 		return "", err
@@ -168,15 +184,48 @@ func (h *Handler) accept(r *http.Request, ref string) (string, error) {
 		}
 		return "", refuse(CodeValidation, "%v", err)
 	}
+	if key != "" {
+		// Webhooks are public (the HMAC authenticates the sender), so the trigger is the scope.
+		id, err = h.keys.Claim(ctx, Pattern+"|"+ref, key, idempotency.Hash(raw), id)
+		if errors.Is(err, idempotency.ErrKeyReused) {
+			return "", refuse(CodeIdempotencyKeyReused, "this %s was first sent with a different body; send a new key for a new event", idempotency.Header)
+		}
+		if err != nil {
+			return "", err
+		}
+	}
 	e := trigger.EventFired{EventID: id, Trigger: ref, Payload: raw, Source: trigger.Webhook}
 	if err := sensor.Fire(ctx, h.store, e, Actor); err != nil {
 		var conflict *eventstore.VersionConflictError
-		if errors.As(err, &conflict) {
+		switch {
+		case key != "" && errors.As(err, &conflict):
+			// A retry of a call whose event is recorded already: the key makes it safe, and a
+			// replay carrying the key gets the same answer and creates nothing either.
+			return id, nil
+		case errors.As(err, &conflict):
 			return "", refuse(CodeReplayed, "this signed request was accepted before (event %s): sign each call anew", id)
 		}
 		return "", err
 	}
 	return id, nil
+}
+
+// idempotencyKey returns the request's Idempotency-Key, "" when none was sent; a key that is
+// sent must be usable and supported, never silently ignored.
+func idempotencyKey(r *http.Request, supported bool) (string, error) {
+	values, sent := r.Header[http.CanonicalHeaderKey(idempotency.Header)]
+	switch {
+	case !sent:
+		return "", nil
+	case !supported:
+		return "", refuse(CodeBadRequest, "this server does not keep %s headers", idempotency.Header)
+	case len(values) != 1:
+		return "", refuse(CodeBadRequest, "send one %s header, not %d", idempotency.Header, len(values))
+	}
+	if err := idempotency.CheckKey(values[0]); err != nil {
+		return "", refuse(CodeBadRequest, "%v", err)
+	}
+	return values[0], nil
 }
 
 func (h *Handler) readBody(r *http.Request) ([]byte, error) {

@@ -265,6 +265,8 @@ func TestRefusedWebhooksRecordNothing(t *testing.T) {
 		{"the old scheme without a time", "examples.signed", body, []string{webhook.SignatureHeader, "sha256=" + strings.Repeat("a", 64)}, 401, "bad_signature", ""},
 		{"signature not hex", "examples.signed", body, []string{webhook.SignatureHeader, "t=" + fmt.Sprint(now.Unix()) + ",v1=zz"}, 401, "bad_signature", ""},
 		{"trigger lookup fails", "examples.broken", `{}`, nil, 500, "internal_error", ""},
+		// This handler keeps no keys: a client relying on one must hear so, not be ignored.
+		{"an idempotency key it cannot keep", "core.webhook", `{}`, []string{"Idempotency-Key", "k1"}, 400, "bad_request", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/httpapi"
+	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/safetext"
 	"github.com/attune-go/attune/handlers/cancel"
 	"github.com/attune-go/attune/handlers/packs"
@@ -29,6 +30,7 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		RunAction: func(ctx context.Context, req httpapi.RunRequest) (string, error) {
 			return request.Request(ctx, s.store, s.registry, s.box, request.Run{
 				Action: req.Action, Parameters: req.Parameters, Actor: req.Actor, TraceTag: req.TraceTag,
+				ClaimID: s.claimExecutionID(req),
 			})
 		},
 		CancelExecution: func(ctx context.Context, id, actor string) error {
@@ -74,6 +76,20 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 	})
 }
 
+// claimExecutionID returns how a request with an Idempotency-Key gets its execution's id (nil
+// without a key: a fresh id). The key is scoped by route, action and caller; the hash covers
+// what the execution is made of, so the same key with another body is refused.
+func (s *Server) claimExecutionID(req httpapi.RunRequest) func(context.Context, string) (string, error) {
+	if req.IdempotencyKey == "" {
+		return nil
+	}
+	scope := "POST /api/v1/executions|" + req.Action + "|" + req.Caller
+	hash := idempotency.Hash([]byte(req.Action), idempotency.Canonical(req.Parameters), []byte(req.TraceTag))
+	return func(ctx context.Context, fresh string) (string, error) {
+		return s.keys.Claim(ctx, scope, req.IdempotencyKey, hash, fresh)
+	}
+}
+
 // testPayload accepts either an event ({"payload": {…}}) or the payload itself.
 func testPayload(raw json.RawMessage) json.RawMessage {
 	var wrapped struct {
@@ -116,6 +132,9 @@ func classify(err error) *httpapi.Error {
 		badText  *safetext.Error
 	)
 	switch {
+	case errors.Is(err, idempotency.ErrKeyReused):
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeIdempotencyKeyReused, Field: idempotency.Header,
+			Message: "this Idempotency-Key was first sent with a different request; send a new key for a new request"}
 	case errors.Is(err, cancel.ErrNotFound), errors.Is(err, request.ErrUnknownExecution):
 		return &httpapi.Error{Status: http.StatusNotFound, Code: httpapi.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, request.ErrUnknownAction):

@@ -24,6 +24,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventschema"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/metrics"
 	"github.com/attune-go/attune/adapters/packloader"
 	"github.com/attune-go/attune/adapters/pgstore"
@@ -41,8 +42,10 @@ type Config struct {
 	Pool      *pgxpool.Pool // migrated by Run
 	AMQPURL   string        // empty: in-process bus
 	BusPrefix string        // prefixes exchanges and queues (tests share one broker)
-	HTTPAddr  string        // empty: no HTTP listener
-	Logger    *slog.Logger
+	// BusQueueExpiry has RabbitMQ delete queues unused this long (bus.Config.QueueExpiry).
+	BusQueueExpiry time.Duration
+	HTTPAddr       string // empty: no HTTP listener
+	Logger         *slog.Logger
 	// Packs are pack directories loaded (validated and registered) at start-up.
 	Packs []string
 	// PackLimits bound what loading a pack may read (packloader's defaults where zero).
@@ -72,9 +75,11 @@ type Server struct {
 	ready atomic.Bool
 
 	raw      *pgstore.Store // the log without the guard, for the stream and the metrics
+	locks    *postgres.Locks
 	metrics  *metrics.Metrics
 	tokens   *auth.Store
-	models   *readmodel.DB // every Postgres read model; the API queries it
+	keys     *idempotency.Store // Idempotency-Key of the run and webhook routes
+	models   *readmodel.DB      // every Postgres read model; the API queries it
 	runners  []*projections.Runner
 	registry *registry.Registry // the in-memory pack catalogue the handlers decide with
 }
@@ -91,10 +96,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if _, err := postgres.Migrate(ctx, cfg.Pool); err != nil {
 		return err
 	}
+	// Every leadership of this process (relay, reaper, projections, the guard below) shares
+	// one lock session outside the pool, rather than holding a connection each.
+	locks := postgres.NewLocks(cfg.Pool)
+	defer locks.Close()
 	if cfg.AMQPURL == "" {
 		// The in-process bus reaches only this process: a second server on the same database
 		// would have workers that the other's scheduler places work on and never tells.
-		release, err := postgres.Hold(ctx, cfg.Pool, "serve-inprocess")
+		release, err := locks.Hold(ctx, "serve-inprocess")
 		if errors.Is(err, postgres.ErrHeld) {
 			return errors.New("another `attune serve` with the in-process bus already runs on this database; stop it, or run every process over RabbitMQ (--amqp-url) to run several")
 		}
@@ -111,7 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
 	}
-	models := readmodel.New(cfg.Pool)
+	models := readmodel.New(cfg.Pool).WithLeader(locks)
 	checkpoints := checkpoint.NewPostgres(cfg.Pool)
 	readers := map[string]func(context.Context) (eventstore.Position, error){
 		relay.Name: metrics.CheckpointOf(checkpoints.Load, relay.Name),
@@ -125,14 +134,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log, Consumers: 32, Instrument: m.Handler})
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log, Consumers: 32, Instrument: m.Handler})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	s = &Server{
 		cfg: cfg, log: log, store: m.Store(eventschema.Guard(pg, validator)), raw: pg, bus: b, box: cfg.Box,
-		metrics: m, models: models, tokens: auth.New(cfg.Pool),
+		locks: locks, metrics: m, models: models, tokens: auth.New(cfg.Pool), keys: idempotency.New(cfg.Pool),
 	}
 	return s.run(ctx)
 }
@@ -190,9 +199,20 @@ func (s *Server) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, relay.Name, rl.Run) })
+	g.Go(func() error { return leadForever(ctx, s.locks, relay.Name, rl.Run) })
 
 	s.startSensors(ctx, g)
+	// Expired keys are ignored by every claim already; the sweep only keeps the table small.
+	g.Go(func() error {
+		s.keys.SweepEvery(ctx, time.Hour, func(n int64, err error) {
+			if err != nil {
+				s.log.Warn("idempotency keys: sweep failed; retried in an hour", "error", err)
+			} else if n > 0 {
+				s.log.Debug("idempotency keys: swept", "deleted", n)
+			}
+		})
+		return nil
+	})
 
 	listener, err := s.startHTTP(ctx, g)
 	if err != nil {
@@ -247,9 +267,9 @@ func (s *Server) startHTTP(ctx context.Context, g *errgroup.Group) (net.Listener
 
 // leadForever runs fn while this process holds the named leadership, and waits to take it
 // again whenever it is lost, until ctx ends.
-func leadForever(ctx context.Context, pool *pgxpool.Pool, name string, fn func(context.Context) error) error {
+func leadForever(ctx context.Context, locks *postgres.Locks, name string, fn func(context.Context) error) error {
 	for {
-		err := postgres.Lead(ctx, pool, name, fn)
+		err := locks.Lead(ctx, name, fn)
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -80,6 +80,8 @@ func startServer(b *testing.B, transport, pack string) server {
 	if transport == "rabbitmq" {
 		cfg.AMQPURL = bustest.URL()
 		cfg.BusPrefix = "bench-" + strings.ToLower(ulid.Make().String()) + "."
+		cfg.BusQueueExpiry = bustest.QueueExpiry
+		bustest.CleanupPrefix(b, cfg.BusPrefix)
 	}
 	ready := make(chan string, 1)
 	cfg.Ready = func(addr string) { ready <- addr }

@@ -126,6 +126,7 @@ func (s *Server) webhooks() *webhook.Handler {
 		Store:    s.store,
 		Triggers: webhook.TriggerLookupFunc(lookup),
 		Secrets:  webhook.EnvSecrets(nil),
+		Keys:     s.keys,
 		Logger:   s.log,
 	})
 }

@@ -48,7 +48,7 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, reaper.Name, rp.Run) })
+	g.Go(func() error { return leadForever(ctx, s.locks, reaper.Name, rp.Run) })
 	return nil
 }
 
@@ -99,7 +99,7 @@ func RunWorker(ctx context.Context, cfg Config, wc WorkerConfig) error {
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log})
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log})
 	if err != nil {
 		return err
 	}
