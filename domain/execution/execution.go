@@ -176,22 +176,29 @@ func (x *Execution) WorkerLeft(workerID, why string) (ch ExecutionStatusChanged,
 	if workerID == "" || x.workerID != workerID {
 		return ExecutionStatusChanged{}, false, nil
 	}
-	o := Outcome{WorkerID: workerID}
-	to := Abandoned
 	switch x.status {
 	case Scheduled:
-		if x.placements < MaxPlacements {
-			to = Scheduling
-			o.Reason = fmt.Sprintf("worker %s left (%s) before it started the run; placed again", workerID, why)
-		} else {
-			o.Reason = fmt.Sprintf("worker %s left (%s) before it started the run, and the execution was placed %d times already; given up", workerID, why, x.placements)
-		}
+		return x.PlaceAgain(workerID, fmt.Sprintf("worker %s left (%s) before it started the run", workerID, why))
 	case Running, Canceling:
-		o.Reason = fmt.Sprintf("worker %s left (%s)", workerID, why)
-	default:
+		ch, err = x.Transition(Abandoned, Outcome{WorkerID: workerID, Reason: fmt.Sprintf("worker %s left (%s)", workerID, why)})
+		return ch, err == nil, err
+	}
+	return ExecutionStatusChanged{}, false, nil
+}
+
+// PlaceAgain decides scheduled → scheduling for an execution that worker workerID has not
+// started and will not (why says so): it never ran, so it waits for a worker again. At
+// MaxPlacements it is abandoned instead. ok is false when it is not scheduled on that
+// worker (started, settled, or placed elsewhere since): nothing to do.
+func (x *Execution) PlaceAgain(workerID, why string) (ch ExecutionStatusChanged, ok bool, err error) {
+	if workerID == "" || x.workerID != workerID || x.status != Scheduled {
 		return ExecutionStatusChanged{}, false, nil
 	}
-	ch, err = x.Transition(to, o)
+	to, reason := Scheduling, why+"; placed again"
+	if x.placements >= MaxPlacements {
+		to, reason = Abandoned, fmt.Sprintf("%s; placed %d times already, given up", why, x.placements)
+	}
+	ch, err = x.Transition(to, Outcome{WorkerID: workerID, Reason: reason})
 	return ch, err == nil, err
 }
 

@@ -204,7 +204,7 @@ func TestWorkerLeftPlacesAgainWhatNeverStartedAndAbandonsWhatMayHaveRun(t *testi
 		{"scheduled there", onWorker(1), "w1",
 			"scheduled→scheduling: worker w1 left (lost: no heartbeat for 6s) before it started the run; placed again"},
 		{"scheduled there, placed the last time allowed", onWorker(execution.MaxPlacements), "w1",
-			"scheduled→abandoned: worker w1 left (lost: no heartbeat for 6s) before it started the run, and the execution was placed 5 times already; given up"},
+			"scheduled→abandoned: worker w1 left (lost: no heartbeat for 6s) before it started the run; placed 5 times already, given up"},
 		{"running there", onWorker(1, execution.Running), "w1", "running→abandoned: worker w1 left (lost: no heartbeat for 6s)"},
 		{"canceling there", onWorker(1, execution.Running, execution.Canceling), "w1", "canceling→abandoned: worker w1 left (lost: no heartbeat for 6s)"},
 		{"scheduled on another worker", onWorker(1), "w2", ""},

@@ -3,8 +3,14 @@
 //
 //   - declares lost every worker whose heartbeat is older than the TTL: WorkerDeregistered
 //     {lost: true, reason "no heartbeat for Ns"}, then removes its heartbeat row;
-//   - abandons every execution still scheduled, running or canceling on a worker that has
-//     left (lost, stopped, or never registered), naming the worker in the reason;
+//   - settles every execution still in the hands of a worker that has left (lost, stopped,
+//     or never registered), naming the worker in the reason: one still scheduled there never
+//     started, so it goes back to scheduling and is placed again (at most
+//     execution.MaxPlacements times); one running or canceling there may have run, so it is
+//     abandoned;
+//   - places again a placement a live worker has not started within ScheduledDeadline while
+//     its beat says it holds fewer executions than the log gave it, and abandons a canceling
+//     execution whose worker has not ended the run within CancelDeadline;
 //   - retries the placement of executions waiting in scheduling, and fails those that have
 //     waited past the scheduling deadline with "no worker for runtime X" (scheduler.Retry);
 //   - releases the executions delayed until a not_before that has come (a workflow task's
@@ -14,7 +20,11 @@
 // is taken again on the execution's folded stream and appended with its expected version, so
 // a stale row costs a read, never a wrong transition. Abandoning does not depend on the
 // heartbeat row (which is gone once the worker is declared lost) but on the worker's stream,
-// so an execution the read model shows late is still abandoned on a later pass.
+// so an execution the read model shows late is still settled on a later pass.
+//
+// Placing again is safe against a worker that is slow rather than dead: a worker starts a
+// run only by appending scheduled → running on itself, with the version it read, so a late
+// ExecutionScheduled reaching the old worker finds the execution no longer its own.
 package reaper
 
 import (
@@ -41,6 +51,14 @@ const Name = "reaper"
 const (
 	DefaultInterval           = time.Second
 	DefaultSchedulingDeadline = 60 * time.Second
+	// DefaultScheduledDeadline is how long a live worker may hold a placement without
+	// starting it before the reaper looks whether the worker has it at all. Long, because a
+	// busy worker queues a backlog on purpose; it only acts when the worker's beat says it
+	// holds fewer executions than were placed on it.
+	DefaultScheduledDeadline = 5 * time.Minute
+	// DefaultCancelDeadline is how long a worker may take to end a run after a cancel (it
+	// kills the process group at once) before the execution is abandoned.
+	DefaultCancelDeadline = 2 * time.Minute
 )
 
 // Log is what the reaper needs of the event store.
@@ -81,6 +99,12 @@ type Config struct {
 	// SchedulingDeadline is how long an execution may wait for a worker, from when it entered
 	// scheduling; DefaultSchedulingDeadline if 0.
 	SchedulingDeadline time.Duration
+	// ScheduledDeadline is how long a placement on a live worker may wait to start before it
+	// is placed again, when the worker does not hold it; DefaultScheduledDeadline if 0.
+	ScheduledDeadline time.Duration
+	// CancelDeadline is how long a canceling execution's worker may take to end the run
+	// before it is abandoned; DefaultCancelDeadline if 0.
+	CancelDeadline time.Duration
 	Now                func() time.Time // time.Now if nil
 	Logger             *slog.Logger
 }
@@ -96,8 +120,13 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("no %s", name))
 		}
 	}
-	if c.TTL < 0 || c.Interval < 0 || c.SchedulingDeadline < 0 {
-		errs = append(errs, fmt.Errorf("ttl %s, interval %s, deadline %s: want >= 0", c.TTL, c.Interval, c.SchedulingDeadline))
+	for name, d := range map[string]time.Duration{
+		"ttl": c.TTL, "interval": c.Interval, "scheduling deadline": c.SchedulingDeadline,
+		"scheduled deadline": c.ScheduledDeadline, "cancel deadline": c.CancelDeadline,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: want >= 0", name, d))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -116,6 +145,8 @@ func New(cfg Config) (*Reaper, error) {
 	cfg.TTL = cmp.Or(cfg.TTL, scheduler.DefaultTTL)
 	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
 	cfg.SchedulingDeadline = cmp.Or(cfg.SchedulingDeadline, DefaultSchedulingDeadline)
+	cfg.ScheduledDeadline = cmp.Or(cfg.ScheduledDeadline, DefaultScheduledDeadline)
+	cfg.CancelDeadline = cmp.Or(cfg.CancelDeadline, DefaultCancelDeadline)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -143,7 +174,7 @@ func (r *Reaper) Run(ctx context.Context) error {
 // Pass does one round: lost workers, their executions, waiting executions. It goes on past
 // a failure on one worker or execution and returns every failure joined.
 func (r *Reaper) Pass(ctx context.Context) error {
-	return errors.Join(r.declareLost(ctx), r.abandonOrphans(ctx), r.retryWaiting(ctx))
+	return errors.Join(r.declareLost(ctx), r.settleOrphans(ctx), r.retryWaiting(ctx))
 }
 
 // declareLost deregisters the workers that stopped beating and removes their rows.
@@ -217,20 +248,28 @@ func lifecycleOf(recorded []eventstore.Recorded) lifecycle {
 	return l
 }
 
-// abandonOrphans abandons the executions in hand on workers that have left.
-func (r *Reaper) abandonOrphans(ctx context.Context) error {
+// settleOrphans settles the executions in the hands of workers that have left, and those a
+// live worker has let wait past a deadline. Of a worker that left, what was scheduled there
+// never started and is placed again (scheduled → scheduling, then the scheduler's Retry);
+// what was running or canceling may have run and is abandoned (execution.WorkerLeft). Of a
+// live worker, a placement it has not started within ScheduledDeadline while it holds fewer
+// executions than the log gave it (it never received some: a lost message, a worker that
+// restarted under the same id) is placed again, and a cancel it has not answered within
+// CancelDeadline ends abandoned.
+func (r *Reaper) settleOrphans(ctx context.Context) error {
 	active, err := r.list(ctx, execution.Scheduled, execution.Running, execution.Canceling)
 	if err != nil {
 		return err
 	}
-	byWorker := map[string][]string{}
+	byWorker := map[string][]executions.Execution{}
 	for _, x := range active {
 		if x.Worker != "" {
-			byWorker[x.Worker] = append(byWorker[x.Worker], x.ID)
+			byWorker[x.Worker] = append(byWorker[x.Worker], x)
 		}
 	}
+	var live map[string]heartbeat.Worker // read once, when a live worker's deadlines are due
 	var errs []error
-	for workerID, ids := range byWorker {
+	for workerID, xs := range byWorker {
 		stream := worker.StreamID(workerID)
 		recorded, err := r.cfg.Log.ReadStream(ctx, stream)
 		if err != nil {
@@ -239,16 +278,26 @@ func (r *Reaper) abandonOrphans(ctx context.Context) error {
 		}
 		l := lifecycleOf(recorded)
 		if l.registered {
-			continue // it will report on them itself
+			if !r.overdue(xs) {
+				continue // it will report on them itself
+			}
+			if live == nil {
+				if live, err = r.liveWorkers(ctx); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+			errs = append(errs, r.chase(ctx, workerID, xs, live))
+			continue
 		}
 		// A worker cut off for longer than the TTL may still beat once it is back; its row
 		// must go so that its next beat tells it to register again, or the scheduler would
-		// keep choosing it while this loop abandons what it gets.
+		// keep choosing it while this loop takes back what it gets.
 		if err := r.cfg.Heartbeats.Remove(ctx, workerID); err != nil {
 			errs = append(errs, err)
 		}
-		for _, id := range ids {
-			if err := r.abandon(ctx, id, workerID, l); err != nil {
+		for _, x := range xs {
+			if err := r.workerLeft(ctx, x.ID, workerID, l); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -256,30 +305,30 @@ func (r *Reaper) abandonOrphans(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (r *Reaper) abandon(ctx context.Context, executionID, workerID string, l lifecycle) error {
+// workerLeft settles one execution of a worker that has left, as the domain decides, and
+// places it again at once if it never started.
+func (r *Reaper) workerLeft(ctx context.Context, executionID, workerID string, l lifecycle) error {
+	return r.settle(ctx, executionID, l.cause, func(x *execution.Execution) (execution.ExecutionStatusChanged, bool, error) {
+		return x.WorkerLeft(workerID, l.why)
+	})
+}
+
+// settle folds the execution, lets decide choose its change, and appends it with the
+// version it read; cause, when set, is the event the change follows from (else the
+// execution's latest). An execution sent back to scheduling is placed again at once.
+func (r *Reaper) settle(ctx context.Context, executionID string, cause eventstore.Recorded,
+	decide func(*execution.Execution) (execution.ExecutionStatusChanged, bool, error)) error {
 	stream := execution.StreamID(executionID)
 	x, last, err := r.fold(ctx, stream)
 	if err != nil {
 		return err
 	}
-	switch x.Status() {
-	case execution.Scheduled, execution.Running, execution.Canceling:
-	default:
-		return nil // settled meanwhile; the read model has not caught up
+	ch, ok, err := decide(x)
+	if err != nil || !ok {
+		return err // settled or placed elsewhere meanwhile: the read model has not caught up
 	}
-	if x.WorkerID() != workerID {
-		return nil
-	}
-	ch, err := x.Transition(execution.Abandoned, execution.Outcome{
-		Reason:   fmt.Sprintf("worker %s left (%s)", workerID, l.why),
-		WorkerID: workerID,
-	})
-	if err != nil {
-		return err
-	}
-	cause := last
-	if l.cause.StreamID != "" {
-		cause = l.cause // the worker's departure, for `attune trace`
+	if cause.StreamID == "" {
+		cause = last
 	}
 	p, err := eventstore.NewProposed(ch, last.Metadata.Caused(cause.ID.String()))
 	if err != nil {
@@ -289,10 +338,82 @@ func (r *Reaper) abandon(ctx context.Context, executionID, workerID string, l li
 		if errors.Is(err, eventstore.ErrVersionConflict) {
 			return nil // its worker's report or a cancel got in first; the next pass looks again
 		}
-		return fmt.Errorf("abandon execution %s: %w", executionID, err)
+		return fmt.Errorf("record %s → %s of execution %s: %w", ch.From, ch.To, executionID, err)
 	}
-	r.log.Warn("execution abandoned", "execution_id", executionID, "worker_id", workerID, "reason", ch.Reason)
+	if ch.To != execution.Scheduling {
+		r.log.Warn("execution abandoned", "execution_id", executionID, "worker_id", ch.WorkerID, "reason", ch.Reason)
+		return nil
+	}
+	r.log.Warn("execution placed again", "execution_id", executionID, "worker_id", ch.WorkerID, "reason", ch.Reason)
+	_, err = r.cfg.Scheduler.Retry(ctx, executionID, r.cfg.Now(), r.cfg.SchedulingDeadline)
+	if err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
+		return fmt.Errorf("place execution %s again: %w", executionID, err)
+	}
 	return nil
+}
+
+// overdue reports whether a live worker's executions include one past its deadline.
+func (r *Reaper) overdue(xs []executions.Execution) bool {
+	now := r.cfg.Now()
+	for _, x := range xs {
+		switch {
+		case x.Status == execution.Scheduled && now.Sub(x.UpdatedAt) >= r.cfg.ScheduledDeadline:
+			return true
+		case x.Status == execution.Canceling && now.Sub(x.UpdatedAt) >= r.cfg.CancelDeadline:
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Reaper) liveWorkers(ctx context.Context) (map[string]heartbeat.Worker, error) {
+	ws, err := r.cfg.Heartbeats.Live(ctx, r.cfg.TTL)
+	if err != nil {
+		return nil, fmt.Errorf("list live workers: %w", err)
+	}
+	live := make(map[string]heartbeat.Worker, len(ws))
+	for _, w := range ws {
+		live[w.ID] = w
+	}
+	return live, nil
+}
+
+// chase enforces the deadlines of a registered worker's executions. A worker without a
+// fresh beat is left alone: the TTL declares it lost sooner than any deadline here.
+func (r *Reaper) chase(ctx context.Context, workerID string, xs []executions.Execution, live map[string]heartbeat.Worker) error {
+	hb, ok := live[workerID]
+	if !ok {
+		return nil
+	}
+	now := r.cfg.Now()
+	// A worker beats the number of executions it holds, queued or running. Fewer than the
+	// log placed on it means some never reached it. Which ones cannot be told, so every
+	// placement past the deadline goes back: one the worker does hold is then simply not
+	// started by it (it starts a run only by appending scheduled → running at the version
+	// it read, on itself), so a wrong guess costs a placement, never a second run.
+	holdsAll := hb.Running >= len(xs)
+	var errs []error
+	for _, x := range xs {
+		age := now.Sub(x.UpdatedAt)
+		switch {
+		case x.Status == execution.Scheduled && age >= r.cfg.ScheduledDeadline && !holdsAll:
+			why := fmt.Sprintf("worker %s did not start it within %s, and holds %d of the %d placed on it",
+				workerID, r.cfg.ScheduledDeadline, hb.Running, len(xs))
+			errs = append(errs, r.settle(ctx, x.ID, eventstore.Recorded{}, func(cur *execution.Execution) (execution.ExecutionStatusChanged, bool, error) {
+				return cur.PlaceAgain(workerID, why)
+			}))
+		case x.Status == execution.Canceling && age >= r.cfg.CancelDeadline:
+			why := fmt.Sprintf("worker %s did not end the run within %s of the cancel", workerID, r.cfg.CancelDeadline)
+			errs = append(errs, r.settle(ctx, x.ID, eventstore.Recorded{}, func(cur *execution.Execution) (execution.ExecutionStatusChanged, bool, error) {
+				if cur.Status() != execution.Canceling || cur.WorkerID() != workerID {
+					return execution.ExecutionStatusChanged{}, false, nil
+				}
+				ch, err := cur.Transition(execution.Abandoned, execution.Outcome{Reason: why, WorkerID: workerID})
+				return ch, err == nil, err
+			}))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // retryWaiting gives every execution waiting for a worker another chance, or fails it at

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/attune-go/attune/adapters/bus"
@@ -184,6 +185,9 @@ type stream struct {
 	last        eventstore.Recorded
 	requestedAt time.Time // ExecutionRequested recorded
 	waitingFrom time.Time // the latest move into scheduling recorded
+	// avoid is the worker the execution was last taken back from (scheduled → scheduling):
+	// it left, or never received the placement, so another worker is preferred.
+	avoid string
 	// ownHold is whether the latest ExecutionDelayed is the request's not_before (no
 	// policy): only such a hold is the scheduler's to release.
 	ownHold bool
@@ -241,6 +245,12 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 		live, err := s.workers.Live(ctx, s.ttl)
 		if err != nil {
 			return Unchanged, fmt.Errorf("schedule execution %s: %w", x.ID(), err)
+		}
+		if st.avoid != "" {
+			others := slices.DeleteFunc(slices.Clone(live), func(w heartbeat.Worker) bool { return w.ID == st.avoid })
+			if Capable(others, rt) {
+				live = others
+			}
 		}
 		var ok bool
 		if chosen, ok = Select(s.placed.load(live), rt, s.backlog, s.tie); ok {
@@ -326,6 +336,7 @@ func (s *Scheduler) load(ctx context.Context, streamID string) (stream, error) {
 		case *execution.ExecutionStatusChanged:
 			if e.To == execution.Scheduling {
 				st.waitingFrom = r.RecordedAt
+				st.avoid = e.WorkerID
 			}
 		case *policy.ExecutionDelayed:
 			st.ownHold = e.Policy == ""
