@@ -34,7 +34,9 @@ type table struct {
 	given map[string]int // events per execution stream before the passes
 }
 
-func (tb *table) Live(context.Context, time.Duration) ([]heartbeat.Worker, error) { return tb.live, nil }
+func (tb *table) Live(context.Context, time.Duration) ([]heartbeat.Worker, error) {
+	return tb.live, nil
+}
 func (tb *table) Lost(context.Context, time.Duration) ([]heartbeat.Worker, error) { return nil, nil }
 func (tb *table) Remove(_ context.Context, id string) error {
 	tb.live = slices.DeleteFunc(tb.live, func(w heartbeat.Worker) bool { return w.ID == id })

@@ -105,8 +105,8 @@ type Config struct {
 	// CancelDeadline is how long a canceling execution's worker may take to end the run
 	// before it is abandoned; DefaultCancelDeadline if 0.
 	CancelDeadline time.Duration
-	Now                func() time.Time // time.Now if nil
-	Logger             *slog.Logger
+	Now            func() time.Time // time.Now if nil
+	Logger         *slog.Logger
 }
 
 // Validate returns every problem of the configuration at once.
