@@ -125,7 +125,7 @@ func (r refusing) Append(ctx context.Context, stream string, expected eventstore
 type noBeats struct{}
 
 func (noBeats) Beat(context.Context, heartbeat.Worker) (bool, error) { return true, nil }
-func (noBeats) Remove(context.Context, string) error              { return nil }
+func (noBeats) Remove(context.Context, string) error                 { return nil }
 
 func TestStopReturnsAfterAFailedStart(t *testing.T) {
 	t.Parallel()
