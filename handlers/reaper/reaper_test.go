@@ -221,3 +221,51 @@ func TestExecutionsLeftOnAWorkerThatLeftArePlacedAgainOrAbandoned(t *testing.T) 
 		}
 	}
 }
+
+func TestTheBacklogOfAKilledWorkerRunsOnAnotherWorker(t *testing.T) {
+	t.Parallel()
+	env := workertest.New(t, workertest.Options{Transport: bustest.InProcess})
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	busy := &workertest.Runner{Fn: workertest.Block(release)}
+	// One slot and a long run: the second execution waits in the first worker's queue.
+	first := env.AddWorker(hworker.Config{Runtimes: []string{"builtin"}, Runner: busy, MaxConcurrency: 1})
+	spare := &workertest.Runner{}
+	second := env.AddWorker(hworker.Config{Runtimes: []string{"builtin"}, Runner: spare})
+	env.Start()
+	kill := env.StartWorker(first)
+	env.RegisterPack(testPack())
+
+	running := env.Request("test.builtin", "builtin", "")
+	env.WaitStatus(running, execution.Running)
+	backlog := env.Request("test.builtin", "builtin", "")
+	env.WaitStatus(backlog, execution.Scheduled)
+	kill() // beats stop; nothing is deregistered, as when the process is SIGKILLed
+	env.StartWorker(second)
+	env.StartReaper(reaper.Config{})
+
+	if ch := env.WaitStatus(running, execution.Abandoned, execution.Completed); ch.To != execution.Abandoned {
+		t.Fatalf("the run under way on the killed worker ended %s, want abandoned (it may have run)", ch.To)
+	}
+	done := env.WaitStatus(backlog, execution.Completed, execution.Failed, execution.Abandoned)
+	if done.To != execution.Completed || done.WorkerID != second.ID() {
+		t.Fatalf("the killed worker's backlog ended %s by %q (%s), want completed by %s", done.To, done.WorkerID, done.Reason, second.ID())
+	}
+	var history []string
+	_, recorded := env.Execution(backlog)
+	for _, r := range recorded {
+		if e, err := r.Decode(); err == nil {
+			if ch, ok := e.(*execution.ExecutionStatusChanged); ok {
+				history = append(history, string(ch.From)+" → "+string(ch.To)+" "+ch.Reason)
+			}
+		}
+	}
+	want := "scheduled → scheduling worker " + first.ID() + " left (lost: no heartbeat for "
+	if len(history) != 6 || !strings.HasPrefix(history[2], want) || !strings.HasSuffix(history[2], "before it started the run; placed again") {
+		t.Fatalf("history of the backlog:\n\t%s\nwant requested → scheduling → scheduled → scheduling (%s…) → scheduled → running → completed",
+			strings.Join(history, "\n\t"), want)
+	}
+	if len(busy.Calls()) != 1 {
+		t.Fatalf("the killed worker ran %d executions, want only the first", len(busy.Calls()))
+	}
+}
