@@ -23,6 +23,7 @@ func CheckpointOf(load func(ctx context.Context, name string) (eventstore.Positi
 type scrapeCollector struct {
 	cfg                               Config
 	lagEvents, lagSeconds, executions *prometheus.Desc
+	oldest                            *prometheus.Desc
 }
 
 func newScrapeCollector(cfg Config) *scrapeCollector {
@@ -37,6 +38,9 @@ func newScrapeCollector(cfg Config) *scrapeCollector {
 		executions: prometheus.NewDesc("attune_executions",
 			"Executions in the read model, by status.",
 			[]string{"status"}, nil),
+		oldest: prometheus.NewDesc("attune_execution_oldest_age_seconds",
+			"Age of the oldest execution in each status that is not terminal; 0 when none is.",
+			[]string{"status"}, nil),
 	}
 }
 
@@ -47,6 +51,9 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.cfg.ExecutionsByStatus != nil {
 		ch <- c.executions
+	}
+	if c.cfg.OldestByStatus != nil {
+		ch <- c.oldest
 	}
 }
 
@@ -59,6 +66,33 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.cfg.ExecutionsByStatus != nil {
 		c.collectExecutions(ctx, ch)
+	}
+	if c.cfg.OldestByStatus != nil {
+		c.collectOldest(ctx, ch)
+	}
+}
+
+// collectOldest exports the age of the oldest execution of every non-terminal status: a
+// status whose age keeps growing past its deadline (ARCHITECTURE.md) is one nothing moves on.
+func (c *scrapeCollector) collectOldest(ctx context.Context, ch chan<- prometheus.Metric) {
+	var waiting []execution.Status
+	for _, st := range execution.Statuses {
+		if !st.Terminal() {
+			waiting = append(waiting, st)
+		}
+	}
+	oldest, err := c.cfg.OldestByStatus(ctx, waiting...)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.oldest, err)
+		return
+	}
+	now := c.cfg.Now()
+	for _, st := range waiting {
+		age := 0.0
+		if at, ok := oldest[st]; ok {
+			age = max(0, now.Sub(at).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age, string(st))
 	}
 }
 

@@ -41,6 +41,10 @@ type Config struct {
 	// ExecutionsByStatus counts the executions of the read model in each status
 	// (readmodel.DB.CountExecutionsByStatus).
 	ExecutionsByStatus func(ctx context.Context) (map[execution.Status]int64, error)
+	// OldestByStatus returns, for each status given that some execution is in, when its
+	// oldest execution was created (readmodel.DB.OldestByStatus): the age of the oldest
+	// execution not yet ended, by status, is how a stuck one shows.
+	OldestByStatus func(ctx context.Context, statuses ...execution.Status) (map[execution.Status]time.Time, error)
 	// LagCap is the most events read behind one reader per scrape; a lag of LagCap means
 	// "at least that many". Default 1000: one scrape reads at most that many rows per reader.
 	LagCap int

@@ -116,7 +116,8 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, p := range projections.All() {
 		readers[p.Name] = metrics.CheckpointOf(models.Checkpoint, p.Name)
 	}
-	m, err := metrics.New(metrics.Config{Logger: log, ReadAll: pg.ReadAll, Readers: readers, ExecutionsByStatus: models.CountExecutionsByStatus})
+	m, err := metrics.New(metrics.Config{Logger: log, ReadAll: pg.ReadAll, Readers: readers, ExecutionsByStatus: models.CountExecutionsByStatus,
+		OldestByStatus: models.OldestByStatus})
 	if err != nil {
 		return err
 	}
