@@ -71,7 +71,8 @@ func (tb *table) ListExecutions(ctx context.Context, f executions.Filter) (execu
 			updated = tb.at
 		}
 		if slices.Contains(f.Status, x.Status()) {
-			page.Items = append(page.Items, executions.Execution{ID: id, Status: x.Status(), Worker: x.WorkerID(), UpdatedAt: updated})
+			page.Items = append(page.Items, executions.Execution{ID: id, Status: x.Status(), Worker: x.WorkerID(), RunnerType: x.RunnerType(),
+				CreatedAt: recorded[0].RecordedAt, UpdatedAt: updated})
 		}
 	}
 	return page, nil
@@ -80,12 +81,19 @@ func (tb *table) ListExecutions(ctx context.Context, f executions.Filter) (execu
 // passes returns a "handler" that makes one reaper pass per delivery, at now.
 func passes(t *testing.T, fx *handlertest.Fixture, tb *table, now time.Time) func(context.Context, eventstore.Recorded) error {
 	t.Helper()
+	return passesWith(t, fx, tb, now, reaper.Config{})
+}
+
+// passesWith is passes with a reaper configured by cfg (its dependencies filled in).
+func passesWith(t *testing.T, fx *handlertest.Fixture, tb *table, now time.Time, cfg reaper.Config) func(context.Context, eventstore.Recorded) error {
+	t.Helper()
 	clock := func() time.Time { return now }
 	s, err := scheduler.New(scheduler.Config{Log: fx.Store(), Workers: tb, Now: clock, Tie: func(int) int { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := reaper.New(reaper.Config{Log: fx.Store(), Heartbeats: tb, Executions: tb, Scheduler: s, Now: clock})
+	cfg.Log, cfg.Heartbeats, cfg.Executions, cfg.Scheduler, cfg.Now = fx.Store(), tb, tb, s, clock
+	r, err := reaper.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,4 +255,29 @@ func splitByExecution(script string) map[string][]string {
 		out[key] = append(out[key], l)
 	}
 	return out
+}
+
+func TestAWorkflowStillRequestedAfterTheDeadlineIsHandedToTheEngineAgain(t *testing.T) {
+	t.Parallel()
+	fx := handlertest.New(t)
+	tb := &table{log: fx.Store(), ids: []string{"wf", "plain"}}
+	wf := fx.Given(execution.StreamID("wf"), execution.ExecutionRequested{ExecutionID: "wf", Action: "examples.flow", RunnerType: "workflow"})
+	plain := fx.Given(execution.StreamID("plain"), execution.ExecutionRequested{ExecutionID: "plain", Action: "core.local", RunnerType: "shell"})
+	var started []string
+	cfg := reaper.Config{WorkflowStart: func(_ context.Context, e eventstore.Recorded) error {
+		started = append(started, e.StreamID+" "+e.Type)
+		return nil
+	}}
+
+	fx.WhenRedelivered(passesWith(t, fx, tb, fx.Now().Add(reaper.DefaultSchedulingDeadline-time.Second), cfg), wf[0])
+	if len(started) != 0 || handlertest.Script(fx.Appended()) != "" {
+		t.Fatalf("before the deadline: started %v, appended %q; want nothing", started, handlertest.Script(fx.Appended()))
+	}
+	fx.When(passesWith(t, fx, tb, fx.Now().Add(reaper.DefaultSchedulingDeadline), cfg), plain[0])
+
+	if want := []string{"execution-wf ExecutionRequested"}; !slices.Equal(started, want) {
+		t.Fatalf("handed to the workflow engine: %v, want %v", started, want)
+	}
+	// The plain execution, requested as long, is moved on by the scheduler's path.
+	fx.Then(`ExecutionStatusChanged execution=plain from=requested to=scheduling`)
 }

@@ -13,6 +13,9 @@
 //     execution whose worker has not ended the run within CancelDeadline;
 //   - retries the placement of executions waiting in scheduling, and fails those that have
 //     waited past the scheduling deadline with "no worker for runtime X" (scheduler.Retry);
+//     moves on those still requested after that deadline (their ExecutionRequested was lost
+//     or poisoned) as the scheduler would, and hands a workflow still requested to the
+//     workflow engine (WorkflowStart);
 //   - releases the executions delayed until a not_before that has come (a workflow task's
 //     delay, a retry's backoff): delayed → scheduling, then placed as above (scheduler.Retry).
 //
@@ -39,6 +42,7 @@ import (
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/worker"
 	"github.com/attune-go/attune/handlers/scheduler"
 	"github.com/attune-go/attune/projections/executions"
@@ -105,8 +109,13 @@ type Config struct {
 	// CancelDeadline is how long a canceling execution's worker may take to end the run
 	// before it is abandoned; DefaultCancelDeadline if 0.
 	CancelDeadline time.Duration
-	Now            func() time.Time // time.Now if nil
-	Logger         *slog.Logger
+	// WorkflowStart re-delivers the ExecutionRequested of a workflow execution still
+	// requested SchedulingDeadline after it was requested (its message was lost or poisoned)
+	// to the workflow engine, which alone moves it on (workflow.Engine.Start, idempotent);
+	// nil leaves such executions alone.
+	WorkflowStart func(ctx context.Context, requested eventstore.Recorded) error
+	Now           func() time.Time // time.Now if nil
+	Logger        *slog.Logger
 }
 
 // Validate returns every problem of the configuration at once.
@@ -426,12 +435,37 @@ func (r *Reaper) retryWaiting(ctx context.Context) error {
 	}
 	var errs []error
 	for _, x := range waiting {
+		if pack.RunnerType(x.RunnerType) == pack.RunnerWorkflow {
+			errs = append(errs, r.startWorkflow(ctx, x))
+			continue
+		}
 		_, err := r.cfg.Scheduler.Retry(ctx, x.ID, r.cfg.Now(), r.cfg.SchedulingDeadline)
 		if err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// startWorkflow hands a workflow execution still requested after the scheduling deadline to
+// the workflow engine again, as the bus would have.
+func (r *Reaper) startWorkflow(ctx context.Context, x executions.Execution) error {
+	if r.cfg.WorkflowStart == nil || x.Status != execution.Requested || r.cfg.Now().Sub(x.CreatedAt) < r.cfg.SchedulingDeadline {
+		return nil
+	}
+	stream := execution.StreamID(x.ID)
+	recorded, err := r.cfg.Log.ReadStream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	if len(recorded) == 0 || recorded[0].Type != (execution.ExecutionRequested{}).EventType() {
+		return fmt.Errorf("%s does not open with ExecutionRequested", stream)
+	}
+	r.log.Warn("workflow still requested after the deadline; starting it again", "execution_id", x.ID, "deadline", r.cfg.SchedulingDeadline)
+	if err := r.cfg.WorkflowStart(ctx, recorded[0]); err != nil {
+		return fmt.Errorf("start workflow %s again: %w", x.ID, err)
+	}
+	return nil
 }
 
 // list pages through the executions in the given statuses.

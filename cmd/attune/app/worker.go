@@ -21,6 +21,7 @@ import (
 	"github.com/attune-go/attune/handlers/reaper"
 	"github.com/attune-go/attune/handlers/scheduler"
 	"github.com/attune-go/attune/handlers/worker"
+	"github.com/attune-go/attune/handlers/workflow"
 	"github.com/attune-go/attune/projections/registry"
 )
 
@@ -44,7 +45,11 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 		return err
 	}
 	scheduler.Register(router, sched)
-	rp, err := reaper.New(reaper.Config{Log: s.store, Heartbeats: beats, Executions: s.models, Scheduler: sched, Logger: s.log})
+	// The reaper's own engine hands a workflow whose start was lost to the engine's decision,
+	// as the bus would have; engines share nothing but the log.
+	engine := workflow.New(workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box})
+	rp, err := reaper.New(reaper.Config{Log: s.store, Heartbeats: beats, Executions: s.models, Scheduler: sched, Logger: s.log,
+		WorkflowStart: engine.Start})
 	if err != nil {
 		return err
 	}
