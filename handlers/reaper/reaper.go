@@ -447,6 +447,9 @@ func (r *Reaper) retryWaiting(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// workflowStartTimeout bounds one hand-over of a workflow to the engine.
+const workflowStartTimeout = 30 * time.Second
+
 // startWorkflow hands a workflow execution still requested after the scheduling deadline to
 // the workflow engine again, as the bus would have.
 func (r *Reaper) startWorkflow(ctx context.Context, x executions.Execution) error {
@@ -462,6 +465,9 @@ func (r *Reaper) startWorkflow(ctx context.Context, x executions.Execution) erro
 		return fmt.Errorf("%s does not open with ExecutionRequested", stream)
 	}
 	r.log.Warn("workflow still requested after the deadline; starting it again", "execution_id", x.ID, "deadline", r.cfg.SchedulingDeadline)
+	// Bounded: the engine waits for the catalogue, and a pass must not hang on one workflow.
+	ctx, cancel := context.WithTimeout(ctx, workflowStartTimeout)
+	defer cancel()
 	if err := r.cfg.WorkflowStart(ctx, recorded[0]); err != nil {
 		return fmt.Errorf("start workflow %s again: %w", x.ID, err)
 	}
