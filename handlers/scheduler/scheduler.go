@@ -6,8 +6,10 @@
 // turns up or the scheduling deadline passes, and then the execution fails with "no worker
 // for runtime X". An execution whose request carries a not_before still in the future goes
 // requested → delayed instead, with an ExecutionDelayed that says until when; Retry releases
-// it at that time (delayed → scheduling) and places it like any other. Workflow executions
-// are run by the workflow engine, not a worker: they are left alone.
+// it at that time (delayed → scheduling) and places it like any other. An execution taken
+// back from a worker that left before starting it (scheduled → scheduling) is placed on
+// another worker when one can take it. Workflow executions are run by the workflow engine,
+// not a worker: they are left alone.
 package scheduler
 
 import (
@@ -67,8 +69,9 @@ type Config struct {
 // DefaultBacklog lets a worker queue 256 runs per slot. Generous on purpose: what waits in
 // scheduling is only looked at again by the reaper's pass, once a second, so a small backlog
 // caps throughput at the worker's slots per pass; queued in the worker, a run starts the
-// moment a slot frees. The cost is that a worker that dies takes its queue with it
-// (abandoned, like its running executions).
+// moment a slot frees. A worker that dies does not take its queue with it: what it never
+// started is placed again by the reaper (execution.WorkerLeft), though only once the worker
+// is declared lost, so the queue waits a heartbeat TTL longer.
 const DefaultBacklog = 256
 
 // Validate returns every problem of the configuration at once.
