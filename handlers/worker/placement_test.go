@@ -15,6 +15,7 @@ import (
 	"github.com/attune-go/attune/adapters/runtime"
 	"github.com/attune-go/attune/domain/execution"
 	dworker "github.com/attune-go/attune/domain/worker"
+	"github.com/attune-go/attune/handlers/reaper"
 	"github.com/attune-go/attune/handlers/worker"
 	"github.com/attune-go/attune/handlers/worker/workertest"
 	"github.com/attune-go/attune/projections/registry"
@@ -194,5 +195,39 @@ func waitHolds(t *testing.T, env *workertest.Env, workerID string, n int) {
 			t.Fatalf("worker %s does not beat that it holds %d executions: %+v", workerID, n, live)
 		}
 		time.Sleep(10 * time.Millisecond) // polling the table
+	}
+}
+
+// stalled is a catalogue that never catches up: a run waits for it until its context ends.
+type stalled struct{ worker.Catalog }
+
+func (stalled) WaitFor(ctx context.Context, _ eventstore.Position) error {
+	<-ctx.Done()
+	return context.Cause(ctx)
+}
+
+func TestAWorkerStoppedBeforeTheProcessStartsLeavesTheExecutionToBePlacedAgain(t *testing.T) {
+	t.Parallel()
+	env := workertest.New(t, workertest.Options{Transport: bustest.InProcess})
+	runner := &workertest.Runner{}
+	w := env.AddWorker(worker.Config{Runtimes: []string{"builtin"}, Runner: runner, Catalog: stalled{env.Catalog}, DrainTimeout: 100 * time.Millisecond})
+	env.Start()
+	env.StartWorker(w)
+	env.StartReaper(reaper.Config{})
+	env.RegisterPack(testPack(t.TempDir()))
+
+	id := env.Request("test.builtin", "builtin", "")
+	waitHolds(t, env, w.ID(), 1) // taken, and stuck preparing the run
+	if err := w.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The log never said running: nothing may have started, so it is placed again, not
+	// abandoned.
+	ch := env.WaitStatus(id, execution.Scheduling, execution.Running, execution.Abandoned, execution.Failed)
+	if ch.From != execution.Scheduled || ch.To != execution.Scheduling || !strings.Contains(ch.Reason, "placed again") {
+		t.Fatalf("after the worker stopped before the run began: %s → %s (%s), want scheduled → scheduling, placed again", ch.From, ch.To, ch.Reason)
+	}
+	if calls := runner.Calls(); len(calls) != 0 {
+		t.Fatalf("the runner was called %d times, want never", len(calls))
 	}
 }
