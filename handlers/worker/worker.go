@@ -6,14 +6,15 @@
 // "worker.<id>" receives every ExecutionScheduled and keeps those naming it; each becomes a
 // job, run as soon as one of its MaxConcurrency slots is free. The handler only queues the
 // job and returns, so the router is never held for the length of a run; a crash loses the
-// queue, but the log still says scheduled or running, and the reaper abandons those once the
-// heartbeat stops (the queued ones, never started, are placed again on another worker). A
-// job folds the execution, appends scheduled → running with the version it read, and only
-// if the execution is scheduled on this worker at that version (one run per execution,
-// however often the message comes, and none once the reaper has placed it elsewhere); only
-// then does anything start: it opens the sealed
-// parameters, checks the entry point against the digest registered with the pack, runs the
-// action on the Runner and appends its outcome. Its second handler "worker.<id>.cancel"
+// queue, but the log still says scheduled or running, and once the heartbeat stops the
+// reaper places again what was scheduled (it never started) and abandons what was running.
+// A job folds the execution and prepares the run (the action from the catalogue, the sealed
+// parameters opened, the entry point checked against the digest registered with the pack);
+// then it appends scheduled → running with the version it read, and only if the execution
+// is still scheduled on this worker at that version (one run per execution, however often
+// the message comes, and none once the reaper has placed it elsewhere); only then does the
+// process start, so the log says running only for what may have run. It runs the action on
+// the Runner and appends its outcome. Its second handler "worker.<id>.cancel"
 // cancels the run of an execution that moved to canceling; the outcome then goes canceling
 // → cancelled, or to how the run ended if it ended first.
 //
