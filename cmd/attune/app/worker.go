@@ -18,6 +18,7 @@ import (
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/runtime"
 	"github.com/attune-go/attune/adapters/runtime/host"
+	"github.com/attune-go/attune/adapters/runtime/process"
 	"github.com/attune-go/attune/handlers/reaper"
 	"github.com/attune-go/attune/handlers/scheduler"
 	"github.com/attune-go/attune/handlers/worker"
@@ -28,10 +29,13 @@ import (
 // WorkerConfig configures a worker role, embedded in serve or on its own (attune worker).
 type WorkerConfig struct {
 	// Runtimes limits what the worker offers; empty: every runtime found on this host.
-	Runtimes          []string
-	Name              string
-	MaxConcurrency    int
-	PacksDir          string
+	Runtimes       []string
+	Name           string
+	MaxConcurrency int
+	PacksDir       string
+	// RunsDir is where this host records the action processes under way
+	// (process.Config.RunsDir); process.DefaultRunsDir() if empty.
+	RunsDir           string
 	HeartbeatInterval time.Duration
 	Version           string
 }
@@ -59,7 +63,7 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 
 // newWorker builds a worker on this host's runtimes.
 func newWorker(ctx context.Context, wc WorkerConfig, log eventstore.Store, beats *heartbeat.Store, catalog *registry.Registry, s *Server) (*worker.Worker, error) {
-	runtimes, _, err := host.Detect(ctx, host.Config{Logger: s.log})
+	runtimes, _, err := host.Detect(ctx, host.Config{Logger: s.log, Process: process.Config{RunsDir: wc.RunsDir}})
 	if err != nil {
 		return nil, err
 	}
