@@ -281,3 +281,53 @@ func TestAWorkflowStillRequestedAfterTheDeadlineIsHandedToTheEngineAgain(t *test
 	// The plain execution, requested as long, is moved on by the scheduler's path.
 	fx.Then(`ExecutionStatusChanged execution=plain from=requested to=scheduling`)
 }
+
+// racing is the log as a slow worker races the reaper: just before the reaper's first append
+// to the execution, the worker appends its own scheduled → running.
+type racing struct {
+	eventstore.Store
+	raced bool
+}
+
+func (r *racing) Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error) {
+	if !r.raced && stream == execution.StreamID("e1") {
+		r.raced = true
+		p, err := eventstore.NewProposed(execution.ExecutionStatusChanged{ExecutionID: "e1", From: execution.Scheduled, To: execution.Running, WorkerID: "w1"},
+			event.Metadata{CorrelationID: "given", Actor: "worker:w1"})
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		if _, err := r.Store.Append(ctx, stream, eventstore.Any, p); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+	}
+	return r.Store.Append(ctx, stream, expected, events...)
+}
+
+func TestAWorkerThatStartsTheRunAsTheReaperTakesItBackKeepsIt(t *testing.T) {
+	t.Parallel()
+	fx := handlertest.New(t)
+	tb := &table{log: fx.Store(), live: []heartbeat.Worker{liveWorker("w2", 0)}, ids: []string{"e1"}}
+	left := fx.Given(worker.StreamID("w1"), registration("w1"), worker.WorkerDeregistered{WorkerID: "w1", Reason: "stopped"})
+	fx.Given(execution.StreamID("e1"), placedOn("e1", "w1")...)
+	log := &racing{Store: fx.Store()}
+	s, err := scheduler.New(scheduler.Config{Log: log, Workers: tb, Tie: func(int) int { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := reaper.New(reaper.Config{Log: log, Heartbeats: tb, Executions: tb, Scheduler: s, Now: fx.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fx.WhenRedelivered(func(ctx context.Context, _ eventstore.Recorded) error { return r.Pass(ctx) }, left[1])
+
+	// The reaper's scheduled → scheduling loses the race (expected version): the run began,
+	// so it is not placed again, and the next pass abandons it as a run of a worker that left.
+	got := handlertest.Script(fx.Appended())
+	want := `ExecutionStatusChanged execution=e1 from=scheduled to=running worker=w1
+ExecutionStatusChanged execution=e1 from=running to=abandoned reason="worker w1 left (stopped)" worker=w1`
+	if got != want {
+		t.Fatalf("appended:\n%s\nwant:\n%s", got, want)
+	}
+}
