@@ -24,6 +24,7 @@ type scrapeCollector struct {
 	cfg                               Config
 	lagEvents, lagSeconds, executions *prometheus.Desc
 	stalled                           *prometheus.Desc
+	oldest                            *prometheus.Desc
 }
 
 func newScrapeCollector(cfg Config) *scrapeCollector {
@@ -41,6 +42,9 @@ func newScrapeCollector(cfg Config) *scrapeCollector {
 		stalled: prometheus.NewDesc("attune_projection_stalled",
 			"1 while the projection is stopped at an event it cannot apply (the log names it), else 0.",
 			[]string{"projection"}, nil),
+		oldest: prometheus.NewDesc("attune_execution_oldest_age_seconds",
+			"Age of the oldest execution in each status that is not terminal; 0 when none is.",
+			[]string{"status"}, nil),
 	}
 }
 
@@ -54,6 +58,9 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.cfg.Stalled != nil {
 		ch <- c.stalled
+	}
+	if c.cfg.OldestByStatus != nil {
+		ch <- c.oldest
 	}
 }
 
@@ -75,6 +82,33 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.stalled, prometheus.GaugeValue, v, name)
 		}
+	}
+	if c.cfg.OldestByStatus != nil {
+		c.collectOldest(ctx, ch)
+	}
+}
+
+// collectOldest exports the age of the oldest execution of every non-terminal status: a
+// status whose age keeps growing past its deadline (ARCHITECTURE.md) is one nothing moves on.
+func (c *scrapeCollector) collectOldest(ctx context.Context, ch chan<- prometheus.Metric) {
+	var waiting []execution.Status
+	for _, st := range execution.Statuses {
+		if !st.Terminal() {
+			waiting = append(waiting, st)
+		}
+	}
+	oldest, err := c.cfg.OldestByStatus(ctx, waiting...)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.oldest, err)
+		return
+	}
+	now := c.cfg.Now()
+	for _, st := range waiting {
+		age := 0.0
+		if at, ok := oldest[st]; ok {
+			age = max(0, now.Sub(at).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age, string(st))
 	}
 }
 

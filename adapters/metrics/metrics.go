@@ -44,6 +44,10 @@ type Config struct {
 	// Stalled says, by projection name, whether each projection this process runs is stalled
 	// at an event it cannot apply (projections.Runner.Stalled): attune_projection_stalled.
 	Stalled func() map[string]bool
+	// OldestByStatus returns, for each status given that some execution is in, when its
+	// oldest execution was created (readmodel.DB.OldestByStatus): the age of the oldest
+	// execution not yet ended, by status, is how a stuck one shows.
+	OldestByStatus func(ctx context.Context, statuses ...execution.Status) (map[execution.Status]time.Time, error)
 	// LagCap is the most events read behind one reader per scrape; a lag of LagCap means
 	// "at least that many". Default 1000: one scrape reads at most that many rows per reader.
 	LagCap int

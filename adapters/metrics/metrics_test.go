@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -229,6 +230,12 @@ func TestGaugesAreComputedAtScrapeTime(t *testing.T) {
 		LagCap:             4,
 		Now:                func() time.Time { return t0.Add(100 * time.Second) },
 		ExecutionsByStatus: func(context.Context) (map[execution.Status]int64, error) { return counts, nil },
+		OldestByStatus: func(_ context.Context, statuses ...execution.Status) (map[execution.Status]time.Time, error) {
+			if slices.Contains(statuses, execution.Completed) {
+				return nil, errors.New("asked for a terminal status")
+			}
+			return map[execution.Status]time.Time{execution.Scheduled: t0.Add(40 * time.Second), execution.Running: t0}, nil
+		},
 	})
 	wantLines(t, scrape(t, m),
 		`attune_reader_lag_events{reader="relay"} 3`,
@@ -240,6 +247,9 @@ func TestGaugesAreComputedAtScrapeTime(t *testing.T) {
 		`attune_executions{status="running"} 2`,
 		`attune_executions{status="completed"} 5`,
 		`attune_executions{status="failed"} 0`,
+		`attune_execution_oldest_age_seconds{status="running"} 100`,
+		`attune_execution_oldest_age_seconds{status="scheduled"} 60`,
+		`attune_execution_oldest_age_seconds{status="requested"} 0`,
 	)
 
 	// Computed anew at each scrape.

@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/attune-go/attune/domain/execution"
 )
@@ -32,6 +33,44 @@ func (d *DB) CountExecutionsByStatus(ctx context.Context) (map[execution.Status]
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("count executions by status: %w", err)
+	}
+	return out, nil
+}
+
+// oldestByStatusSQL finds, for each status asked for, the creation time of its oldest
+// execution: one index probe per status (executions_status leads with status, then
+// created_at), so it costs the same at a million executions as at ten.
+const oldestByStatusSQL = `
+SELECT s.status, (SELECT min(e.created_at) FROM executions e WHERE e.status = s.status)
+FROM unnest($1::text[]) AS s(status)`
+
+// OldestByStatus returns, for each of the statuses that some execution is in, when the
+// oldest of them was created; a status no execution is in is absent.
+func (d *DB) OldestByStatus(ctx context.Context, statuses ...execution.Status) (map[execution.Status]time.Time, error) {
+	names := make([]string, len(statuses))
+	for i, s := range statuses {
+		names[i] = string(s)
+	}
+	rows, err := d.q.Query(ctx, oldestByStatusSQL, names)
+	if err != nil {
+		return nil, fmt.Errorf("oldest execution by status: %w", err)
+	}
+	defer rows.Close()
+	out := map[execution.Status]time.Time{}
+	for rows.Next() {
+		var (
+			status string
+			oldest *time.Time
+		)
+		if err := rows.Scan(&status, &oldest); err != nil {
+			return nil, fmt.Errorf("oldest execution by status: %w", err)
+		}
+		if oldest != nil {
+			out[execution.Status(status)] = oldest.UTC()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("oldest execution by status: %w", err)
 	}
 	return out, nil
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -154,12 +156,16 @@ func TestE2EWorkersReceiveOnlyWhatTheyCanRun(t *testing.T) {
 	}
 }
 
-func TestE2EKilledWorkersExecutionIsAbandoned(t *testing.T) {
+// TestE2EAKilledWorkersRunIsAbandonedAndItsBacklogRunsElsewhere kills a worker process
+// (SIGKILL, no goodbye) while it runs one execution and holds another, placed on it but not
+// started. What may have run ends abandoned, and its action process dies with the worker;
+// what never started is placed again and completes on the next worker.
+func TestE2EAKilledWorkersRunIsAbandonedAndItsBacklogRunsElsewhere(t *testing.T) {
 	t.Parallel()
 	sys := startSystem(t, "rabbitmq", []string{e2ePack(t)}, "--no-worker")
 
-	// The worker is a real process, so it can die the way processes die: SIGKILL, no goodbye.
-	cmd := exec.Command(os.Args[0], sys.workerArgs("python")...)
+	// One slot: the second execution waits in the worker's backlog behind the nap.
+	cmd := exec.Command(os.Args[0], append(sys.workerArgs("python"), "--max-concurrency", "1")...)
 	cmd.Env = append(os.Environ(), "ATTUNE_E2E_MAIN=1")
 	cmd.Stdout, cmd.Stderr = sys.logs, sys.logs
 	if err := cmd.Start(); err != nil {
@@ -168,41 +174,89 @@ func TestE2EKilledWorkersExecutionIsAbandoned(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	sys.eventually(30*time.Second, "the worker registered", func() bool { return len(sys.workerRuntimes()) == 1 })
 
+	ctx := context.Background()
 	pidfile := filepath.Join(t.TempDir(), "pid")
-	x, err := sys.api.Run(context.Background(), "e2e.nap", map[string]json.RawMessage{"pidfile": json.RawMessage(strconv.Quote(pidfile))})
+	nap, err := sys.api.Run(ctx, "e2e.nap", map[string]json.RawMessage{"pidfile": json.RawMessage(strconv.Quote(pidfile))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys.eventually(30*time.Second, "the execution to run", func() bool {
-		got, err := sys.api.Execution(context.Background(), x.ID)
+	sys.eventually(30*time.Second, "the nap to run", func() bool {
+		got, err := sys.api.Execution(ctx, nap.ID)
 		return err == nil && got.Status == execution.Running
 	})
+	backlog, err := sys.api.Run(ctx, "e2e.add", map[string]json.RawMessage{"a": json.RawMessage(`2`), "b": json.RawMessage(`3`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var killed string
+	sys.eventually(30*time.Second, "the second execution placed on the busy worker", func() bool {
+		got, err := sys.api.Execution(ctx, backlog.ID)
+		killed = got.Worker
+		return err == nil && got.Status == execution.Scheduled
+	})
+	napPID, err := strconv.Atoi(strings.TrimSpace(readWhenWritten(t, pidfile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(napPID, syscall.SIGKILL) }) // if the test fails before it is gone
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	// A worker killed with -9 leaves its action's process behind, as it would on a real host.
-	t.Cleanup(func() {
-		if raw, err := os.ReadFile(pidfile); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
-				_ = syscall.Kill(-pid, syscall.SIGKILL)
-			}
-		}
-	})
+	// The action process does not outlive its worker.
+	sys.eventually(10*time.Second, "the nap's process to die with its worker", func() bool { return processGone(napPID) })
 
-	got := sys.waitTerminal(x.ID)
-	if got.Status != execution.Abandoned || !strings.Contains(got.Reason, got.Worker) {
-		t.Fatalf("execution of a killed worker: %s (%s); want abandoned naming the worker", got.Status, got.Reason)
+	sys.runInBackground(sys.workerArgs("python"))
+	got := sys.waitTerminal(nap.ID)
+	if got.Status != execution.Abandoned || got.Worker != killed || !strings.Contains(got.Reason, killed) {
+		t.Fatalf("the killed worker's run: %s on %s (%s); want abandoned naming worker %s", got.Status, got.Worker, got.Reason, killed)
 	}
-	lost := false
+	done := sys.waitTerminal(backlog.ID)
+	if done.Status != execution.Completed || done.Worker == killed || done.Worker == "" {
+		t.Fatalf("the killed worker's backlog: %s on %q (%s); want completed on the next worker", done.Status, done.Worker, done.Reason)
+	}
+	lost, placedAgain := false, false
 	for _, e := range sys.logEvents() {
-		if e.Type == "WorkerDeregistered" && field(e, "lost") == "true" && field(e, "worker_id") == got.Worker {
+		if e.Type == "WorkerDeregistered" && field(e, "lost") == "true" && field(e, "worker_id") == killed {
 			lost = true
 		}
+		if e.StreamID == execution.StreamID(backlog.ID) && field(e, "from") == "scheduled" && field(e, "to") == "scheduling" &&
+			strings.Contains(field(e, "reason"), "before it started the run; placed again") {
+			placedAgain = true
+		}
 	}
-	if !lost {
-		t.Errorf("the log does not record worker %s as lost", got.Worker)
+	if !lost || !placedAgain {
+		t.Errorf("the log records worker %s lost: %t, the backlog placed again with its reason: %t; want both", killed, lost, placedAgain)
 	}
+}
+
+// readWhenWritten polls until path holds something and returns it.
+func readWhenWritten(t *testing.T, path string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not written", path)
+		}
+		time.Sleep(25 * time.Millisecond) // polling the file
+	}
+}
+
+// processGone reports whether pid no longer runs: it does not exist, or it is a zombie
+// nobody has reaped yet (dead all the same).
+func processGone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
 func TestE2EDuplicateDeliveriesDuplicateNothing(t *testing.T) {

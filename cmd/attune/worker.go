@@ -19,6 +19,7 @@ type workerFlags struct {
 	name           string
 	maxConcurrency int
 	packsDir       string
+	runsDir        string
 	heartbeat      time.Duration
 }
 
@@ -27,6 +28,7 @@ func (f *workerFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.name, "worker-name", "", "name shown for this worker (default: the host name)")
 	fs.IntVar(&f.maxConcurrency, "max-concurrency", 0, "executions run at once (default: number of CPUs, at least 2)")
 	fs.StringVar(&f.packsDir, "packs-dir", os.Getenv("ATTUNE_PACKS_DIR"), "where this host keeps packs (<dir>/<pack>/actions/…), if not where they were registered from (ATTUNE_PACKS_DIR)")
+	fs.StringVar(&f.runsDir, "runs-dir", os.Getenv("ATTUNE_RUNS_DIR"), "where this host records the action processes under way, so that a worker started after one was killed kills what it left (ATTUNE_RUNS_DIR; default $XDG_STATE_HOME/attune/runs or ~/.local/state/attune/runs)")
 	fs.DurationVar(&f.heartbeat, "heartbeat-interval", 0, "how often the worker reports it is alive (default 2s)")
 }
 
@@ -37,7 +39,7 @@ func (f *workerFlags) config() app.WorkerConfig {
 			rts = append(rts, r)
 		}
 	}
-	return app.WorkerConfig{Runtimes: rts, Name: f.name, MaxConcurrency: f.maxConcurrency, PacksDir: f.packsDir, HeartbeatInterval: f.heartbeat}
+	return app.WorkerConfig{Runtimes: rts, Name: f.name, MaxConcurrency: f.maxConcurrency, PacksDir: f.packsDir, RunsDir: f.runsDir, HeartbeatInterval: f.heartbeat}
 }
 
 func workerCommand(cfg *config) *cobra.Command {

@@ -24,6 +24,7 @@ type Execution struct {
 	timeout       int
 	workerID      string
 	runtime       string
+	placements    int // ExecutionScheduled folded: how often it was given to a worker
 	status        Status
 	version       int64
 }
@@ -70,6 +71,7 @@ func (x *Execution) Apply(e event.Event) error {
 			return err
 		}
 		x.workerID, x.runtime = e.WorkerID, e.Runtime
+		x.placements++
 	case ExecutionStatusChanged:
 		if err := x.sameID(e.ExecutionID); err != nil {
 			return err
@@ -81,7 +83,11 @@ func (x *Execution) Apply(e event.Event) error {
 			return err
 		}
 		x.status = e.To
-		if e.WorkerID != "" {
+		switch {
+		case e.To == Scheduling:
+			// Back to waiting for a worker: the one named (the one that left) holds it no more.
+			x.workerID, x.runtime = "", ""
+		case e.WorkerID != "":
 			x.workerID = e.WorkerID
 		}
 	}
@@ -154,6 +160,48 @@ func (x *Execution) Transition(to Status, o Outcome) (ExecutionStatusChanged, er
 	}, nil
 }
 
+// MaxPlacements bounds how often an execution is given to a worker. Each time its worker
+// leaves before starting the run it is placed again; one whose workers keep leaving (a host
+// that dies whenever it is handed this action, say) is abandoned at the limit rather than
+// going round for ever.
+const MaxPlacements = 5
+
+// WorkerLeft decides what becomes of the execution now that worker workerID has left (why
+// says how: "lost: no heartbeat for 6s", "stopped", …). Still scheduled there, it never
+// started, so it goes back to scheduling, to be placed again — unless it has been placed
+// MaxPlacements times already. Running or canceling there, the run may have happened: it is
+// abandoned. ok is false when the execution is not in that worker's hands (settled, or
+// placed elsewhere since): nothing to do.
+func (x *Execution) WorkerLeft(workerID, why string) (ch ExecutionStatusChanged, ok bool, err error) {
+	if workerID == "" || x.workerID != workerID {
+		return ExecutionStatusChanged{}, false, nil
+	}
+	switch x.status {
+	case Scheduled:
+		return x.PlaceAgain(workerID, fmt.Sprintf("worker %s left (%s) before it started the run", workerID, why))
+	case Running, Canceling:
+		ch, err = x.Transition(Abandoned, Outcome{WorkerID: workerID, Reason: fmt.Sprintf("worker %s left (%s)", workerID, why)})
+		return ch, err == nil, err
+	}
+	return ExecutionStatusChanged{}, false, nil
+}
+
+// PlaceAgain decides scheduled → scheduling for an execution that worker workerID has not
+// started and will not (why says so): it never ran, so it waits for a worker again. At
+// MaxPlacements it is abandoned instead. ok is false when it is not scheduled on that
+// worker (started, settled, or placed elsewhere since): nothing to do.
+func (x *Execution) PlaceAgain(workerID, why string) (ch ExecutionStatusChanged, ok bool, err error) {
+	if workerID == "" || x.workerID != workerID || x.status != Scheduled {
+		return ExecutionStatusChanged{}, false, nil
+	}
+	to, reason := Scheduling, why+"; placed again"
+	if x.placements >= MaxPlacements {
+		to, reason = Abandoned, fmt.Sprintf("%s; placed %d times already, given up", why, x.placements)
+	}
+	ch, err = x.Transition(to, Outcome{WorkerID: workerID, Reason: reason})
+	return ch, err == nil, err
+}
+
 // ID is the execution's id.
 func (x *Execution) ID() string { return x.id }
 
@@ -184,8 +232,12 @@ func (x *Execution) NotBefore() time.Time { return x.notBefore }
 // TimeoutSeconds is the timeout its request sets, overriding the action's; 0 when it sets none.
 func (x *Execution) TimeoutSeconds() int { return x.timeout }
 
-// WorkerID is the worker it was scheduled on (or that reported its last status).
+// WorkerID is the worker it was scheduled on (or that reported its last status); empty
+// while it waits for one.
 func (x *Execution) WorkerID() string { return x.workerID }
+
+// Placements is how often it was given to a worker (ExecutionScheduled events).
+func (x *Execution) Placements() int { return x.placements }
 
 // Runtime is the runtime the scheduler chose on that worker.
 func (x *Execution) Runtime() string { return x.runtime }

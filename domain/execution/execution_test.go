@@ -171,3 +171,83 @@ func TestTransitionDecidesOnlyWhatTheStateMachineAllows(t *testing.T) {
 		})
 	}
 }
+
+func TestWorkerLeftPlacesAgainWhatNeverStartedAndAbandonsWhatMayHaveRun(t *testing.T) {
+	t.Parallel()
+	placed := func(worker string) []event.Event {
+		return []event.Event{
+			execution.ExecutionScheduled{ExecutionID: id, WorkerID: worker, Runtime: "python3"},
+			changed(execution.Scheduling, execution.Scheduled),
+		}
+	}
+	onWorker := func(n int, then ...execution.Status) []event.Event {
+		events := walk(execution.Scheduling)
+		for i := range n {
+			events = append(events, placed("w1")...)
+			if i < n-1 {
+				events = append(events, execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Scheduled, To: execution.Scheduling, WorkerID: "w1"})
+			}
+		}
+		from := execution.Scheduled
+		for _, to := range then {
+			events = append(events, changed(from, to))
+			from = to
+		}
+		return events
+	}
+	for _, tc := range []struct {
+		name   string
+		events []event.Event
+		worker string
+		want   string // "" when there is nothing to do
+	}{
+		{"scheduled there", onWorker(1), "w1",
+			"scheduled→scheduling: worker w1 left (lost: no heartbeat for 6s) before it started the run; placed again"},
+		{"scheduled there, placed the last time allowed", onWorker(execution.MaxPlacements), "w1",
+			"scheduled→abandoned: worker w1 left (lost: no heartbeat for 6s) before it started the run; placed 5 times already, given up"},
+		{"running there", onWorker(1, execution.Running), "w1", "running→abandoned: worker w1 left (lost: no heartbeat for 6s)"},
+		{"canceling there", onWorker(1, execution.Running, execution.Canceling), "w1", "canceling→abandoned: worker w1 left (lost: no heartbeat for 6s)"},
+		{"scheduled on another worker", onWorker(1), "w2", ""},
+		{"waiting for a worker", walk(execution.Scheduling), "w1", ""},
+		{"completed there", onWorker(1, execution.Running, execution.Completed), "w1", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x, err := execution.FromEvents(tc.events)
+			if err != nil {
+				t.Fatalf("fold: %v", err)
+			}
+			ch, ok, err := x.WorkerLeft(tc.worker, "lost: no heartbeat for 6s")
+			if err != nil {
+				t.Fatalf("WorkerLeft: %v", err)
+			}
+			got := ""
+			if ok {
+				got = string(ch.From) + "→" + string(ch.To) + ": " + ch.Reason
+				if ch.WorkerID != tc.worker {
+					t.Errorf("the change names worker %q, want %q", ch.WorkerID, tc.worker)
+				}
+			}
+			if got != tc.want {
+				t.Fatalf("WorkerLeft = %q\nwant         %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAnExecutionPlacedAgainWaitsWithoutAWorker(t *testing.T) {
+	t.Parallel()
+	events := append(walk(execution.Scheduling),
+		execution.ExecutionScheduled{ExecutionID: id, WorkerID: "w1", Runtime: "python3"},
+		changed(execution.Scheduling, execution.Scheduled),
+		execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Scheduled, To: execution.Scheduling, WorkerID: "w1", Reason: "worker w1 left"},
+	)
+	x, err := execution.FromEvents(events)
+	if err != nil {
+		t.Fatalf("fold: %v", err)
+	}
+	if x.Status() != execution.Scheduling || x.WorkerID() != "" || x.Runtime() != "" || x.Placements() != 1 {
+		t.Fatalf("status %s, worker %q, runtime %q, placements %d; want scheduling, no worker, no runtime, 1 placement",
+			x.Status(), x.WorkerID(), x.Runtime(), x.Placements())
+	}
+}

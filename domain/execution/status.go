@@ -25,12 +25,14 @@ const (
 // Statuses lists every state in lifecycle order.
 var Statuses = []Status{Requested, Delayed, Scheduling, Scheduled, Running, Canceling, Completed, Failed, Timeout, Cancelled, Abandoned}
 
-// transitions is the table of design §2; anything absent is rejected.
+// transitions is the table of design §2; anything absent is rejected. scheduled → scheduling
+// is the way back for an execution whose worker left (or never took it up) before it started
+// the run: it never ran, so it is placed again rather than abandoned (WorkerLeft).
 var transitions = map[Status][]Status{
 	Requested:  {Delayed, Scheduling, Running, Failed, Cancelled},
 	Delayed:    {Scheduling, Failed, Cancelled},
 	Scheduling: {Scheduled, Failed, Cancelled},
-	Scheduled:  {Running, Cancelled, Abandoned},
+	Scheduled:  {Running, Scheduling, Cancelled, Abandoned},
 	Running:    {Completed, Failed, Timeout, Canceling, Abandoned},
 	Canceling:  {Cancelled, Completed, Failed, Timeout, Abandoned},
 }

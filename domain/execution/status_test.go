@@ -15,7 +15,7 @@ var designTable = []struct{ from, to string }{
 	{"requested", "delayed scheduling running failed cancelled"},
 	{"delayed", "scheduling failed cancelled"},
 	{"scheduling", "scheduled failed cancelled"},
-	{"scheduled", "running cancelled abandoned"},
+	{"scheduled", "running scheduling cancelled abandoned"}, // scheduling: its worker left before it started
 	{"running", "completed failed timeout canceling abandoned"},
 	{"canceling", "cancelled completed failed timeout abandoned"},
 	{"completed", ""},

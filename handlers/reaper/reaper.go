@@ -3,10 +3,19 @@
 //
 //   - declares lost every worker whose heartbeat is older than the TTL: WorkerDeregistered
 //     {lost: true, reason "no heartbeat for Ns"}, then removes its heartbeat row;
-//   - abandons every execution still scheduled, running or canceling on a worker that has
-//     left (lost, stopped, or never registered), naming the worker in the reason;
+//   - settles every execution still in the hands of a worker that has left (lost, stopped,
+//     or never registered), naming the worker in the reason: one still scheduled there never
+//     started, so it goes back to scheduling and is placed again (at most
+//     execution.MaxPlacements times); one running or canceling there may have run, so it is
+//     abandoned;
+//   - places again a placement a live worker has not started within ScheduledDeadline while
+//     its beat says it holds fewer executions than the log gave it, and abandons a canceling
+//     execution whose worker has not ended the run within CancelDeadline;
 //   - retries the placement of executions waiting in scheduling, and fails those that have
 //     waited past the scheduling deadline with "no worker for runtime X" (scheduler.Retry);
+//     moves on those still requested after that deadline (their ExecutionRequested was lost
+//     or poisoned) as the scheduler would, and hands a workflow still requested to the
+//     workflow engine (WorkflowStart);
 //   - releases the executions delayed until a not_before that has come (a workflow task's
 //     delay, a retry's backoff): delayed → scheduling, then placed as above (scheduler.Retry).
 //
@@ -14,7 +23,11 @@
 // is taken again on the execution's folded stream and appended with its expected version, so
 // a stale row costs a read, never a wrong transition. Abandoning does not depend on the
 // heartbeat row (which is gone once the worker is declared lost) but on the worker's stream,
-// so an execution the read model shows late is still abandoned on a later pass.
+// so an execution the read model shows late is still settled on a later pass.
+//
+// Placing again is safe against a worker that is slow rather than dead: a worker starts a
+// run only by appending scheduled → running on itself, with the version it read, so a late
+// ExecutionScheduled reaching the old worker finds the execution no longer its own.
 package reaper
 
 import (
@@ -29,7 +42,6 @@ import (
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
-	"github.com/attune-go/attune/domain/worker"
 	"github.com/attune-go/attune/handlers/scheduler"
 	"github.com/attune-go/attune/projections/executions"
 )
@@ -41,6 +53,14 @@ const Name = "reaper"
 const (
 	DefaultInterval           = time.Second
 	DefaultSchedulingDeadline = 60 * time.Second
+	// DefaultScheduledDeadline is how long a live worker may hold a placement without
+	// starting it before the reaper looks whether the worker has it at all. Long, because a
+	// busy worker queues a backlog on purpose; it only acts when the worker's beat says it
+	// holds fewer executions than were placed on it.
+	DefaultScheduledDeadline = 5 * time.Minute
+	// DefaultCancelDeadline is how long a worker may take to end a run after a cancel (it
+	// kills the process group at once) before the execution is abandoned.
+	DefaultCancelDeadline = 2 * time.Minute
 )
 
 // Log is what the reaper needs of the event store.
@@ -81,8 +101,19 @@ type Config struct {
 	// SchedulingDeadline is how long an execution may wait for a worker, from when it entered
 	// scheduling; DefaultSchedulingDeadline if 0.
 	SchedulingDeadline time.Duration
-	Now                func() time.Time // time.Now if nil
-	Logger             *slog.Logger
+	// ScheduledDeadline is how long a placement on a live worker may wait to start before it
+	// is placed again, when the worker does not hold it; DefaultScheduledDeadline if 0.
+	ScheduledDeadline time.Duration
+	// CancelDeadline is how long a canceling execution's worker may take to end the run
+	// before it is abandoned; DefaultCancelDeadline if 0.
+	CancelDeadline time.Duration
+	// WorkflowStart re-delivers the ExecutionRequested of a workflow execution still
+	// requested SchedulingDeadline after it was requested (its message was lost or poisoned)
+	// to the workflow engine, which alone moves it on (workflow.Engine.Start, idempotent);
+	// nil leaves such executions alone.
+	WorkflowStart func(ctx context.Context, requested eventstore.Recorded) error
+	Now           func() time.Time // time.Now if nil
+	Logger        *slog.Logger
 }
 
 // Validate returns every problem of the configuration at once.
@@ -96,8 +127,13 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("no %s", name))
 		}
 	}
-	if c.TTL < 0 || c.Interval < 0 || c.SchedulingDeadline < 0 {
-		errs = append(errs, fmt.Errorf("ttl %s, interval %s, deadline %s: want >= 0", c.TTL, c.Interval, c.SchedulingDeadline))
+	for name, d := range map[string]time.Duration{
+		"ttl": c.TTL, "interval": c.Interval, "scheduling deadline": c.SchedulingDeadline,
+		"scheduled deadline": c.ScheduledDeadline, "cancel deadline": c.CancelDeadline,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: want >= 0", name, d))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -116,6 +152,8 @@ func New(cfg Config) (*Reaper, error) {
 	cfg.TTL = cmp.Or(cfg.TTL, scheduler.DefaultTTL)
 	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
 	cfg.SchedulingDeadline = cmp.Or(cfg.SchedulingDeadline, DefaultSchedulingDeadline)
+	cfg.ScheduledDeadline = cmp.Or(cfg.ScheduledDeadline, DefaultScheduledDeadline)
+	cfg.CancelDeadline = cmp.Or(cfg.CancelDeadline, DefaultCancelDeadline)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -143,174 +181,7 @@ func (r *Reaper) Run(ctx context.Context) error {
 // Pass does one round: lost workers, their executions, waiting executions. It goes on past
 // a failure on one worker or execution and returns every failure joined.
 func (r *Reaper) Pass(ctx context.Context) error {
-	return errors.Join(r.declareLost(ctx), r.abandonOrphans(ctx), r.retryWaiting(ctx))
-}
-
-// declareLost deregisters the workers that stopped beating and removes their rows.
-func (r *Reaper) declareLost(ctx context.Context) error {
-	lost, err := r.cfg.Heartbeats.Lost(ctx, r.cfg.TTL)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, w := range lost {
-		reason := fmt.Sprintf("no heartbeat for %s", max(w.Age.Round(time.Second), time.Second))
-		if err := r.deregister(ctx, w.ID, reason); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		// Only once the log says the worker is gone: a pass that fails before this point
-		// finds the worker lost again next time.
-		if err := r.cfg.Heartbeats.Remove(ctx, w.ID); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (r *Reaper) deregister(ctx context.Context, workerID, reason string) error {
-	stream := worker.StreamID(workerID)
-	recorded, err := r.cfg.Log.ReadStream(ctx, stream)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", stream, err)
-	}
-	if l := lifecycleOf(recorded); !l.registered {
-		return nil // deregistered already (it stopped, or an earlier pass got here)
-	}
-	last := recorded[len(recorded)-1]
-	p, err := eventstore.NewProposed(worker.WorkerDeregistered{WorkerID: workerID, Reason: reason, Lost: true},
-		last.Metadata.Caused(last.ID.String()))
-	if err != nil {
-		return err
-	}
-	if _, err := r.cfg.Log.Append(ctx, stream, eventstore.Exact(int64(len(recorded))), p); err != nil {
-		return fmt.Errorf("declare worker %s lost: %w", workerID, err)
-	}
-	r.log.Warn("worker lost", "worker_id", workerID, "reason", reason)
-	return nil
-}
-
-// lifecycle is a worker's state as its stream tells it.
-type lifecycle struct {
-	registered bool
-	why        string              // why it left; empty while registered
-	cause      eventstore.Recorded // the event it left with (zero if it never registered)
-}
-
-func lifecycleOf(recorded []eventstore.Recorded) lifecycle {
-	l := lifecycle{why: "never registered"}
-	for _, rec := range recorded {
-		e, err := rec.Decode()
-		if err != nil {
-			continue // a foreign or corrupt event is not a lifecycle change
-		}
-		switch e := e.(type) {
-		case *worker.WorkerRegistered:
-			l = lifecycle{registered: true}
-		case *worker.WorkerDeregistered:
-			l = lifecycle{why: e.Reason, cause: rec}
-			if e.Lost {
-				l.why = "lost: " + e.Reason
-			}
-		}
-	}
-	return l
-}
-
-// abandonOrphans abandons the executions in hand on workers that have left.
-func (r *Reaper) abandonOrphans(ctx context.Context) error {
-	active, err := r.list(ctx, execution.Scheduled, execution.Running, execution.Canceling)
-	if err != nil {
-		return err
-	}
-	byWorker := map[string][]string{}
-	for _, x := range active {
-		if x.Worker != "" {
-			byWorker[x.Worker] = append(byWorker[x.Worker], x.ID)
-		}
-	}
-	var errs []error
-	for workerID, ids := range byWorker {
-		stream := worker.StreamID(workerID)
-		recorded, err := r.cfg.Log.ReadStream(ctx, stream)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("read %s: %w", stream, err))
-			continue
-		}
-		l := lifecycleOf(recorded)
-		if l.registered {
-			continue // it will report on them itself
-		}
-		// A worker cut off for longer than the TTL may still beat once it is back; its row
-		// must go so that its next beat tells it to register again, or the scheduler would
-		// keep choosing it while this loop abandons what it gets.
-		if err := r.cfg.Heartbeats.Remove(ctx, workerID); err != nil {
-			errs = append(errs, err)
-		}
-		for _, id := range ids {
-			if err := r.abandon(ctx, id, workerID, l); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (r *Reaper) abandon(ctx context.Context, executionID, workerID string, l lifecycle) error {
-	stream := execution.StreamID(executionID)
-	x, last, err := r.fold(ctx, stream)
-	if err != nil {
-		return err
-	}
-	switch x.Status() {
-	case execution.Scheduled, execution.Running, execution.Canceling:
-	default:
-		return nil // settled meanwhile; the read model has not caught up
-	}
-	if x.WorkerID() != workerID {
-		return nil
-	}
-	ch, err := x.Transition(execution.Abandoned, execution.Outcome{
-		Reason:   fmt.Sprintf("worker %s left (%s)", workerID, l.why),
-		WorkerID: workerID,
-	})
-	if err != nil {
-		return err
-	}
-	cause := last
-	if l.cause.StreamID != "" {
-		cause = l.cause // the worker's departure, for `attune trace`
-	}
-	p, err := eventstore.NewProposed(ch, last.Metadata.Caused(cause.ID.String()))
-	if err != nil {
-		return err
-	}
-	if _, err := r.cfg.Log.Append(ctx, stream, eventstore.Exact(x.Version()), p); err != nil {
-		if errors.Is(err, eventstore.ErrVersionConflict) {
-			return nil // its worker's report or a cancel got in first; the next pass looks again
-		}
-		return fmt.Errorf("abandon execution %s: %w", executionID, err)
-	}
-	r.log.Warn("execution abandoned", "execution_id", executionID, "worker_id", workerID, "reason", ch.Reason)
-	return nil
-}
-
-// retryWaiting gives every execution waiting for a worker another chance, or fails it at
-// the deadline, and releases the delayed ones whose time has come (the scheduler leaves
-// those a policy delayed to the policy).
-func (r *Reaper) retryWaiting(ctx context.Context) error {
-	waiting, err := r.list(ctx, execution.Requested, execution.Delayed, execution.Scheduling)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, x := range waiting {
-		_, err := r.cfg.Scheduler.Retry(ctx, x.ID, r.cfg.Now(), r.cfg.SchedulingDeadline)
-		if err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(r.declareLost(ctx), r.settleOrphans(ctx), r.retryWaiting(ctx))
 }
 
 // list pages through the executions in the given statuses.

@@ -166,7 +166,7 @@ func TestAWorkerBackFromBeingLostRegistersAgainAndTakesNewWork(t *testing.T) {
 	}
 }
 
-func TestExecutionsLeftOnAWorkerThatLeftAreAbandoned(t *testing.T) {
+func TestExecutionsLeftOnAWorkerThatLeftArePlacedAgainOrAbandoned(t *testing.T) {
 	t.Parallel()
 	env := workertest.New(t, workertest.Options{Transport: bustest.InProcess})
 	env.Start()
@@ -200,9 +200,15 @@ func TestExecutionsLeftOnAWorkerThatLeftAreAbandoned(t *testing.T) {
 	env.StartReaper(reaper.Config{})
 
 	for name, id := range ids {
-		ch := env.WaitStatus(id, execution.Abandoned)
-		if ch.Reason != "worker gone left (stopped)" || ch.WorkerID != "gone" {
-			t.Errorf("%s execution abandoned with reason %q by %q, want the worker named", name, ch.Reason, ch.WorkerID)
+		// Never started: placed again (no worker here takes it, so it waits); may have run:
+		// abandoned.
+		want, reason := execution.Abandoned, "worker gone left (stopped)"
+		if name == "scheduled" {
+			want, reason = execution.Scheduling, "worker gone left (stopped) before it started the run; placed again"
+		}
+		ch := env.WaitStatus(id, want)
+		if ch.Reason != reason || ch.WorkerID != "gone" {
+			t.Errorf("%s execution went to %s with reason %q by %q, want %q by the worker", name, ch.To, ch.Reason, ch.WorkerID, reason)
 		}
 		_, recorded := env.Execution(id)
 		last, _ := json.Marshal(recorded[len(recorded)-1].Metadata)
@@ -211,7 +217,55 @@ func TestExecutionsLeftOnAWorkerThatLeftAreAbandoned(t *testing.T) {
 			t.Fatal(err)
 		}
 		if recorded[len(recorded)-1].Metadata.CausationID != deregistered[1].ID.String() {
-			t.Errorf("%s execution abandoned with metadata %s, want it caused by the worker's departure", name, last)
+			t.Errorf("%s execution settled with metadata %s, want it caused by the worker's departure", name, last)
 		}
+	}
+}
+
+func TestTheBacklogOfAKilledWorkerRunsOnAnotherWorker(t *testing.T) {
+	t.Parallel()
+	env := workertest.New(t, workertest.Options{Transport: bustest.InProcess})
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	busy := &workertest.Runner{Fn: workertest.Block(release)}
+	// One slot and a long run: the second execution waits in the first worker's queue.
+	first := env.AddWorker(hworker.Config{Runtimes: []string{"builtin"}, Runner: busy, MaxConcurrency: 1})
+	spare := &workertest.Runner{}
+	second := env.AddWorker(hworker.Config{Runtimes: []string{"builtin"}, Runner: spare})
+	env.Start()
+	kill := env.StartWorker(first)
+	env.RegisterPack(testPack())
+
+	running := env.Request("test.builtin", "builtin", "")
+	env.WaitStatus(running, execution.Running)
+	backlog := env.Request("test.builtin", "builtin", "")
+	env.WaitStatus(backlog, execution.Scheduled)
+	kill() // beats stop; nothing is deregistered, as when the process is SIGKILLed
+	env.StartWorker(second)
+	env.StartReaper(reaper.Config{})
+
+	if ch := env.WaitStatus(running, execution.Abandoned, execution.Completed); ch.To != execution.Abandoned {
+		t.Fatalf("the run under way on the killed worker ended %s, want abandoned (it may have run)", ch.To)
+	}
+	done := env.WaitStatus(backlog, execution.Completed, execution.Failed, execution.Abandoned)
+	if done.To != execution.Completed || done.WorkerID != second.ID() {
+		t.Fatalf("the killed worker's backlog ended %s by %q (%s), want completed by %s", done.To, done.WorkerID, done.Reason, second.ID())
+	}
+	var history []string
+	_, recorded := env.Execution(backlog)
+	for _, r := range recorded {
+		if e, err := r.Decode(); err == nil {
+			if ch, ok := e.(*execution.ExecutionStatusChanged); ok {
+				history = append(history, string(ch.From)+" → "+string(ch.To)+" "+ch.Reason)
+			}
+		}
+	}
+	want := "scheduled → scheduling worker " + first.ID() + " left (lost: no heartbeat for "
+	if len(history) != 6 || !strings.HasPrefix(history[2], want) || !strings.HasSuffix(history[2], "before it started the run; placed again") {
+		t.Fatalf("history of the backlog:\n\t%s\nwant requested → scheduling → scheduled → scheduling (%s…) → scheduled → running → completed",
+			strings.Join(history, "\n\t"), want)
+	}
+	if len(busy.Calls()) != 1 {
+		t.Fatalf("the killed worker ran %d executions, want only the first", len(busy.Calls()))
 	}
 }

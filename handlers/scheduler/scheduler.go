@@ -6,8 +6,10 @@
 // turns up or the scheduling deadline passes, and then the execution fails with "no worker
 // for runtime X". An execution whose request carries a not_before still in the future goes
 // requested → delayed instead, with an ExecutionDelayed that says until when; Retry releases
-// it at that time (delayed → scheduling) and places it like any other. Workflow executions
-// are run by the workflow engine, not a worker: they are left alone.
+// it at that time (delayed → scheduling) and places it like any other. An execution taken
+// back from a worker that left before starting it (scheduled → scheduling) is placed on
+// another worker when one can take it. Workflow executions are run by the workflow engine,
+// not a worker: they are left alone.
 package scheduler
 
 import (
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/attune-go/attune/adapters/bus"
@@ -66,8 +69,9 @@ type Config struct {
 // DefaultBacklog lets a worker queue 256 runs per slot. Generous on purpose: what waits in
 // scheduling is only looked at again by the reaper's pass, once a second, so a small backlog
 // caps throughput at the worker's slots per pass; queued in the worker, a run starts the
-// moment a slot frees. The cost is that a worker that dies takes its queue with it
-// (abandoned, like its running executions).
+// moment a slot frees. A worker that dies does not take its queue with it: what it never
+// started is placed again by the reaper (execution.WorkerLeft), though only once the worker
+// is declared lost, so the queue waits a heartbeat TTL longer.
 const DefaultBacklog = 256
 
 // Validate returns every problem of the configuration at once.
@@ -184,6 +188,9 @@ type stream struct {
 	last        eventstore.Recorded
 	requestedAt time.Time // ExecutionRequested recorded
 	waitingFrom time.Time // the latest move into scheduling recorded
+	// avoid is the worker the execution was last taken back from (scheduled → scheduling):
+	// it left, or never received the placement, so another worker is preferred.
+	avoid string
 	// ownHold is whether the latest ExecutionDelayed is the request's not_before (no
 	// policy): only such a hold is the scheduler's to release.
 	ownHold bool
@@ -241,6 +248,12 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 		live, err := s.workers.Live(ctx, s.ttl)
 		if err != nil {
 			return Unchanged, fmt.Errorf("schedule execution %s: %w", x.ID(), err)
+		}
+		if st.avoid != "" {
+			others := slices.DeleteFunc(slices.Clone(live), func(w heartbeat.Worker) bool { return w.ID == st.avoid })
+			if Capable(others, rt) {
+				live = others
+			}
 		}
 		var ok bool
 		if chosen, ok = Select(s.placed.load(live), rt, s.backlog, s.tie); ok {
@@ -326,6 +339,7 @@ func (s *Scheduler) load(ctx context.Context, streamID string) (stream, error) {
 		case *execution.ExecutionStatusChanged:
 			if e.To == execution.Scheduling {
 				st.waitingFrom = r.RecordedAt
+				st.avoid = e.WorkerID
 			}
 		case *policy.ExecutionDelayed:
 			st.ownHold = e.Policy == ""

@@ -351,3 +351,35 @@ func TestACancelThatLandsFirstWins(t *testing.T) {
 		t.Fatalf("appended:\n%s\nwant only the cancel", got)
 	}
 }
+
+func TestAnExecutionTakenBackFromAWorkerGoesToAnotherOneIfAnyCanTakeIt(t *testing.T) {
+	t.Parallel()
+	// "a" sorts first and is idle, so a plain placement would choose it; it is the worker
+	// the execution was taken back from (it never started it), so "b" is preferred.
+	b := setup(t, time.Minute, worker("a", 0, 4, "shell"), worker("b", 1, 4, "shell"))
+	taken := execution.ExecutionStatusChanged{ExecutionID: "e1", From: execution.Scheduled, To: execution.Scheduling, WorkerID: "a", Reason: "worker a left"}
+	rec := b.fx.Given(execution.StreamID("e1"), requested("e1", "shell"), change("e1", execution.Requested, execution.Scheduling),
+		execution.ExecutionScheduled{ExecutionID: "e1", WorkerID: "a", Runtime: "shell"}, change("e1", execution.Scheduling, execution.Scheduled), taken)
+
+	b.fx.WhenRedelivered(b.sched.Handle, rec[0])
+
+	b.fx.Then(`
+		ExecutionScheduled execution=e1 worker=b runtime=shell
+		ExecutionStatusChanged execution=e1 from=scheduling to=scheduled
+	`)
+}
+
+func TestAnExecutionTakenBackGoesBackToTheSameWorkerIfNoOtherCanTakeIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, time.Minute, worker("a", 0, 4, "shell"), worker("py", 0, 4, "python"))
+	taken := execution.ExecutionStatusChanged{ExecutionID: "e1", From: execution.Scheduled, To: execution.Scheduling, WorkerID: "a", Reason: "placement not held"}
+	rec := b.fx.Given(execution.StreamID("e1"), requested("e1", "shell"), change("e1", execution.Requested, execution.Scheduling),
+		execution.ExecutionScheduled{ExecutionID: "e1", WorkerID: "a", Runtime: "shell"}, change("e1", execution.Scheduling, execution.Scheduled), taken)
+
+	b.fx.WhenRedelivered(b.sched.Handle, rec[0])
+
+	b.fx.Then(`
+		ExecutionScheduled execution=e1 worker=a runtime=shell
+		ExecutionStatusChanged execution=e1 from=scheduling to=scheduled
+	`)
+}

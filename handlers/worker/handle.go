@@ -34,8 +34,8 @@ func (w *Worker) Handle(ctx context.Context, e eventstore.Recorded) error {
 		return nil // a redelivery of a job in hand
 	}
 	if !accepting {
-		// Stopping: the worker deregisters soon, and the reaper abandons what was placed on
-		// it. Requeueing would only leave the message in a queue that is about to expire.
+		// Stopping: the worker deregisters soon, and the reaper places again what was
+		// placed on it. Requeueing would only leave the message in a queue that is about to expire.
 		w.log.Info("stopping: not taking an execution", "execution_id", s.ExecutionID)
 		return nil
 	}
@@ -117,16 +117,27 @@ func (w *Worker) HandleCancel(_ context.Context, e eventstore.Recorded) error {
 	return nil
 }
 
-// abandonQueued ends an execution this worker accepted but never started: it stops, and the
-// state machine has no way back to scheduling.
-func (w *Worker) abandonQueued(ctx context.Context, j job) error {
-	return w.settle(ctx, j.cause.Metadata.Caused(j.cause.ID.String()), j.executionID, func(x *execution.Execution) (execution.Status, execution.Outcome, bool) {
-		if x.Status() != execution.Scheduled || x.WorkerID() != w.id {
-			return "", execution.Outcome{}, false
+// handBack returns an execution this worker accepted but never started: scheduled →
+// scheduling, so that the reaper places it on another worker (execution.PlaceAgain).
+func (w *Worker) handBack(ctx context.Context, j job) error {
+	stream := execution.StreamID(j.executionID)
+	md := j.cause.Metadata.Caused(j.cause.ID.String())
+	return w.persist(ctx, func(ctx context.Context) error {
+		x, err := fold(ctx, w.cfg.Log, stream)
+		if err != nil {
+			return err
 		}
-		return execution.Abandoned, execution.Outcome{
-			Reason:   fmt.Sprintf("worker %s stopped before it started the run", w.id),
-			WorkerID: w.id,
-		}, true
+		ch, ok, err := x.PlaceAgain(w.id, fmt.Sprintf("worker %s stopped before it started the run", w.id))
+		if err != nil || !ok {
+			return err
+		}
+		p, err := eventstore.NewProposed(ch, md)
+		if err != nil {
+			return permanent(err)
+		}
+		if _, err := w.cfg.Log.Append(ctx, stream, eventstore.Exact(x.Version()), p); err != nil {
+			return fmt.Errorf("hand back execution %s: %w", j.executionID, err)
+		}
+		return nil
 	})
 }

@@ -41,14 +41,33 @@ func (w *Worker) runJob(j job) {
 		w.mu.Unlock()
 	}()
 
+	// Everything that can be done before the process starts is done first, so that the log
+	// says running only once the process may start: a worker that dies before leaves the
+	// execution scheduled, which is placed again, rather than running, which is abandoned.
+	var placed *execution.Execution
+	err := w.persist(ctx, func(ctx context.Context) (err error) {
+		placed, err = fold(ctx, w.cfg.Log, execution.StreamID(j.executionID))
+		return err
+	})
+	if err != nil || placed.Status() != execution.Scheduled || placed.WorkerID() != w.id {
+		return // settled, placed elsewhere, or unreadable (the reaper settles what stays here)
+	}
+	req, failed := w.prepare(ctx, placed, j)
+	if ctx.Err() != nil {
+		return // stopping or declared lost before the run began: it goes back to scheduling
+	}
 	x, runningID, ok := w.begin(j)
 	if !ok {
 		return
 	}
-	out := w.execute(ctx, x, j)
+	out := failed
+	if out == nil {
+		o := w.cfg.Runner.Run(ctx, req)
+		out = &o
+	}
 	md := j.cause.Metadata.Caused(runningID)
-	err := w.settle(w.life, md, x.ID(), func(x *execution.Execution) (execution.Status, execution.Outcome, bool) {
-		return w.outcome(x, out, context.Cause(ctx))
+	err = w.settle(w.life, md, x.ID(), func(x *execution.Execution) (execution.Status, execution.Outcome, bool) {
+		return w.outcome(x, *out, context.Cause(ctx))
 	})
 	if err != nil {
 		w.log.Error("report outcome", "execution_id", x.ID(), "status", string(out.Status), "error", err.Error())
@@ -147,22 +166,27 @@ func (w *Worker) settle(ctx context.Context, md event.Metadata, executionID stri
 	})
 }
 
-// execute prepares the request and runs it. Whatever goes wrong is an outcome: the log
-// records every way an execution ends.
-func (w *Worker) execute(ctx context.Context, x *execution.Execution, j job) runtime.Outcome {
+// prepare builds the request of the run: the action from the catalogue, the parameters
+// opened, the entry point checked against its registered digest. What goes wrong is the
+// outcome the run reports (failed; the log records every way an execution ends).
+func (w *Worker) prepare(ctx context.Context, x *execution.Execution, j job) (runtime.Request, *runtime.Outcome) {
+	fail := func(format string, args ...any) (runtime.Request, *runtime.Outcome) {
+		o := runtime.Failed(format, args...)
+		return runtime.Request{}, &o
+	}
 	waitCtx, cancel := context.WithTimeout(ctx, catalogWait)
 	err := w.cfg.Catalog.WaitFor(waitCtx, j.cause.Position)
 	cancel()
 	if err != nil {
-		return runtime.Failed("the worker could not read the action catalogue: %v", err)
+		return fail("the worker could not read the action catalogue: %v", err)
 	}
 	act, ok := w.cfg.Catalog.Action(x.Action())
 	if !ok {
-		return runtime.Failed("action %s is not registered", x.Action())
+		return fail("action %s is not registered", x.Action())
 	}
 	params, err := w.open(x.Parameters(), x.Action())
 	if err != nil {
-		return runtime.Failed("%v", err)
+		return fail("%v", err)
 	}
 	req := runtime.Request{
 		ExecutionID: x.ID(),
@@ -175,10 +199,10 @@ func (w *Worker) execute(ctx context.Context, x *execution.Execution, j job) run
 	}
 	if act.EntryPoint != "" {
 		if req.EntryPoint, err = w.entryPoint(act); err != nil {
-			return runtime.Failed("%v", err)
+			return fail("%v", err)
 		}
 	}
-	return w.cfg.Runner.Run(ctx, req)
+	return req, nil
 }
 
 // open decrypts the sealed parameters of an execution of action, right before they go to the

@@ -6,11 +6,15 @@
 // "worker.<id>" receives every ExecutionScheduled and keeps those naming it; each becomes a
 // job, run as soon as one of its MaxConcurrency slots is free. The handler only queues the
 // job and returns, so the router is never held for the length of a run; a crash loses the
-// queue, but the log still says scheduled or running, and the reaper abandons those once the
-// heartbeat stops. A job folds the execution, appends scheduled → running (expected
-// version: one run per execution, however often the message comes), opens the sealed
-// parameters, checks the entry point against the digest registered with the pack, runs the
-// action on the Runner and appends its outcome. Its second handler "worker.<id>.cancel"
+// queue, but the log still says scheduled or running, and once the heartbeat stops the
+// reaper places again what was scheduled (it never started) and abandons what was running.
+// A job folds the execution and prepares the run (the action from the catalogue, the sealed
+// parameters opened, the entry point checked against the digest registered with the pack);
+// then it appends scheduled → running with the version it read, and only if the execution
+// is still scheduled on this worker at that version (one run per execution, however often
+// the message comes, and none once the reaper has placed it elsewhere); only then does the
+// process start, so the log says running only for what may have run. It runs the action on
+// the Runner and appends its outcome. Its second handler "worker.<id>.cancel"
 // cancels the run of an execution that moved to canceling; the outcome then goes canceling
 // → cancelled, or to how the run ended if it ended first.
 //
@@ -121,9 +125,11 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Unlock()
 
 	if err := w.register(ctx); err != nil {
+		close(w.beatDone) // no beat loop will run: Stop must not wait for one
 		return err
 	}
 	if _, err := w.beat(ctx); err != nil {
+		close(w.beatDone)
 		return err
 	}
 	w.log.Info("worker started", "name", w.cfg.Name, "host", w.cfg.Host, "runtimes", w.cfg.Runtimes,
@@ -240,9 +246,10 @@ func (w *Worker) beatLoop(ctx context.Context) {
 }
 
 // rejoin follows a beat that found the worker's row gone: the reaper declared it lost (it
-// was cut off from the database longer than the TTL) and abandoned its executions. Their
-// runs are wasted; the worker stops them, forgets what it had queued (abandoned too, or about
-// to be) and registers again, so that new work can come.
+// was cut off from the database longer than the TTL), abandoned its runs and placed its
+// queue on other workers. The runs are wasted; the worker stops them, forgets what it had
+// queued (a job it kept would not start anyway: it is no longer scheduled here) and
+// registers again, so that new work can come.
 func (w *Worker) rejoin(ctx context.Context) {
 	w.log.Warn("worker was declared lost; registering again")
 	w.mu.Lock()
@@ -269,11 +276,12 @@ func (w *Worker) dropQueueLocked() []string {
 	return ids
 }
 
-// Stop shuts the worker down cleanly: it takes no more work, abandons what it queued but
-// never started, waits up to DrainTimeout for the runs under way (beating meanwhile, so it
-// is not taken for dead), kills those still running, then deregisters and removes its
-// heartbeat. ctx bounds the writes. Stop the router after the worker, so that cancels still
-// reach runs that are draining.
+// Stop shuts the worker down cleanly: it takes no more work, hands back what it queued but
+// never started (scheduled → scheduling, to be placed on another worker), waits up to
+// DrainTimeout for the runs under way (beating meanwhile, so it is not taken for dead),
+// kills those still running, then deregisters and removes its heartbeat. ctx bounds every
+// wait and write: Stop returns when it ends, whatever is left (the reaper settles it).
+// Stop the router after the worker, so that cancels still reach runs that are draining.
 func (w *Worker) Stop(ctx context.Context) error {
 	w.mu.Lock()
 	if w.stopped {
@@ -294,26 +302,30 @@ func (w *Worker) Stop(ctx context.Context) error {
 		}
 	}
 	for _, j := range queued {
-		if err := w.abandonQueued(ctx, j); err != nil {
+		if err := w.handBack(ctx, j); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if !w.drain(w.cfg.DrainTimeout) {
+	if !w.drain(ctx, w.cfg.DrainTimeout) {
 		w.mu.Lock()
 		w.log.Warn("runs did not end in time; killing them", "runs", len(w.running), "drain_timeout", w.cfg.DrainTimeout)
 		for _, cancel := range w.running {
 			cancel(errStopping)
 		}
 		w.mu.Unlock()
-		if !w.drain(time.Minute) {
-			errs = append(errs, fmt.Errorf("stop worker %s: runs still going a minute after they were killed", w.id))
+		if !w.drain(ctx, time.Minute) {
+			errs = append(errs, fmt.Errorf("stop worker %s: runs still going after they were killed", w.id))
 		}
 	}
 	if !started {
 		return errors.Join(errs...)
 	}
 	close(w.beatStop)
-	<-w.beatDone
+	select {
+	case <-w.beatDone:
+	case <-ctx.Done():
+		return errors.Join(append(errs, fmt.Errorf("stop worker %s: %w", w.id, ctx.Err()))...)
+	}
 
 	registered, version, err := w.lifecycle(ctx)
 	if err == nil && registered {
@@ -329,8 +341,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// drain waits up to d for every job to finish; false if some are still going.
-func (w *Worker) drain(d time.Duration) bool {
+// drain waits up to d (and no longer than ctx) for every job to finish; false if some are
+// still going.
+func (w *Worker) drain(ctx context.Context, d time.Duration) bool {
 	done := make(chan struct{})
 	go func() {
 		w.runs.Wait()
@@ -342,6 +355,8 @@ func (w *Worker) drain(d time.Duration) bool {
 	case <-done:
 		return true
 	case <-t.C:
+		return false
+	case <-ctx.Done():
 		return false
 	}
 }

@@ -104,7 +104,12 @@ func (x *Execution) apply(r eventstore.Recorded, e event.Event) {
 		if e.Reason != "" {
 			x.Reason = e.Reason
 		}
-		if e.WorkerID != "" {
+		switch {
+		case e.To == execution.Scheduling:
+			// Waiting for a worker again (its worker left before it started): the one the
+			// event names is the one that left, not the one it is on.
+			x.Worker, x.Runtime = "", ""
+		case e.WorkerID != "":
 			x.Worker = e.WorkerID
 		}
 		if e.To == execution.Running && x.StartedAt.IsZero() {

@@ -136,6 +136,25 @@ func TestApply(t *testing.T) {
 			l.add(t, "d", &execution.ExecutionScheduled{ExecutionID: "d", WorkerID: "w2"}, event.Metadata{})
 		},
 		want: `d action=core.noop status=scheduled worker=w2 exit=- created=+1m started=- finished=- updated=+2m v=2`,
+	}, {
+		name: "taken back from a worker that left, it waits without one, then runs on the next",
+		given: func(t *testing.T, l *log) {
+			l.add(t, "e", &execution.ExecutionRequested{ExecutionID: "e", Action: "core.noop"}, event.Metadata{})
+			l.add(t, "e", &execution.ExecutionScheduled{ExecutionID: "e", WorkerID: "w1", Runtime: "shell"}, event.Metadata{})
+			l.add(t, "e", &execution.ExecutionStatusChanged{ExecutionID: "e", From: execution.Scheduled, To: execution.Scheduling, WorkerID: "w1", Reason: "worker w1 left"}, event.Metadata{})
+		},
+		want: `e action=core.noop status=scheduling worker= exit=- created=+1m started=- finished=- updated=+3m v=3 reason=worker w1 left`,
+	}, {
+		name: "placed again after its worker left",
+		given: func(t *testing.T, l *log) {
+			l.add(t, "f", &execution.ExecutionRequested{ExecutionID: "f", Action: "core.noop"}, event.Metadata{})
+			l.add(t, "f", &execution.ExecutionScheduled{ExecutionID: "f", WorkerID: "w1", Runtime: "shell"}, event.Metadata{})
+			l.add(t, "f", &execution.ExecutionStatusChanged{ExecutionID: "f", From: execution.Scheduled, To: execution.Scheduling, WorkerID: "w1", Reason: "worker w1 left"}, event.Metadata{})
+			l.add(t, "f", &execution.ExecutionScheduled{ExecutionID: "f", WorkerID: "w2", Runtime: "shell"}, event.Metadata{})
+			l.add(t, "f", &execution.ExecutionStatusChanged{ExecutionID: "f", From: execution.Scheduled, To: execution.Running, WorkerID: "w2"}, event.Metadata{})
+			l.add(t, "f", &execution.ExecutionStatusChanged{ExecutionID: "f", From: execution.Running, To: execution.Completed, ExitCode: exit(0)}, event.Metadata{})
+		},
+		want: `f action=core.noop status=completed worker=w2 exit=0 created=+1m started=+5m finished=+6m updated=+6m v=6 reason=worker w1 left`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -63,6 +63,15 @@ func Detect(ctx context.Context, cfg Config) (*runtime.Registry, []Interpreter, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("detect runtimes: %w", err)
 	}
+	// A worker killed on this host may have left action processes behind: they go before
+	// this one takes work.
+	leftovers, err := exe.ReapLeftovers()
+	for _, l := range leftovers {
+		log.Warn("killed what a dead worker's run left behind", "execution_id", l.ExecutionID, "pgid", l.PGID, "pids", l.Killed)
+	}
+	if err != nil {
+		log.Warn("reap leftover runs", "error", err.Error())
+	}
 	candidates := map[pack.RunnerType][]string{
 		pack.RunnerShell:  orDefault(cfg.Shell, "bash"),
 		pack.RunnerPython: orDefault(cfg.Python, "python3"),

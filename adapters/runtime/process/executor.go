@@ -2,7 +2,8 @@
 // the command lines of core.local (Executor.Exec). Each child runs in its own process group
 // with a minimal environment, takes its parameters as JSON on stdin, and has its output
 // captured up to a cap. Nothing it starts outlives it: when the child exits, times out or is
-// cancelled, its whole group is killed.
+// cancelled, its whole group is killed; when its worker is killed, the child dies with it
+// (parent-death signal) and the next worker on the host kills the rest (runs.go).
 package process
 
 import (
@@ -49,7 +50,10 @@ type Config struct {
 	// besides ATTUNE_EXECUTION_ID and ATTUNE_ACTION. Defaults: the worker's own PATH and
 	// HOME, and C.UTF-8.
 	Path, Home, Lang string
-	Logger           *slog.Logger
+	// RunsDir is where this host records the runs under way, so that a worker started after
+	// one was killed kills what it left (runs.go); DefaultRunsDir() if empty.
+	RunsDir string
+	Logger  *slog.Logger
 }
 
 // Validate reports every invalid setting.
@@ -66,8 +70,9 @@ func (c Config) Validate() error {
 
 // Executor starts child processes with the limits of its Config.
 type Executor struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	runs *runs
 }
 
 // New returns an executor.
@@ -81,7 +86,13 @@ func New(cfg Config) (*Executor, error) {
 	home, _ := os.UserHomeDir() // "" when unknown: the child then has HOME=/
 	cfg.Home = cmp.Or(cfg.Home, home, "/")
 	cfg.Lang = cmp.Or(cfg.Lang, DefaultLang)
-	return &Executor{cfg: cfg, log: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))}, nil
+	cfg.RunsDir = cmp.Or(cfg.RunsDir, DefaultRunsDir())
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	runs, err := newRuns(cfg.RunsDir, log)
+	if err != nil {
+		return nil, fmt.Errorf("process executor: %w", err)
+	}
+	return &Executor{cfg: cfg, log: log, runs: runs}, nil
 }
 
 // MaxOutputBytes is the cap on each output stream.
@@ -113,6 +124,7 @@ func (e *Executor) Exec(ctx context.Context, c Command) runtime.Outcome {
 	if err != nil {
 		return runtime.Failed("%v", err)
 	}
+	record := e.runs.record(c.ExecutionID, p.pgid)
 	log := e.log.With("execution_id", c.ExecutionID, "action", c.Action, "pid", p.cmd.Process.Pid)
 	log.Debug("action process started", "program", c.Path)
 
@@ -136,6 +148,7 @@ func (e *Executor) Exec(ctx context.Context, c Command) runtime.Outcome {
 	// The action is over. Whatever it left running in its group (`sleep 300 &`) goes too, or
 	// it would live on unsupervised and hold the output pipes open.
 	p.signal(syscall.SIGKILL)
+	e.runs.forget(record)
 	stdout, stderr, drained := p.drain(drainTimeout)
 
 	o := runtime.Outcome{
@@ -206,8 +219,9 @@ func (e *Executor) start(c Command) (*child, error) {
 		Stdin:  inR,
 		Stdout: outW,
 		Stderr: errW,
-		// Its own process group, so that a timeout or cancel reaches everything it started.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		// Its own process group, so that a timeout or cancel reaches everything it started,
+		// and killed with its worker (sysproc_linux.go).
+		SysProcAttr: groupAttr(),
 	}
 	err = cmd.Start()
 	closeAll(inR, outW, errW) // the child has its copies; ours would keep the pipes open

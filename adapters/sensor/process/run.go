@@ -57,7 +57,7 @@ func (s *Supervisor) runOnce(ctx context.Context, sn Sensor, log *slog.Logger) e
 	cmd.Env = s.cfg.Env
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = outW, errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = groupAttr() // its own group, killed with the engine (sysproc_linux.go)
 	// A descendant that keeps the stdin pipe open without reading must not hang Wait.
 	cmd.WaitDelay = drainTimeout
 	err = cmd.Start()

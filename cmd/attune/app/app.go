@@ -130,7 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	var s *Server // the projection runners it starts report their stalls to the metrics
 	m, err := metrics.New(metrics.Config{Logger: log, ReadAll: pg.ReadAll, Readers: readers, ExecutionsByStatus: models.CountExecutionsByStatus,
-		Stalled: func() map[string]bool { return s.stalledProjections() }})
+		OldestByStatus: models.OldestByStatus, Stalled: func() map[string]bool { return s.stalledProjections() }})
 	if err != nil {
 		return err
 	}

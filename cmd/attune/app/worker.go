@@ -18,19 +18,24 @@ import (
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/runtime"
 	"github.com/attune-go/attune/adapters/runtime/host"
+	"github.com/attune-go/attune/adapters/runtime/process"
 	"github.com/attune-go/attune/handlers/reaper"
 	"github.com/attune-go/attune/handlers/scheduler"
 	"github.com/attune-go/attune/handlers/worker"
+	"github.com/attune-go/attune/handlers/workflow"
 	"github.com/attune-go/attune/projections/registry"
 )
 
 // WorkerConfig configures a worker role, embedded in serve or on its own (attune worker).
 type WorkerConfig struct {
 	// Runtimes limits what the worker offers; empty: every runtime found on this host.
-	Runtimes          []string
-	Name              string
-	MaxConcurrency    int
-	PacksDir          string
+	Runtimes       []string
+	Name           string
+	MaxConcurrency int
+	PacksDir       string
+	// RunsDir is where this host records the action processes under way
+	// (process.Config.RunsDir); process.DefaultRunsDir() if empty.
+	RunsDir           string
 	HeartbeatInterval time.Duration
 	Version           string
 }
@@ -44,7 +49,11 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 		return err
 	}
 	scheduler.Register(router, sched)
-	rp, err := reaper.New(reaper.Config{Log: s.store, Heartbeats: beats, Executions: s.models, Scheduler: sched, Logger: s.log})
+	// The reaper's own engine hands a workflow whose start was lost to the engine's decision,
+	// as the bus would have; engines share nothing but the log.
+	engine := workflow.New(workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box})
+	rp, err := reaper.New(reaper.Config{Log: s.store, Heartbeats: beats, Executions: s.models, Scheduler: sched, Logger: s.log,
+		WorkflowStart: engine.Start})
 	if err != nil {
 		return err
 	}
@@ -54,7 +63,7 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 
 // newWorker builds a worker on this host's runtimes.
 func newWorker(ctx context.Context, wc WorkerConfig, log eventstore.Store, beats *heartbeat.Store, catalog *registry.Registry, s *Server) (*worker.Worker, error) {
-	runtimes, _, err := host.Detect(ctx, host.Config{Logger: s.log})
+	runtimes, _, err := host.Detect(ctx, host.Config{Logger: s.log, Process: process.Config{RunsDir: wc.RunsDir}})
 	if err != nil {
 		return nil, err
 	}

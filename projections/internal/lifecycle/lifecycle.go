@@ -282,7 +282,21 @@ func (g *gen) plain(req *execution.ExecutionRequested) ([][]event.Event, bool) {
 		steps = append(steps, schedule...)
 		steps = append(steps, to(execution.Running, execution.Canceling), to(execution.Canceling, execution.Cancelled))
 		return steps, true
-	default: // its worker was lost
+	case n < 97: // its worker was lost before it started the run: placed again, runs
+		other := fmt.Sprintf("worker-%d", g.rnd.IntN(4))
+		steps = append(steps, schedule[:2]...)
+		steps = append(steps,
+			[]event.Event{change(id, execution.Scheduled, execution.Scheduling, func(e *execution.ExecutionStatusChanged) {
+				e.WorkerID, e.Reason = worker, "worker "+worker+" left (lost: no heartbeat for 6s) before it started the run; placed again"
+			})},
+			[]event.Event{
+				&execution.ExecutionScheduled{ExecutionID: id, WorkerID: other, Runtime: "shell"},
+				change(id, execution.Scheduling, execution.Scheduled, nil),
+			},
+			[]event.Event{change(id, execution.Scheduled, execution.Running, func(e *execution.ExecutionStatusChanged) { e.WorkerID = other })},
+			to(execution.Running, execution.Completed))
+		return steps, false
+	default: // its worker was lost while it ran
 		steps = append(steps, schedule...)
 		steps = append(steps, []event.Event{change(id, execution.Running, execution.Abandoned, func(e *execution.ExecutionStatusChanged) {
 			e.Reason = "worker " + worker + " lost"
