@@ -64,5 +64,12 @@ ensure_rabbitmq() {
 command -v curl >/dev/null 2>&1 || { log "installing curl"; apt_install curl ca-certificates; }
 command -v python3 >/dev/null 2>&1 || { log "installing python3"; apt_install python3; }
 command -v node >/dev/null 2>&1 || { log "installing node"; apt_install nodejs; }
+
+# Actions run as an unprivileged user of their own (attune serve/worker --run-as attune-run), so
+# that they can read neither the server's environment nor its keys.
+if [ "$(id -u)" = 0 ] && ! id attune-run >/dev/null 2>&1; then
+  log "creating the user attune-run that actions run as"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin attune-run
+fi
 ensure_postgres
 [ "${ATTUNE_SKIP_RABBITMQ:-}" = 1 ] || ensure_rabbitmq

@@ -107,7 +107,7 @@ func prepareSystem(t *testing.T, transport string) *system {
 
 // serveArgs are the arguments of `attune serve` for this system.
 func (s *system) serveArgs(packs []string, extra ...string) []string {
-	args := []string{"serve", "--config", s.cliConfig, "--database-url", s.dbURL, "--schema", s.schema.Name,
+	args := []string{"serve", "--allow-root-actions", "--config", s.cliConfig, "--database-url", s.dbURL, "--schema", s.schema.Name,
 		"--http-addr", s.addr, "--secret-key-file", s.keyFile, "--log-level", "warn"}
 	if s.amqpURL != "" {
 		args = append(args, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix, "--bus-queue-expiry", bustest.QueueExpiry.String())

@@ -98,7 +98,7 @@ func (s *system) handledTwice(log []eventstore.Recorded) bool {
 
 // workerArgs are the arguments of `attune worker` joining sys.
 func (s *system) workerArgs(runtimes string) []string {
-	return []string{"worker", "--database-url", s.dbURL, "--schema", s.schema.Name, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix,
+	return []string{"worker", "--allow-root-actions", "--database-url", s.dbURL, "--schema", s.schema.Name, "--amqp-url", s.amqpURL, "--bus-prefix", s.busPrefix,
 		"--bus-queue-expiry", bustest.QueueExpiry.String(), "--secret-key-file", s.keyFile, "--runtimes", runtimes, "--heartbeat-interval", "500ms", "--log-level", "warn"}
 }
 

@@ -48,7 +48,7 @@ func serve(t *testing.T, schema string, extra ...string) (addr string) {
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() {
-		args := append([]string{"serve", "--database-url", pgtest.WithPoolSize(pgtest.URL(), pgtest.ServerPoolSize), "--schema", schema, "--http-addr", addr,
+		args := append([]string{"serve", "--allow-root-actions", "--database-url", pgtest.WithPoolSize(pgtest.URL(), pgtest.ServerPoolSize), "--schema", schema, "--http-addr", addr,
 			"--config", filepath.Join(t.TempDir(), "config.yaml"), "--secret-key-file", filepath.Join(t.TempDir(), "secret.key")}, extra...)
 		done <- run(ctx, args, &logs, &logs)
 	}()
@@ -251,7 +251,7 @@ func TestASecondInProcessServerOnTheSameDatabaseIsRefused(t *testing.T) {
 	t.Parallel()
 	s := pgtest.NewEmpty(t)
 	serve(t, s.Name)
-	_, _, err := attune(t, "serve", "--database-url", pgtest.WithPoolSize(pgtest.URL(), 4), "--schema", s.Name,
+	_, _, err := attune(t, "serve", "--allow-root-actions", "--database-url", pgtest.WithPoolSize(pgtest.URL(), 4), "--schema", s.Name,
 		"--http-addr", freeAddr(t), "--config", filepath.Join(t.TempDir(), "config.yaml"),
 		"--secret-key-file", filepath.Join(t.TempDir(), "secret.key"))
 	if err == nil || !strings.Contains(err.Error(), "another `attune serve` with the in-process bus") {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/attune-go/attune/adapters/runtime/contain"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
 )
@@ -21,6 +22,7 @@ type workerFlags struct {
 	packsDir       string
 	runsDir        string
 	heartbeat      time.Duration
+	contain        contain.Config
 }
 
 func (f *workerFlags) bind(fs *pflag.FlagSet) {
@@ -30,6 +32,11 @@ func (f *workerFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.packsDir, "packs-dir", os.Getenv("ATTUNE_PACKS_DIR"), "where this host keeps packs (<dir>/<pack>/actions/…), if not where they were registered from (ATTUNE_PACKS_DIR)")
 	fs.StringVar(&f.runsDir, "runs-dir", os.Getenv("ATTUNE_RUNS_DIR"), "where this host records the action processes under way, so that a worker started after one was killed kills what it left (ATTUNE_RUNS_DIR; default $XDG_STATE_HOME/attune/runs or ~/.local/state/attune/runs)")
 	fs.DurationVar(&f.heartbeat, "heartbeat-interval", 0, "how often the worker reports it is alive (default 2s)")
+	fs.StringVar(&f.contain.RunAs, "run-as", os.Getenv("ATTUNE_RUN_AS"), "the unprivileged user actions run as (ATTUNE_RUN_AS; scripts/services.sh creates attune-run); a root worker needs it, or --allow-root-actions")
+	fs.BoolVar(&f.contain.AllowRoot, "allow-root-actions", os.Getenv("ATTUNE_ALLOW_ROOT_ACTIONS") == "true", "let a root worker run actions as root: a throw-away machine only (ATTUNE_ALLOW_ROOT_ACTIONS=true)")
+	fs.IntVar(&f.contain.MaxProcs, "action-max-procs", contain.DefaultMaxProcs, "most processes of the actions' user at once (RLIMIT_NPROC; a fork bomb stops there)")
+	fs.IntVar(&f.contain.MaxOpenFiles, "action-max-open-files", contain.DefaultMaxOpenFiles, "most files an action process may have open (RLIMIT_NOFILE)")
+	fs.StringVar(&f.contain.Cgroup, "action-cgroup", os.Getenv("ATTUNE_ACTION_CGROUP"), "cgroup v2 directory the actions' cells are made in; default: under the worker's own cgroup when writable; \"off\": process groups only (ATTUNE_ACTION_CGROUP)")
 }
 
 func (f *workerFlags) config() app.WorkerConfig {
@@ -39,7 +46,7 @@ func (f *workerFlags) config() app.WorkerConfig {
 			rts = append(rts, r)
 		}
 	}
-	return app.WorkerConfig{Runtimes: rts, Name: f.name, MaxConcurrency: f.maxConcurrency, PacksDir: f.packsDir, RunsDir: f.runsDir, HeartbeatInterval: f.heartbeat}
+	return app.WorkerConfig{Runtimes: rts, Name: f.name, MaxConcurrency: f.maxConcurrency, PacksDir: f.packsDir, RunsDir: f.runsDir, HeartbeatInterval: f.heartbeat, Contain: f.contain}
 }
 
 func workerCommand(cfg *config) *cobra.Command {

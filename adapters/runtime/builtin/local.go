@@ -5,8 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"strings"
 
 	"github.com/attune-go/attune/adapters/runtime"
@@ -47,12 +45,6 @@ func (r *Runner) local(ctx context.Context, req runtime.Request) runtime.Outcome
 		}
 		env = append(env, name+"="+text(v))
 	}
-	script, err := r.writeScript(p.Cmd)
-	if err != nil {
-		return runtime.Failed("core.local: %v", err)
-	}
-	defer os.Remove(script)
-
 	params := req.Parameters
 	if len(bytes.TrimSpace(params)) == 0 {
 		params = json.RawMessage("{}")
@@ -61,10 +53,13 @@ func (r *Runner) local(ctx context.Context, req runtime.Request) runtime.Outcome
 		ExecutionID: req.ExecutionID,
 		Action:      req.Action,
 		Path:        r.cfg.Shell,
-		Args:        []string{script},
-		Dir:         cmp.Or(p.Cwd, r.cfg.TempDir),
-		Env:         env,
-		Stdin:       params,
+		// The command reaches bash on a pipe, never on disk or in argv: no file to leave
+		// behind, nothing another user could read, whatever user the action runs as.
+		Args:   []string{"/dev/fd/3"},
+		Script: []byte(p.Cmd + "\n"),
+		Dir:    cmp.Or(p.Cwd, r.cfg.TempDir),
+		Env:    env,
+		Stdin:  params,
 	})
 	res, err := result(localResult{
 		Stdout: o.Stdout, Stderr: o.Stderr, ReturnCode: o.ExitCode,
@@ -75,22 +70,4 @@ func (r *Runner) local(ctx context.Context, req runtime.Request) runtime.Outcome
 	}
 	o.Result = res
 	return o
-}
-
-// writeScript writes cmd to a new file only the worker's user can read.
-func (r *Runner) writeScript(cmd string) (string, error) {
-	f, err := os.CreateTemp(r.cfg.TempDir, "attune-local-*.sh") // mode 0600
-	if err != nil {
-		return "", fmt.Errorf("create the command file: %w", err)
-	}
-	if _, err := f.WriteString(cmd + "\n"); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", fmt.Errorf("write the command file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("write the command file: %w", err)
-	}
-	return f.Name(), nil
 }

@@ -70,21 +70,18 @@ func TestLocalKeepsTheCommandOutOfArgv(t *testing.T) {
 		t.Fatalf("read cmdline: %v", err)
 	}
 	args := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
-	if len(args) != 2 || strings.Contains(string(cmdline), secret) {
-		t.Fatalf("argv %q: want bash and the command file only", args)
+	if len(args) != 2 || args[1] != "/dev/fd/3" || strings.Contains(string(cmdline), secret) {
+		t.Fatalf("argv %q: want bash reading the command from its pipe on fd 3", args)
 	}
-	info, err := os.Stat(args[1])
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Errorf("command file %s: %v, mode %v; want 0600", args[1], err, info.Mode())
+	// The command is on a pipe, not in a file another process could open by name.
+	if target, err := os.Readlink("/proc/" + pid + "/fd/3"); err != nil || !strings.HasPrefix(target, "pipe:") {
+		t.Errorf("fd 3 of bash is %q (%v), want a pipe", target, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if o := <-done; o.Status != execution.Completed || o.Stdout != secret+"\n" {
 		t.Errorf("status %s, stdout %q, reason %q", o.Status, o.Stdout, o.Reason)
-	}
-	if _, err := os.Stat(args[1]); !os.IsNotExist(err) {
-		t.Errorf("command file left behind: %v", err)
 	}
 }
 

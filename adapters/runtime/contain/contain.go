@@ -96,6 +96,12 @@ func New(cfg Config) (*Sandbox, error) {
 	return s, nil
 }
 
+// SystemPath is the PATH of actions that run as another user than the worker.
+const SystemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// OtherUser reports whether actions run as another user than the worker.
+func (s *Sandbox) OtherUser() bool { return s.cred != nil }
+
 // Describe says what the sandbox enforces, for the worker's start-up log line.
 func (s *Sandbox) Describe() string {
 	var parts []string
@@ -172,6 +178,18 @@ func (c *Cell) Apply(cmd *exec.Cmd) {
 		cmd.Args = append(args, append([]string{cmd.Path}, cmd.Args[1:]...)...)
 		cmd.Path = c.s.prlimit
 	}
+}
+
+// Give makes f (a pipe the action reads by name, /dev/fd/N) the action's user's: reopening a
+// pipe through /proc checks its owner, which is the worker's user.
+func (c *Cell) Give(f *os.File) error {
+	if c.s.cred == nil {
+		return nil
+	}
+	if err := f.Chown(c.s.uid, c.s.gid); err != nil {
+		return fmt.Errorf("give %s to user %d: %w", f.Name(), c.s.uid, err)
+	}
+	return nil
 }
 
 // Kill kills every process in the cell at once (cgroup.kill), and reports whether it could:

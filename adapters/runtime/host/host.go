@@ -11,12 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/attune-go/attune/adapters/runtime"
 	"github.com/attune-go/attune/adapters/runtime/builtin"
+	"github.com/attune-go/attune/adapters/runtime/contain"
 	"github.com/attune-go/attune/adapters/runtime/process"
 	"github.com/attune-go/attune/domain/pack"
 )
@@ -77,10 +80,16 @@ func Detect(ctx context.Context, cfg Config) (*runtime.Registry, []Interpreter, 
 		pack.RunnerPython: orDefault(cfg.Python, "python3"),
 		pack.RunnerNode:   orDefault(cfg.Node, "node", "nodejs"),
 	}
+	// Actions that run as another user find their interpreters on the system's PATH: the
+	// worker's own may lead into its home (a pyenv under /root) where that user cannot go.
+	searchPath := os.Getenv("PATH")
+	if cfg.Process.Sandbox != nil && cfg.Process.Sandbox.OtherUser() {
+		searchPath = contain.SystemPath
+	}
 	runners := map[string]runtime.Runner{}
 	var found []Interpreter
 	for _, rt := range []pack.RunnerType{pack.RunnerShell, pack.RunnerPython, pack.RunnerNode} {
-		path, err := find(ctx, rt, candidates[rt])
+		path, err := find(ctx, rt, candidates[rt], searchPath)
 		if err != nil {
 			log.Info("runtime not offered", "runtime", rt, "error", err)
 			continue
@@ -104,11 +113,11 @@ func Detect(ctx context.Context, cfg Config) (*runtime.Registry, []Interpreter, 
 	return runtime.NewRegistry(runners), found, nil
 }
 
-// find returns the binary of the first candidate that is on PATH and answers its probe.
-func find(ctx context.Context, rt pack.RunnerType, names []string) (string, error) {
+// find returns the binary of the first candidate that is on searchPath and answers its probe.
+func find(ctx context.Context, rt pack.RunnerType, names []string, searchPath string) (string, error) {
 	var errs []error
 	for _, name := range names {
-		path, err := exec.LookPath(name)
+		path, err := lookPath(name, searchPath)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -121,6 +130,20 @@ func find(ctx context.Context, rt pack.RunnerType, names []string) (string, erro
 		return real, nil
 	}
 	return "", fmt.Errorf("no %s interpreter among %v: %w", rt, names, errors.Join(errs...))
+}
+
+// lookPath is exec.LookPath on a PATH other than the process's own.
+func lookPath(name, searchPath string) (string, error) {
+	if strings.Contains(name, "/") {
+		return exec.LookPath(name)
+	}
+	for _, dir := range filepath.SplitList(searchPath) {
+		candidate := filepath.Join(dir, name)
+		if st, err := os.Stat(candidate); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return candidate, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found on %s", name, searchPath)
 }
 
 func probe(ctx context.Context, path string, args []string) (string, error) {

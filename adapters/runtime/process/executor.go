@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/runtime"
+	"github.com/attune-go/attune/adapters/runtime/contain"
 	"github.com/attune-go/attune/domain/execution"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	// RunsDir is where this host records the runs under way, so that a worker started after
 	// one was killed kills what it left (runs.go); DefaultRunsDir() if empty.
 	RunsDir string
+	// Sandbox, when set, runs every child in a cell of its own (adapters/runtime/contain): a
+	// scratch HOME, the sandbox's user, a cgroup killed whole, process and file limits.
+	Sandbox *contain.Sandbox
 	Logger  *slog.Logger
 }
 
@@ -82,6 +86,10 @@ func New(cfg Config) (*Executor, error) {
 	}
 	cfg.MaxOutputBytes = cmp.Or(cfg.MaxOutputBytes, DefaultMaxOutputBytes)
 	cfg.KillGrace = cmp.Or(cfg.KillGrace, DefaultKillGrace)
+	if cfg.Sandbox != nil && cfg.Sandbox.OtherUser() {
+		// The worker's own PATH may lead into its home, where the action's user cannot go.
+		cfg.Path = cmp.Or(cfg.Path, contain.SystemPath)
+	}
 	cfg.Path = cmp.Or(cfg.Path, os.Getenv("PATH"), "/usr/local/bin:/usr/bin:/bin")
 	home, _ := os.UserHomeDir() // "" when unknown: the child then has HOME=/
 	cfg.Home = cmp.Or(cfg.Home, home, "/")
@@ -109,6 +117,9 @@ type Command struct {
 	Env []string
 	// Stdin is written to the child's stdin, which is then closed.
 	Stdin []byte
+	// Script, when set, is readable by the child as /dev/fd/3 (a pipe): a program text that
+	// never touches the disk, so no file has to be readable by the action's user.
+	Script []byte
 }
 
 // Exec runs c and reports how it ended. Exit code 0 completes and any other fails with the
@@ -120,7 +131,15 @@ func (e *Executor) Exec(ctx context.Context, c Command) runtime.Outcome {
 		status, reason := runtime.Interrupted(ctx)
 		return runtime.Outcome{Status: status, Reason: reason + " before it started"}
 	}
-	p, err := e.start(c)
+	var cell *contain.Cell
+	if e.cfg.Sandbox != nil {
+		var err error
+		if cell, err = e.cfg.Sandbox.Prepare(c.ExecutionID); err != nil {
+			return runtime.Failed("contain the action: %v", err)
+		}
+		defer cell.Close()
+	}
+	p, err := e.start(c, cell)
 	if err != nil {
 		return runtime.Failed("%v", err)
 	}
@@ -142,12 +161,17 @@ func (e *Executor) Exec(ctx context.Context, c Command) runtime.Outcome {
 		case waitErr = <-ended: // it ended on its own as the context did
 		default:
 			interrupted = true
-			how, waitErr = p.stop(ended, e.cfg.KillGrace)
+			how, waitErr = p.stop(ended, e.cfg.KillGrace, cell)
 		}
 	}
 	// The action is over. Whatever it left running in its group (`sleep 300 &`) goes too, or
 	// it would live on unsupervised and hold the output pipes open.
 	p.signal(syscall.SIGKILL)
+	if cell != nil {
+		// What left the group (setsid, a double fork) is still in the cell: it goes too, and
+		// with it the last holders of the output pipes.
+		cell.Kill()
+	}
 	e.runs.forget(record)
 	stdout, stderr, drained := p.drain(drainTimeout)
 
@@ -193,7 +217,7 @@ type child struct {
 	errDone        chan *capture
 }
 
-func (e *Executor) start(c Command) (*child, error) {
+func (e *Executor) start(c Command, cell *contain.Cell) (*child, error) {
 	// The pipes are os.Files handed to the child directly, not io.Writers exec would copy
 	// from: exec's copying would make Wait wait for every process holding the pipe, a
 	// grandchild included, and we kill the group only once the child has exited.
@@ -215,7 +239,7 @@ func (e *Executor) start(c Command) (*child, error) {
 		Path:   c.Path,
 		Args:   append([]string{c.Path}, c.Args...),
 		Dir:    c.Dir,
-		Env:    e.env(c),
+		Env:    e.env(c, cell),
 		Stdin:  inR,
 		Stdout: outW,
 		Stderr: errW,
@@ -223,11 +247,34 @@ func (e *Executor) start(c Command) (*child, error) {
 		// and killed with its worker (sysproc_linux.go).
 		SysProcAttr: groupAttr(),
 	}
+	var scriptR, scriptW *os.File
+	if c.Script != nil {
+		if scriptR, scriptW, err = os.Pipe(); err != nil {
+			closeAll(inR, inW, outR, outW, errR, errW)
+			return nil, fmt.Errorf("make script pipe: %w", err)
+		}
+		cmd.ExtraFiles = []*os.File{scriptR} // fd 3
+		if cell != nil {
+			if err := cell.Give(scriptR); err != nil {
+				closeAll(inR, inW, outR, outW, errR, errW, scriptR, scriptW)
+				return nil, err
+			}
+		}
+	}
+	if cell != nil {
+		cell.Apply(cmd)
+	}
 	err = cmd.Start()
-	closeAll(inR, outW, errW) // the child has its copies; ours would keep the pipes open
+	closeAll(inR, outW, errW, scriptR) // the child has its copies; ours would keep the pipes open
 	if err != nil {
-		closeAll(inW, outR, errR)
+		closeAll(inW, outR, errR, scriptW)
 		return nil, fmt.Errorf("start %s: %w", c.Path, err)
+	}
+	if scriptW != nil {
+		go func() {
+			_, _ = scriptW.Write(c.Script) // EPIPE once a child that stopped reading is gone
+			_ = scriptW.Close()
+		}()
 	}
 	p := &child{
 		cmd: cmd, pgid: cmd.Process.Pid, stdin: inW, stdout: outR, stderr: errR,
@@ -244,8 +291,12 @@ func (e *Executor) start(c Command) (*child, error) {
 	return p, nil
 }
 
-func (e *Executor) env(c Command) []string {
-	env := []string{"PATH=" + e.cfg.Path, "HOME=" + e.cfg.Home, "LANG=" + e.cfg.Lang}
+func (e *Executor) env(c Command, cell *contain.Cell) []string {
+	home := e.cfg.Home
+	if cell != nil {
+		home = cell.Home // the run's own, removed after it
+	}
+	env := []string{"PATH=" + e.cfg.Path, "HOME=" + home, "LANG=" + e.cfg.Lang}
 	env = append(env, c.Env...)
 	// Last, so that Command.Env cannot pass for another execution.
 	return append(env, "ATTUNE_EXECUTION_ID="+c.ExecutionID, "ATTUNE_ACTION="+c.Action)
@@ -258,7 +309,7 @@ func collect(r *os.File, c *capture, done chan<- *capture) {
 
 // stop sends SIGTERM to the group, then SIGKILL if the child has not exited after grace, and
 // returns what it took and the child's wait error.
-func (p *child) stop(ended <-chan error, grace time.Duration) (string, error) {
+func (p *child) stop(ended <-chan error, grace time.Duration, cell *contain.Cell) (string, error) {
 	p.signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
@@ -267,6 +318,9 @@ func (p *child) stop(ended <-chan error, grace time.Duration) (string, error) {
 		return "sent SIGTERM to the process group", err
 	case <-t.C:
 		p.signal(syscall.SIGKILL)
+		if cell != nil && cell.Kill() {
+			return fmt.Sprintf("killed the action's cgroup, %s after SIGTERM", grace), <-ended
+		}
 		return fmt.Sprintf("killed the process group with SIGKILL, %s after SIGTERM", grace), <-ended
 	}
 }
@@ -316,6 +370,8 @@ func exitCode(cmd *exec.Cmd, waitErr error) (code int, signalled bool, err error
 
 func closeAll(files ...*os.File) {
 	for _, f := range files {
-		_ = f.Close() // closing twice returns os.ErrClosed, harmlessly
+		if f != nil {
+			_ = f.Close() // closing twice returns os.ErrClosed, harmlessly
+		}
 	}
 }

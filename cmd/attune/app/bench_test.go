@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/attune-go/attune/adapters/runtime/contain"
 	"log/slog"
 	"net/url"
 	"os"
@@ -73,7 +74,7 @@ func startServer(b *testing.B, transport, pack string) server {
 	b.Cleanup(pool.Close)
 	cfg := app.Config{
 		Pool: pool, HTTPAddr: "127.0.0.1:0", Box: box, Packs: []string{pack},
-		Worker: &app.WorkerConfig{MaxConcurrency: 16},
+		Worker: &app.WorkerConfig{MaxConcurrency: 16, Contain: contain.Config{AllowRoot: true}},
 		NoAuth: true, // the benchmark measures the pipeline, not token lookups
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/runtime"
+	"github.com/attune-go/attune/adapters/runtime/contain"
 	"github.com/attune-go/attune/adapters/runtime/host"
 	"github.com/attune-go/attune/adapters/runtime/process"
 	"github.com/attune-go/attune/handlers/reaper"
@@ -35,7 +36,10 @@ type WorkerConfig struct {
 	PacksDir       string
 	// RunsDir is where this host records the action processes under way
 	// (process.Config.RunsDir); process.DefaultRunsDir() if empty.
-	RunsDir           string
+	RunsDir string
+	// Contain is how every action process is contained (user, cgroup, limits); a root
+	// worker must name a user or allow root actions (contain.New says so at start).
+	Contain           contain.Config
 	HeartbeatInterval time.Duration
 	Version           string
 }
@@ -63,7 +67,12 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 
 // newWorker builds a worker on this host's runtimes.
 func newWorker(ctx context.Context, wc WorkerConfig, log eventstore.Store, beats *heartbeat.Store, catalog *registry.Registry, s *Server) (*worker.Worker, error) {
-	runtimes, _, err := host.Detect(ctx, host.Config{Logger: s.log, Process: process.Config{RunsDir: wc.RunsDir}})
+	sandbox, err := contain.New(wc.Contain)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("actions run contained", "containment", sandbox.Describe())
+	runtimes, _, err := host.Detect(ctx, host.Config{Logger: s.log, Process: process.Config{RunsDir: wc.RunsDir, Sandbox: sandbox}})
 	if err != nil {
 		return nil, err
 	}

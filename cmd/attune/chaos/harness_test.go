@@ -117,7 +117,7 @@ output:
 // deployment shares its schema, key and bus prefix, and has its own address and home.
 func (d *deployment) serve(name string, extra ...string) *proc {
 	addr := freeAddr(d.t)
-	args := []string{"serve", "--no-auth", "--database-url", d.dbURL, "--schema", d.schema,
+	args := []string{"serve", "--allow-root-actions", "--no-auth", "--database-url", d.dbURL, "--schema", d.schema,
 		"--http-addr", addr, "--secret-key-file", d.keyFile, "--pack", d.pack,
 		"--worker-name", name, "--max-concurrency", "8", "--log-level", "warn"}
 	if d.amqpURL != "" {
@@ -131,7 +131,7 @@ func (d *deployment) serve(name string, extra ...string) *proc {
 
 // worker prepares an `attune worker` on the deployment's broker (not started).
 func (d *deployment) worker(name string) *proc {
-	args := []string{"worker", "--database-url", d.dbURL, "--schema", d.schema,
+	args := []string{"worker", "--allow-root-actions", "--database-url", d.dbURL, "--schema", d.schema,
 		"--http-addr", freeAddr(d.t), "--secret-key-file", d.keyFile, "--amqp-url", d.amqpURL,
 		"--bus-prefix", d.prefix, "--worker-name", name, "--max-concurrency", "8", "--log-level", "warn"}
 	p := newProc(d.t, d.dir, name, d.bin, args)
