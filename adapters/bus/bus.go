@@ -61,6 +61,10 @@ type Config struct {
 	// Consumers is how many messages each handler works on at once; defaults to 8. Handlers
 	// decide from the log with expected versions, so they need no order between messages.
 	Consumers int
+	// Transient, when set, tells a failure of a dependency that is away for a while (the
+	// database: postgres.IsTransient) from a failure of the message: such a message is
+	// retried, with backoff, for as long as the outage lasts and never poisoned.
+	Transient func(error) bool
 	// Instrument, when set, wraps every handler the routers of this bus run (metrics): it is
 	// called once per handler as it is added, and the function it returns sees every attempt.
 	Instrument func(handler string, h HandlerFunc) HandlerFunc

@@ -25,6 +25,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/adapters/metrics"
+	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/postgres"
 	"github.com/attune-go/attune/adapters/readmodel"
@@ -132,9 +133,16 @@ func Run(ctx context.Context, cfg Config) error {
 	return s.run(ctx)
 }
 
-func (s *Server) run(ctx context.Context) error {
+func (s *Server) run(parent context.Context) error {
+	// A start-up step that fails returns at once: cancel what already runs (the catalogue
+	// follower, the reaper…) before waiting for it, or the wait would outlast the process's
+	// reason to live and hide the error until someone kills it.
+	ctx, cancel := context.WithCancel(parent)
 	g, ctx := errgroup.WithContext(ctx)
-	defer func() { _ = g.Wait() }()
+	defer func() {
+		cancel()
+		_ = g.Wait()
+	}()
 
 	if err := s.startCatalog(ctx, g); err != nil {
 		return err
@@ -182,7 +190,7 @@ func (s *Server) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, relay.Name, rl.Run) })
+	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, relay.Name, s.log, rl.Run) })
 
 	s.startSensors(ctx, g)
 
@@ -238,20 +246,27 @@ func (s *Server) startHTTP(ctx context.Context, g *errgroup.Group) (net.Listener
 }
 
 // leadForever runs fn while this process holds the named leadership, and waits to take it
-// again whenever it is lost, until ctx ends.
-func leadForever(ctx context.Context, pool *pgxpool.Pool, name string, fn func(context.Context) error) error {
+// again whenever it is lost, until ctx ends (then nil). It never gives up: a database that
+// went away (at the lock, or under fn) is waited out with a capped backoff, and the outage
+// is logged once when it starts and once when leadership is back.
+func leadForever(ctx context.Context, pool *pgxpool.Pool, name string, log *slog.Logger, fn func(context.Context) error) error {
+	var wait outage.Backoff
+	down := outage.NewLog(log.With("role", name), name+": leadership")
 	for {
-		err := postgres.Lead(ctx, pool, name, fn)
+		err := postgres.Lead(ctx, pool, name, func(ctx context.Context) error {
+			down.Recovered()
+			wait.Reset()
+			return fn(ctx)
+		})
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil && !errors.Is(err, postgres.ErrLeadershipLost) {
-			return fmt.Errorf("%s: %w", name, err)
+		if err == nil {
+			err = fmt.Errorf("%s returned while leading", name)
 		}
-		select {
-		case <-ctx.Done():
+		down.Failed(err)
+		if !wait.Wait(ctx) {
 			return nil
-		case <-time.After(time.Second):
 		}
 	}
 }

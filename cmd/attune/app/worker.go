@@ -48,7 +48,7 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, reaper.Name, rp.Run) })
+	g.Go(func() error { return leadForever(ctx, s.cfg.Pool, reaper.Name, s.log, rp.Run) })
 	return nil
 }
 
