@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
@@ -128,9 +129,15 @@ func New(cfg Config) (*Reaper, error) {
 func (r *Reaper) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
+	// Passes fail in a row while the database is away: say so once, and once when back.
+	down := outage.NewLog(r.log, "reaper pass")
 	for {
-		if err := r.Pass(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error("reaper pass failed", "error", err.Error())
+		err := r.Pass(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			down.Failed(err)
+		case err == nil:
+			down.Recovered()
 		}
 		select {
 		case <-ctx.Done():

@@ -30,6 +30,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
@@ -216,6 +217,7 @@ func (w *Worker) beat(ctx context.Context) (created bool, err error) {
 
 func (w *Worker) beatLoop(ctx context.Context) {
 	defer close(w.beatDone)
+	down := outage.NewLog(w.log, "worker heartbeat")
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
@@ -228,12 +230,14 @@ func (w *Worker) beatLoop(ctx context.Context) {
 		case <-w.beatNow:
 		}
 		created, err := w.beat(ctx)
-		switch {
-		case err != nil:
+		if err != nil {
 			// The next beat may get through; if none does within the TTL, the reaper declares
 			// this worker lost, which is right: nobody can tell it from a dead one.
-			w.log.Warn("heartbeat failed", "error", err.Error())
-		case created:
+			down.Failed(err)
+			continue
+		}
+		down.Recovered()
+		if created {
 			w.rejoin(ctx)
 		}
 	}

@@ -121,7 +121,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log, Consumers: 32, Instrument: m.Handler})
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log, Consumers: 32, Instrument: m.Handler, Transient: transient})
 	if err != nil {
 		return err
 	}
@@ -269,6 +269,13 @@ func leadForever(ctx context.Context, pool *pgxpool.Pool, name string, log *slog
 			return nil
 		}
 	}
+}
+
+// transient tells the bus which handler failures are an outage to wait out rather than a
+// failure of the message: the database away, or the catalogue not following the log (it
+// stops only with the process).
+func transient(err error) bool {
+	return postgres.IsTransient(err) || errors.Is(err, registry.ErrStopped)
 }
 
 func addrOf(l net.Listener) string {

@@ -99,14 +99,20 @@ func RunWorker(ctx context.Context, cfg Config, wc WorkerConfig) error {
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log})
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, Logger: log, Transient: transient})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	s := &Server{cfg: cfg, log: log, store: eventschema.Guard(pg, validator), bus: b, box: cfg.Box}
 
-	g, gctx := errgroup.WithContext(ctx)
+	// A start-up step that fails cancels what already runs before returning (see Server.run).
+	runCtx, cancel := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(runCtx)
+	defer func() {
+		cancel()
+		_ = g.Wait()
+	}()
 	catalog := registry.New(registry.Config{Logger: log})
 	g.Go(func() error { return catalog.Follow(gctx, s.store) })
 	w, err := newWorker(gctx, wc, s.store, heartbeat.New(cfg.Pool), catalog, s)
