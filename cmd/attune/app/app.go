@@ -92,7 +92,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.AMQPURL == "" {
 		// The in-process bus reaches only this process: a second server on the same database
 		// would have workers that the other's scheduler places work on and never tells.
-		release, err := postgres.Hold(ctx, cfg.Pool, "serve-inprocess")
+		// The scheduler is safe by construction (it places only on this process's worker);
+		// the guard, watched and retaken after a database restart, says so to the operator.
+		release, err := postgres.Guard(ctx, cfg.Pool, "serve-inprocess", log)
 		if errors.Is(err, postgres.ErrHeld) {
 			return errors.New("another `attune serve` with the in-process bus already runs on this database; stop it, or run every process over RabbitMQ (--amqp-url) to run several")
 		}
@@ -152,9 +154,6 @@ func (s *Server) run(parent context.Context) error {
 	// RabbitMQ their queues must exist before the relay publishes into their exchanges.
 	router := s.bus.NewRouter()
 	s.registerHandlers(router)
-	if err := s.registerScheduling(ctx, g, router); err != nil {
-		return err
-	}
 	var w *worker.Worker
 	if s.cfg.Worker != nil {
 		var err error
@@ -162,6 +161,9 @@ func (s *Server) run(parent context.Context) error {
 			return err
 		}
 		w.Register(router)
+	}
+	if err := s.registerScheduling(ctx, g, router, w); err != nil {
+		return err
 	}
 	if err := router.Start(ctx); err != nil {
 		return fmt.Errorf("start handlers: %w", err)

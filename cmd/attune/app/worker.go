@@ -37,9 +37,21 @@ type WorkerConfig struct {
 
 // registerScheduling subscribes the scheduler and starts the reaper (one per deployment, by
 // leader lock): together they place executions and make sure nothing waits forever.
-func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, router *bus.Router) error {
+//
+// With the in-process bus the scheduler sees only this process's own worker (local, nil
+// when it runs none): no other worker can hear of what the in-process bus carries.
+func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, router *bus.Router, local *worker.Worker) error {
 	beats := heartbeat.New(s.cfg.Pool)
-	sched, err := scheduler.New(scheduler.Config{Log: s.store, Workers: beats, Logger: s.log})
+	var reachable scheduler.Workers = beats
+	if s.cfg.AMQPURL == "" {
+		reachable = scheduler.OnlyWorkers(beats, func() []string {
+			if local == nil {
+				return nil
+			}
+			return []string{local.ID()}
+		})
+	}
+	sched, err := scheduler.New(scheduler.Config{Log: s.store, Workers: reachable, Logger: s.log})
 	if err != nil {
 		return err
 	}
