@@ -252,6 +252,17 @@ func (b *Bus) publish(topic string, msg *message.Message) error {
 	return nil
 }
 
+// Connected reports whether the bus can carry messages now: on RabbitMQ, whether both the
+// publishing and the consuming connections are up (watermill reconnects them on its own);
+// the in-process bus is always connected.
+func (b *Bus) Connected() bool {
+	if b.local != nil {
+		return true
+	}
+	pub, ok := b.pub.(*amqp.Publisher)
+	return ok && pub.IsConnected() && b.subConn.IsConnected()
+}
+
 // Poisoned subscribes to the poison queue: every message there has failed its handler after
 // all retries. The caller acks what it has dealt with; the subscription ends with ctx.
 func (b *Bus) Poisoned(ctx context.Context) (<-chan *message.Message, error) {

@@ -30,8 +30,8 @@ import (
 
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/eventstore"
-	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/worker"
@@ -55,6 +55,8 @@ type Worker struct {
 	cfg Config
 	id  string
 	log *slog.Logger
+	// writes reports the log being unreachable for the jobs' writes, once per outage.
+	writes *outage.Log
 
 	// life is the parent of every run and of every write a job makes; Stop ends it last.
 	life     context.Context
@@ -82,10 +84,12 @@ func New(cfg Config) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	life, end := context.WithCancel(context.Background())
+	log := cfg.Logger.With("worker_id", cfg.ID)
 	return &Worker{
 		cfg:       cfg,
 		id:        cfg.ID,
-		log:       cfg.Logger.With("worker_id", cfg.ID),
+		log:       log,
+		writes:    outage.NewLog(log, "worker: record what runs"),
 		life:      life,
 		endLife:   end,
 		beatStop:  make(chan struct{}),

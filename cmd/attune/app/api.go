@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/handlers/cancel"
@@ -82,22 +81,6 @@ func testPayload(raw json.RawMessage) json.RawMessage {
 		return wrapped.Payload
 	}
 	return raw
-}
-
-// readiness is ready once every role runs and the database answers; each check is named so
-// an operator sees what is missing.
-func (s *Server) readiness(ctx context.Context) (bool, map[string]string) {
-	checks := map[string]string{"roles": "ok", "database": "ok"}
-	ok := true
-	if !s.ready.Load() {
-		checks["roles"], ok = "starting", false
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := s.cfg.Pool.Ping(ctx); err != nil {
-		checks["database"], ok = err.Error(), false
-	}
-	return ok, checks
 }
 
 // classify maps the use cases' errors to API answers: the one place that does.

@@ -55,6 +55,9 @@ type Config struct {
 	ClientConfig string
 	// Worker, when set, runs a worker in the process too (the single-process default).
 	Worker *WorkerConfig
+	// ReadyMaxLag is how far the relay or a projection may fall behind the log before
+	// /readyz answers 503; DefaultReadyMaxLag if 0.
+	ReadyMaxLag time.Duration
 	// Ready, when set, is called with the HTTP listener's address once every role runs (for
 	// RunWorker: with the worker's id).
 	Ready func(addr string)
@@ -69,12 +72,14 @@ type Server struct {
 	box   *secret.Box
 	ready atomic.Bool
 
-	raw      *pgstore.Store // the log without the guard, for the stream and the metrics
-	metrics  *metrics.Metrics
-	tokens   *auth.Store
-	models   *readmodel.DB // every Postgres read model; the API queries it
-	runners  []*projections.Runner
-	registry *registry.Registry // the in-memory pack catalogue the handlers decide with
+	raw         *pgstore.Store // the log without the guard, for the stream and the metrics
+	maxLag      time.Duration  // readiness: see Config.ReadyMaxLag
+	checkpoints checkpoint.Store
+	metrics     *metrics.Metrics
+	tokens      *auth.Store
+	models      *readmodel.DB // every Postgres read model; the API queries it
+	runners     []*projections.Runner
+	registry    *registry.Registry // the in-memory pack catalogue the handlers decide with
 }
 
 // Run migrates the database, starts every role and serves until ctx ends.
@@ -131,6 +136,7 @@ func Run(ctx context.Context, cfg Config) error {
 	s := &Server{
 		cfg: cfg, log: log, store: m.Store(eventschema.Guard(pg, validator)), raw: pg, bus: b, box: cfg.Box,
 		metrics: m, models: models, tokens: auth.New(cfg.Pool),
+		maxLag: cmp.Or(cfg.ReadyMaxLag, DefaultReadyMaxLag), checkpoints: checkpoints,
 	}
 	return s.run(ctx)
 }

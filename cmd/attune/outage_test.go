@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attune-go/attune/adapters/apiclient"
+	"github.com/attune-go/attune/adapters/auth/clientconfig"
+	"github.com/attune-go/attune/adapters/postgres/pgtest"
+)
+
+// outageServer is `attune serve` on a database of its own, which the test may crash.
+type outageServer struct {
+	t    *testing.T
+	url  string
+	api  *apiclient.Client
+	logs *syncBuffer
+	done chan error // receives serve's result if it returns
+}
+
+func serveOn(t *testing.T, dbURL string, extra ...string) *outageServer {
+	t.Helper()
+	addr := freeAddr(t)
+	cliConfig := filepath.Join(t.TempDir(), "config.yaml")
+	s := &outageServer{t: t, url: "http://" + addr, logs: &syncBuffer{}, done: make(chan error, 1)}
+	args := append([]string{"serve", "--database-url", pgtest.WithPoolSize(dbURL, 8), "--http-addr", addr,
+		"--config", cliConfig, "--secret-key-file", filepath.Join(t.TempDir(), "secret.key"), "--log-level", "info"}, extra...)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { s.done <- run(ctx, args, s.logs, s.logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-s.done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Errorf("serve did not stop within 60s")
+		}
+		if t.Failed() {
+			t.Logf("serve output:\n%s", s.logs.String())
+		}
+	})
+	s.waitReadiness(60*time.Second, "ready", func(code int, _ map[string]string) bool { return code == http.StatusOK })
+	file, err := clientconfig.Load(cliConfig)
+	if err != nil || file.Token == "" {
+		t.Fatalf("serve wrote no admin token to %s: %v", cliConfig, err)
+	}
+	if s.api, err = apiclient.New(s.url, file.Token); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// readiness asks /readyz; code 0 when the server does not answer.
+func (s *outageServer) readiness() (int, map[string]string) {
+	resp, err := http.Get(s.url + "/readyz")
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Checks map[string]string `json:"checks"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.Checks
+}
+
+// waitReadiness polls /readyz until cond holds, failing if serve exits meanwhile.
+func (s *outageServer) waitReadiness(timeout time.Duration, what string, cond func(int, map[string]string) bool) (int, map[string]string) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s.alive()
+		code, checks := s.readiness()
+		if cond(code, checks) {
+			return code, checks
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("waited %s for /readyz: %s; last answer %d %v", timeout, what, code, checks)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// alive fails the test if serve has returned.
+func (s *outageServer) alive() {
+	s.t.Helper()
+	select {
+	case err := <-s.done:
+		s.done <- err // for the cleanup
+		s.t.Fatalf("serve exited: %v", err)
+	default:
+	}
+}
+
+func (s *outageServer) request(n int, action, params string) []string {
+	s.t.Helper()
+	ids := make([]string, 0, n)
+	for range n {
+		x, err := s.api.Run(context.Background(), action, map[string]json.RawMessage{"seconds": json.RawMessage(params)})
+		if err != nil {
+			s.t.Fatalf("run %s: %v", action, err)
+		}
+		ids = append(ids, x.ID)
+	}
+	return ids
+}
+
+func (s *outageServer) waitCompleted(ids []string) {
+	s.t.Helper()
+	for _, id := range ids {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		x, err := s.api.Wait(ctx, id, nil)
+		cancel()
+		s.alive()
+		if err != nil {
+			s.t.Fatalf("wait for execution %s: %v", id, err)
+		}
+		if x.Status != "completed" {
+			s.t.Errorf("execution %s ended %s (%s), want completed", id, x.Status, x.Reason)
+		}
+	}
+}
+
+func TestServeWaitsOutADatabaseOutage(t *testing.T) {
+	t.Parallel()
+	c := pgtest.StartCluster(t)
+	s := serveOn(t, c.URL())
+
+	// Acknowledged before the crash; some run across it (0.5 s each).
+	before := s.request(20, "core.sleep", "0.5")
+	c.Kill()
+	killed := time.Now()
+	_, checks := s.waitReadiness(30*time.Second, "503 naming the database", func(code int, checks map[string]string) bool {
+		return code == http.StatusServiceUnavailable && checks["database"] != "" && checks["database"] != "ok"
+	})
+	t.Logf("readiness during the outage: %v", checks)
+	defer func() { t.Logf("serve output:\n%s", s.logs.String()) }()
+	// The outage lasts at least 5 s of wall time, and /readyz says so all along.
+	for time.Since(killed) < 5*time.Second {
+		if code, checks := s.readiness(); code != http.StatusServiceUnavailable || checks["database"] == "ok" {
+			t.Fatalf("/readyz during the outage = %d %v, want 503 naming the database", code, checks)
+		}
+		s.alive()
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.Start()
+
+	s.waitCompleted(before)
+	// The relay leads again and the pipeline takes new work.
+	s.waitCompleted(s.request(5, "core.sleep", "0.01"))
+	s.waitReadiness(60*time.Second, "200 again after the outage", func(code int, _ map[string]string) bool { return code == http.StatusOK })
+	s.alive()
+	logs := s.logs.String()
+	if strings.Contains(logs, "event poisoned") {
+		t.Errorf("messages were poisoned by the outage:\n%s", grepLines(logs, "event poisoned"))
+	}
+	for _, role := range []string{"relay: leadership", "reaper: leadership"} {
+		if n := strings.Count(logs, role+": unavailable"); n > 1 {
+			t.Errorf("the outage of %q was logged %d times, want once", role, n)
+		}
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return fmt.Sprint(strings.Join(out, "\n"))
+}
