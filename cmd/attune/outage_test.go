@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/attune-go/attune/adapters/apiclient"
 	"github.com/attune-go/attune/adapters/auth/clientconfig"
+	"github.com/attune-go/attune/adapters/bus/bustest"
 	"github.com/attune-go/attune/adapters/postgres/pgtest"
 )
 
@@ -142,7 +145,10 @@ func TestServeWaitsOutADatabaseOutage(t *testing.T) {
 		return code == http.StatusServiceUnavailable && checks["database"] != "" && checks["database"] != "ok"
 	})
 	t.Logf("readiness during the outage: %v", checks)
-	defer func() { t.Logf("serve output:\n%s", s.logs.String()) }()
+	// A request during the outage is refused as unavailable (retry later), not as a bug.
+	if _, err := s.api.Run(context.Background(), "core.noop", nil); err == nil || !strings.Contains(err.Error(), "unavailable") {
+		t.Errorf("run during the outage: %v, want an 'unavailable' answer", err)
+	}
 	// The outage lasts at least 5 s of wall time, and /readyz says so all along.
 	for time.Since(killed) < 5*time.Second {
 		if code, checks := s.readiness(); code != http.StatusServiceUnavailable || checks["database"] == "ok" {
@@ -177,4 +183,70 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return fmt.Sprint(strings.Join(out, "\n"))
+}
+
+func TestReadinessShowsTheStallOfALongTransaction(t *testing.T) {
+	t.Parallel()
+	c := pgtest.StartCluster(t) // a long transaction stalls every reader on its server
+	s := serveOn(t, c.URL(), "--ready-max-lag", "1s")
+
+	conn, err := pgx.Connect(context.Background(), c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	// Holding a transaction id holds pg_snapshot_xmin back: nothing appended after it is
+	// visible to the relay or the projectors until it ends.
+	if _, err := tx.Exec(context.Background(), "SELECT pg_current_xact_id()"); err != nil {
+		t.Fatal(err)
+	}
+	ids := s.request(1, "core.sleep", "0.01")
+
+	_, checks := s.waitReadiness(30*time.Second, "503 naming the relay", func(code int, checks map[string]string) bool {
+		return code == http.StatusServiceUnavailable && strings.Contains(checks["relay"], "behind the log")
+	})
+	if !strings.Contains(checks["projection:executions"], "behind the log") || checks["database"] != "ok" {
+		t.Errorf("readiness during the stall = %v, want the projections behind too and the database ok", checks)
+	}
+
+	if err := tx.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCompleted(ids)
+	s.waitReadiness(30*time.Second, "200 once the transaction ended", func(code int, _ map[string]string) bool { return code == http.StatusOK })
+}
+
+func TestServeOnRabbitMQWaitsOutABrokerRestart(t *testing.T) {
+	t.Parallel()
+	node := bustest.StartNode(t)
+	c := pgtest.StartCluster(t)
+	s := serveOn(t, c.URL(), "--amqp-url", node.URL())
+
+	before := s.request(10, "core.sleep", "0.5")
+	node.Kill()
+	killed := time.Now()
+	s.waitReadiness(30*time.Second, "503 naming the bus", func(code int, checks map[string]string) bool {
+		return code == http.StatusServiceUnavailable && checks["bus"] != "" && checks["bus"] != "ok"
+	})
+	// Appended while the broker is away: the relay keeps them until it can publish.
+	during := s.request(5, "core.sleep", "0.01")
+	for time.Since(killed) < 3*time.Second {
+		s.alive()
+		time.Sleep(100 * time.Millisecond)
+	}
+	node.Start()
+
+	s.waitCompleted(before)
+	s.waitCompleted(during)
+	s.waitCompleted(s.request(5, "core.sleep", "0.01"))
+	s.waitReadiness(60*time.Second, "200 again after the broker restart", func(code int, _ map[string]string) bool { return code == http.StatusOK })
+	s.alive()
+	if logs := s.logs.String(); strings.Contains(logs, "event poisoned") {
+		t.Errorf("messages were poisoned by the broker restart:\n%s", grepLines(logs, "event poisoned"))
+	}
 }

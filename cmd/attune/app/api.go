@@ -107,6 +107,10 @@ func classify(err error) *httpapi.Error {
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Field: field, Message: err.Error()}
 	case errors.As(err, &badPack):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Message: err.Error()}
+	case transient(err):
+		// An outage, not a bug: the client may retry (nothing was recorded), and /readyz says
+		// what is down.
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, Code: httpapi.CodeUnavailable, Message: "the database is unavailable; retry shortly"}
 	}
 	return nil
 }
