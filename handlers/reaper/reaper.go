@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/eventstore"
-	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/worker"
