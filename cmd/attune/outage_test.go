@@ -134,8 +134,21 @@ func (s *outageServer) waitCompleted(ids []string) {
 
 func TestServeWaitsOutADatabaseOutage(t *testing.T) {
 	t.Parallel()
+	for _, transport := range transports {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			testDatabaseOutage(t, transport)
+		})
+	}
+}
+
+func testDatabaseOutage(t *testing.T, transport string) {
 	c := pgtest.StartCluster(t)
-	s := serveOn(t, c.URL())
+	var extra []string
+	if transport == "rabbitmq" {
+		extra = []string{"--amqp-url", bustest.StartNode(t).URL()} // its own broker: nothing left behind
+	}
+	s := serveOn(t, c.URL(), extra...)
 
 	// Acknowledged before the crash; some run across it (0.5 s each).
 	before := s.request(20, "core.sleep", "0.5")

@@ -283,7 +283,7 @@ func leadForever(ctx context.Context, pool *pgxpool.Pool, name string, log *slog
 // failure of the message: the database away, or the catalogue not following the log (it
 // stops only with the process).
 func transient(err error) bool {
-	return postgres.IsTransient(err) || errors.Is(err, registry.ErrStopped)
+	return pgstore.IsTransient(err) || errors.Is(err, registry.ErrStopped)
 }
 
 func addrOf(l net.Listener) string {
