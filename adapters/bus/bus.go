@@ -142,7 +142,8 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		cfg: cfg,
 		log: cfg.Logger,
 		// watermill logs routine steps at Info; they are debug detail here.
-		wlog: watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}),
+		// Its errors repeat by the hundred while the broker is away: see quietErrors.
+		wlog: newQuietErrors(watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})),
 
 		exchanges: map[string]struct{}{},
 		queues:    map[string]struct{}{},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -62,7 +63,8 @@ func (r *Router) retry(h message.HandlerFunc) message.HandlerFunc {
 			case transient:
 				r.down.Failed(err)
 			case failed:
-				r.log.Warn("handler failed", "handler", message.HandlerNameFromCtx(msg.Context()),
+				handler, _, _ := strings.Cut(message.HandlerNameFromCtx(msg.Context()), "#") // not which consumer
+				r.log.Warn("handler failed", "handler", handler,
 					"event_id", msg.UUID, "event_type", msg.Metadata.Get(MetaType),
 					"stream_id", msg.Metadata.Get(MetaStreamID), "attempt", failures+1, "error", err.Error())
 				if failures++; failures > cfg.MaxRetries {
