@@ -107,6 +107,11 @@ func (c Config) Validate() error {
 type Reaper struct {
 	cfg Config
 	log *slog.Logger
+	// blindUntil is when the reaper will have seen the database reachable for a whole TTL:
+	// no worker can beat while the database is away, so until then a stale heartbeat proves
+	// nothing about the worker. Run sets it when it starts (it may lead after an outage) and
+	// whenever the heartbeat table cannot be read.
+	blindUntil time.Time
 }
 
 // New validates cfg and returns a Reaper.
@@ -131,6 +136,7 @@ func (r *Reaper) Run(ctx context.Context) error {
 	defer t.Stop()
 	// Passes fail in a row while the database is away: say so once, and once when back.
 	down := outage.NewLog(r.log, "reaper pass")
+	r.blindUntil = r.cfg.Now().Add(r.cfg.TTL)
 	for {
 		err := r.Pass(ctx)
 		switch {
@@ -157,7 +163,11 @@ func (r *Reaper) Pass(ctx context.Context) error {
 func (r *Reaper) declareLost(ctx context.Context) error {
 	lost, err := r.cfg.Heartbeats.Lost(ctx, r.cfg.TTL)
 	if err != nil {
+		r.blindUntil = r.cfg.Now().Add(r.cfg.TTL)
 		return err
+	}
+	if r.cfg.Now().Before(r.blindUntil) {
+		return nil // beats may have been lost to an outage: give every worker a TTL to beat again
 	}
 	var errs []error
 	for _, w := range lost {
