@@ -98,3 +98,41 @@ func TestGuardIsTakenAgainAfterADatabaseRestart(t *testing.T) {
 		t.Errorf("log does not tell the loss and the retake:\n%s", got)
 	}
 }
+
+func TestGuardSaysSoWhenAnotherProcessTookItDuringARestart(t *testing.T) {
+	t.Parallel()
+	c := pgtest.StartCluster(t)
+	pool := clusterPool(t, c)
+	var logs syncBuf
+	release, err := postgres.Guard(context.Background(), pool, "serve-inprocess", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+
+	c.Kill()
+	c.Start()
+	// Another process starts at once, before the guard notices its session is gone.
+	other := clusterPool(t, c)
+	taken, err := postgres.Hold(context.Background(), other, "serve-inprocess")
+	if errors.Is(err, postgres.ErrHeld) {
+		t.Skip("the guard took the lock back before the other process could (a race this test cannot arrange)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), "another process took the single-process guard") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no error names the situation within 30s:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	taken() // the other process stops: the guard is whole again
+	for !strings.Contains(logs.String(), "taken again") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the guard was not taken again once the other process stopped:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
