@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -197,7 +196,7 @@ func grepLines(s, substr string) string {
 			out = append(out, l)
 		}
 	}
-	return fmt.Sprint(strings.Join(out, "\n"))
+	return strings.Join(out, "\n")
 }
 
 func TestReadinessShowsTheStallOfALongTransaction(t *testing.T) {
