@@ -67,6 +67,10 @@ type Config struct {
 	// prefixes would otherwise pile up on the broker. Zero keeps queues until deleted, as a
 	// deployment wants: messages wait for their handler however long it is down.
 	QueueExpiry time.Duration
+	// Transient, when set, tells a failure of a dependency that is away for a while (the
+	// database: postgres.IsTransient) from a failure of the message: such a message is
+	// retried, with backoff, for as long as the outage lasts and never poisoned.
+	Transient func(error) bool
 	// Instrument, when set, wraps every handler the routers of this bus run (metrics): it is
 	// called once per handler as it is added, and the function it returns sees every attempt.
 	Instrument func(handler string, h HandlerFunc) HandlerFunc
@@ -144,7 +148,8 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		cfg: cfg,
 		log: cfg.Logger,
 		// watermill logs routine steps at Info; they are debug detail here.
-		wlog: watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}),
+		// Its errors repeat by the hundred while the broker is away: see quietErrors.
+		wlog: newQuietErrors(watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})),
 
 		exchanges: map[string]struct{}{},
 		queues:    map[string]struct{}{},
@@ -255,6 +260,17 @@ func (b *Bus) publish(topic string, msg *message.Message) error {
 		return errRouterStopped
 	}
 	return nil
+}
+
+// Connected reports whether the bus can carry messages now: on RabbitMQ, whether both the
+// publishing and the consuming connections are up (watermill reconnects them on its own);
+// the in-process bus is always connected.
+func (b *Bus) Connected() bool {
+	if b.local != nil {
+		return true
+	}
+	pub, ok := b.pub.(*amqp.Publisher)
+	return ok && pub.IsConnected() && b.subConn.IsConnected()
 }
 
 // Poisoned subscribes to the poison queue: every message there has failed its handler after

@@ -76,6 +76,9 @@ func (l *local) Publish(topic string, msgs ...*message.Message) error {
 	return nil
 }
 
+// redeliverPause is the wait before a nacked message is offered again.
+const redeliverPause = 20 * time.Millisecond
+
 var errNoConsumer = errors.New("in-process bus: a handler has no consumer left, delivery is not certain")
 
 // deliver hands a copy of m to one consumer of q and waits for its ack, again after a nack.
@@ -107,7 +110,18 @@ func (l *local) deliver(q *localQueue, m *message.Message) error {
 		case <-c.Acked():
 			return nil
 		case <-c.Nacked():
-			// The router's retries are spent only when the poison queue failed too: try again.
+			// A nack is "not now": the handler's router is stopping (its retries end on a
+			// shutdown, and a transient failure never ends them), or the poison queue failed.
+			// Like RabbitMQ's requeue, the message goes back to the queue, for another consumer
+			// or this one once it runs again; a short pause keeps a stopping router from
+			// bouncing it between its consumers.
+			select {
+			case <-time.After(redeliverPause):
+			case <-l.closed:
+				return errors.New("in-process bus: closed")
+			case <-done:
+				return m.Context().Err()
+			}
 		case <-l.closed:
 			return errors.New("in-process bus: closed")
 		case <-done:

@@ -14,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/outage"
 )
 
 // HandlerFunc handles one recorded event. Delivery is at least once and in no particular
@@ -23,7 +24,7 @@ import (
 type HandlerFunc func(ctx context.Context, e eventstore.Recorded) error
 
 // Router runs handlers, each on its own subscription, behind the middleware every handler
-// needs: Recoverer → CorrelationID → PoisonQueue → Retry.
+// needs: Recoverer → CorrelationID → PoisonQueue → Retry (retry.go: what each failure means).
 type Router struct {
 	bus    *Bus
 	log    *slog.Logger
@@ -36,6 +37,9 @@ type Router struct {
 	stop    sync.Once
 	done    chan struct{} // closed when the watermill router has returned
 	runErr  error
+	closing chan struct{} // closed when Close begins: retries end, messages are nacked
+	closed  sync.Once
+	down    *outage.Log // handlers waiting out an outage, logged once
 }
 
 // ErrPermanent marks an error that no retry can fix (a malformed message, say): the message
@@ -59,24 +63,20 @@ func (b *Bus) NewRouter() *Router {
 	if err != nil {
 		panic(fmt.Sprintf("bus: poison queue middleware: %v", err)) // the topic is a constant
 	}
-	retry := middleware.Retry{
-		MaxRetries:          b.cfg.Retry.MaxRetries,
-		InitialInterval:     b.cfg.Retry.InitialInterval,
-		MaxInterval:         b.cfg.Retry.MaxInterval,
-		Multiplier:          b.cfg.Retry.Multiplier,
-		RandomizationFactor: 0.25, // spread retries of handlers failing on one shared cause
-		ShouldRetry:         func(p middleware.RetryParams) bool { return !errors.Is(p.Err, ErrPermanent) },
+	router := &Router{
+		bus: b, log: b.log, router: r, names: map[string]string{}, done: make(chan struct{}), closing: make(chan struct{}),
+		down: outage.NewLog(b.log, "handlers: a dependency (database or broker)"),
 	}
 	r.AddMiddleware(
 		middleware.Recoverer,
 		middleware.CorrelationID,
 		poison,
-		retry.Middleware,
+		router.retry,
 	)
 	if b.gate != nil {
 		b.gate.add()
 	}
-	return &Router{bus: b, log: b.log, router: r, names: map[string]string{}, done: make(chan struct{})}
+	return router
 }
 
 var handlerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
@@ -140,10 +140,6 @@ func (r *Router) adapt(name string, h HandlerFunc) message.NoPublishHandlerFunc 
 			// ends on the poison topic instead of being redelivered forever.
 			if p := recover(); p != nil {
 				err = fmt.Errorf("handler %s panicked on event %s (%s): %v\n%s", name, e.ID, e.Type, p, debug.Stack())
-			}
-			if err != nil {
-				r.log.Warn("handler failed", "handler", name, "event_id", e.ID.String(), "event_type", e.Type,
-					"stream_id", e.StreamID, "error", err.Error())
 			}
 		}()
 		if err := h(ctx, e); err != nil {
@@ -231,6 +227,7 @@ func (r *Router) Running() <-chan struct{} { return r.router.Running() }
 
 // Close stops the router, waiting (up to Config.CloseTimeout) for handlers in flight.
 func (r *Router) Close() error {
+	r.closed.Do(func() { close(r.closing) })
 	r.mu.Lock()
 	started := r.started
 	r.mu.Unlock()

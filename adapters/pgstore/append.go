@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/postgres"
 )
 
 // An Any append that lost the race for the stream's next version retries, up to
@@ -210,13 +211,25 @@ func translateInsertError(err error, stream string, n int) error {
 }
 
 // describe renders a driver error as text so the pgx type does not leak through %w, keeping
-// context errors matchable.
+// context errors and outages (ErrUnavailable) matchable.
 func describe(err error) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: %w", err.Error(), context.Canceled)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: %w", err.Error(), context.DeadlineExceeded)
+	case postgres.IsTransient(err):
+		return fmt.Errorf("%s: %w", err.Error(), ErrUnavailable)
 	}
 	return errors.New(err.Error())
+}
+
+// ErrUnavailable marks a store error caused by the database being away or overloaded for a
+// while (postgres.IsTransient): worth retrying for as long as it lasts.
+var ErrUnavailable = errors.New("database unavailable")
+
+// IsTransient reports whether err, from this store or straight from the driver, says the
+// database is away for a while rather than that the request is wrong.
+func IsTransient(err error) bool {
+	return errors.Is(err, ErrUnavailable) || postgres.IsTransient(err)
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/attune-go/attune/adapters/outage"
 )
 
 // notifier turns NOTIFYs on the store's channel into a broadcast to every subscriber of the
@@ -85,16 +87,16 @@ func (n *notifier) broadcast() {
 func (n *notifier) run(ctx context.Context, stopped chan struct{}) {
 	defer close(stopped)
 	delay := firstReconnect
+	down := outage.NewLog(n.log.With(slog.String("channel", n.channel)), "event listener (subscribers poll until it is back)")
 	for {
-		listened, err := n.listen(ctx)
+		listened, err := n.listen(ctx, down.Recovered)
 		if ctx.Err() != nil {
 			return
 		}
 		if listened {
 			delay = firstReconnect
 		}
-		n.log.Warn("event listener lost its connection; subscribers poll until it is back",
-			slog.String("channel", n.channel), slog.Any("error", err), slog.Duration("retry_in", delay))
+		down.Failed(err)
 		select {
 		case <-ctx.Done():
 			return
@@ -106,7 +108,7 @@ func (n *notifier) run(ctx context.Context, stopped chan struct{}) {
 
 // listen holds one connection in LISTEN and broadcasts each notification until it fails.
 // listened reports whether it got as far as listening.
-func (n *notifier) listen(ctx context.Context) (listened bool, err error) {
+func (n *notifier) listen(ctx context.Context, up func()) (listened bool, err error) {
 	conn, err := n.pool.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("acquire listener connection: %w", err)
@@ -122,6 +124,7 @@ func (n *notifier) listen(ctx context.Context) (listened bool, err error) {
 	if _, err := pc.Exec(ctx, "LISTEN "+pgx.Identifier{n.channel}.Sanitize()); err != nil {
 		return false, fmt.Errorf("listen on %s: %w", n.channel, err)
 	}
+	up()
 	// Events may have committed while nobody listened.
 	n.broadcast()
 	for {

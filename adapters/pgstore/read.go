@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -33,7 +34,27 @@ LIMIT $3`
 	// call at 97k events and linear in the log's size.
 	pendingAfterSQL = `SELECT COALESCE((SELECT (transaction_id, global_position) > ($1::xid8, $2::bigint) FROM events
 ORDER BY transaction_id DESC, global_position DESC LIMIT 1), false)`
+
+	// firstAfterSQL finds the next event a reader has to handle, visible or not: an event
+	// held behind a long transaction elsewhere on the server is lag too.
+	firstAfterSQL = `SELECT recorded_at FROM events WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+ORDER BY transaction_id, global_position LIMIT 1`
 )
+
+// FirstAfter returns when the first committed event after a reader's cursor was recorded,
+// whether or not readers may see it yet (found is false when the reader is at the head):
+// its age is how far the reader is behind, including the time a long transaction anywhere
+// on the server (holding pg_snapshot_xmin back) keeps it from reading.
+func (s *Store) FirstAfter(ctx context.Context, after eventstore.Position) (recordedAt time.Time, found bool, err error) {
+	err = s.pool.QueryRow(ctx, firstAfterSQL, after.Major, int64(after.Minor)).Scan(&recordedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("find the first event after %s: %w", after, describe(err))
+	}
+	return recordedAt, true, nil
+}
 
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error) {

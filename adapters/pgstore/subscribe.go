@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/outage"
 )
 
 // When rows exist that are not visible yet, a subscriber re-reads after firstRecheck, doubling
@@ -26,6 +26,9 @@ func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, fn fun
 
 	cursor := after
 	recheck := firstRecheck
+	// A subscriber outlives database outages: it reports the first failure and the
+	// recovery, waits, and reads again, however long the outage lasts.
+	down := outage.NewLog(s.cfg.Logger, "subscriber: read the log")
 	for ctx.Err() == nil {
 		wake := s.notifier.changed()
 		batch, err := s.ReadAll(ctx, cursor, s.cfg.BatchSize)
@@ -33,12 +36,11 @@ func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, fn fun
 			if ctx.Err() != nil {
 				return nil
 			}
-			// A subscriber outlives database hiccups: report, wait, read again.
-			s.cfg.Logger.Warn("subscriber read failed; retrying", slog.String("cursor", cursor.String()),
-				slog.Any("error", err), slog.Duration("retry_in", s.cfg.PollInterval))
-			wait(ctx, nil, s.cfg.PollInterval)
+			down.Failed(fmt.Errorf("read after %s: %w", cursor, err))
+			wait(ctx, nil, min(s.cfg.PollInterval, outage.MaxWait))
 			continue
 		}
+		down.Recovered()
 		if len(batch) > 0 {
 			if err := fn(ctx, batch); err != nil {
 				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -54,7 +56,7 @@ func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, fn fun
 		}
 		pending, err := s.pendingAfter(ctx, cursor)
 		if err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Warn("subscriber check failed", slog.String("cursor", cursor.String()), slog.Any("error", err))
+			down.Failed(fmt.Errorf("check for pending events after %s: %w", cursor, err))
 		}
 		if pending {
 			wait(ctx, wake, min(recheck, maxRecheck, s.cfg.PollInterval))

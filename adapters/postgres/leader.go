@@ -102,25 +102,12 @@ func watch(ctx context.Context, conn *pgx.Conn, lost context.CancelCauseFunc) {
 var ErrHeld = errors.New("held by another process")
 
 // Hold takes the named lock for as long as the returned release is not called, or fails at
-// once with ErrHeld: for a role that must be alone and should say so rather than wait.
+// once with ErrHeld: for a role that must be alone and should say so rather than wait. The
+// lock dies with its session; Guard also takes it again after a database restart.
 func Hold(ctx context.Context, pool *pgxpool.Pool, name string) (release func(), err error) {
-	pc, err := pool.Acquire(ctx)
+	conn, err := tryLock(ctx, pool, name)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: acquire connection: %w", name, err)
-	}
-	conn := pc.Hijack()
-	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", appName(conn, "lock:"+name)); err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("lock %s: %w", name, err)
-	}
-	var ok bool
-	if err := conn.QueryRow(ctx, tryLockSQL, name).Scan(&ok); err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("lock %s: %w", name, err)
-	}
-	if !ok {
-		_ = conn.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("lock %s: %w", name, ErrHeld)
+		return nil, err
 	}
 	return func() { _ = conn.Close(context.WithoutCancel(ctx)) }, nil
 }

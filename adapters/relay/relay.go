@@ -18,6 +18,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/checkpoint"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/outage"
 )
 
 // Name is the relay's persisted identifier: its checkpoint and its leader lock.
@@ -40,7 +41,7 @@ type Config struct {
 	// pool). Events of one stream share a lane, so they are published in order.
 	Lanes int
 	// MinBackoff and MaxBackoff bound the wait between retries of a failed publish or
-	// checkpoint; default 100ms and 10s.
+	// checkpoint (with jitter); default 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
 }
 
@@ -67,8 +68,9 @@ func (c Config) Validate() error {
 
 // Relay copies the log to the bus.
 type Relay struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	down *outage.Log // the bus or the database away: logged once, not per retry
 }
 
 // New returns a relay; it does nothing until Run.
@@ -79,9 +81,10 @@ func New(cfg Config) (*Relay, error) {
 	cfg.Name = cmp.Or(cfg.Name, Name)
 	cfg.Lanes = cmp.Or(cfg.Lanes, 8)
 	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, 100*time.Millisecond)
-	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, 10*time.Second)
+	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, outage.MaxWait)
 	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
-	return &Relay{cfg: cfg, log: log.With("relay", cfg.Name)}, nil
+	log = log.With("relay", cfg.Name)
+	return &Relay{cfg: cfg, log: log, down: outage.NewLog(log, "relay")}, nil
 }
 
 // Run relays until ctx ends, then returns nil. It never gives up and never skips: a failing
@@ -94,9 +97,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := b.next()
-		r.log.Error("relay interrupted, resuming from the checkpoint", "error", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		r.down.Failed(fmt.Errorf("resuming from the checkpoint: %w", err))
+		if !sleep(ctx, b.Next()) {
 			return nil
 		}
 	}
@@ -160,29 +162,21 @@ func (r *Relay) retry(ctx context.Context, what string, op func() error) error {
 	for {
 		err := op()
 		if err == nil {
+			r.down.Recovered()
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		wait := b.next()
-		r.log.Warn("relay step failed, retrying", "step", what, "error", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		r.down.Failed(fmt.Errorf("%s: %w", what, err))
+		if !sleep(ctx, b.Next()) {
 			return ctx.Err()
 		}
 	}
 }
 
-type backoff struct {
-	cur, max time.Duration
-}
-
-func (r *Relay) backoff() *backoff { return &backoff{cur: r.cfg.MinBackoff, max: r.cfg.MaxBackoff} }
-
-func (b *backoff) next() time.Duration {
-	d := b.cur
-	b.cur = min(b.cur*2, b.max)
-	return d
+func (r *Relay) backoff() *outage.Backoff {
+	return &outage.Backoff{Min: r.cfg.MinBackoff, Max: r.cfg.MaxBackoff}
 }
 
 // sleep waits d or until ctx ends, reporting whether the full wait elapsed.

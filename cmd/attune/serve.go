@@ -1,7 +1,10 @@
 package main
 
 import (
+	"cmp"
+	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +19,7 @@ func serveCommand(cfg *config) *cobra.Command {
 		noWorker     bool
 		noAuth       bool
 		clientConfig string
+		readyMaxLag  string
 		wf           workerFlags
 		packLimits   packloader.Limits
 	)
@@ -27,6 +31,10 @@ func serveCommand(cfg *config) *cobra.Command {
 			"--amqp-url (ATTUNE_AMQP_URL) names a RabbitMQ server.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			maxLag, err := time.ParseDuration(readyMaxLag)
+			if err != nil || maxLag <= 0 {
+				return fmt.Errorf("ready max lag %q (--ready-max-lag, ATTUNE_READY_MAX_LAG): want a positive duration such as 30s", readyMaxLag)
+			}
 			pool, err := openDatabase(cmd.Context(), *cfg, withSchemaCreated(), asRole("serve"))
 			if err != nil {
 				return err
@@ -48,6 +56,7 @@ func serveCommand(cfg *config) *cobra.Command {
 				BusPrefix:      cfg.BusPrefix,
 				BusQueueExpiry: cfg.BusQueueExpiry,
 				HTTPAddr:       cfg.HTTPAddr,
+				ReadyMaxLag:    maxLag,
 				Logger:         newLogger(*cfg, cmd.ErrOrStderr()),
 			})
 		},
@@ -58,6 +67,8 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().BoolVar(&noWorker, "no-worker", false, "run no worker in this process (workers run as `attune worker` elsewhere)")
 	cmd.Flags().BoolVar(&noAuth, "no-auth", false, "serve the API without access control (a development machine only)")
 	cmd.Flags().StringVar(&clientConfig, "config", os.Getenv("ATTUNE_CONFIG"), "CLI config file the first start writes the admin token to (ATTUNE_CONFIG; default ~/.config/attune/config.yaml)")
+	cmd.Flags().StringVar(&readyMaxLag, "ready-max-lag", cmp.Or(os.Getenv("ATTUNE_READY_MAX_LAG"), app.DefaultReadyMaxLag.String()),
+		"GET /readyz answers 503 when the relay or a projection is this far behind the log (ATTUNE_READY_MAX_LAG)")
 	wf.bind(cmd.Flags())
 	cmd.Flags().Int64Var(&packLimits.MaxFileBytes, "pack-max-file-bytes", packloader.DefaultMaxFileBytes, "largest file a pack may hold")
 	cmd.Flags().Int64Var(&packLimits.MaxPackBytes, "pack-max-bytes", packloader.DefaultMaxPackBytes, "largest size of all a pack's files together")

@@ -40,6 +40,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/handlers/scheduler"
@@ -142,6 +143,11 @@ func (c Config) Validate() error {
 type Reaper struct {
 	cfg Config
 	log *slog.Logger
+	// blindUntil is when the reaper will have seen the database reachable for a whole TTL:
+	// no worker can beat while the database is away, so until then a stale heartbeat proves
+	// nothing about the worker. Run sets it when it starts (it may lead after an outage) and
+	// whenever the heartbeat table cannot be read.
+	blindUntil time.Time
 }
 
 // New validates cfg and returns a Reaper.
@@ -166,9 +172,16 @@ func New(cfg Config) (*Reaper, error) {
 func (r *Reaper) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
+	// Passes fail in a row while the database is away: say so once, and once when back.
+	down := outage.NewLog(r.log, "reaper pass")
+	r.blindUntil = r.cfg.Now().Add(r.cfg.TTL)
 	for {
-		if err := r.Pass(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error("reaper pass failed", "error", err.Error())
+		err := r.Pass(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			down.Failed(err)
+		case err == nil:
+			down.Recovered()
 		}
 		select {
 		case <-ctx.Done():

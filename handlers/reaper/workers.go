@@ -14,7 +14,11 @@ import (
 func (r *Reaper) declareLost(ctx context.Context) error {
 	lost, err := r.cfg.Heartbeats.Lost(ctx, r.cfg.TTL)
 	if err != nil {
+		r.blindUntil = r.cfg.Now().Add(r.cfg.TTL)
 		return err
+	}
+	if r.cfg.Now().Before(r.blindUntil) {
+		return nil // beats may have been lost to an outage: give every worker a TTL to beat again
 	}
 	var errs []error
 	for _, w := range lost {

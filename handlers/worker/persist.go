@@ -46,6 +46,7 @@ func (w *Worker) persist(ctx context.Context, fn func(context.Context) error) er
 		err := fn(ctx)
 		switch {
 		case err == nil:
+			w.writes.Recovered()
 			return nil
 		case errors.Is(err, bus.ErrPermanent) || ctx.Err() != nil:
 			return err
@@ -53,7 +54,7 @@ func (w *Worker) persist(ctx context.Context, fn func(context.Context) error) er
 			conflicts++
 			continue
 		}
-		w.log.Warn("write failed; retrying", "error", err.Error(), "retry_in", delay)
+		w.writes.Failed(err) // once per outage, however many jobs wait on it
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

@@ -35,6 +35,7 @@ import (
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/worker"
@@ -58,6 +59,8 @@ type Worker struct {
 	cfg Config
 	id  string
 	log *slog.Logger
+	// writes reports the log being unreachable for the jobs' writes, once per outage.
+	writes *outage.Log
 
 	// life is the parent of every run and of every write a job makes; Stop ends it last.
 	life     context.Context
@@ -85,10 +88,12 @@ func New(cfg Config) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	life, end := context.WithCancel(context.Background())
+	log := cfg.Logger.With("worker_id", cfg.ID)
 	return &Worker{
 		cfg:       cfg,
 		id:        cfg.ID,
-		log:       cfg.Logger.With("worker_id", cfg.ID),
+		log:       log,
+		writes:    outage.NewLog(log, "worker: record what runs"),
 		life:      life,
 		endLife:   end,
 		beatStop:  make(chan struct{}),
@@ -222,6 +227,7 @@ func (w *Worker) beat(ctx context.Context) (created bool, err error) {
 
 func (w *Worker) beatLoop(ctx context.Context) {
 	defer close(w.beatDone)
+	down := outage.NewLog(w.log, "worker heartbeat")
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
@@ -234,12 +240,14 @@ func (w *Worker) beatLoop(ctx context.Context) {
 		case <-w.beatNow:
 		}
 		created, err := w.beat(ctx)
-		switch {
-		case err != nil:
+		if err != nil {
 			// The next beat may get through; if none does within the TTL, the reaper declares
 			// this worker lost, which is right: nobody can tell it from a dead one.
-			w.log.Warn("heartbeat failed", "error", err.Error())
-		case created:
+			down.Failed(err)
+			continue
+		}
+		down.Recovered()
+		if created {
 			w.rejoin(ctx)
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"sync"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/rule"
@@ -95,26 +96,42 @@ func New(cfg Config) *Registry {
 	}
 }
 
-// Follow folds the log from Start, then every event as it commits, until ctx ends (nil) or
-// the store fails (its error). Once it returns, WaitFor fails with ErrStopped, so handlers
-// waiting on it are retried rather than left hanging.
+// Follow folds the log from Start, then every event as it commits, until ctx ends (then
+// nil). A store that fails (the database away) is waited out: Follow subscribes again from
+// where it got to, with a capped backoff, so the catalogue never stops for an outage. Once
+// it returns, WaitFor fails with ErrStopped, so handlers waiting on it are retried rather
+// than left hanging.
 func (r *Registry) Follow(ctx context.Context, store eventstore.Store) error {
 	r.mu.Lock()
 	r.stopped = false
 	r.mu.Unlock()
-	err := store.Subscribe(ctx, r.Position(), func(_ context.Context, batch []eventstore.Recorded) error {
-		r.Apply(batch...)
-		return nil
-	})
-	r.mu.Lock()
-	r.stopped = true
-	close(r.advanced)
-	r.advanced = make(chan struct{})
-	r.mu.Unlock()
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("registry: follow the log: %w", err)
+	defer func() {
+		r.mu.Lock()
+		r.stopped = true
+		close(r.advanced)
+		r.advanced = make(chan struct{})
+		r.mu.Unlock()
+	}()
+	var wait outage.Backoff
+	down := outage.NewLog(r.log, "catalogue: follow the log")
+	for {
+		err := store.Subscribe(ctx, r.Position(), func(_ context.Context, batch []eventstore.Recorded) error {
+			down.Recovered()
+			wait.Reset()
+			r.Apply(batch...)
+			return nil
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("subscription ended")
+		}
+		down.Failed(fmt.Errorf("registry: follow the log: %w", err))
+		if !wait.Wait(ctx) {
+			return nil
+		}
 	}
-	return nil
 }
 
 // Apply folds events, which must come in log order and after what was applied before;

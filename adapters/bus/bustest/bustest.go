@@ -44,9 +44,18 @@ func URL() string {
 // test: these tests must run.
 func New(t testing.TB, tr Transport) *bus.Bus {
 	t.Helper()
+	return NewWith(t, tr, nil)
+}
+
+// NewWith is New with the configuration changed by configure (a Transient classifier, say).
+func NewWith(t testing.TB, tr Transport, configure func(*bus.Config)) *bus.Bus {
+	t.Helper()
 	cfg := bus.Config{
 		Logger: Logger(t),
 		Retry:  bus.Retry{MaxRetries: 3, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
+	}
+	if configure != nil {
+		configure(&cfg)
 	}
 	if tr == RabbitMQ {
 		cfg.AMQPURL = URL()

@@ -14,6 +14,9 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/outage"
+	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/safetext"
 	"github.com/attune-go/attune/adapters/sensor"
 	"github.com/attune-go/attune/domain/pack"
@@ -130,10 +133,19 @@ func (s *Supervisor) fire(ctx context.Context, sn Sensor, raw []byte) (string, e
 	if l.OccurredAt != nil {
 		e.OccurredAt = l.OccurredAt.UTC()
 	}
-	if err := sensor.Fire(actx, s.cfg.Store, e, Actor); err != nil {
-		return "", err
+	// The database away for a moment must not lose what the sensor saw: retry within the
+	// append's time bound (the sensor's output waits meanwhile). A retry that finds the event
+	// recorded (its first attempt committed, the answer was lost) is done.
+	var wait outage.Backoff
+	for retried := false; ; retried = true {
+		err := sensor.Fire(actx, s.cfg.Store, e, Actor)
+		switch {
+		case err == nil, retried && errors.Is(err, eventstore.ErrVersionConflict):
+			return e.EventID, nil
+		case !pgstore.IsTransient(err) || !wait.Wait(actx):
+			return "", err
+		}
 	}
-	return e.EventID, nil
 }
 
 // excerpt keeps log lines short whatever a sensor prints.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/adapters/idempotency"
@@ -101,28 +100,6 @@ func testPayload(raw json.RawMessage) json.RawMessage {
 	return raw
 }
 
-// readiness is ready once every role runs and the database answers; each check is named so
-// an operator sees what is missing.
-func (s *Server) readiness(ctx context.Context) (bool, map[string]string) {
-	checks := map[string]string{"roles": "ok", "database": "ok"}
-	ok := true
-	if !s.ready.Load() {
-		checks["roles"], ok = "starting", false
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := s.cfg.Pool.Ping(ctx); err != nil {
-		checks["database"], ok = err.Error(), false
-	}
-	// A stalled projection serves a stale read model until someone acts: not ready, by name.
-	for _, r := range s.runners {
-		if st := r.Stalled(); st != nil {
-			checks[r.Name()], ok = "stalled: "+st.Error(), false
-		}
-	}
-	return ok, checks
-}
-
 // classify maps the use cases' errors to API answers: the one place that does.
 func classify(err error) *httpapi.Error {
 	var (
@@ -153,6 +130,10 @@ func classify(err error) *httpapi.Error {
 		return httpapi.TextError(badText)
 	case errors.As(err, &badPack):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Message: err.Error()}
+	case transient(err):
+		// An outage, not a bug: the client may retry (nothing was recorded), and /readyz says
+		// what is down.
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, Code: httpapi.CodeUnavailable, Message: "the database is unavailable; retry shortly"}
 	}
 	return nil
 }

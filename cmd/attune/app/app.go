@@ -26,6 +26,7 @@ import (
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/metrics"
+	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/adapters/packloader"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/postgres"
@@ -60,6 +61,9 @@ type Config struct {
 	ClientConfig string
 	// Worker, when set, runs a worker in the process too (the single-process default).
 	Worker *WorkerConfig
+	// ReadyMaxLag is how far the relay or a projection may fall behind the log before
+	// /readyz answers 503; DefaultReadyMaxLag if 0.
+	ReadyMaxLag time.Duration
 	// Ready, when set, is called with the HTTP listener's address once every role runs (for
 	// RunWorker: with the worker's id).
 	Ready func(addr string)
@@ -74,14 +78,16 @@ type Server struct {
 	box   *secret.Box
 	ready atomic.Bool
 
-	raw      *pgstore.Store // the log without the guard, for the stream and the metrics
-	locks    *postgres.Locks
-	metrics  *metrics.Metrics
-	tokens   *auth.Store
-	keys     *idempotency.Store // Idempotency-Key of the run and webhook routes
-	models   *readmodel.DB      // every Postgres read model; the API queries it
-	runners  []*projections.Runner
-	registry *registry.Registry // the in-memory pack catalogue the handlers decide with
+	raw         *pgstore.Store // the log without the guard, for the stream and the metrics
+	locks       *postgres.Locks
+	maxLag      time.Duration // readiness: see Config.ReadyMaxLag
+	checkpoints checkpoint.Store
+	metrics     *metrics.Metrics
+	tokens      *auth.Store
+	keys        *idempotency.Store // Idempotency-Key of the run and webhook routes
+	models      *readmodel.DB      // every Postgres read model; the API queries it
+	runners     []*projections.Runner
+	registry    *registry.Registry // the in-memory pack catalogue the handlers decide with
 }
 
 // Run migrates the database, starts every role and serves until ctx ends.
@@ -103,7 +109,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.AMQPURL == "" {
 		// The in-process bus reaches only this process: a second server on the same database
 		// would have workers that the other's scheduler places work on and never tells.
-		release, err := locks.Hold(ctx, "serve-inprocess")
+		// The scheduler is safe by construction (it places only on this process's worker);
+		// the guard, watched and retaken after a database restart, says so to the operator.
+		release, err := postgres.Guard(ctx, cfg.Pool, "serve-inprocess", log)
 		if errors.Is(err, postgres.ErrHeld) {
 			return errors.New("another `attune serve` with the in-process bus already runs on this database; stop it, or run every process over RabbitMQ (--amqp-url) to run several")
 		}
@@ -134,7 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log, Consumers: 32, Instrument: m.Handler})
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log, Consumers: 32, Instrument: m.Handler, Transient: transient})
 	if err != nil {
 		return err
 	}
@@ -142,13 +150,21 @@ func Run(ctx context.Context, cfg Config) error {
 	s = &Server{
 		cfg: cfg, log: log, store: m.Store(eventschema.Guard(pg, validator)), raw: pg, bus: b, box: cfg.Box,
 		locks: locks, metrics: m, models: models, tokens: auth.New(cfg.Pool), keys: idempotency.New(cfg.Pool),
+		maxLag: cmp.Or(cfg.ReadyMaxLag, DefaultReadyMaxLag), checkpoints: checkpoints,
 	}
 	return s.run(ctx)
 }
 
-func (s *Server) run(ctx context.Context) error {
+func (s *Server) run(parent context.Context) error {
+	// A start-up step that fails returns at once: cancel what already runs (the catalogue
+	// follower, the reaper…) before waiting for it, or the wait would outlast the process's
+	// reason to live and hide the error until someone kills it.
+	ctx, cancel := context.WithCancel(parent)
 	g, ctx := errgroup.WithContext(ctx)
-	defer func() { _ = g.Wait() }()
+	defer func() {
+		cancel()
+		_ = g.Wait()
+	}()
 
 	if err := s.startCatalog(ctx, g); err != nil {
 		return err
@@ -158,9 +174,6 @@ func (s *Server) run(ctx context.Context) error {
 	// RabbitMQ their queues must exist before the relay publishes into their exchanges.
 	router := s.bus.NewRouter()
 	s.registerHandlers(router)
-	if err := s.registerScheduling(ctx, g, router); err != nil {
-		return err
-	}
 	var w *worker.Worker
 	if s.cfg.Worker != nil {
 		var err error
@@ -168,6 +181,9 @@ func (s *Server) run(ctx context.Context) error {
 			return err
 		}
 		w.Register(router)
+	}
+	if err := s.registerScheduling(ctx, g, router, w); err != nil {
+		return err
 	}
 	if err := router.Start(ctx); err != nil {
 		return fmt.Errorf("start handlers: %w", err)
@@ -199,7 +215,7 @@ func (s *Server) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return leadForever(ctx, s.locks, relay.Name, rl.Run) })
+	g.Go(func() error { return leadForever(ctx, s.locks, relay.Name, s.log, rl.Run) })
 
 	s.startSensors(ctx, g)
 	// Expired keys are ignored by every claim already; the sweep only keeps the table small.
@@ -266,20 +282,27 @@ func (s *Server) startHTTP(ctx context.Context, g *errgroup.Group) (net.Listener
 }
 
 // leadForever runs fn while this process holds the named leadership, and waits to take it
-// again whenever it is lost, until ctx ends.
-func leadForever(ctx context.Context, locks *postgres.Locks, name string, fn func(context.Context) error) error {
+// again whenever it is lost, until ctx ends (then nil). It never gives up: a database that
+// went away (at the lock, or under fn) is waited out with a capped backoff, and the outage
+// is logged once when it starts and once when leadership is back.
+func leadForever(ctx context.Context, locks *postgres.Locks, name string, log *slog.Logger, fn func(context.Context) error) error {
+	var wait outage.Backoff
+	down := outage.NewLog(log.With("role", name), name+": leadership")
 	for {
-		err := locks.Lead(ctx, name, fn)
+		err := locks.Lead(ctx, name, func(ctx context.Context) error {
+			down.Recovered()
+			wait.Reset()
+			return fn(ctx)
+		})
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil && !errors.Is(err, postgres.ErrLeadershipLost) {
-			return fmt.Errorf("%s: %w", name, err)
+		if err == nil {
+			err = fmt.Errorf("%s returned while leading", name)
 		}
-		select {
-		case <-ctx.Done():
+		down.Failed(err)
+		if !wait.Wait(ctx) {
 			return nil
-		case <-time.After(time.Second):
 		}
 	}
 }
@@ -292,6 +315,13 @@ func (s *Server) stalledProjections() map[string]bool {
 		out[r.Name()] = r.Stalled() != nil
 	}
 	return out
+}
+
+// transient tells the bus which handler failures are an outage to wait out rather than a
+// failure of the message: the database away, or the catalogue not following the log (it
+// stops only with the process).
+func transient(err error) bool {
+	return pgstore.IsTransient(err) || errors.Is(err, registry.ErrStopped)
 }
 
 func addrOf(l net.Listener) string {

@@ -46,9 +46,21 @@ type WorkerConfig struct {
 
 // registerScheduling subscribes the scheduler and starts the reaper (one per deployment, by
 // leader lock): together they place executions and make sure nothing waits forever.
-func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, router *bus.Router) error {
+//
+// With the in-process bus the scheduler sees only this process's own worker (local, nil
+// when it runs none): no other worker can hear of what the in-process bus carries.
+func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, router *bus.Router, local *worker.Worker) error {
 	beats := heartbeat.New(s.cfg.Pool)
-	sched, err := scheduler.New(scheduler.Config{Log: s.store, Workers: beats, Logger: s.log})
+	var reachable scheduler.Workers = beats
+	if s.cfg.AMQPURL == "" {
+		reachable = scheduler.OnlyWorkers(beats, func() []string {
+			if local == nil {
+				return nil
+			}
+			return []string{local.ID()}
+		})
+	}
+	sched, err := scheduler.New(scheduler.Config{Log: s.store, Workers: reachable, Logger: s.log})
 	if err != nil {
 		return err
 	}
@@ -61,7 +73,7 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return leadForever(ctx, s.locks, reaper.Name, rp.Run) })
+	g.Go(func() error { return leadForever(ctx, s.locks, reaper.Name, s.log, rp.Run) })
 	return nil
 }
 
@@ -117,14 +129,20 @@ func RunWorker(ctx context.Context, cfg Config, wc WorkerConfig) error {
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log})
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log, Transient: transient})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	s := &Server{cfg: cfg, log: log, store: eventschema.Guard(pg, validator), bus: b, box: cfg.Box}
 
-	g, gctx := errgroup.WithContext(ctx)
+	// A start-up step that fails cancels what already runs before returning (see Server.run).
+	runCtx, cancel := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(runCtx)
+	defer func() {
+		cancel()
+		_ = g.Wait()
+	}()
 	catalog := registry.New(registry.Config{Logger: log})
 	g.Go(func() error { return catalog.Follow(gctx, s.store) })
 	w, err := newWorker(gctx, wc, s.store, heartbeat.New(cfg.Pool), catalog, s)
