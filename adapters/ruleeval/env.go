@@ -27,7 +27,7 @@ func CompileTemplateIn(raw json.RawMessage, env map[string]any, path ...string) 
 		return nil, &RuleError{Problems: ps.list}
 	}
 	compile := func(src string) (*program, error) {
-		prog, err := expr.Compile(src, expr.Env(env))
+		prog, err := compileBounded(src, expr.Env(env))
 		if err != nil {
 			return nil, err
 		}

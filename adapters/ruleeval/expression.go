@@ -55,7 +55,7 @@ func (p *program) run(vars map[string]any) (any, error) {
 	}
 	m, _ := p.vms.Get().(*vm.VM)
 	if m == nil {
-		m = &vm.VM{}
+		m = newVM()
 	}
 	out, err := m.Run(p.prog, vars)
 	p.vms.Put(m)
@@ -121,7 +121,7 @@ func compileProgram(src string, strict bool) (*vm.Program, error) {
 			expr.Patch(&strictPatcher{lenient: lenient}),
 		)
 	}
-	return expr.Compile(src, opts...)
+	return compileBounded(src, opts...)
 }
 
 // exprMessage is the one-line message of an expr error, without expr's source snippet: the

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,11 +61,20 @@ func (r Retry) After(attempt int) time.Duration {
 	n := max(attempt-1, 1) // the retry number: 1 for attempt 2
 	switch r.Backoff {
 	case "linear":
-		return r.Delay * time.Duration(n)
+		return scale(r.Delay, int64(n))
 	case "exponential":
-		return r.Delay * time.Duration(1<<min(n-1, 30))
+		return scale(r.Delay, 1<<min(n-1, 30))
 	}
 	return r.Delay
+}
+
+// scale is d*n, saturated: a long delay times many retries must not wrap round to a
+// negative wait (found by FuzzParse).
+func scale(d time.Duration, n int64) time.Duration {
+	if d > 0 && n > int64(math.MaxInt64/d) {
+		return math.MaxInt64
+	}
+	return d * time.Duration(n)
 }
 
 // Transition is one entry of a task's next list.
@@ -168,11 +178,17 @@ func Parse(raw json.RawMessage) (*Workflow, error) {
 		if rt.Timeout < 0 || rt.Delay < 0 {
 			bad("%s: timeout and delay must not be negative", at)
 		}
+		if rt.Timeout > maxSeconds || rt.Delay > maxSeconds {
+			bad("%s: timeout and delay must be at most %d seconds (a year)", at, maxSeconds)
+		}
 		t.input = compile(rt.Input, compileEnv, at, "input")
 		if rt.Retry != nil {
 			t.Retry = Retry{Count: rt.Retry.Count, Delay: seconds(rt.Retry.Delay), Backoff: rt.Retry.Backoff}
 			if rt.Retry.Count < 0 || rt.Retry.Delay < 0 {
 				bad("%s.retry: count and delay must not be negative", at)
+			}
+			if rt.Retry.Delay > maxSeconds {
+				bad("%s.retry.delay: must be at most %d seconds (a year)", at, maxSeconds)
 			}
 			if rt.Retry.Backoff != "" && !slices.Contains(Backoffs, rt.Retry.Backoff) {
 				bad("%s.retry.backoff: unknown backoff %q (want one of %v)", at, rt.Retry.Backoff, Backoffs)
@@ -315,5 +331,9 @@ func (w *Workflow) unreachable() []string {
 	}
 	return out
 }
+
+// maxSeconds bounds timeouts and delays: far above any real workflow, and far below what
+// overflows a time.Duration (1e300 seconds once became a negative timeout).
+const maxSeconds = 365 * 24 * 60 * 60
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -101,6 +101,10 @@ func TestParseRejects(t *testing.T) {
 		"an unknown name": {`{"tasks": {"a": {"action": "x.y", "input": {"m": "{{ event.payload }}"}}}}`,
 			"tasks.a.input.m"},
 		"an unknown key": {`{"tasks": {"a": {"action": "x.y", "nxt": []}}}`, `unknown field "nxt"`},
+		"a timeout no duration holds": {`{"tasks": {"a": {"action": "x.y", "timeout": 1e300}}}`,
+			"tasks.a: timeout and delay must be at most 31536000 seconds"},
+		"a retry delay past a year": {`{"tasks": {"a": {"action": "x.y", "retry": {"count": 1, "delay": 1e12}}}}`,
+			"tasks.a.retry.delay: must be at most 31536000 seconds"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -109,5 +113,18 @@ func TestParseRejects(t *testing.T) {
 				t.Errorf("Parse error = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A long delay times many retries saturates instead of wrapping round to a negative wait.
+func TestRetryBackoffNeverGoesNegative(t *testing.T) {
+	t.Parallel()
+	for _, backoff := range workflowdef.Backoffs {
+		r := workflowdef.Retry{Count: 100, Delay: 365 * 24 * time.Hour, Backoff: backoff}
+		for attempt := 2; attempt <= 101; attempt++ {
+			if d := r.After(attempt); d < r.Delay {
+				t.Fatalf("%s backoff before attempt %d: %v, less than the delay %v", backoff, attempt, d, r.Delay)
+			}
+		}
 	}
 }
