@@ -35,3 +35,23 @@ func TestExpressionsCannotAllocateWithoutBound(t *testing.T) {
 		t.Fatalf("an expression over its memory budget: %+v", res)
 	}
 }
+
+// expr has no step budget: predicates nested over a payload list are quadratic in what an
+// anonymous webhook caller sends. A run iterates over at most a million items in all.
+func TestNestedPredicatesOverAPayloadAreBounded(t *testing.T) {
+	t.Parallel()
+	payload := `{"l": [` + strings.Repeat("1,", 1999) + `1]}` // 2,000 × 2,000 > 1,000,000
+	res := compile(t, pack.Rule{Expression: `{{ any(event.payload.l, any(event.payload.l, # == 2)) }}`}).Match(scope(t, payload))
+	if res.Matched || res.Err == nil || !strings.Contains(res.Err.Error(), "iterates over more than 1000000 items") {
+		t.Fatalf("nested predicates over 2,000 items: %+v", res)
+	}
+	rule := compile(t, pack.Rule{Parameters: []byte(`{"n": "{{ count(event.payload.l, all(event.payload.l, # == 1)) }}"}`)})
+	if out, err := rule.Render(scope(t, payload)); err == nil || !strings.Contains(err.Error(), "iterates over more than") {
+		t.Fatalf("rendered %s, %v; want the iteration budget refused", out, err)
+	}
+	// One pass, and a nested one within the budget, are fine.
+	res = compile(t, pack.Rule{Expression: `{{ all(event.payload.l, # == 1) and any(event.payload.l[:400], any(event.payload.l[:400], # == 1)) }}`}).Match(scope(t, payload))
+	if !res.Matched {
+		t.Fatalf("predicates within the budget: %+v", res)
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/expr-lang/expr"
 )
 
 // Templates outside rules (a workflow's task input, transitions and output) read other names
@@ -27,11 +25,11 @@ func CompileTemplateIn(raw json.RawMessage, env map[string]any, path ...string) 
 		return nil, &RuleError{Problems: ps.list}
 	}
 	compile := func(src string) (*program, error) {
-		prog, err := compileBounded(src, expr.Env(env))
+		prog, charged, err := compileBounded(src, env)
 		if err != nil {
 			return nil, err
 		}
-		return &program{prog: prog}, nil
+		return &program{prog: prog, charged: charged}, nil
 	}
 	t := &Template{root: compileNodeWith(v, path, &ps, compile)}
 	if len(ps.list) > 0 {

@@ -30,10 +30,11 @@ import (
 // parameters: {{ event.payload.msg }} — skips the VM and walks the path with the same
 // fetch the VM would call.
 type program struct {
-	prog  *vm.Program
-	root  string      // with steps: the scope name the path starts at
-	steps []fetchStep // non-nil when the expression is only a path
-	vms   sync.Pool   // of *vm.VM
+	prog    *vm.Program
+	charged bool        // it iterates: each run carries an iteration budget (budget.go)
+	root    string      // with steps: the scope name the path starts at
+	steps   []fetchStep // non-nil when the expression is only a path
+	vms     sync.Pool   // of *vm.VM
 }
 
 type fetchStep struct {
@@ -52,6 +53,9 @@ func (p *program) run(vars map[string]any) (any, error) {
 			cur = v
 		}
 		return cur, nil
+	}
+	if p.charged {
+		vars = withBudget(vars)
 	}
 	m, _ := p.vms.Get().(*vm.VM)
 	if m == nil {
@@ -93,11 +97,11 @@ func pathSteps(n ast.Node) (root string, steps []fetchStep, ok bool) {
 }
 
 func compileExpr(src string, strict bool) (*program, error) {
-	prog, err := compileProgram(src, strict)
+	prog, charged, err := compileProgram(src, strict)
 	if err != nil {
 		return nil, err
 	}
-	p := &program{prog: prog}
+	p := &program{prog: prog, charged: charged}
 	if strict {
 		if root, steps, ok := pathSteps(prog.Node()); ok && len(steps) > 0 {
 			p.root, p.steps = root, steps
@@ -106,12 +110,13 @@ func compileExpr(src string, strict bool) (*program, error) {
 	return p, nil
 }
 
-func compileProgram(src string, strict bool) (*vm.Program, error) {
-	opts := []expr.Option{expr.Env(map[string]any{
+func compileProgram(src string, strict bool) (*vm.Program, bool, error) {
+	env := map[string]any{
 		nameEvent:  map[string]any{},
 		nameConfig: map[string]any{},
 		nameSystem: map[string]any{},
-	})}
+	}
+	var opts []expr.Option
 	if strict {
 		lenient := map[*ast.MemberNode]bool{}
 		opts = append(opts,
@@ -121,7 +126,7 @@ func compileProgram(src string, strict bool) (*vm.Program, error) {
 			expr.Patch(&strictPatcher{lenient: lenient}),
 		)
 	}
-	return compileBounded(src, opts...)
+	return compileBounded(src, env, opts...)
 }
 
 // exprMessage is the one-line message of an expr error, without expr's source snippet: the
