@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -20,18 +21,30 @@ type FileError struct {
 // Error renders "file:line: field: message", the shape editors and CI logs link to.
 func (e *FileError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
+	b.WriteString(oneLine(e.File))
 	if e.Line > 0 {
 		b.WriteByte(':')
 		b.WriteString(strconv.Itoa(e.Line))
 	}
 	if e.Field != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Field)
+		b.WriteString(oneLine(e.Field))
 	}
 	b.WriteString(": ")
-	b.WriteString(e.Msg)
+	b.WriteString(oneLine(e.Msg))
 	return b.String()
+}
+
+// oneLine keeps a problem on its one line: a key, value or file name from the pack may hold
+// a newline or another control character, which would split "file:line: field: message"
+// into lines naming no file — or forge a line naming another (found by FuzzLoad). Such a
+// string is shown escaped, as Go would quote it.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 // problems collects FileErrors across every file of a pack.

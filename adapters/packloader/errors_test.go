@@ -76,6 +76,8 @@ func TestLoadReportsEveryProblemWithFileLineAndField(t *testing.T) {
 			[]string{"p/triggers/t.yaml: empty file"}},
 		{"two documents", map[string]string{"triggers/t.yaml": "name: t\ntype: sensor\n---\nname: u\ntype: sensor\n"},
 			[]string{"p/triggers/t.yaml:3: more than one YAML document: a pack file holds one"}},
+		{"a key with newlines stays on its line", map[string]string{"triggers/t.yaml": "name: t\ntype: sensor\n\"x\\np/pack.yaml:1: forged\": 1\n"},
+			[]string{`p/triggers/t.yaml:3: x\np/pack.yaml:1: forged: unknown field (want one of name, description, type, payload_schema, parameters_schema, rate_limit, allow_from)`}},
 		{"not a mapping", map[string]string{"triggers/t.yaml": "- name: t\n"},
 			[]string{"p/triggers/t.yaml:1: want a mapping of fields, got a list"}},
 

@@ -21,9 +21,9 @@ type pathRef struct {
 // of the program that runs.
 func referencedPaths(src string) []pathRef {
 	c := &pathCollector{}
-	if _, err := expr.Compile(src, expr.Env(map[string]any{
+	if _, _, err := compileBounded(src, map[string]any{
 		nameEvent: map[string]any{}, nameConfig: map[string]any{}, nameSystem: map[string]any{},
-	}), expr.Patch(c)); err != nil {
+	}, expr.Patch(c)); err != nil {
 		return nil
 	}
 	var out []pathRef

@@ -30,10 +30,11 @@ import (
 // parameters: {{ event.payload.msg }} — skips the VM and walks the path with the same
 // fetch the VM would call.
 type program struct {
-	prog  *vm.Program
-	root  string      // with steps: the scope name the path starts at
-	steps []fetchStep // non-nil when the expression is only a path
-	vms   sync.Pool   // of *vm.VM
+	prog    *vm.Program
+	charged bool        // it iterates: each run carries an iteration budget (budget.go)
+	root    string      // with steps: the scope name the path starts at
+	steps   []fetchStep // non-nil when the expression is only a path
+	vms     sync.Pool   // of *vm.VM
 }
 
 type fetchStep struct {
@@ -56,9 +57,12 @@ func (p *program) run(vars map[string]any) (any, error) {
 		}
 		return cur, nil
 	}
+	if p.charged {
+		vars = withBudget(vars)
+	}
 	m, _ := p.vms.Get().(*vm.VM)
 	if m == nil {
-		m = &vm.VM{}
+		m = newVM()
 	}
 	out, err := m.Run(p.prog, vars)
 	p.vms.Put(m)
@@ -113,11 +117,11 @@ func compileExpr(src string, strict bool) (*program, error) {
 // compileIn compiles src against env; strict (rs not nil) makes reading a missing key on a
 // chain rooted at one of rs an error naming the path.
 func compileIn(src string, env map[string]any, rs *roots) (*program, error) {
-	prog, err := compileProgram(src, env, rs)
+	prog, charged, err := compileProgram(src, env, rs)
 	if err != nil {
 		return nil, err
 	}
-	p := &program{prog: prog}
+	p := &program{prog: prog, charged: charged}
 	if rs != nil {
 		if root, steps, ok := pathSteps(prog.Node(), *rs); ok && len(steps) > 0 {
 			p.root, p.steps = root, steps
@@ -126,8 +130,8 @@ func compileIn(src string, env map[string]any, rs *roots) (*program, error) {
 	return p, nil
 }
 
-func compileProgram(src string, env map[string]any, rs *roots) (*vm.Program, error) {
-	opts := []expr.Option{expr.Env(env)}
+func compileProgram(src string, env map[string]any, rs *roots) (*vm.Program, bool, error) {
+	var opts []expr.Option
 	if rs != nil {
 		lenient := map[*ast.MemberNode]bool{}
 		opts = append(opts,
@@ -137,7 +141,7 @@ func compileProgram(src string, env map[string]any, rs *roots) (*vm.Program, err
 			expr.Patch(&strictPatcher{lenient: lenient, roots: *rs}),
 		)
 	}
-	return expr.Compile(src, opts...)
+	return compileBounded(src, env, opts...)
 }
 
 // exprMessage is the one-line message of an expr error, without expr's source snippet: the

@@ -61,11 +61,20 @@ func (r Retry) After(attempt int) time.Duration {
 	n := max(attempt-1, 1) // the retry number: 1 for attempt 2
 	switch r.Backoff {
 	case "linear":
-		return r.Delay * time.Duration(n)
+		return scale(r.Delay, int64(n))
 	case "exponential":
-		return r.Delay * time.Duration(1<<min(n-1, 30))
+		return scale(r.Delay, 1<<min(n-1, 30))
 	}
 	return r.Delay
+}
+
+// scale is d*n, saturated: a long delay times many retries must not wrap round to a
+// negative wait (found by FuzzParse).
+func scale(d time.Duration, n int64) time.Duration {
+	if d > 0 && n > int64(math.MaxInt64/d) {
+		return math.MaxInt64
+	}
+	return d * time.Duration(n)
 }
 
 // Transition is one entry of a task's next list.
@@ -191,6 +200,17 @@ func (c *shapes) number(raw json.RawMessage, path string, whole bool) float64 {
 	return f
 }
 
+// duration reads a number of seconds, at most maxSeconds: a bigger one (1e300) would overflow
+// into a negative time.Duration.
+func (c *shapes) duration(raw json.RawMessage, path string) float64 {
+	f := c.number(raw, path, false)
+	if f > maxSeconds {
+		c.bad(path, "must be at most %d seconds (a year), got %v", maxSeconds, f)
+		return 0
+	}
+	return f
+}
+
 func join(path, key string) string {
 	if path == "" {
 		return key
@@ -262,8 +282,8 @@ func Parse(raw json.RawMessage) (*Workflow, error) {
 		t := &Task{
 			Name:    name,
 			Action:  c.str(rt["action"], at+".action"),
-			Timeout: seconds(c.number(rt["timeout"], at+".timeout", false)),
-			Delay:   seconds(c.number(rt["delay"], at+".delay", false)),
+			Timeout: seconds(c.duration(rt["timeout"], at+".timeout")),
+			Delay:   seconds(c.duration(rt["delay"], at+".delay")),
 		}
 		c.str(rt["description"], at+".description")
 		if t.Action == "" && (absent(rt["action"]) || kind(rt["action"]) == "a string") {
@@ -274,7 +294,7 @@ func Parse(raw json.RawMessage) (*Workflow, error) {
 			if r := c.mapping(rt["retry"], at+".retry", "a mapping of count, delay, backoff", retryKeys); r != nil {
 				t.Retry = Retry{
 					Count:   int(c.number(r["count"], at+".retry.count", true)),
-					Delay:   seconds(c.number(r["delay"], at+".retry.delay", false)),
+					Delay:   seconds(c.duration(r["delay"], at+".retry.delay")),
 					Backoff: c.str(r["backoff"], at+".retry.backoff"),
 				}
 				if t.Retry.Backoff != "" && !slices.Contains(Backoffs, t.Retry.Backoff) {
@@ -433,5 +453,9 @@ func (w *Workflow) unreachable() []string {
 	}
 	return out
 }
+
+// maxSeconds bounds timeouts and delays: far above any real workflow, and far below what
+// overflows a time.Duration (1e300 seconds once became a negative timeout).
+const maxSeconds = 365 * 24 * 60 * 60
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -135,6 +135,10 @@ func TestParseRejects(t *testing.T) {
 		"a task as a string":     {`{"tasks": {"a": "x.y"}}`, "tasks.a: want a mapping of action, input, next …, got a string"},
 		"tasks as a list":        {`{"tasks": [{"a": {"action": "x.y"}}]}`, "tasks: want a mapping of task name: task, got a list"},
 		"a top-level typo":       {`{"task": {"a": {"action": "x.y"}}}`, "task: unknown field (want one of version, description, vars, tasks, output)"},
+		"a timeout no duration holds": {`{"tasks": {"a": {"action": "x.y", "timeout": 1e300}}}`,
+			"tasks.a.timeout: must be at most 31536000 seconds (a year)"},
+		"a retry delay past a year": {`{"tasks": {"a": {"action": "x.y", "retry": {"count": 1, "delay": 1e12}}}}`,
+			"tasks.a.retry.delay: must be at most 31536000 seconds"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -157,5 +161,18 @@ func TestWithItemsMayBeALiteralList(t *testing.T) {
 	items, err := a.Items(workflowdef.Scope{})
 	if err != nil || len(items) != 2 || items[1] != "b" {
 		t.Fatalf("items = %v, %v; want [a b]", items, err)
+	}
+}
+
+// A long delay times many retries saturates instead of wrapping round to a negative wait.
+func TestRetryBackoffNeverGoesNegative(t *testing.T) {
+	t.Parallel()
+	for _, backoff := range workflowdef.Backoffs {
+		r := workflowdef.Retry{Count: 100, Delay: 365 * 24 * time.Hour, Backoff: backoff}
+		for attempt := 2; attempt <= 101; attempt++ {
+			if d := r.After(attempt); d < r.Delay {
+				t.Fatalf("%s backoff before attempt %d: %v, less than the delay %v", backoff, attempt, d, r.Delay)
+			}
+		}
 	}
 }
