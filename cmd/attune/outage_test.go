@@ -32,7 +32,7 @@ func serveOn(t *testing.T, dbURL string, extra ...string) *outageServer {
 	addr := freeAddr(t)
 	cliConfig := filepath.Join(t.TempDir(), "config.yaml")
 	s := &outageServer{t: t, url: "http://" + addr, logs: &syncBuffer{}, done: make(chan error, 1)}
-	args := append([]string{"serve", "--database-url", pgtest.WithPoolSize(dbURL, 8), "--http-addr", addr,
+	args := append([]string{"serve", "--allow-root-actions", "--database-url", pgtest.WithPoolSize(dbURL, 8), "--http-addr", addr,
 		"--config", cliConfig, "--secret-key-file", filepath.Join(t.TempDir(), "secret.key"), "--log-level", "info"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { s.done <- run(ctx, args, s.logs, s.logs) }()

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +19,7 @@ import (
 // serveArgsOn are the arguments of `attune serve` on a fresh schema of the shared database.
 func serveArgsOn(t *testing.T, addr string, extra ...string) []string {
 	s := pgtest.NewEmpty(t)
-	return append([]string{"serve", "--database-url", pgtest.WithPoolSize(pgtest.URL(), 4), "--schema", s.Name,
+	return append([]string{"serve", "--allow-root-actions", "--database-url", pgtest.WithPoolSize(pgtest.URL(), 4), "--schema", s.Name,
 		"--http-addr", addr, "--config", filepath.Join(t.TempDir(), "config.yaml"),
 		"--secret-key-file", filepath.Join(t.TempDir(), "secret.key")}, extra...)
 }
@@ -80,5 +83,19 @@ func TestServeWithABadReadyMaxLagFailsAtOnce(t *testing.T) {
 	var ee *exitError
 	if errors.As(err, &ee) && ee.code == 0 {
 		t.Errorf("exit code 0 for a bad flag")
+	}
+}
+
+// A root server would run every action as root: it refuses to start until told which user
+// actions run as, or that this machine is a throw-away one.
+func TestServeAsRootWithoutARunAsUserRefusesToStart(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the refusal is for root servers; this test runs as uid " + strconv.Itoa(os.Geteuid()))
+	}
+	args := slices.DeleteFunc(serveArgsOn(t, freeAddr(t)), func(a string) bool { return a == "--allow-root-actions" })
+	_, err := runWithin(t, 60*time.Second, args...)
+	if err == nil || !strings.Contains(err.Error(), "--run-as") || !strings.Contains(err.Error(), "--allow-root-actions") {
+		t.Fatalf("serve as root without --run-as: %v, want a refusal naming --run-as and --allow-root-actions", err)
 	}
 }
