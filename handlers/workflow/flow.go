@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/attune-go/attune/adapters/ruleeval"
@@ -145,9 +146,38 @@ func (f *flow) transitioned(e workflow.WorkflowTaskTransitioned) error {
 	}
 	f.results[e.Task] = result
 	if e.Status != execution.Completed && len(e.Next) == 0 {
-		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s and no transition handles it", e.Task, e.Status))
+		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s%s and no transition handles it", e.Task, e.Status, endings(f.runs(e.Task, e.Activation))))
 	}
 	return nil
+}
+
+// endings says how the runs of a task that did not complete ended, when that is not plain
+// from the task's status — "(items: 46 completed, 4 abandoned)" — so that a workflow that fails
+// because its worker was lost says so.
+func endings(runs []workflow.Run) string {
+	counts := map[execution.Status]int{}
+	for _, r := range runs {
+		if !r.Retried && r.Status != "" {
+			counts[r.Status]++
+		}
+	}
+	if len(runs) < 2 && counts[execution.Failed] == len(runs) {
+		return ""
+	}
+	var parts []string
+	for _, st := range execution.Statuses {
+		if n := counts[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	what := "runs"
+	if len(runs) > 0 && runs[0].Item != nil {
+		what = "items"
+	}
+	return " (" + what + ": " + strings.Join(parts, ", ") + ")"
 }
 
 // runs lists the runs of one activation of task, in scheduling order.

@@ -24,13 +24,13 @@ type scenario struct {
 //   - readyz: /readyz answers 503 while the relay or a projection lags (§2)
 //   - guard: leadership and the one-serve-per-database guard survive a reconnect (§3)
 var scenarios = []scenario{
-	{name: "serve-killed", needs: "reschedule, idempotency", run: serveKilled},
-	{name: "workflow-killed", needs: "reschedule", run: workflowKilled},
-	{name: "rabbitmq-worker-and-broker", needs: "reschedule, outage", run: rabbitWorkerAndBroker},
-	{name: "postgres-crash", needs: "outage, reschedule, idempotency", run: postgresCrash},
-	{name: "long-transaction", needs: "readyz", run: longTransaction},
+	{name: "serve-killed", needs: "reschedule, idempotency", inNormalRun: true, run: serveKilled},
+	{name: "workflow-killed", needs: "reschedule", inNormalRun: true, run: workflowKilled},
+	{name: "rabbitmq-worker-and-broker", needs: "reschedule, outage", inNormalRun: true, run: rabbitWorkerAndBroker},
+	{name: "postgres-crash", needs: "outage, reschedule, idempotency", inNormalRun: true, run: postgresCrash},
+	{name: "long-transaction", needs: "readyz", inNormalRun: true, run: longTransaction},
 	{name: "relay-checkpoint-reset", needs: "-", inNormalRun: true, run: checkpointReset},
-	{name: "second-serve-after-db-restart", needs: "guard, outage", run: secondServe},
+	{name: "second-serve-after-db-restart", needs: "guard, outage", inNormalRun: true, run: secondServe},
 }
 
 // scale is how big the scenarios are: the numbers in the full run, a fraction in the
