@@ -117,14 +117,8 @@ func (g *guard) close() {
 
 // tryLock returns a connection, out of the pool, whose session holds the lock, or ErrHeld.
 func tryLock(ctx context.Context, pool *pgxpool.Pool, name string) (*pgx.Conn, error) {
-	pc, err := pool.Acquire(ctx)
+	conn, err := lockSession(ctx, pool, "lock:"+name)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: acquire connection: %w", name, err)
-	}
-	conn := pc.Hijack()
-	// Operators see in pg_stat_activity which session holds which lock.
-	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", appName(conn, "lock:"+name)); err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("lock %s: %w", name, err)
 	}
 	var ok bool

@@ -60,21 +60,30 @@ func Lead(ctx context.Context, pool *pgxpool.Pool, name string, fn func(context.
 
 // takeLock returns a connection, taken out of the pool, whose session holds the lock.
 func takeLock(ctx context.Context, pool *pgxpool.Pool, name string) (*pgx.Conn, error) {
-	pc, err := pool.Acquire(ctx)
+	conn, err := lockSession(ctx, pool, "lead:"+name)
 	if err != nil {
-		return nil, fmt.Errorf("wait for leadership of %s: acquire connection: %w", name, err)
-	}
-	// The session outlives this call, so the connection leaves the pool for good (and frees
-	// its place there: a lock session never starves the pool's other users).
-	conn := pc.Hijack()
-	// Operators see in pg_stat_activity which session holds which leadership.
-	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", appName(conn, "lead:"+name)); err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("wait for leadership of %s: %w", name, err)
 	}
 	if _, err := conn.Exec(ctx, lockSQL, name); err != nil {
 		_ = conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("wait for leadership of %s: %w", name, err)
+	}
+	return conn, nil
+}
+
+// lockSession takes a connection out of the pool for good, to hold a session lock: the
+// session outlives the call, and the connection frees its place in the pool, so a lock
+// session never starves the pool's other users. It is named label in pg_stat_activity, so
+// operators see which session holds which lock.
+func lockSession(ctx context.Context, pool *pgxpool.Pool, label string) (*pgx.Conn, error) {
+	pc, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire connection: %w", err)
+	}
+	conn := pc.Hijack()
+	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", appName(conn, label)); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("name the lock session: %w", err)
 	}
 	return conn, nil
 }
