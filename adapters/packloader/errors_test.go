@@ -226,16 +226,18 @@ func TestLoadReportsEveryProblemWithFileLineAndField(t *testing.T) {
 		// sensors and policies
 		{"sensor emitting an unknown trigger", map[string]string{"sensors/s.yaml": "name: s\nrunner_type: python\nentry_point: s.py\ntriggers: [p.tick, p.tock]\n", "sensors/s.py": "pass\n"},
 			[]string{`p/sensors/s.yaml:4: triggers[1]: unknown trigger "p.tock": pack p has no such trigger`}},
-		{"policy of the wrong shape", map[string]string{"policies/x.yaml": "name: x\naction: p.count\ntype: concurrency\nrate_limit: {limit: 1, window: 1}\nconcurrency: {threshold: 0, attributes: [nn]}\n"},
+		{"an enabled policy, which nothing enforces yet", map[string]string{"policies/x.yaml": "name: x\naction: p.count\ntype: concurrency\nconcurrency: {threshold: 1}\n"},
+			[]string{"p/policies/x.yaml:3: type: concurrency policies are not enforced by this version of attune yet, so this one is refused rather than ignored: set enabled: false to keep the file"}},
+		{"policy of the wrong shape", map[string]string{"policies/x.yaml": "name: x\nenabled: false\naction: p.count\ntype: concurrency\nrate_limit: {limit: 1, window: 1}\nconcurrency: {threshold: 0, attributes: [nn]}\n"},
 			[]string{
-				"p/policies/x.yaml:4: rate_limit: does not apply to a concurrency policy",
-				"p/policies/x.yaml:5: concurrency.threshold: must be at least 1, got 0",
-				`p/policies/x.yaml:5: concurrency.attributes[0]: action p.count has no parameter "nn" (did you mean n?)`,
+				"p/policies/x.yaml:5: rate_limit: does not apply to a concurrency policy",
+				"p/policies/x.yaml:6: concurrency.threshold: must be at least 1, got 0",
+				`p/policies/x.yaml:6: concurrency.attributes[0]: action p.count has no parameter "nn" (did you mean n?)`,
 			}},
-		{"retry on a status that never retries", map[string]string{"policies/x.yaml": "name: x\naction: core.http\ntype: retry\nretry: {on: [completed], max_retries: 2, backoff: linear}\n"},
+		{"retry on a status that never retries", map[string]string{"policies/x.yaml": "name: x\nenabled: false\naction: core.http\ntype: retry\nretry: {on: [completed], max_retries: 2, backoff: linear}\n"},
 			[]string{
-				`p/policies/x.yaml:4: retry.on[0]: cannot retry on "completed": want one of [failed timeout abandoned]`,
-				`p/policies/x.yaml:4: retry.backoff: unknown backoff "linear" (want one of [fixed exponential])`,
+				`p/policies/x.yaml:5: retry.on[0]: cannot retry on "completed": want one of [failed timeout abandoned]`,
+				`p/policies/x.yaml:5: retry.backoff: unknown backoff "linear" (want one of [fixed exponential])`,
 			}},
 	}
 	for _, tt := range tests {

@@ -97,6 +97,12 @@ func (l *loader) readPolicy(f fileProblems, root *yaml.Node) {
 			}
 		}
 	}
+	if p.Enabled && p.Type != "" {
+		// Nothing enforces policies yet (issue #10): a limit that loads and then does nothing
+		// lets its author believe it holds. Refuse it, naming the way out; a disabled policy
+		// claims nothing and is kept.
+		f.at(o.get("type"), "type", "%s policies are not enforced by this version of attune yet, so this one is refused rather than ignored: set enabled: false to keep the file", p.Type)
+	}
 	l.p.Policies = append(l.p.Policies, p)
 	l.policies = append(l.policies, src)
 }
