@@ -109,6 +109,10 @@ func TestE2ECLIDrivesTheSystem(t *testing.T) {
 	if err != nil || !strings.Contains(out, `{"sum":42}`) || !strings.Contains(out, "completed") {
 		t.Fatalf("run --wait: %v\n%s", err, out)
 	}
+	// A string parameter takes the text as typed, even when it reads as a number.
+	if out, err := cli("run", "core.echo", "message=1.10", "--wait", "--json"); err != nil || !strings.Contains(out, `"message": "1.10"`) && !strings.Contains(out, `"message":"1.10"`) {
+		t.Errorf("run core.echo message=1.10: %v\n%s", err, out)
+	}
 	if out, err := cli("run", "e2e.fail", "--wait"); err == nil || exitCode(err) != 1 || !strings.Contains(out, "failed") {
 		t.Errorf("run --wait of a failing action: err %v (exit %d), want exit 1\n%s", err, exitCode(err), out)
 	}

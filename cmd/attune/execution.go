@@ -14,6 +14,7 @@ import (
 	"github.com/attune-go/attune/adapters/apiclient"
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
 )
 
 func runCommand() *cobra.Command {
@@ -23,7 +24,14 @@ func runCommand() *cobra.Command {
 	)
 	cmd := clientCommand("run ACTION [key=value …]", "Run an action", &flags, cobra.MinimumNArgs(1),
 		func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
-			params, err := parseParams(args[1:])
+			// The action's schema types each key=value: a string parameter takes the text as
+			// it is (message=1.10 stays "1.10"). Without the schema (an unknown action: the
+			// server says so), values are read as JSON where they parse.
+			var schema pack.Params
+			if a, err := c.Action(cmd.Context(), args[0]); err == nil {
+				schema = a.Parameters
+			}
+			params, err := parseParams(args[1:], schema)
 			if err != nil {
 				return err
 			}
@@ -66,14 +74,21 @@ func reasonSuffix(reason string) string {
 	return ": " + reason
 }
 
-// parseParams reads key=value arguments. A value that is valid JSON (a number, true, an
-// object …) is sent as that JSON; anything else as a string. Quote to force a string: n='"42"'.
-func parseParams(args []string) (map[string]json.RawMessage, error) {
+// parseParams reads key=value arguments by the action's schema: a parameter of type string
+// takes the text as it is; any other value that is valid JSON (a number, true, an object …) is
+// sent as that JSON, and anything else as a string. Without a type, quote to force a string:
+// n='"42"'.
+func parseParams(args []string, schema pack.Params) (map[string]json.RawMessage, error) {
 	params := map[string]json.RawMessage{}
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok || k == "" {
 			return nil, usageError("parameter %q: want key=value", a)
+		}
+		if p, ok := schema[k]; ok && p.Type == pack.ParamString {
+			b, _ := json.Marshal(v)
+			params[k] = b
+			continue
 		}
 		if json.Valid([]byte(v)) && v != "" {
 			params[k] = json.RawMessage(v)
