@@ -127,6 +127,12 @@ func TestE2ECLIDrivesTheSystem(t *testing.T) {
 	if out, err = cli("rule", "test", "e2e.on_error", "--event", event); err != nil || !strings.Contains(out, "MATCH") || !strings.Contains(out, "disk full (hello)") {
 		t.Errorf("rule test of a matching event: err %v\n%s", err, out)
 	}
+	// A match whose parameters cannot render (the template reads payload.msg) is said, and is
+	// no success: the execution would fail at once.
+	_ = os.WriteFile(event, []byte(`{"payload": {"level": "error"}}`), 0o600)
+	if out, err = cli("rule", "test", "e2e.on_error", "--event", event); err == nil || exitCode(err) != 1 || !strings.Contains(out, "parameters do not render") {
+		t.Errorf("rule test of a match whose parameters do not render: err %v (exit %d), want exit 1 saying so\n%s", err, exitCode(err), out)
+	}
 
 	if out, err = cli("rule", "disable", "e2e.on_error"); err != nil {
 		t.Fatalf("rule disable: %v\n%s", err, out)

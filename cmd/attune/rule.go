@@ -51,6 +51,10 @@ func ruleCommand() *cobra.Command {
 			if m, _ := report["matched"].(bool); !m {
 				return &exitError{code: 1, err: fmt.Errorf("rule %s does not match", args[0])}
 			}
+			if r, _ := report["render_error"].(string); r != "" {
+				// It matches, but its execution would fail at once: that is no success.
+				return &exitError{code: 1, err: fmt.Errorf("rule %s matches, but its parameters do not render: %s", args[0], r)}
+			}
 			return nil
 		})
 	test.Flags().StringVar(&eventFile, "event", "", "JSON file with the event: {\"payload\": {…}} or the payload itself")
@@ -85,6 +89,9 @@ func ruleReport(w io.Writer, report map[string]any) error {
 	}
 	if r, _ := report["reason"].(string); r != "" {
 		fprintf(w, "reason: %s\n", r)
+	}
+	if r, _ := report["render_error"].(string); r != "" {
+		fprintf(w, "parameters do not render: %s\n", r)
 	}
 	return nil
 }
