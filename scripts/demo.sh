@@ -13,7 +13,7 @@ bin=bin/attune
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "building attune"
-go build -o "$bin" ./cmd/attune
+go build -buildvcs=auto -o "$bin" ./cmd/attune
 
 say "starting from a clean schema ($ATTUNE_DATABASE_SCHEMA)"
 psql "${ATTUNE_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}" -qc "DROP SCHEMA IF EXISTS $ATTUNE_DATABASE_SCHEMA CASCADE" 2>/dev/null

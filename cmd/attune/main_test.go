@@ -258,3 +258,11 @@ func TestASecondInProcessServerOnTheSameDatabaseIsRefused(t *testing.T) {
 		t.Fatalf("second in-process serve: %v, want a refusal that says to use RabbitMQ", err)
 	}
 }
+
+func TestVersionSaysWhichBuildThisIs(t *testing.T) {
+	t.Parallel()
+	out, _, err := attune(t, "--version")
+	if err != nil || !strings.HasPrefix(out, "attune version ") || strings.TrimSpace(strings.TrimPrefix(out, "attune version ")) == "" {
+		t.Fatalf("attune --version: %q, %v; want \"attune version <build>\"", out, err)
+	}
+}

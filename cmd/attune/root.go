@@ -33,6 +33,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := &cobra.Command{
 		Use:           "attune",
 		Short:         "Attune: event-sourced automation and workflows",
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
