@@ -261,6 +261,13 @@ func (c *Client) LoadPack(ctx context.Context, path string) (map[string]any, err
 	return out, err
 }
 
+// DeletePack retires a pack and all its components.
+func (c *Client) DeletePack(ctx context.Context, ref string) (map[string]any, error) {
+	var out map[string]any
+	err := c.Do(ctx, http.MethodDelete, "/api/v1/packs/"+url.PathEscape(ref), nil, &out)
+	return out, err
+}
+
 // SetRuleEnabled enables or disables a rule.
 func (c *Client) SetRuleEnabled(ctx context.Context, ref string, enabled bool) error {
 	verb := "disable"

@@ -101,6 +101,7 @@ var routeAccess = map[string]access{
 	"POST /api/v1/rules/{ref}/disable":        accessOperator,
 	"POST /api/v1/rules/{ref}/test":           accessOperator,
 	"POST /api/v1/packs":                      accessAdmin, // runs code from the server's disk
+	"DELETE /api/v1/packs/{ref}":              accessAdmin,
 	"GET /api/v1/tokens":                      accessAdmin,
 	"POST /api/v1/tokens":                     accessAdmin,
 	"POST /api/v1/tokens/{id_or_name}/revoke": accessAdmin,

@@ -22,6 +22,15 @@ func (s *Server) loadPack(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *Server) deletePack(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.cfg.DeletePack(r.Context(), r.PathValue("ref"), actor(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
 func (s *Server) ruleEnabled(enabled bool) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ref := r.PathValue("ref")

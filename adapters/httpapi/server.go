@@ -61,6 +61,8 @@ type Config struct {
 	CancelExecution func(ctx context.Context, id, actor string) error
 	RerunExecution  func(ctx context.Context, id, actor string) (executionID string, err error)
 	LoadPack        func(ctx context.Context, req PackLoadRequest) (any, error)
+	// DeletePack retires a pack and every component it has (DELETE /api/v1/packs/{ref}).
+	DeletePack func(ctx context.Context, ref, actor string) (any, error)
 	SetRuleEnabled  func(ctx context.Context, ref string, enabled bool, actor string) error
 	TestRule        func(ctx context.Context, ref string, event json.RawMessage) (any, error)
 	Webhooks        http.Handler // POST /api/v1/webhooks/{trigger}
@@ -173,6 +175,7 @@ func (s *Server) routes() {
 	s.handle("POST /api/v1/executions/{id}/cancel", s.cfg.CancelExecution != nil, s.cancelExecution)
 	s.handle("POST /api/v1/executions/{id}/rerun", s.cfg.RerunExecution != nil, s.rerunExecution)
 	s.handle("POST /api/v1/packs", s.cfg.LoadPack != nil, s.loadPack)
+	s.handle("DELETE /api/v1/packs/{ref}", s.cfg.DeletePack != nil, s.deletePack)
 	s.handle("POST /api/v1/rules/{ref}/enable", s.cfg.SetRuleEnabled != nil, s.ruleEnabled(true))
 	s.handle("POST /api/v1/rules/{ref}/disable", s.cfg.SetRuleEnabled != nil, s.ruleEnabled(false))
 	s.handle("POST /api/v1/rules/{ref}/test", s.cfg.TestRule != nil, s.testRule)

@@ -31,6 +31,19 @@ func packCommand() *cobra.Command {
 				return nil
 			})
 		})
-	cmd.AddCommand(load, packListCommand(), packGetCommand())
+	var deleteFlags clientFlags
+	del := clientCommand("delete REF", "Retire a pack and every action, trigger, rule, sensor and policy it has", &deleteFlags, cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			res, err := c.DeletePack(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return deleteFlags.print(cmd.OutOrStdout(), res, func(w io.Writer) error {
+				retired, _ := res["retired"].([]any)
+				fprintf(w, "pack %v %v: %d components retired\n", res["pack"], res["outcome"], len(retired))
+				return nil
+			})
+		})
+	cmd.AddCommand(load, del, packListCommand(), packGetCommand())
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/attune-go/attune/adapters/packloader"
 	"net/http"
 
 	"github.com/attune-go/attune/adapters/httpapi"
@@ -41,6 +42,17 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		},
 		LoadPack: func(ctx context.Context, req httpapi.PackLoadRequest) (any, error) {
 			res, err := s.loadPack(ctx, req.Path, req.Actor)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"pack": res.Ref, "outcome": res.Outcome, "version": res.Version, "retired": res.Retired}, nil
+		},
+		DeletePack: func(ctx context.Context, ref, actor string) (any, error) {
+			if ref == packloader.CoreRef {
+				return nil, &httpapi.Error{Status: http.StatusBadRequest, Code: httpapi.CodeBadRequest, Field: "ref",
+					Message: "the core pack ships with attune and cannot be deleted"}
+			}
+			res, err := packs.Retire(ctx, s.store, ref, "deleted by "+actor, actor)
 			if err != nil {
 				return nil, err
 			}
