@@ -62,11 +62,11 @@ type Config struct {
 	RerunExecution  func(ctx context.Context, id, actor string) (executionID string, err error)
 	LoadPack        func(ctx context.Context, req PackLoadRequest) (any, error)
 	// DeletePack retires a pack and every component it has (DELETE /api/v1/packs/{ref}).
-	DeletePack func(ctx context.Context, ref, actor string) (any, error)
-	SetRuleEnabled  func(ctx context.Context, ref string, enabled bool, actor string) error
-	TestRule        func(ctx context.Context, ref string, event json.RawMessage) (any, error)
-	Webhooks        http.Handler // POST /api/v1/webhooks/{trigger}
-	ExtraRoutes     func(mux *http.ServeMux)
+	DeletePack     func(ctx context.Context, ref, actor string) (any, error)
+	SetRuleEnabled func(ctx context.Context, ref string, enabled bool, actor string) error
+	TestRule       func(ctx context.Context, ref string, event json.RawMessage) (any, error)
+	Webhooks       http.Handler // POST /api/v1/webhooks/{trigger}
+	ExtraRoutes    func(mux *http.ServeMux)
 
 	// Subscribe follows the log after a position (eventstore.Store.Subscribe): it serves
 	// GET /api/v1/stream, the live event stream. It needs Head or ReadAll.
