@@ -15,6 +15,12 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say "building attune"
 go build -buildvcs=auto -o "$bin" ./cmd/attune
 
+# Refuse before anything is dropped when the port is taken (another demo, another server).
+if curl -s -o /dev/null --max-time 2 "$ATTUNE_URL/healthz" 2>/dev/null || (exec 3<>"/dev/tcp/${ATTUNE_HTTP_ADDR%:*}/${ATTUNE_HTTP_ADDR##*:}") 2>/dev/null; then
+  echo "demo: $ATTUNE_HTTP_ADDR is already in use (another attune serve?); stop it, or set ATTUNE_HTTP_ADDR to a free address" >&2
+  exit 1
+fi
+
 say "starting from a clean schema ($ATTUNE_DATABASE_SCHEMA)"
 psql "${ATTUNE_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}" -qc "DROP SCHEMA IF EXISTS $ATTUNE_DATABASE_SCHEMA CASCADE" 2>/dev/null
 "$bin" migrate

@@ -20,8 +20,8 @@ func TestE2EAPackIsDeletedWithItsComponents(t *testing.T) {
 		"triggers/hook.yaml": "name: hook\ntype: webhook\n",
 		"rules/on_hook.yaml": "name: on_hook\ntrigger: mistake.hook\naction: core.noop\n",
 	})
-	if out, err := cli("pack", "load", dir); err != nil {
-		t.Fatalf("pack load: %v\n%s", err, out)
+	if out, err := cli("pack", "load", dir); err != nil || !strings.Contains(out, "pack") || !strings.Contains(out, "mistake") || !strings.Contains(out, "registered") {
+		t.Fatalf("pack load: %v, want a table naming the pack and its outcome\n%s", err, out)
 	}
 	out, err := cli("pack", "delete", "mistake")
 	if err != nil || !strings.Contains(out, "pack mistake retired: 2 components retired") {

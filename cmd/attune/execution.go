@@ -48,7 +48,7 @@ func runCommand() *cobra.Command {
 			}
 			x, err = c.Wait(cmd.Context(), x.ID, func(x httpapi.Execution) {
 				if !flags.JSON && !flags.YAML {
-					fprintf(out, "  %s  %s\n", time.Now().UTC().Format("15:04:05.000"), x.Status)
+					fprintf(out, "  %s  %s\n", changedAt(x).UTC().Format("15:04:05.000"), x.Status)
 				}
 			})
 			if err != nil {
@@ -65,6 +65,18 @@ func runCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the execution ends, showing its status changes; exit non-zero unless it completed")
 	cmd.Example = "  attune run core.echo message='hello, world' --wait\n  attune run examples.shout message=hi count=3 tags='[\"a\",\"b\"]'"
 	return cmd
+}
+
+// changedAt is when the server recorded the execution's current status, as well as its read
+// model tells: the client's clock and polling delay would blur the timeline.
+func changedAt(x httpapi.Execution) time.Time {
+	switch {
+	case x.FinishedAt != nil:
+		return *x.FinishedAt
+	case x.StartedAt != nil:
+		return *x.StartedAt
+	}
+	return x.CreatedAt
 }
 
 func reasonSuffix(reason string) string {

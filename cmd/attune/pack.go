@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,9 +28,15 @@ func packCommand() *cobra.Command {
 				return err
 			}
 			return loadFlags.print(cmd.OutOrStdout(), res, func(w io.Writer) error {
-				b, _ := json.Marshal(res)
-				fprintf(w, "%s\n", b)
-				return nil
+				var retired []string
+				if list, ok := res["retired"].([]any); ok {
+					for _, c := range list {
+						b, _ := json.Marshal(c)
+						retired = append(retired, string(b))
+					}
+				}
+				return details(w, "pack", fmt.Sprint(res["pack"]), "outcome", fmt.Sprint(res["outcome"]),
+					"version", fmt.Sprint(res["version"]), "retired", strings.Join(retired, ", "))
 			})
 		})
 	var deleteFlags clientFlags

@@ -64,7 +64,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	cfg.bindDatabase(cmd.Flags())
 	cfg.bindServer(cmd.Flags())
 	cmd.Flags().StringArrayVar(&packs, "pack", nil, "pack directory to load at start-up (repeatable)")
-	cmd.Flags().BoolVar(&noWorker, "no-worker", false, "run no worker in this process (workers run as `attune worker` elsewhere)")
+	cmd.Flags().BoolVar(&noWorker, "no-worker", false, "run no worker in this process (workers then run as separate attune worker processes)")
 	cmd.Flags().BoolVar(&noAuth, "no-auth", false, "serve the API without access control (a development machine only)")
 	cmd.Flags().StringVar(&clientConfig, "config", os.Getenv("ATTUNE_CONFIG"), "CLI config file the first start writes the admin token to (ATTUNE_CONFIG; default ~/.config/attune/config.yaml)")
 	cmd.Flags().StringVar(&readyMaxLag, "ready-max-lag", cmp.Or(os.Getenv("ATTUNE_READY_MAX_LAG"), app.DefaultReadyMaxLag.String()),
