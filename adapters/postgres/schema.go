@@ -33,6 +33,16 @@ func CurrentSchema(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 	return s, nil
 }
 
+// Migrated reports whether the pool's schema has Attune's tables (the event log), that is
+// whether `attune migrate` (or a start of `attune serve`) has run on it.
+func Migrated(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	var ok bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass('events') IS NOT NULL").Scan(&ok); err != nil {
+		return false, fmt.Errorf("look for the event log: %w", err)
+	}
+	return ok, nil
+}
+
 // HoldsEvents reports whether the pool's schema has an event log with anything in it.
 func HoldsEvents(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 	var has bool

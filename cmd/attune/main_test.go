@@ -266,3 +266,22 @@ func TestVersionSaysWhichBuildThisIs(t *testing.T) {
 		t.Fatalf("attune --version: %q, %v; want \"attune version <build>\"", out, err)
 	}
 }
+
+// Every command that works on the database directly says what to do on a database that was
+// never migrated, instead of a SQL error about a missing table.
+func TestCommandsOnAnUnmigratedDatabaseSayToMigrate(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewEmpty(t)
+	db := []string{"--database-url", pgtest.WithPoolSize(pgtest.URL(), 2), "--schema", s.Name}
+	for _, args := range [][]string{
+		{"history", "execution-01J0000000000000000000000"},
+		{"audit", "verify"},
+		{"token", "list"},
+		{"projections", "rebuild"},
+	} {
+		_, _, err := attune(t, append(args, db...)...)
+		if err == nil || !strings.Contains(err.Error(), "run `attune migrate` first") {
+			t.Errorf("attune %s on an unmigrated schema: %v, want it to say to run attune migrate first", strings.Join(args, " "), err)
+		}
+	}
+}

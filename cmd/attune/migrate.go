@@ -67,7 +67,19 @@ func openDatabase(ctx context.Context, cfg config, opts ...openOption) (*pgxpool
 			return nil, err
 		}
 	}
-	return postgres.ConnectWith(ctx, cfg.DatabaseURL, cfg.Schema, postgres.PoolOptions{
+	pool, err := postgres.ConnectWith(ctx, cfg.DatabaseURL, cfg.Schema, postgres.PoolOptions{
 		MaxConns: cfg.DBMaxConns, AppName: "attune-" + cmp.Or(o.role, "cli"),
 	})
+	if err != nil || o.createSchema {
+		return pool, err // migrate and serve migrate it themselves
+	}
+	migrated, err := postgres.Migrated(ctx, pool)
+	if err == nil && !migrated {
+		err = usageError("the database has no Attune tables in schema %s: run `attune migrate` first (or start `attune serve`, which migrates)", cmp.Or(cfg.Schema, "of its search_path"))
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
 }
