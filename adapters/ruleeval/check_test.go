@@ -39,7 +39,7 @@ func TestCheckRuleRejectsBadCriteria(t *testing.T) {
 		name, criteria, want string
 	}{
 		{"unknown operator", `{"payload.v": {"type": "equal", "pattern": "x"}}`,
-			`criteria.payload.v.type | unknown operator "equal" (want one of contains, endswith, eq, equals, exists, greaterthan, gt, icontains, iendswith, ieq, iequals, in, incontains, inside, iregex, istartswith, lessthan, lt, matchregex, matchwildcard, ncontains, neq, nequals, nexists, nin, ninside, regex, search, startswith, td_gt, td_lt, timediff_gt, timediff_lt)`},
+			`criteria.payload.v.type | unknown operator "equal" (want one of contains, endswith, eq, equals, exists, greaterthan, gt, icontains, iendswith, ieq, iequals, in, inside, iregex, istartswith, lessthan, lt, matchregex, matchwildcard, ncontains, neq, nequals, nexists, nicontains, nin, ninside, regex, search, startswith, td_gt, td_lt, timediff_gt, timediff_lt)`},
 		{"no pattern", `{"payload.v": {"type": "equals"}}`, `criteria.payload.v | equals needs a pattern`},
 		{"lookahead is not RE2", `{"payload.v": {"type": "regex", "pattern": "a(?=b)"}}`,
 			"criteria.payload.v.pattern | regex: bad regular expression (RE2 syntax: no lookaround, no backreferences): error parsing regexp: invalid or unsupported Perl syntax: `(?=`"},

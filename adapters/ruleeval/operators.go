@@ -14,7 +14,7 @@ import (
 //
 //	equals eq, nequals neq, iequals ieq         equality; numbers numerically
 //	lessthan lt, greaterthan gt                 numbers (numeric strings too), else two strings
-//	contains, ncontains, icontains, incontains  substring of a string, element of a list, key of an object
+//	contains, ncontains, icontains, nicontains  substring of a string, element of a list, key of an object
 //	startswith, istartswith, endswith, iendswith
 //	regex, iregex                               unanchored search (Python re.search), RE2 syntax
 //	matchregex                                  anchored at the start (re.match), . matches newline
@@ -77,7 +77,7 @@ func operatorTable() map[string]*operator {
 		{name: "contains", needsPattern: true, test: containsTest(false, false)},
 		{name: "ncontains", needsPattern: true, test: containsTest(false, true)},
 		{name: "icontains", needsPattern: true, test: containsTest(true, false)},
-		{name: "incontains", needsPattern: true, test: containsTest(true, true)},
+		{name: "nicontains", needsPattern: true, test: containsTest(true, true)},
 		{name: "startswith", needsPattern: true, test: stringTest(strings.HasPrefix)},
 		{name: "istartswith", needsPattern: true, test: stringTest(func(v, p string) bool {
 			return strings.HasPrefix(strings.ToLower(v), strings.ToLower(p))

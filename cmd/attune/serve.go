@@ -47,6 +47,7 @@ func serveCommand(cfg *config) *cobra.Command {
 			return app.Run(cmd.Context(), app.Config{
 				Packs:          packs,
 				PackLimits:     packLimits,
+				Contain:        wf.contain,
 				Worker:         embeddedWorker(noWorker, wf),
 				NoAuth:         noAuth,
 				ClientConfig:   clientConfig,

@@ -23,7 +23,7 @@ func BenchmarkNoop(b *testing.B) {
 	}
 }
 
-// BenchmarkLocal is core.local running `true`: a command file, bash, and a process group.
+// BenchmarkLocal is core.local running `true`: bash reading the command from a pipe, in a process group.
 func BenchmarkLocal(b *testing.B) {
 	r := setup(b, builtin.Config{})
 	req := request("core.local", `{"cmd": "true"}`)

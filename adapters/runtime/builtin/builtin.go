@@ -39,7 +39,7 @@ type Config struct {
 	HTTPClient *http.Client
 	// MaxBodyBytes caps the response body core.http keeps; default 1 MiB.
 	MaxBodyBytes int
-	// TempDir holds core.local's command files and is its default working directory; default
+	// TempDir is core.local's default working directory; default
 	// os.TempDir().
 	TempDir string
 	Logger  *slog.Logger

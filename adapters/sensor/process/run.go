@@ -9,11 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/attune-go/attune/adapters/runtime/contain"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -33,8 +36,15 @@ func (s *Supervisor) runOnce(ctx context.Context, sn Sensor, log *slog.Logger) e
 	if err != nil {
 		return err
 	}
+	var cell *contain.Cell
+	if s.cfg.Sandbox != nil {
+		if cell, err = s.cfg.Sandbox.Prepare("sensor-" + sn.Sensor.Ref); err != nil {
+			return fmt.Errorf("start sensor %s: contain it: %w", sn.Sensor.Ref, err)
+		}
+		defer cell.Close() // kills whatever the sensor left in its cell
+	}
 	interp := s.cfg.Interpreters[sn.Sensor.RunnerType]
-	bin, err := exec.LookPath(interp[0])
+	bin, err := lookPath(interp[0], s.cfg.Env)
 	if err != nil {
 		return fmt.Errorf("start sensor %s: find %s: %w", sn.Sensor.Ref, interp[0], err)
 	}
@@ -55,9 +65,15 @@ func (s *Supervisor) runOnce(ctx context.Context, sn Sensor, log *slog.Logger) e
 	cmd := exec.Command(bin, append(interp[1:], sn.Script)...)
 	cmd.Dir = filepath.Dir(sn.Script)
 	cmd.Env = s.cfg.Env
+	if cell != nil {
+		cmd.Env = append(slices.Clone(s.cfg.Env), "HOME="+cell.Home)
+	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.SysProcAttr = groupAttr() // its own group, killed with the engine (sysproc_linux.go)
+	if cell != nil {
+		cell.Apply(cmd)
+	}
 	// A descendant that keeps the stdin pipe open without reading must not hang Wait.
 	cmd.WaitDelay = drainTimeout
 	err = cmd.Start()
@@ -95,8 +111,11 @@ func (s *Supervisor) runOnce(ctx context.Context, sn Sensor, log *slog.Logger) e
 	waitErr := cmd.Wait()
 	close(exited)
 	<-stopped
-	// Whatever the leader left behind in its group goes with it.
+	// Whatever the leader left behind in its group (or its cell) goes with it.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if cell != nil {
+		cell.Kill()
+	}
 	for _, ch := range []chan struct{}{reading, logging} {
 		select {
 		case <-ch:
@@ -174,4 +193,23 @@ func logStderr(r io.Reader, log *slog.Logger) {
 	}
 	// A line over the cap ends the scan; keep draining so the sensor never blocks on a full pipe.
 	_, _ = io.Copy(io.Discard, r)
+}
+
+// lookPath finds name on the PATH of env (the sensor's environment), not the server's.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return exec.LookPath(name)
+	}
+	for _, kv := range env {
+		if dirs, ok := strings.CutPrefix(kv, "PATH="); ok {
+			for _, dir := range filepath.SplitList(dirs) {
+				p := filepath.Join(dir, name)
+				if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+					return p, nil
+				}
+			}
+			return "", fmt.Errorf("%s: not found on %s", name, dirs)
+		}
+	}
+	return exec.LookPath(name)
 }

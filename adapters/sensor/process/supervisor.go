@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/attune-go/attune/adapters/runtime/contain"
 	"log/slog"
 	"os"
 	"slices"
@@ -71,8 +72,13 @@ type Config struct {
 	// Interpreters runs each runner type; default python3 -u, node, bash. The script's path
 	// is appended.
 	Interpreters map[pack.RunnerType][]string
-	// Env is the processes' whole environment; default DefaultEnv().
+	// Env is the processes' whole environment; default DefaultEnv(), or with a Sandbox that
+	// runs them as another user, SandboxEnv().
 	Env []string
+	// Sandbox, when set, runs every sensor process in a cell, as actions run
+	// (adapters/runtime/contain): its user, a scratch HOME, a cgroup, limits. A sensor is pack
+	// code like an action: it must not read the server's keys or environment either.
+	Sandbox *contain.Sandbox
 }
 
 // Validate reports every invalid setting.
@@ -100,6 +106,18 @@ func (c Config) Validate() error {
 func DefaultEnv() []string {
 	env := []string{"PYTHONUNBUFFERED=1"}
 	for _, k := range []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// SandboxEnv is the environment of sensors that run as another user than the server: the
+// system's PATH (the server's may lead into its home), the locale; HOME is the cell's.
+func SandboxEnv() []string {
+	env := []string{"PYTHONUNBUFFERED=1", "PATH=" + contain.SystemPath}
+	for _, k := range []string{"LANG", "LC_ALL", "TZ"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
@@ -157,6 +175,9 @@ func New(cfg Config) *Supervisor {
 	}
 	if cfg.Env == nil {
 		cfg.Env = DefaultEnv()
+		if cfg.Sandbox != nil && cfg.Sandbox.OtherUser() {
+			cfg.Env = SandboxEnv()
+		}
 	}
 	return &Supervisor{
 		cfg:     cfg,

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/attune-go/attune/adapters/runtime/contain"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,6 +52,8 @@ type Config struct {
 	Packs []string
 	// PackLimits bound what loading a pack may read (packloader's defaults where zero).
 	PackLimits packloader.Limits
+	// Contain is how sensor processes are contained (a worker's actions: WorkerConfig.Contain).
+	Contain contain.Config
 	// Box seals and opens secret parameters; every process of a deployment shares its key.
 	Box *secret.Box
 	// NoAuth turns access control off (every request is anonymous and allowed): for a
@@ -217,7 +220,9 @@ func (s *Server) run(parent context.Context) error {
 	}
 	g.Go(func() error { return leadForever(ctx, s.locks, relay.Name, s.log, rl.Run) })
 
-	s.startSensors(ctx, g)
+	if err := s.startSensors(ctx, g); err != nil {
+		return err
+	}
 	// Expired keys are ignored by every claim already; the sweep only keeps the table small.
 	g.Go(func() error {
 		s.keys.SweepEvery(ctx, time.Hour, func(n int64, err error) {

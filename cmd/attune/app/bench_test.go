@@ -74,9 +74,10 @@ func startServer(b *testing.B, transport, pack string) server {
 	b.Cleanup(pool.Close)
 	cfg := app.Config{
 		Pool: pool, HTTPAddr: "127.0.0.1:0", Box: box, Packs: []string{pack},
-		Worker: &app.WorkerConfig{MaxConcurrency: 16, Contain: contain.Config{AllowRoot: true}},
-		NoAuth: true, // the benchmark measures the pipeline, not token lookups
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Worker:  &app.WorkerConfig{MaxConcurrency: 16, Contain: contain.Config{AllowRoot: true}},
+		Contain: contain.Config{AllowRoot: true},
+		NoAuth:  true, // the benchmark measures the pipeline, not token lookups
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}
 	if transport == "rabbitmq" {
 		cfg.AMQPURL = bustest.URL()

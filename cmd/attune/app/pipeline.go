@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/attune-go/attune/adapters/runtime/contain"
 	"path/filepath"
 	"strings"
 	"time"
@@ -79,9 +80,15 @@ func (s *Server) registerHandlers(router *bus.Router) {
 
 // startSensors runs the timers of the enabled timer rules and the enabled sensor processes,
 // reconciled whenever the catalogue changes.
-func (s *Server) startSensors(ctx context.Context, g *errgroup.Group) {
+func (s *Server) startSensors(ctx context.Context, g *errgroup.Group) error {
+	// Sensor processes are pack code, contained as actions are: a root server without
+	// --run-as refuses to start here too, even with no worker of its own.
+	sandbox, err := contain.New(s.cfg.Contain)
+	if err != nil {
+		return err
+	}
 	timers := timer.New(timer.Config{Store: s.store, Logger: s.log})
-	sensors := process.New(process.Config{Store: s.store, Triggers: s.triggerLookup(), Logger: s.log})
+	sensors := process.New(process.Config{Store: s.store, Triggers: s.triggerLookup(), Logger: s.log, Sandbox: sandbox})
 	g.Go(func() error { return timers.Run(ctx) })
 	g.Go(func() error { return sensors.Run(ctx) })
 	g.Go(func() error {
@@ -98,6 +105,7 @@ func (s *Server) startSensors(ctx context.Context, g *errgroup.Group) {
 			}
 		})
 	})
+	return nil
 }
 
 func (s *Server) sensorsToRun() []process.Sensor {
