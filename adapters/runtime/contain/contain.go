@@ -90,7 +90,19 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, fmt.Errorf("scratch directory root %s: %w", cfg.ScratchRoot, err)
 	}
 	if cfg.Cgroup != "off" {
-		s.cgroup, s.pids = findCgroup(cfg.Cgroup)
+		var base string
+		if base, s.pids = findCgroup(cfg.Cgroup); base != "" {
+			// Cells live under a directory of this process: a worker killed with SIGKILL
+			// cannot remove its cells, and the next one on the host can tell whose are whose.
+			sweepCells(base)
+			own := filepath.Join(base, strconv.Itoa(os.Getpid()))
+			if err := os.Mkdir(own, 0o755); err == nil || errors.Is(err, os.ErrExist) {
+				s.cgroup = own
+				if s.pids {
+					_ = os.WriteFile(filepath.Join(own, "cgroup.subtree_control"), []byte("+pids"), 0o644)
+				}
+			}
+		}
 	}
 	s.prlimit, _ = exec.LookPath("prlimit")
 	return s, nil
@@ -205,15 +217,10 @@ func (c *Cell) Kill() bool {
 // and the scratch HOME.
 func (c *Cell) Close() {
 	if c.cgroup != "" {
-		c.Kill()
-		deadline := time.Now().Add(5 * time.Second)
-		for !c.empty() && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
 		if c.fd != nil {
 			_ = c.fd.Close()
 		}
-		_ = os.Remove(c.cgroup)
+		removeCell(c.cgroup)
 	}
 	if c.Home != "" {
 		_ = os.RemoveAll(c.Home)
@@ -238,12 +245,57 @@ func (c *Cell) Processes() []int {
 	return pids
 }
 
-func (c *Cell) empty() bool {
-	b, err := os.ReadFile(filepath.Join(c.cgroup, "cgroup.events"))
+func (c *Cell) empty() bool { return !populated(c.cgroup) }
+
+// sweepCells removes what dead workers left under base: the directory of every worker
+// process that no longer runs, after killing anything still in its cells (a run's setsid'd
+// descendants outlive a SIGKILLed worker), and empty cells of the older flat layout. A live
+// worker's directory is never touched, so two workers on one host never race.
+func sweepCells(base string) {
+	entries, err := os.ReadDir(base)
 	if err != nil {
-		return true
+		return
 	}
-	return strings.Contains(string(b), "populated 0")
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(base, e.Name())
+		pid, err := strconv.Atoi(e.Name())
+		switch {
+		case err != nil: // a cell of the flat layout: only an empty one goes
+			if populated(dir) {
+				continue
+			}
+			_ = os.Remove(dir)
+		case pid == os.Getpid() || syscall.Kill(pid, 0) == nil:
+			continue // a live worker's (a recycled pid errs on the side of keeping)
+		default:
+			cells, _ := os.ReadDir(dir)
+			for _, c := range cells {
+				if c.IsDir() {
+					removeCell(filepath.Join(dir, c.Name()))
+				}
+			}
+			_ = os.Remove(dir)
+		}
+	}
+}
+
+// removeCell kills what is in a cell, waits (bounded) for it to empty and removes it.
+func removeCell(dir string) {
+	_ = os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0o644)
+	deadline := time.Now().Add(5 * time.Second)
+	for populated(dir) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = os.Remove(dir)
+}
+
+// populated reports whether a cgroup still holds a process.
+func populated(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	return err == nil && strings.Contains(string(b), "populated 1")
 }
 
 // findCgroup returns the directory cells are made under and whether the pids controller can
