@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"github.com/attune-go/attune/adapters/postgres"
 	"strings"
 	"time"
 
@@ -26,6 +27,9 @@ ON CONFLICT (name) DO UPDATE SET position_major = $2, position_minor = $3, updat
 // were if it fails. The swap copies the scratch rows into the live tables rather than
 // renaming tables, so the live tables keep their names, indexes and grants, and the copy, the
 // truncate and the checkpoint commit together or not at all.
+// rebuildScratchPrefix starts the name of a rebuild's scratch schema; a ULID follows.
+const rebuildScratchPrefix = "attune_rebuild_"
+
 func (d *DB) Beside(ctx context.Context, name string, build func(context.Context, projections.Target) error) (err error) {
 	ts, ok := tables[name]
 	if !ok {
@@ -35,7 +39,10 @@ func (d *DB) Beside(ctx context.Context, name string, build func(context.Context
 	if err := d.q.QueryRow(ctx, "SELECT current_schema()").Scan(&live); err != nil {
 		return fmt.Errorf("rebuild %s: read the live schema: %w", name, err)
 	}
-	scratch := "attune_rebuild_" + strings.ToLower(ulid.Make().String())
+	// A rebuild killed before its deferred drop leaves its scratch schema behind; the next
+	// one drops those older than a day (far longer than a rebuild runs).
+	_, _ = postgres.DropStaleSchemas(ctx, d.pool, rebuildScratchPrefix, 24*time.Hour, time.Now())
+	scratch := rebuildScratchPrefix + strings.ToLower(ulid.Make().String())
 	session, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: acquire a connection: %w", name, err)

@@ -71,7 +71,7 @@ const staleAfter = 2 * time.Hour
 var sweep sync.Once
 
 // sweepStale drops the schemas that killed test processes left behind: their own (t_*) and
-// the scratch schemas of audits they ran (attune_audit_*). A failure is only logged: another
+// the scratch schemas of audits and rebuilds they ran (attune_audit_*, attune_rebuild_*). A failure is only logged: another
 // process sweeping at the same moment is no reason to fail a test.
 func sweepStale(t testing.TB) {
 	ctx := context.Background()
@@ -81,7 +81,7 @@ func sweepStale(t testing.TB) {
 		return
 	}
 	defer pool.Close()
-	for _, prefix := range []string{"t_", "attune_audit_"} {
+	for _, prefix := range []string{"t_", "attune_audit_", "attune_rebuild_"} {
 		dropped, err := postgres.DropStaleSchemas(ctx, pool, prefix, staleAfter, time.Now())
 		if err != nil {
 			t.Logf("pgtest: sweep stale schemas: %v", err)
