@@ -295,3 +295,18 @@ func assertErrors(t *testing.T, err error, want ...string) {
 		t.Fatalf("errors\n got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
+
+// StackStorm packs write the short operator names as often as the long ones.
+func TestRulesMayUseStackStormsShortOperatorNames(t *testing.T) {
+	t.Parallel()
+	p, err := packloader.Load(files(map[string]string{
+		"rules/r.yaml": "name: r\ntrigger: p.tick\ncriteria:\n  payload.level: {type: eq, pattern: error}\naction: core.noop\n",
+		"rules/s.yaml": "name: s\ntrigger: p.tick\ncriteria:\n  payload.level: {type: in, pattern: [error, warn]}\naction: core.noop\n",
+	}), "p", nil)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if len(p.Rules) != 2 {
+		t.Fatalf("rules %+v, want both", p.Rules)
+	}
+}

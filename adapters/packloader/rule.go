@@ -23,6 +23,8 @@ var Operators = []string{
 	"regex", "iregex", "matchregex", "matchwildcard",
 	"exists", "nexists", "inside", "ninside",
 	"timediff_lt", "timediff_gt", "search",
+	// StackStorm's short aliases, which its packs use as often as the long names.
+	"eq", "neq", "ieq", "lt", "gt", "in", "nin", "td_lt", "td_gt",
 }
 
 // ruleSource keeps what resolve needs to check a rule against its trigger and action.
