@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/oklog/ulid/v2"
 	"time"
 
 	"github.com/attune-go/attune/adapters/bus"
@@ -29,6 +30,21 @@ func fold(ctx context.Context, log Log, stream string) (*execution.Execution, er
 		return nil, permanent(fmt.Errorf("stream %s: %w", stream, err))
 	}
 	return x, nil
+}
+
+// holds reports whether stream holds the event with id: whether an append whose answer was
+// lost committed after all.
+func holds(ctx context.Context, log Log, stream string, id ulid.ULID) (bool, error) {
+	recorded, err := log.ReadStream(ctx, stream)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", stream, err)
+	}
+	for _, r := range recorded {
+		if r.ID == id {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // permanent marks an error no retry can fix (a corrupt stream): the bus's marker, so that a

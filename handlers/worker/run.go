@@ -78,10 +78,22 @@ func (w *Worker) runJob(j job) {
 // placement, or a cancel landing meanwhile, only one outcome is possible. ok is false when
 // the execution is no longer scheduled here.
 func (w *Worker) begin(j job) (x *execution.Execution, runningID string, ok bool) {
+	var sent *eventstore.Proposed // the running event of an earlier attempt
 	err := w.persist(w.life, func(ctx context.Context) error {
 		cur, err := fold(ctx, w.cfg.Log, execution.StreamID(j.executionID))
 		if err != nil {
 			return err
+		}
+		if sent != nil && cur.Status() == execution.Running && cur.WorkerID() == w.id {
+			// The earlier append may have committed although its answer was lost (the
+			// connection died at COMMIT): if the log holds our very event, the run is ours to
+			// start — dropping it would leave the execution running with nobody running it.
+			if mine, err := holds(ctx, w.cfg.Log, execution.StreamID(j.executionID), sent.ID); err != nil {
+				return err
+			} else if mine {
+				x, runningID, ok = cur, sent.ID.String(), true
+				return nil
+			}
 		}
 		if cur.Status() != execution.Scheduled || cur.WorkerID() != w.id {
 			ok = false
@@ -95,6 +107,7 @@ func (w *Worker) begin(j job) (x *execution.Execution, runningID string, ok bool
 		if err != nil {
 			return permanent(err)
 		}
+		sent = &p
 		if _, err := w.cfg.Log.Append(ctx, execution.StreamID(j.executionID), eventstore.Exact(cur.Version()), p); err != nil {
 			return fmt.Errorf("start execution %s: %w", j.executionID, err)
 		}
