@@ -173,18 +173,8 @@ func (s *scanner) object() *Error {
 			return err
 		}
 		s.path = s.path[:len(s.path)-1]
-		s.space()
-		if s.i >= len(s.raw) {
-			return s.malformed()
-		}
-		switch s.raw[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return nil
-		default:
-			return s.malformed()
+		if done, err := s.separator('}'); done || err != nil {
+			return err
 		}
 	}
 }
@@ -203,20 +193,28 @@ func (s *scanner) array() *Error {
 			return err
 		}
 		s.path = s.path[:len(s.path)-1]
-		s.space()
-		if s.i >= len(s.raw) {
-			return s.malformed()
-		}
-		switch s.raw[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return nil
-		default:
-			return s.malformed()
+		if done, err := s.separator(']'); done || err != nil {
+			return err
 		}
 	}
+}
+
+// separator reads what follows a member or an element: a comma (another follows) or the
+// closing bracket (done).
+func (s *scanner) separator(closing byte) (done bool, err *Error) {
+	s.space()
+	if s.i >= len(s.raw) {
+		return true, s.malformed()
+	}
+	switch s.raw[s.i] {
+	case ',':
+		s.i++
+		return false, nil
+	case closing:
+		s.i++
+		return true, nil
+	}
+	return true, s.malformed()
 }
 
 // str reads the string at s.i and returns its length decoded, in bytes of UTF-8, and, when
