@@ -14,26 +14,40 @@ const (
 	Scheduling Status = "scheduling"
 	Scheduled  Status = "scheduled"
 	Running    Status = "running"
-	Canceling  Status = "canceling"
-	Completed  Status = "completed"
-	Failed     Status = "failed"
-	Timeout    Status = "timeout"
-	Cancelled  Status = "cancelled"
-	Abandoned  Status = "abandoned"
+	// Pending is an inquiry's execution (core.ask) waiting for a person's answer.
+	Pending Status = "pending"
+	// Pausing is a workflow that dispatches nothing new while its running tasks finish;
+	// Paused is one with nothing running that waits to be resumed (by an operator, or by the
+	// answer to its pending inquiry).
+	Pausing   Status = "pausing"
+	Paused    Status = "paused"
+	Canceling Status = "canceling"
+	Completed Status = "completed"
+	Failed    Status = "failed"
+	Timeout   Status = "timeout"
+	Cancelled Status = "cancelled"
+	Abandoned Status = "abandoned"
 )
 
 // Statuses lists every state in lifecycle order.
-var Statuses = []Status{Requested, Delayed, Scheduling, Scheduled, Running, Canceling, Completed, Failed, Timeout, Cancelled, Abandoned}
+var Statuses = []Status{Requested, Delayed, Scheduling, Scheduled, Running, Pending, Pausing, Paused, Canceling, Completed, Failed, Timeout, Cancelled, Abandoned}
 
 // transitions is the table of design §2; anything absent is rejected. scheduled → scheduling
 // is the way back for an execution whose worker left (or never took it up) before it started
-// the run: it never ran, so it is placed again rather than abandoned (WorkerLeft).
+// the run: it never ran, so it is placed again rather than abandoned (WorkerLeft). Pending,
+// Pausing and Paused belong to the engine, never a worker: an inquiry goes requested → pending
+// and ends when answered (completed), at its ttl (timeout) or on a cancel; a workflow goes
+// running → pausing (its running tasks finish, nothing new is dispatched) → paused, and back
+// to running on resume or when the inquiry that paused it is answered.
 var transitions = map[Status][]Status{
-	Requested:  {Delayed, Scheduling, Running, Failed, Cancelled},
+	Requested:  {Delayed, Scheduling, Running, Pending, Failed, Cancelled},
 	Delayed:    {Scheduling, Failed, Cancelled},
 	Scheduling: {Scheduled, Failed, Cancelled},
 	Scheduled:  {Running, Scheduling, Cancelled, Abandoned},
-	Running:    {Completed, Failed, Timeout, Canceling, Abandoned},
+	Running:    {Completed, Failed, Timeout, Canceling, Pausing, Paused, Abandoned},
+	Pending:    {Completed, Failed, Timeout, Cancelled},
+	Pausing:    {Paused, Running, Canceling, Completed, Failed, Timeout, Abandoned},
+	Paused:     {Running, Canceling, Cancelled, Failed, Timeout},
 	Canceling:  {Cancelled, Completed, Failed, Timeout, Abandoned},
 }
 

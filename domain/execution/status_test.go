@@ -12,11 +12,14 @@ import (
 // designTable is design §2's transition table, copied row by row (not derived from the code
 // under test): from → the only statuses it may go to.
 var designTable = []struct{ from, to string }{
-	{"requested", "delayed scheduling running failed cancelled"},
+	{"requested", "delayed scheduling running pending failed cancelled"},
 	{"delayed", "scheduling failed cancelled"},
 	{"scheduling", "scheduled failed cancelled"},
 	{"scheduled", "running scheduling cancelled abandoned"}, // scheduling: its worker left before it started
-	{"running", "completed failed timeout canceling abandoned"},
+	{"running", "completed failed timeout canceling pausing paused abandoned"},
+	{"pending", "completed failed timeout cancelled"},                          // an inquiry waiting for its answer
+	{"pausing", "paused running canceling completed failed timeout abandoned"}, // a workflow letting its running tasks finish
+	{"paused", "running canceling cancelled failed timeout"},                   // resumed, cancelled, or its deadline
 	{"canceling", "cancelled completed failed timeout abandoned"},
 	{"completed", ""},
 	{"failed", ""},
@@ -61,8 +64,8 @@ func TestEveryPairOfStatusesFollowsTheDesignTable(t *testing.T) {
 			}
 		}
 	}
-	if pairs != 11*11 {
-		t.Fatalf("checked %d pairs, want 121", pairs)
+	if pairs != 14*14 {
+		t.Fatalf("checked %d pairs, want 196", pairs)
 	}
 }
 
