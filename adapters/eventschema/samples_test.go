@@ -128,6 +128,10 @@ func samples() []event.Event {
 			ExecutionID: id(3), RetryExecutionID: id(7), Policy: "examples.retry_shout", Attempt: 1,
 			Reason: "failed", NotBefore: sampleTime.Add(2 * time.Second),
 		},
+		policy.ExecutionReleased{ExecutionID: id(3), Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Key: `["error"]`, Reason: "a slot freed"},
+		policy.SlotClaimed{Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Key: `["error"]`, ExecutionID: id(3), FromQueue: true},
+		policy.QueueJoined{Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Key: `["error"]`, ExecutionID: id(3)},
+		policy.SlotReleased{Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Key: `["error"]`, ExecutionID: id(3), Status: execution.Cancelled},
 		worker.WorkerRegistered{
 			WorkerID: "worker-a", Name: "worker a", Host: "host-1", Capabilities: worker.Capabilities{Runtimes: []string{"shell", "python3"}},
 			MaxConcurrency: 8, Version: "0.1.0",
