@@ -111,7 +111,7 @@ func samples() []event.Event {
 		execution.ExecutionRequested{
 			ExecutionID: id(3), Action: "examples.shout", RunnerType: "python", Parameters: raw(`{"message":"disk full"}`),
 			EnforcementID: id(2), Rule: "examples.on_error_ping", Trigger: "examples.ping", EventID: id(1),
-			ParentID: id(4), WorkflowTask: "notify", RerunOf: id(5), RetryOf: id(6),
+			ParentID: id(4), WorkflowTask: "notify", RerunOf: id(5), RetryOf: id(6), RetryAttempt: 2,
 			NotBefore: sampleTime.Add(5 * time.Second), TimeoutSeconds: 30,
 		},
 		execution.ExecutionScheduled{ExecutionID: id(3), WorkerID: "worker-a", Runtime: "python3"},

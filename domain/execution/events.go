@@ -24,6 +24,9 @@ type ExecutionRequested struct {
 	WorkflowTask  string          `json:"workflow_task,omitempty"`
 	RerunOf       string          `json:"rerun_of,omitempty"`
 	RetryOf       string          `json:"retry_of,omitempty"`
+	// RetryAttempt numbers a retry in its chain (1 for the first retry of the original run);
+	// set with RetryOf, so the next failure knows how many retries the chain has used.
+	RetryAttempt int `json:"retry_attempt,omitempty"`
 	// NotBefore holds the execution back until then (a workflow task's delay, a retry's
 	// backoff): the scheduler moves it to delayed, and the reaper releases it at that time.
 	NotBefore time.Time `json:"not_before,omitzero"`

@@ -20,6 +20,8 @@ type Execution struct {
 	parentID      string
 	workflowTask  string
 	enforcementID string
+	retryOf       string
+	retryAttempt  int
 	notBefore     time.Time
 	timeout       int
 	workerID      string
@@ -99,6 +101,9 @@ func (x *Execution) requested(e ExecutionRequested) error {
 	if e.ExecutionID == "" || e.Action == "" {
 		return fmt.Errorf("execution requested without id or action (id %q, action %q)", e.ExecutionID, e.Action)
 	}
+	if e.RetryAttempt < 0 || (e.RetryAttempt > 0) != (e.RetryOf != "") {
+		return fmt.Errorf("execution %s requested with retry_attempt %d and retry_of %q: want both or neither", e.ExecutionID, e.RetryAttempt, e.RetryOf)
+	}
 	if e.TimeoutSeconds < 0 {
 		return fmt.Errorf("execution %s requested with timeout %ds, want >= 0", e.ExecutionID, e.TimeoutSeconds)
 	}
@@ -110,6 +115,8 @@ func (x *Execution) requested(e ExecutionRequested) error {
 		parentID:      e.ParentID,
 		workflowTask:  e.WorkflowTask,
 		enforcementID: e.EnforcementID,
+		retryOf:       e.RetryOf,
+		retryAttempt:  e.RetryAttempt,
 		notBefore:     e.NotBefore,
 		timeout:       e.TimeoutSeconds,
 		status:        Requested,
@@ -225,6 +232,12 @@ func (x *Execution) WorkflowTask() string { return x.workflowTask }
 
 // EnforcementID is the enforcement that requested it; empty when the API or a workflow did.
 func (x *Execution) EnforcementID() string { return x.enforcementID }
+
+// RetryOf is the execution this one retries, if a retry policy requested it.
+func (x *Execution) RetryOf() string { return x.retryOf }
+
+// RetryAttempt is which retry of its chain this execution is: 0 for the original run.
+func (x *Execution) RetryAttempt() int { return x.retryAttempt }
 
 // NotBefore is the earliest time it may be scheduled; zero when it may run at once.
 func (x *Execution) NotBefore() time.Time { return x.notBefore }

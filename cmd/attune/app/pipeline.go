@@ -19,6 +19,7 @@ import (
 	"github.com/attune-go/attune/handlers/canceler"
 	"github.com/attune-go/attune/handlers/enforce"
 	"github.com/attune-go/attune/handlers/packs"
+	"github.com/attune-go/attune/handlers/retry"
 	"github.com/attune-go/attune/handlers/rulematch"
 	"github.com/attune-go/attune/handlers/workflow"
 	"github.com/attune-go/attune/projections/registry"
@@ -76,6 +77,7 @@ func (s *Server) registerHandlers(router *bus.Router) {
 	rulematch.Register(router, rulematch.Config{Log: s.store, Catalog: s.registry, Box: s.box})
 	enforce.Register(router, enforce.Config{Log: s.store, Catalog: s.registry, Box: s.box})
 	workflow.Register(router, workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box})
+	retry.Register(router, retry.Config{Log: s.store, Catalog: s.registry, Now: time.Now})
 }
 
 // startSensors runs the timers of the enabled timer rules and the enabled sensor processes,
