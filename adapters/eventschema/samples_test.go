@@ -86,7 +86,7 @@ func samples() []event.Event {
 					RateLimit: &policy.RateLimitSpec{Limit: 10, WindowSeconds: 60, Mode: policy.Cancel, Attributes: []string{"level"}},
 				},
 				{
-					Ref: "examples.retry_shout", Name: "retry_shout", Enabled: true, Action: "examples.shout",
+					Ref: "examples.retry_shout", Name: "retry_shout", Enabled: true, Action: "examples.shout", File: "policies/retry_shout.yaml",
 					Type: policy.Retry,
 					Retry: &policy.RetrySpec{On: []execution.Status{execution.Failed, execution.Timeout}, MaxRetries: 3,
 						DelaySeconds: 2, Backoff: policy.Exponential, MaxDelaySeconds: 60},

@@ -176,7 +176,6 @@ type: rate_limit
 rate_limit: {limit: 5, window: 60}
 `)},
 		"rich/policies/again.yaml": {Data: []byte(`name: again
-enabled: false # nothing enforces policies yet: an enabled one is refused
 action: core.http
 type: retry
 retry: {on: [failed, timeout], max_retries: 3, delay: 2, backoff: exponential, max_delay: 30}

@@ -2,6 +2,7 @@ package packloader
 
 import (
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -24,9 +25,15 @@ var specKeys = map[policy.Type]string{
 	policy.Retry:       "retry",
 }
 
+// enforced lists the policy types a handler carries out; an enabled policy of any other type
+// is refused at load. One line per type, so that each type's handler adds its own.
+var enforced = map[policy.Type]bool{
+	policy.Retry: true, // handlers/retry
+}
+
 func (l *loader) readPolicy(f fileProblems, root *yaml.Node) {
 	o := f.object(root, "", "name", "description", "enabled", "action", "type", "concurrency", "rate_limit", "retry")
-	var p pack.Policy
+	p := pack.Policy{File: strings.TrimPrefix(f.file, l.dir+"/")}
 	p.Name, p.Ref = l.name(f, o, pack.KindPolicy)
 	p.Description = o.str("description")
 	p.Enabled = o.boolean("enabled", true)
@@ -97,10 +104,9 @@ func (l *loader) readPolicy(f fileProblems, root *yaml.Node) {
 			}
 		}
 	}
-	if p.Enabled && p.Type != "" {
-		// Nothing enforces policies yet (issue #10): a limit that loads and then does nothing
-		// lets its author believe it holds. Refuse it, naming the way out; a disabled policy
-		// claims nothing and is kept.
+	if p.Enabled && p.Type != "" && !enforced[p.Type] {
+		// A limit that loads and then does nothing lets its author believe it holds. Refuse
+		// it, naming the way out; a disabled policy claims nothing and is kept.
 		f.at(o.get("type"), "type", "%s policies are not enforced by this version of attune yet, so this one is refused rather than ignored: set enabled: false to keep the file", p.Type)
 	}
 	l.p.Policies = append(l.p.Policies, p)

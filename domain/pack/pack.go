@@ -209,4 +209,6 @@ type Policy struct {
 	Concurrency *policy.ConcurrencySpec `json:"concurrency,omitempty"`
 	RateLimit   *policy.RateLimitSpec   `json:"rate_limit,omitempty"`
 	Retry       *policy.RetrySpec       `json:"retry,omitempty"`
+	// File is the policy's file in its pack (policies/retry_flaky.yaml).
+	File string `json:"file,omitempty"`
 }
