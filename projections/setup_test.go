@@ -58,6 +58,8 @@ func tables(p projections.Projection) []string {
 		return []string{"trigger_events"} // "events" is the log
 	case projections.Workflows.Name:
 		return []string{"workflows", "workflow_tasks"}
+	case projections.Policies.Name:
+		return []string{"policies", "policy_members"}
 	}
 	return []string{strings.TrimPrefix(p.Name, "projection:")}
 }

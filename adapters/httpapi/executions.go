@@ -37,6 +37,8 @@ type Execution struct {
 	TriggerEvent    string           `json:"trigger_event,omitempty"`
 	RerunOf         string           `json:"rerun_of,omitempty"`
 	RetryOf         string           `json:"retry_of,omitempty"`
+	RetryAttempt    int              `json:"retry_attempt,omitempty"`
+	RetriedBy       string           `json:"retried_by,omitempty"`
 	Worker          string           `json:"worker,omitempty"`
 	Runtime         string           `json:"runtime,omitempty"`
 	TraceTag        string           `json:"trace_tag,omitempty"`
@@ -62,6 +64,7 @@ func ExecutionView(x executions.Execution) Execution {
 		Stdout: x.Stdout, Stderr: x.Stderr, OutputTruncated: x.OutputTruncated,
 		Parent: x.Parent, WorkflowTask: x.WorkflowTask, Enforcement: x.Enforcement, Rule: x.Rule,
 		Trigger: x.Trigger, TriggerEvent: x.TriggerEvent, RerunOf: x.RerunOf, RetryOf: x.RetryOf,
+		RetryAttempt: x.RetryAttempt, RetriedBy: x.RetriedBy,
 		Worker: x.Worker, Runtime: x.Runtime, TraceTag: x.TraceTag,
 		CreatedAt: x.CreatedAt.UTC(), StartedAt: optTime(x.StartedAt), FinishedAt: optTime(x.FinishedAt),
 		UpdatedAt: x.UpdatedAt.UTC(),

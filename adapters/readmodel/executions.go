@@ -35,6 +35,7 @@ func buildExecutionColumns(stdout, stderr string) string {
 		`coalesce(runtime, '')`, `coalesce(trace_tag, '')`,
 		`created_at`, `started_at`, `finished_at`, `updated_at`,
 		`version`, `position_major`, `position_minor`,
+		`coalesce(retried_by, '')`, `retry_attempt`,
 	}, ", ")
 }
 
@@ -52,7 +53,7 @@ func scanExecution(row pgx.Row) (executions.Execution, error) {
 		&x.Parent, &x.WorkflowTask, &x.Enforcement, &x.Rule, &x.Trigger, &x.TriggerEvent,
 		&x.RerunOf, &x.RetryOf, &x.Worker, &x.Runtime, &x.TraceTag,
 		&x.CreatedAt, &started, &finished, &x.UpdatedAt,
-		&x.Version, &posMajor, &posMinor)
+		&x.Version, &posMajor, &posMinor, &x.RetriedBy, &x.RetryAttempt)
 	if err != nil {
 		return executions.Execution{}, err
 	}
@@ -80,23 +81,25 @@ const saveExecutionsSQL = `
 INSERT INTO executions (id, action, runner_type, status, parameters, result, exit_code, reason,
     stdout, stderr, output_truncated, parent, workflow_task, enforcement, rule, trigger,
     trigger_event, rerun_of, retry_of, worker, runtime, trace_tag,
-    created_at, started_at, finished_at, updated_at, version, position_major, position_minor)
+    created_at, started_at, finished_at, updated_at, version, position_major, position_minor,
+    retried_by, retry_attempt)
 SELECT u.id, u.action, NULLIF(u.runner_type, ''), u.status, NULLIF(u.parameters, '')::jsonb,
     NULLIF(u.result, '')::jsonb, u.exit_code, NULLIF(u.reason, ''), NULLIF(u.stdout, ''),
     NULLIF(u.stderr, ''), u.output_truncated, NULLIF(u.parent, ''), NULLIF(u.workflow_task, ''),
     NULLIF(u.enforcement, ''), NULLIF(u.rule, ''), NULLIF(u.trigger, ''),
     NULLIF(u.trigger_event, ''), NULLIF(u.rerun_of, ''), NULLIF(u.retry_of, ''),
     NULLIF(u.worker, ''), NULLIF(u.runtime, ''), NULLIF(u.trace_tag, ''),
-    u.created_at, u.started_at, u.finished_at, u.updated_at, u.version, u.position_major, u.position_minor
+    u.created_at, u.started_at, u.finished_at, u.updated_at, u.version, u.position_major, u.position_minor,
+    NULLIF(u.retried_by, ''), u.retry_attempt
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int4[],
     $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[],
     $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[],
     $22::text[], $23::timestamptz[], $24::timestamptz[], $25::timestamptz[], $26::timestamptz[],
-    $27::int8[], $28::int8[], $29::int8[])
+    $27::int8[], $28::int8[], $29::int8[], $30::text[], $31::int4[])
     AS u(id, action, runner_type, status, parameters, result, exit_code, reason, stdout, stderr,
     output_truncated, parent, workflow_task, enforcement, rule, trigger, trigger_event, rerun_of,
     retry_of, worker, runtime, trace_tag, created_at, started_at, finished_at, updated_at, version,
-    position_major, position_minor)
+    position_major, position_minor, retried_by, retry_attempt)
 ON CONFLICT (id) DO UPDATE SET
     action = excluded.action, runner_type = excluded.runner_type, status = excluded.status,
     parameters = excluded.parameters, result = excluded.result, exit_code = excluded.exit_code,
@@ -108,7 +111,8 @@ ON CONFLICT (id) DO UPDATE SET
     runtime = excluded.runtime, trace_tag = excluded.trace_tag, created_at = excluded.created_at,
     started_at = excluded.started_at, finished_at = excluded.finished_at,
     updated_at = excluded.updated_at, version = excluded.version,
-    position_major = excluded.position_major, position_minor = excluded.position_minor`
+    position_major = excluded.position_major, position_minor = excluded.position_minor,
+    retried_by = excluded.retried_by, retry_attempt = excluded.retry_attempt`
 
 // LoadExecutions implements executions.Store.
 func (s *txStore) LoadExecutions(ctx context.Context, ids []string) (map[string]executions.Execution, error) {
@@ -173,6 +177,8 @@ func (s *txStore) SaveExecutions(ctx context.Context, xs []executions.Execution)
 		column(xs, func(x x) int64 { return x.Version }),
 		column(xs, func(x x) int64 { return int64(x.Position.Major) }),
 		column(xs, func(x x) int64 { return int64(x.Position.Minor) }),
+		column(xs, func(x x) string { return x.RetriedBy }),
+		column(xs, func(x x) int32 { return int32(x.RetryAttempt) }),
 	)
 	if err != nil {
 		return fmt.Errorf("save %d executions: %w", len(xs), err)

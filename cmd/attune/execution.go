@@ -250,6 +250,11 @@ func executionDetail(w io.Writer, x httpapi.Execution) error {
 	row("trigger", x.Trigger)
 	row("enforcement", x.Enforcement)
 	row("parent", x.Parent)
+	row("rerun of", x.RerunOf)
+	if x.RetryOf != "" {
+		row("retry of", fmt.Sprintf("%s (retry %d)", x.RetryOf, x.RetryAttempt))
+	}
+	row("retried by", x.RetriedBy)
 	row("worker", x.Worker)
 	if !x.CreatedAt.IsZero() {
 		row("created", x.CreatedAt.Format(time.RFC3339Nano))

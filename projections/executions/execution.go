@@ -43,6 +43,8 @@ type Execution struct {
 	TriggerEvent string // the trigger event that caused it
 	RerunOf      string
 	RetryOf      string
+	RetryAttempt int    // which retry of its chain (0: the original run)
+	RetriedBy    string // the retry a retry policy scheduled for it
 	Worker       string
 	Runtime      string
 	TraceTag     string

@@ -7,6 +7,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/projections/internal/rowfold"
 )
 
@@ -16,6 +17,7 @@ var projected = map[string]bool{
 	execution.ExecutionRequested{}.EventType():     true,
 	execution.ExecutionScheduled{}.EventType():     true,
 	execution.ExecutionStatusChanged{}.EventType(): true,
+	policy.ExecutionRetryScheduled{}.EventType():   true,
 }
 
 // Apply folds one batch of the log into the rows it touches: it loads those rows once,
@@ -56,6 +58,8 @@ func executionID(e event.Event) string {
 		return e.ExecutionID
 	case *execution.ExecutionStatusChanged:
 		return e.ExecutionID
+	case *policy.ExecutionRetryScheduled:
+		return e.ExecutionID
 	}
 	return ""
 }
@@ -87,6 +91,7 @@ func (x *Execution) apply(r eventstore.Recorded, e event.Event) {
 		x.WorkflowTask = e.WorkflowTask
 		x.RerunOf = e.RerunOf
 		x.RetryOf = e.RetryOf
+		x.RetryAttempt = e.RetryAttempt
 		if x.Status == "" {
 			x.Status = execution.Requested
 		}
@@ -99,6 +104,8 @@ func (x *Execution) apply(r eventstore.Recorded, e event.Event) {
 		case "", execution.Requested, execution.Delayed, execution.Scheduling:
 			x.Status = execution.Scheduled
 		}
+	case *policy.ExecutionRetryScheduled:
+		x.RetriedBy = e.RetryExecutionID
 	case *execution.ExecutionStatusChanged:
 		x.Status = e.To
 		if e.Reason != "" {

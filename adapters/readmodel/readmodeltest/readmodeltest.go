@@ -24,6 +24,8 @@ var keys = map[string]string{
 	"causality":       "event_id",
 	"workflows":       "id",
 	"workflow_tasks":  "child_execution_id",
+	"policies":        "ref",
+	"policy_members":  "policy, execution_id, hold",
 }
 
 // Dump returns every row of table (in the pool's schema) as Postgres renders the whole

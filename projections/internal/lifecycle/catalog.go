@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/domain/rule"
 	"github.com/attune-go/attune/domain/worker"
 )
@@ -77,7 +81,26 @@ func (g *gen) catalogActors() []*actor {
 		}}),
 		shared(rule.StreamID("core.every_two_seconds"), &rule.RuleDisabled{Rule: "core.every_two_seconds"}),
 	}}
-	out := []*actor{packs}
+	// A concurrency policy's queue at work: one admitted and done, one admitted from the queue
+	// and running, one still waiting.
+	key := `["prod"]`
+	q := policy.QueueStreamID("legacy.one_at_a_time", key)
+	slot := func(e event.Event) step { return shared(q, e) }
+	ids := []string{ulid.Make().String(), ulid.Make().String(), ulid.Make().String()}
+	base := policy.SlotClaimed{Policy: "legacy.one_at_a_time", PolicyType: policy.Concurrency, Key: key}
+	claim := func(id string, fromQueue bool) *policy.SlotClaimed {
+		c := base
+		c.ExecutionID, c.FromQueue = id, fromQueue
+		return &c
+	}
+	queues := &actor{versions: map[string]int64{}, md: md, steps: []step{
+		slot(claim(ids[0], false)),
+		slot(&policy.QueueJoined{Policy: base.Policy, PolicyType: base.PolicyType, Key: key, ExecutionID: ids[1]}),
+		slot(&policy.QueueJoined{Policy: base.Policy, PolicyType: base.PolicyType, Key: key, ExecutionID: ids[2]}),
+		slot(&policy.SlotReleased{Policy: base.Policy, PolicyType: base.PolicyType, Key: key, ExecutionID: ids[0], Status: execution.Completed}),
+		slot(claim(ids[1], true)),
+	}}
+	out := []*actor{packs, queues}
 	for i := range 4 {
 		id := fmt.Sprintf("worker-%d", i)
 		w := &actor{versions: map[string]int64{}, md: event.Metadata{CorrelationID: worker.StreamID(id), Actor: "worker:" + id}, steps: []step{

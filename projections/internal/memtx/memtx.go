@@ -15,6 +15,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
@@ -34,6 +35,8 @@ type Tx struct {
 	Causality     map[string]causality.Entry
 	Workflows     map[string]workflows.Workflow
 	WorkflowRuns  map[string]workflows.Run // by child execution id
+	Policies      map[string]policies.Policy
+	PolicyMembers map[policies.MemberKey]policies.Member
 
 	Loads, Saves int // calls, over every store
 }
@@ -51,6 +54,8 @@ func New() *Tx {
 		Causality:     map[string]causality.Entry{},
 		Workflows:     map[string]workflows.Workflow{},
 		WorkflowRuns:  map[string]workflows.Run{},
+		Policies:      map[string]policies.Policy{},
+		PolicyMembers: map[policies.MemberKey]policies.Member{},
 	}
 }
 
@@ -183,5 +188,40 @@ func (m *Tx) LoadWorkflowRuns(_ context.Context, children []string, refs []workf
 // SaveWorkflowRuns implements workflows.Store.
 func (m *Tx) SaveWorkflowRuns(_ context.Context, rs []workflows.Run) error {
 	save(m, m.WorkflowRuns, rs, func(r workflows.Run) string { return r.ChildID })
+	return nil
+}
+
+// LoadPolicies implements policies.Store.
+func (m *Tx) LoadPolicies(_ context.Context, refs []string) (map[string]policies.Policy, error) {
+	return load(m, m.Policies, refs), nil
+}
+
+// SavePolicies implements policies.Store.
+func (m *Tx) SavePolicies(_ context.Context, ps []policies.Policy) error {
+	save(m, m.Policies, ps, func(p policies.Policy) string { return p.Ref })
+	return nil
+}
+
+// LoadPolicyMembers implements policies.Store.
+func (m *Tx) LoadPolicyMembers(_ context.Context, executionIDs []string) (map[policies.MemberKey]policies.Member, error) {
+	m.Loads++
+	out := map[policies.MemberKey]policies.Member{}
+	for k, x := range m.PolicyMembers {
+		if slices.Contains(executionIDs, k.ExecutionID) {
+			out[k] = x
+		}
+	}
+	return out, nil
+}
+
+// SavePolicyMembers implements policies.Store.
+func (m *Tx) SavePolicyMembers(_ context.Context, keep []policies.Member, drop []policies.MemberKey) error {
+	m.Saves++
+	for _, k := range drop {
+		delete(m.PolicyMembers, k)
+	}
+	for _, x := range keep {
+		m.PolicyMembers[x.MemberKey] = x
+	}
 	return nil
 }
