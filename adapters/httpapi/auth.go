@@ -82,6 +82,8 @@ var routeAccess = map[string]access{
 	"GET /api/v1/triggers/{ref}":    accessViewer,
 	"GET /api/v1/rules":             accessViewer,
 	"GET /api/v1/rules/{ref}":       accessViewer,
+	"GET /api/v1/policies":          accessViewer,
+	"GET /api/v1/policies/{ref}":    accessViewer,
 	"GET /api/v1/events":            accessViewer,
 	"GET /api/v1/events/{id}":       accessViewer,
 	"GET /api/v1/enforcements":      accessViewer,

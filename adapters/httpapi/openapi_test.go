@@ -199,6 +199,8 @@ func TestOpenAPIResponsesMatchTheGoTypes(t *testing.T) {
 		{"GET /api/v1/executions", "200", reflect.TypeFor[page[Execution]]()},
 		{"GET /api/v1/executions/{id}/history", "200", reflect.TypeFor[items[Envelope]]()},
 		{"GET /api/v1/log", "200", reflect.TypeFor[LogPage]()},
+		{"GET /api/v1/policies", "200", reflect.TypeFor[page[Policy]]()},
+		{"GET /api/v1/policies/{ref}", "200", reflect.TypeFor[Policy]()},
 		{"GET /api/v1/packs", "200", reflect.TypeFor[page[Pack]]()},
 		{"GET /api/v1/packs/{ref}", "200", reflect.TypeFor[Pack]()},
 		{"GET /api/v1/actions", "200", reflect.TypeFor[page[Action]]()},

@@ -21,6 +21,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
 )
@@ -121,6 +122,11 @@ type Config struct {
 	// GetWorkflow serves GET /api/v1/executions/{id}/workflow, the workflow tree
 	// (workflow_routes.go; *readmodel.DB's GetWorkflow); workflows.ErrNotFound answers 404.
 	GetWorkflow func(ctx context.Context, executionID string) (workflows.Tree, error)
+
+	// GetPolicy and ListPolicies serve /api/v1/policies (policy_routes.go; *readmodel.DB's
+	// methods of those names); policies.ErrNotFound answers 404.
+	GetPolicy    func(ctx context.Context, ref string) (policies.View, error)
+	ListPolicies func(ctx context.Context, f policies.Filter) (policies.Page, error)
 }
 
 // Server is the API's http.Handler.
@@ -185,6 +191,7 @@ func (s *Server) routes() {
 	s.registerFeedRoutes()
 	s.registerCatalogRoutes()
 	s.registerWorkflowRoutes()
+	s.registerPolicyRoutes()
 	s.registerTokenRoutes()
 	s.registerOpenAPIRoute()
 	if s.cfg.ExtraRoutes != nil {

@@ -25,6 +25,7 @@ type scrapeCollector struct {
 	lagEvents, lagSeconds, executions *prometheus.Desc
 	stalled                           *prometheus.Desc
 	oldest                            *prometheus.Desc
+	queueDepth, policyRunning         *prometheus.Desc
 }
 
 func newScrapeCollector(cfg Config) *scrapeCollector {
@@ -45,6 +46,12 @@ func newScrapeCollector(cfg Config) *scrapeCollector {
 		oldest: prometheus.NewDesc("attune_execution_oldest_age_seconds",
 			"Age of the oldest execution in each status that is not terminal; 0 when none is.",
 			[]string{"status"}, nil),
+		queueDepth: prometheus.NewDesc("attune_policy_queue_depth",
+			"Executions waiting in the policy's queue (joined, not yet admitted or released), by live policy.",
+			[]string{"policy"}, nil),
+		policyRunning: prometheus.NewDesc("attune_policy_running",
+			"Executions holding a slot of the policy, by live policy.",
+			[]string{"policy"}, nil),
 	}
 }
 
@@ -61,6 +68,10 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.cfg.OldestByStatus != nil {
 		ch <- c.oldest
+	}
+	if c.cfg.PolicyCounts != nil {
+		ch <- c.queueDepth
+		ch <- c.policyRunning
 	}
 }
 
@@ -85,6 +96,23 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.cfg.OldestByStatus != nil {
 		c.collectOldest(ctx, ch)
+	}
+	if c.cfg.PolicyCounts != nil {
+		c.collectPolicies(ctx, ch)
+	}
+}
+
+// collectPolicies exports each live policy's queue depth and running count.
+func (c *scrapeCollector) collectPolicies(ctx context.Context, ch chan<- prometheus.Metric) {
+	counts, err := c.cfg.PolicyCounts(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.queueDepth, err)
+		return
+	}
+	for _, ref := range slices.Sorted(maps.Keys(counts)) {
+		n := counts[ref]
+		ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(n.Queued), ref)
+		ch <- prometheus.MustNewConstMetric(c.policyRunning, prometheus.GaugeValue, float64(n.Running), ref)
 	}
 }
 

@@ -48,6 +48,9 @@ type Config struct {
 	// oldest execution was created (readmodel.DB.OldestByStatus): the age of the oldest
 	// execution not yet ended, by status, is how a stuck one shows.
 	OldestByStatus func(ctx context.Context, statuses ...execution.Status) (map[execution.Status]time.Time, error)
+	// PolicyCounts returns every live policy's counts (readmodel.DB.CountPolicyMembers, adapted):
+	// attune_policy_queue_depth and attune_policy_running. Nil leaves them out.
+	PolicyCounts func(ctx context.Context) (map[string]PolicyCounts, error)
 	// LagCap is the most events read behind one reader per scrape; a lag of LagCap means
 	// "at least that many". Default 1000: one scrape reads at most that many rows per reader.
 	LagCap int
@@ -147,3 +150,9 @@ func (m *Metrics) HTTPHandler() http.Handler {
 type errorLog struct{ log *slog.Logger }
 
 func (l errorLog) Println(v ...any) { l.log.Warn("metrics scrape: " + fmt.Sprint(v...)) }
+
+// PolicyCounts are one policy's executions now, for the policy gauges.
+type PolicyCounts struct {
+	Running int64 // holding a slot
+	Queued  int64 // waiting in its queue
+}

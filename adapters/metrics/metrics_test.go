@@ -236,6 +236,9 @@ func TestGaugesAreComputedAtScrapeTime(t *testing.T) {
 			}
 			return map[execution.Status]time.Time{execution.Scheduled: t0.Add(40 * time.Second), execution.Running: t0}, nil
 		},
+		PolicyCounts: func(context.Context) (map[string]metrics.PolicyCounts, error) {
+			return map[string]metrics.PolicyCounts{"examples.one_at_a_time": {Running: 1, Queued: 3}, "examples.again": {}}, nil
+		},
 	})
 	wantLines(t, scrape(t, m),
 		`attune_reader_lag_events{reader="relay"} 3`,
@@ -250,6 +253,10 @@ func TestGaugesAreComputedAtScrapeTime(t *testing.T) {
 		`attune_execution_oldest_age_seconds{status="running"} 100`,
 		`attune_execution_oldest_age_seconds{status="scheduled"} 60`,
 		`attune_execution_oldest_age_seconds{status="requested"} 0`,
+		`attune_policy_queue_depth{policy="examples.one_at_a_time"} 3`,
+		`attune_policy_running{policy="examples.one_at_a_time"} 1`,
+		`attune_policy_queue_depth{policy="examples.again"} 0`,
+		`attune_policy_running{policy="examples.again"} 0`,
 	)
 
 	// Computed anew at each scrape.

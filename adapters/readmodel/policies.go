@@ -223,13 +223,14 @@ func (d *DB) ListPolicies(ctx context.Context, f policies.Filter) (policies.Page
 	return policies.Page{Items: items, Next: next}, err
 }
 
-// CountPolicyMembers returns, per live policy with members, its running and queued counts
-// (for the metrics; a scrape now and then).
+// CountPolicyMembers returns the counts of every live policy, zero for one that holds
+// nothing (for the metrics; a scrape now and then).
 func (d *DB) CountPolicyMembers(ctx context.Context) (map[string]policies.Counts, error) {
 	rows, err := d.q.Query(ctx, `
-SELECT policy, count(*) FILTER (WHERE state = 'running'), count(*) FILTER (WHERE state = 'queued'),
-    count(*) FILTER (WHERE state = 'delayed')
-FROM policy_members GROUP BY policy`)
+SELECT p.ref, count(*) FILTER (WHERE m.state = 'running'), count(*) FILTER (WHERE m.state = 'queued'),
+    count(*) FILTER (WHERE m.state = 'delayed')
+FROM policies p LEFT JOIN policy_members m ON m.policy = p.ref
+WHERE p.retired_at IS NULL GROUP BY p.ref`)
 	if err != nil {
 		return nil, fmt.Errorf("count policy members: %w", err)
 	}

@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		withTriggerEventCommands(eventsCommand()),
 		packCommand(),
 		ruleCommand(),
+		policyCommand(),
 		actionCommand(),
 		traceCommand(),
 		tokenCommand(&cfg),

@@ -83,6 +83,7 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		GetTriggerEvent: s.models.GetTriggerEvent, ListTriggerEvents: s.models.ListTriggerEvents,
 		GetEnforcement: s.models.GetEnforcement, ListEnforcements: s.models.ListEnforcements,
 		ListWorkers: s.models.ListWorkers, Trace: s.models.Trace,
+		GetPolicy: s.models.GetPolicy, ListPolicies: s.models.ListPolicies,
 		GetWorkflow: s.models.GetWorkflow,
 	})
 }

@@ -141,7 +141,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	var s *Server // the projection runners it starts report their stalls to the metrics
 	m, err := metrics.New(metrics.Config{Logger: log, ReadAll: pg.ReadAll, Readers: readers, ExecutionsByStatus: models.CountExecutionsByStatus,
-		OldestByStatus: models.OldestByStatus, Stalled: func() map[string]bool { return s.stalledProjections() }})
+		OldestByStatus: models.OldestByStatus, Stalled: func() map[string]bool { return s.stalledProjections() },
+		PolicyCounts: func(ctx context.Context) (map[string]metrics.PolicyCounts, error) {
+			counts, err := models.CountPolicyMembers(ctx)
+			out := make(map[string]metrics.PolicyCounts, len(counts))
+			for ref, c := range counts {
+				out[ref] = metrics.PolicyCounts{Running: c.Running, Queued: c.Queued}
+			}
+			return out, err
+		}})
 	if err != nil {
 		return err
 	}
