@@ -24,15 +24,18 @@ type Ended struct {
 	RetryAttempt int
 	// Retried says the execution's stream already holds an ExecutionRetryScheduled.
 	Retried bool
+	// Cancelled says someone asked to cancel it (it went through canceling): however it
+	// ended, running it again would undo the cancel.
+	Cancelled bool
 }
 
 // DecideRetry decides whether the Retry policy ref (with spec s) runs the ended execution
 // again. ok is false when it does not: the status is not one the policy retries (or not
 // terminal), the execution is a workflow task, it was retried already, or its chain has used
 // max_retries. The retry's id derives from the ended execution and the attempt, so deciding
-// twice names the same execution; its not_before is now plus the attempt's delay.
+// twice names the same execution. One that was being cancelled is never retried; its not_before is now plus the attempt's delay.
 func (s RetrySpec) DecideRetry(ref string, x Ended, now time.Time) (ExecutionRetryScheduled, bool, error) {
-	if !x.Status.Terminal() || !slices.Contains(s.On, x.Status) || x.ParentID != "" || x.Retried {
+	if !x.Status.Terminal() || !slices.Contains(s.On, x.Status) || x.ParentID != "" || x.Retried || x.Cancelled {
 		return ExecutionRetryScheduled{}, false, nil
 	}
 	if x.RetryAttempt >= s.MaxRetries {

@@ -30,6 +30,7 @@ func TestDecideRetry(t *testing.T) {
 		{"not terminal", policy.Ended{ID: id, Status: execution.Running}, 0, 0},
 		{"workflow task keeps the workflow's retry", policy.Ended{ID: id, Status: execution.Failed, ParentID: "P"}, 0, 0},
 		{"retried already", policy.Ended{ID: id, Status: execution.Failed, Retried: true}, 0, 0},
+		{"cancelled, however it ended", policy.Ended{ID: id, Status: execution.Abandoned, Cancelled: true}, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -109,11 +109,14 @@ func (h *Handler) Schedule(ctx context.Context, e eventstore.Recorded) error {
 	}
 	ended := policy.Ended{ID: x.ID(), Status: x.Status(), ParentID: x.ParentID(), RetryAttempt: x.RetryAttempt()}
 	for _, ev := range events {
-		if _, ok := ev.(*policy.ExecutionRetryScheduled); ok {
+		switch ev := ev.(type) {
+		case *policy.ExecutionRetryScheduled:
 			ended.Retried = true
+		case *execution.ExecutionStatusChanged:
+			ended.Cancelled = ended.Cancelled || ev.To == execution.Canceling
 		}
 	}
-	if ended.Retried || ended.ParentID != "" || !ended.Status.Terminal() {
+	if ended.Retried || ended.Cancelled || ended.ParentID != "" || !ended.Status.Terminal() {
 		return nil // decided already, or a workflow task, or not ended (a stale message)
 	}
 	wctx, cancel := context.WithTimeout(ctx, h.cfg.WaitTimeout)

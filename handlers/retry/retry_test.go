@@ -127,6 +127,8 @@ func TestNothingToSchedule(t *testing.T) {
 		{"no policy", nil, request(first), execution.Failed, nil},
 		{"chain used up", examples(true, execution.Failed), exhausted, execution.Failed, nil},
 		{"workflow task keeps the workflow's retry", examples(true, execution.Failed), task, execution.Failed, nil},
+		{"abandoned after a cancel", examples(true, execution.Abandoned), request(first), execution.Canceling, []event.Event{
+			change(first, execution.Canceling, execution.Abandoned)}},
 		{"retried already", examples(true, execution.Failed), request(first), execution.Failed, []event.Event{
 			policy.ExecutionRetryScheduled{ExecutionID: first, RetryExecutionID: retry1, Policy: "examples.again", Attempt: 1, Reason: "earlier"}}},
 	}
@@ -136,7 +138,7 @@ func TestNothingToSchedule(t *testing.T) {
 			e := setup(t, c.pack)
 			rec := e.fx.Given(execution.StreamID(c.req.ExecutionID), append(ran(c.req, c.end), c.more...)...)
 			e.catchUp(t)
-			e.fx.WhenRedelivered(e.h.Schedule, rec[5])
+			e.fx.WhenRedelivered(e.h.Schedule, rec[5:]...)
 			e.fx.Then("")
 		})
 	}
@@ -198,4 +200,39 @@ func TestARequestThatLosesTheRaceIsANoOp(t *testing.T) {
 	}
 	e.fx.Then(`ExecutionRequested execution=` + retry1 + ` action=examples.flaky runner_type=shell parameters={"n":1} rule=examples.on_ping retry_of=` + first +
 		` retry_attempt=1 timeout=9`)
+}
+
+// deciding appends the same decision just before the handler's own append, as a second
+// engine handling the same failure would.
+type deciding struct {
+	retry.Log
+	once bool
+}
+
+func (d *deciding) Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error) {
+	if !d.once {
+		d.once = true
+		if _, err := d.Log.Append(ctx, stream, expected, events...); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+	}
+	return d.Log.Append(ctx, stream, expected, events...)
+}
+
+func TestTwoEnginesDecideOneRetry(t *testing.T) {
+	t.Parallel()
+	e := setup(t, examples(true, execution.Failed))
+	rec := e.fx.Given(execution.StreamID(first), ran(request(first), execution.Failed)...)
+	e.catchUp(t)
+	h := retry.New(retry.Config{Log: &deciding{Log: e.fx.Store()}, Catalog: e.reg, Now: e.fx.Now})
+
+	if err := e.fx.Deliver(h.Schedule, rec[5]); err == nil {
+		t.Fatal("the losing append reported success")
+	}
+	// The router retries the message: the reload finds the decision made.
+	if err := e.fx.Deliver(h.Schedule, rec[5]); err != nil {
+		t.Fatal(err)
+	}
+	e.fx.Then(`ExecutionRetryScheduled execution=` + first + ` retry_execution=` + retry1 +
+		` policy=examples.again attempt=1 reason="ended failed: retry 1 of 2 by policy examples.again" not_before=2026-01-02T03:04:10Z`)
 }
