@@ -44,17 +44,27 @@ func (en *Engine) Start(ctx context.Context, e eventstore.Recorded) error {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
 	d := en.decision(f)
-	if err := d.settle(en.start(d)); err != nil {
+	var from *origin
+	if req.RerunFromTask != "" {
+		if from, err = en.origin(ctx, req); err != nil {
+			return err
+		}
+	}
+	if err := d.settle(en.start(d, from)); err != nil {
 		return en.failOn(ctx, e, e.StreamID, err)
 	}
 	return en.failOn(ctx, e, e.StreamID, en.commit(ctx, e, d))
 }
 
-func (en *Engine) start(d *decision) error {
+func (en *Engine) start(d *decision, from *origin) error {
 	f := d.f
 	action, ok := en.catalog.Action(f.parent.Action())
 	var def *workflowdef.Workflow
 	var err error
+	if from != nil && from.err == nil {
+		// A re-run runs the graph the original ran: the results it reuses are that graph's.
+		action.Workflow, ok = from.flow.st.Definition(), true
+	}
 	if ok {
 		def, err = workflowdef.Parse(action.Workflow)
 	}
@@ -92,6 +102,15 @@ func (en *Engine) start(d *decision) error {
 		Vars:        vars,
 	}); err != nil {
 		return err
+	}
+	if from != nil {
+		if from.err != nil {
+			return from.err
+		}
+		if err := d.reuse(from); err != nil {
+			return err
+		}
+		return d.endIfIdle()
 	}
 	for _, name := range def.Start() {
 		if err := d.activate(name, 0); err != nil { // a start task's one activation
