@@ -144,10 +144,10 @@ func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req
 		}
 	}
 	requested := execution.ExecutionRequested{
-		ExecutionID: id,
-		Action:      action.Ref,
-		RunnerType:  string(action.RunnerType),
-		Parameters:  params,
+		ExecutionID:      id,
+		Action:           action.Ref,
+		RunnerType:       string(action.RunnerType),
+		Parameters:       params,
 		RerunOf:          l.rerunOf,
 		RerunFromTask:    l.fromTask,
 		RerunFailedItems: l.failedItems,
