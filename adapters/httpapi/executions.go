@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -276,17 +277,30 @@ func (s *Server) rerunExecution(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) pauseExecution(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	if err := s.cfg.PauseExecution(r.Context(), id, actor(r)); err != nil {
-		return err
-	}
-	return s.answerExecution(w, r, http.StatusAccepted, id)
+	return s.holdExecution(w, r, s.cfg.PauseExecution)
 }
 
 func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
+	return s.holdExecution(w, r, s.cfg.ResumeExecution)
+}
+
+// holdExecution pauses or resumes, and answers with the execution as the read model has it
+// but with the status the request left it in, which the read model may not show yet.
+func (s *Server) holdExecution(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, id, actor string) (execution.Status, error)) error {
 	id := r.PathValue("id")
-	if err := s.cfg.ResumeExecution(r.Context(), id, actor(r)); err != nil {
+	status, err := do(r.Context(), id, actor(r))
+	if err != nil {
 		return err
 	}
-	return s.answerExecution(w, r, http.StatusAccepted, id)
+	w.Header().Set("Location", "/api/v1/executions/"+id)
+	if s.cfg.GetExecution != nil {
+		if x, err := s.cfg.GetExecution(r.Context(), id); err == nil {
+			view := ExecutionView(x)
+			view.Status = status
+			writeJSON(w, http.StatusAccepted, view)
+			return nil
+		}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": id})
+	return nil
 }

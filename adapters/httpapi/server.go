@@ -15,6 +15,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/auth"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/projections/catalog"
 	"github.com/attune-go/attune/projections/causality"
@@ -61,8 +62,10 @@ type Config struct {
 	CancelExecution func(ctx context.Context, id, actor string) error
 	RerunExecution  func(ctx context.Context, id string, req RerunRequest) (executionID string, err error)
 	// PauseExecution and ResumeExecution pause and resume a workflow execution (handlers/pause).
-	PauseExecution  func(ctx context.Context, id, actor string) error
-	ResumeExecution func(ctx context.Context, id, actor string) error
+	// Each returns the status the request left the workflow in, which the answer carries
+	// (the read model may not have caught up with it yet).
+	PauseExecution  func(ctx context.Context, id, actor string) (execution.Status, error)
+	ResumeExecution func(ctx context.Context, id, actor string) (execution.Status, error)
 	LoadPack        func(ctx context.Context, req PackLoadRequest) (any, error)
 	// DeletePack retires a pack and every component it has (DELETE /api/v1/packs/{ref}).
 	DeletePack     func(ctx context.Context, ref, actor string) (any, error)

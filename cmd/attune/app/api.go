@@ -10,10 +10,11 @@ import (
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/safetext"
+	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/workflow"
 	"github.com/attune-go/attune/handlers/cancel"
-	"github.com/attune-go/attune/handlers/pause"
 	"github.com/attune-go/attune/handlers/packs"
+	"github.com/attune-go/attune/handlers/pause"
 	"github.com/attune-go/attune/handlers/request"
 )
 
@@ -47,13 +48,11 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 				ExecutionID: id, Task: req.FromTask, FailedItems: req.FailedItems, Overrides: req.Parameters, Actor: req.Actor,
 			})
 		},
-		PauseExecution: func(ctx context.Context, id, actor string) error {
-			_, err := pause.Pause(ctx, s.store, id, actor)
-			return err
+		PauseExecution: func(ctx context.Context, id, actor string) (execution.Status, error) {
+			return pause.Pause(ctx, s.store, id, actor)
 		},
-		ResumeExecution: func(ctx context.Context, id, actor string) error {
-			_, err := pause.Resume(ctx, s.store, id, actor)
-			return err
+		ResumeExecution: func(ctx context.Context, id, actor string) (execution.Status, error) {
+			return pause.Resume(ctx, s.store, id, actor)
 		},
 		LoadPack: func(ctx context.Context, req httpapi.PackLoadRequest) (any, error) {
 			res, err := s.loadPack(ctx, req.Path, req.Actor)
