@@ -216,10 +216,29 @@ func (c *Client) Cancel(ctx context.Context, id string) (httpapi.Execution, erro
 	return x, err
 }
 
-// Rerun requests a new execution with the parameters of an earlier one.
-func (c *Client) Rerun(ctx context.Context, id string) (httpapi.Execution, error) {
+// Rerun requests a new execution with the parameters of an earlier one; req (optional)
+// lays parameters over them, or re-runs a workflow from a task.
+func (c *Client) Rerun(ctx context.Context, id string, req *httpapi.RerunRequest) (httpapi.Execution, error) {
 	var x httpapi.Execution
-	err := c.Do(ctx, http.MethodPost, "/api/v1/executions/"+url.PathEscape(id)+"/rerun", nil, &x)
+	var body any
+	if req != nil {
+		body = req
+	}
+	err := c.Do(ctx, http.MethodPost, "/api/v1/executions/"+url.PathEscape(id)+"/rerun", body, &x)
+	return x, err
+}
+
+// Pause pauses a workflow execution.
+func (c *Client) Pause(ctx context.Context, id string) (httpapi.Execution, error) {
+	var x httpapi.Execution
+	err := c.Do(ctx, http.MethodPost, "/api/v1/executions/"+url.PathEscape(id)+"/pause", nil, &x)
+	return x, err
+}
+
+// Resume resumes a paused workflow execution.
+func (c *Client) Resume(ctx context.Context, id string) (httpapi.Execution, error) {
+	var x httpapi.Execution
+	err := c.Do(ctx, http.MethodPost, "/api/v1/executions/"+url.PathEscape(id)+"/resume", nil, &x)
 	return x, err
 }
 

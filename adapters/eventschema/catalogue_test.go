@@ -17,6 +17,7 @@ import (
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/domain/trigger"
+	"github.com/attune-go/attune/domain/workflow"
 	"github.com/attune-go/attune/schemas"
 )
 
@@ -142,6 +143,7 @@ func TestSchemaEnumsAreTheGoConstants(t *testing.T) {
 		"param_type":       names(pack.ParamTypes),
 		"component_kind":   names(pack.Kinds),
 		"event_source":     names(trigger.Sources),
+		"waiting_status":   names(workflow.WaitingStatuses),
 	}
 	var known []string
 	for _, values := range want {

@@ -111,7 +111,7 @@ func samples() []event.Event {
 		execution.ExecutionRequested{
 			ExecutionID: id(3), Action: "examples.shout", RunnerType: "python", Parameters: raw(`{"message":"disk full"}`),
 			EnforcementID: id(2), Rule: "examples.on_error_ping", Trigger: "examples.ping", EventID: id(1),
-			ParentID: id(4), WorkflowTask: "notify", RerunOf: id(5), RetryOf: id(6), RetryAttempt: 2,
+			ParentID: id(4), WorkflowTask: "notify", RerunOf: id(5), RetryOf: id(6), RetryAttempt: 2, RerunFromTask: "notify", RerunFailedItems: true,
 			NotBefore: sampleTime.Add(5 * time.Second), TimeoutSeconds: 30,
 		},
 		execution.ExecutionScheduled{ExecutionID: id(3), WorkerID: "worker-a", Runtime: "python3"},
@@ -144,6 +144,7 @@ func samples() []event.Event {
 		workflow.WorkflowTaskScheduled{
 			ExecutionID: id(4), Task: "notify", Activation: 1, Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 2,
 			ChildExecutionID: id(3), Action: "examples.shout", Input: raw(`{"message":"b"}`), NotBefore: sampleTime,
+			Held: true, ReusedFrom: id(5),
 		},
 		workflow.WorkflowTaskCompleted{
 			ExecutionID: id(4), Task: "notify", Activation: 1, Item: &workflow.Item{Index: 1, Count: 2}, Attempt: 2,
@@ -158,6 +159,15 @@ func samples() []event.Event {
 			Published: raw(`{"notified":2}`), Next: []string{"done"},
 		},
 		workflow.WorkflowCompleted{ExecutionID: id(4), Status: execution.Failed, Output: raw(`{"notified":2}`), Error: "task done failed"},
+		workflow.WorkflowPaused{ExecutionID: id(4), Reason: "paused by alice"},
+		workflow.WorkflowResumed{ExecutionID: id(4), Reason: "resumed by alice"},
+		workflow.WorkflowTaskWaiting{
+			ExecutionID: id(4), Task: "approve", Activation: 1, Item: &workflow.Item{Index: 0, Count: 1}, Attempt: 1,
+			ChildExecutionID: id(8), Status: execution.Pending,
+		},
+		workflow.WorkflowTaskContinued{
+			ExecutionID: id(4), Task: "approve", Activation: 1, Item: &workflow.Item{Index: 0, Count: 1}, Attempt: 1, ChildExecutionID: id(8),
+		},
 		inquiry.InquiryCreated{
 			InquiryID: id(8), ExecutionID: id(8), ParentExecutionID: id(4), Task: "approve", Prompt: "Deploy?",
 			Schema: raw(`{"type":"object","properties":{"approved":{"type":"boolean"}}}`),

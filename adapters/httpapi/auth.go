@@ -99,6 +99,8 @@ var routeAccess = map[string]access{
 	"POST /api/v1/executions":                 accessOperator,
 	"POST /api/v1/executions/{id}/cancel":     accessOperator,
 	"POST /api/v1/executions/{id}/rerun":      accessOperator,
+	"POST /api/v1/executions/{id}/pause":      accessOperator,
+	"POST /api/v1/executions/{id}/resume":     accessOperator,
 	"POST /api/v1/rules/{ref}/enable":         accessOperator,
 	"POST /api/v1/rules/{ref}/disable":        accessOperator,
 	"POST /api/v1/rules/{ref}/test":           accessOperator,

@@ -40,6 +40,15 @@ const (
 	CodeTooLong          = safetext.CodeTooLong     // over the limit of an indexed field (400)
 	// CodeIdempotencyKeyReused: the Idempotency-Key was first sent with another body (422).
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
+	// The workflow pause and resume refusals (409), domain/workflow's Refusal codes: the
+	// execution is no workflow run; it is not running (requested, canceling, ended); it is
+	// not paused; only a child waiting for an answer holds it.
+	CodeNotAWorkflow     = "not_a_workflow"
+	CodeNotRunning       = "not_running"
+	CodeNotPaused        = "not_paused"
+	CodeWaitingForAnswer = "waiting_for_answer"
+	// CodeNotFinished: a workflow is re-run from a task only once it has ended (409).
+	CodeNotFinished = "not_finished"
 )
 
 // Classifier lets a use case package tell the API how to answer its errors, keeping the

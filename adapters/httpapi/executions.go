@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -246,10 +247,63 @@ func (s *Server) cancelExecution(w http.ResponseWriter, r *http.Request) error {
 	return s.answerExecution(w, r, http.StatusAccepted, id)
 }
 
+// RerunRequest is the optional body of POST /api/v1/executions/{id}/rerun: without it (or
+// without from_task) the execution's action runs again with its parameters.
+type RerunRequest struct {
+	// FromTask re-runs a workflow from this task: the tasks that finished before it are not
+	// run again, their results and published vars are reused.
+	FromTask string `json:"from_task,omitempty"`
+	// FailedItems, with FromTask naming a with-items task, runs only its failed items.
+	FailedItems bool `json:"failed_items,omitempty"`
+	// Parameters are laid over the original's, at the top level.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+	Actor      string          `json:"-"`
+}
+
 func (s *Server) rerunExecution(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.cfg.RerunExecution(r.Context(), r.PathValue("id"), actor(r))
+	var req RerunRequest
+	if r.ContentLength != 0 {
+		if err := decodeBody(w, r, s.cfg.MaxBody, &req); err != nil {
+			return err
+		}
+	}
+	if req.FailedItems && req.FromTask == "" {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeValidation, Field: "failed_items",
+			Message: "failed_items re-runs the failed items of the task from_task names: name it"}
+	}
+	req.Actor = actor(r)
+	id, err := s.cfg.RerunExecution(r.Context(), r.PathValue("id"), req)
 	if err != nil {
 		return err
 	}
 	return s.answerExecution(w, r, http.StatusCreated, id)
+}
+
+func (s *Server) pauseExecution(w http.ResponseWriter, r *http.Request) error {
+	return s.holdExecution(w, r, s.cfg.PauseExecution)
+}
+
+func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
+	return s.holdExecution(w, r, s.cfg.ResumeExecution)
+}
+
+// holdExecution pauses or resumes, and answers with the execution as the read model has it
+// but with the status the request left it in, which the read model may not show yet.
+func (s *Server) holdExecution(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, id, actor string) (execution.Status, error)) error {
+	id := r.PathValue("id")
+	status, err := do(r.Context(), id, actor(r))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/executions/"+id)
+	if s.cfg.GetExecution != nil {
+		if x, err := s.cfg.GetExecution(r.Context(), id); err == nil {
+			view := ExecutionView(x)
+			view.Status = status
+			writeJSON(w, http.StatusAccepted, view)
+			return nil
+		}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": id})
+	return nil
 }

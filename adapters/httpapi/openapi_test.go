@@ -234,6 +234,7 @@ func TestOpenAPIResponsesMatchTheGoTypes(t *testing.T) {
 		typ   reflect.Type
 	}{
 		{"POST /api/v1/executions", reflect.TypeFor[RunRequest]()},
+		{"POST /api/v1/executions/{id}/rerun", reflect.TypeFor[RerunRequest]()},
 		{"POST /api/v1/packs", reflect.TypeFor[PackLoadRequest]()},
 		{"POST /api/v1/tokens", reflect.TypeFor[CreateTokenRequest]()},
 	} {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/auth"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/projections/catalog"
 	"github.com/attune-go/attune/projections/causality"
@@ -60,7 +61,12 @@ type Config struct {
 
 	RunAction       func(ctx context.Context, req RunRequest) (executionID string, err error)
 	CancelExecution func(ctx context.Context, id, actor string) error
-	RerunExecution  func(ctx context.Context, id, actor string) (executionID string, err error)
+	RerunExecution  func(ctx context.Context, id string, req RerunRequest) (executionID string, err error)
+	// PauseExecution and ResumeExecution pause and resume a workflow execution (handlers/pause).
+	// Each returns the status the request left the workflow in, which the answer carries
+	// (the read model may not have caught up with it yet).
+	PauseExecution  func(ctx context.Context, id, actor string) (execution.Status, error)
+	ResumeExecution func(ctx context.Context, id, actor string) (execution.Status, error)
 	LoadPack        func(ctx context.Context, req PackLoadRequest) (any, error)
 	// DeletePack retires a pack and every component it has (DELETE /api/v1/packs/{ref}).
 	DeletePack     func(ctx context.Context, ref, actor string) (any, error)
@@ -180,6 +186,8 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/executions/{id}/history", s.cfg.ReadStream != nil, s.executionHistory)
 	s.handle("POST /api/v1/executions/{id}/cancel", s.cfg.CancelExecution != nil, s.cancelExecution)
 	s.handle("POST /api/v1/executions/{id}/rerun", s.cfg.RerunExecution != nil, s.rerunExecution)
+	s.handle("POST /api/v1/executions/{id}/pause", s.cfg.PauseExecution != nil, s.pauseExecution)
+	s.handle("POST /api/v1/executions/{id}/resume", s.cfg.ResumeExecution != nil, s.resumeExecution)
 	s.handle("POST /api/v1/packs", s.cfg.LoadPack != nil, s.loadPack)
 	s.handle("DELETE /api/v1/packs/{ref}", s.cfg.DeletePack != nil, s.deletePack)
 	s.handle("POST /api/v1/rules/{ref}/enable", s.cfg.SetRuleEnabled != nil, s.ruleEnabled(true))

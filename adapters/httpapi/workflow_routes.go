@@ -60,6 +60,11 @@ type WorkflowTask struct {
 	Workflow *WorkflowTree `json:"workflow,omitempty"`
 	// Truncated says the child is a workflow nested too deep to show here: ask for its tree.
 	Truncated bool `json:"truncated,omitempty"`
+	// Held says the run waits for its workflow to resume: its child is not requested yet.
+	Held bool `json:"held,omitempty"`
+	// ReusedFrom names the child execution of the re-run workflow whose result this run
+	// reuses: it did not run again.
+	ReusedFrom string `json:"reused_from,omitempty"`
 }
 
 // WorkflowChild is a task run's child execution as the executions read model has it; only
@@ -106,6 +111,9 @@ func WorkflowTreeView(t workflows.Tree) WorkflowTree {
 	if t.Execution != nil {
 		x := ExecutionView(*t.Execution)
 		out.Execution = &x
+		if !wf.Status.Terminal() {
+			out.Status = x.Status // the parent's own status says pausing, paused, canceling
+		}
 	}
 	for _, tr := range wf.Transitions {
 		next := tr.Next
@@ -122,7 +130,7 @@ func WorkflowTreeView(t workflows.Tree) WorkflowTree {
 			Retried: r.Retried, RetryReason: r.RetryReason, NotBefore: optTime(r.NotBefore),
 			ScheduledAt: r.ScheduledAt.UTC(), FinishedAt: optTime(r.FinishedAt),
 			Child:     WorkflowChild{ID: r.ChildID, Action: r.Action},
-			Truncated: n.Truncated,
+			Truncated: n.Truncated, Held: r.Held && n.Child == nil, ReusedFrom: r.ReusedFrom,
 		}
 		if r.Item != nil {
 			task.Item = &WorkflowItem{Index: r.Item.Index, Count: r.Item.Count}

@@ -34,21 +34,23 @@ ON CONFLICT (id) DO UPDATE SET
 
 const runColumns = `child_execution_id, workflow_id, task, item_index, item_count, attempt, coalesce(action, ''),
     status, coalesce(result::text, ''), retried, coalesce(retry_reason, ''), not_before, scheduled_at,
-    finished_at, updated_at, scheduled_major, scheduled_minor, position_major, position_minor`
+    finished_at, updated_at, scheduled_major, scheduled_minor, position_major, position_minor, held,
+    coalesce(reused_from, '')`
 
 const saveRunsSQL = `
 INSERT INTO workflow_tasks (child_execution_id, workflow_id, task, item_index, item_count, attempt, action,
     status, result, retried, retry_reason, not_before, scheduled_at, finished_at, updated_at,
-    scheduled_major, scheduled_minor, position_major, position_minor)
+    scheduled_major, scheduled_minor, position_major, position_minor, held, reused_from)
 SELECT u.child_execution_id, u.workflow_id, u.task, u.item_index, u.item_count, u.attempt, NULLIF(u.action, ''),
     u.status, NULLIF(u.result, '')::jsonb, u.retried, NULLIF(u.retry_reason, ''), u.not_before, u.scheduled_at,
-    u.finished_at, u.updated_at, u.scheduled_major, u.scheduled_minor, u.position_major, u.position_minor
+    u.finished_at, u.updated_at, u.scheduled_major, u.scheduled_minor, u.position_major, u.position_minor,
+    u.held, NULLIF(u.reused_from, '')
 FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[], $6::int4[], $7::text[], $8::text[],
     $9::text[], $10::bool[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[],
-    $15::timestamptz[], $16::int8[], $17::int8[], $18::int8[], $19::int8[])
+    $15::timestamptz[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], $20::bool[], $21::text[])
     AS u(child_execution_id, workflow_id, task, item_index, item_count, attempt, action, status, result,
     retried, retry_reason, not_before, scheduled_at, finished_at, updated_at, scheduled_major,
-    scheduled_minor, position_major, position_minor)
+    scheduled_minor, position_major, position_minor, held, reused_from)
 ON CONFLICT (child_execution_id) DO UPDATE SET
     workflow_id = excluded.workflow_id, task = excluded.task, item_index = excluded.item_index,
     item_count = excluded.item_count, attempt = excluded.attempt, action = excluded.action,
@@ -57,7 +59,7 @@ ON CONFLICT (child_execution_id) DO UPDATE SET
     scheduled_at = excluded.scheduled_at, finished_at = excluded.finished_at,
     updated_at = excluded.updated_at, scheduled_major = excluded.scheduled_major,
     scheduled_minor = excluded.scheduled_minor, position_major = excluded.position_major,
-    position_minor = excluded.position_minor`
+    position_minor = excluded.position_minor, held = excluded.held, reused_from = excluded.reused_from`
 
 // loadRunsSQL finds runs by child, or every item of one attempt of one task (a retry).
 const loadRunsSQL = `SELECT ` + runColumns + ` FROM workflow_tasks WHERE child_execution_id = ANY($1)
@@ -108,7 +110,7 @@ func scanRun(row pgx.Row) (workflows.Run, error) {
 	)
 	err := row.Scan(&r.ChildID, &r.WorkflowID, &r.Task, &index, &count, &attempt, &r.Action, &status, &result,
 		&r.Retried, &r.RetryReason, &notBefore, &r.ScheduledAt, &finished, &r.UpdatedAt,
-		&schMajor, &schMinor, &posMajor, &posMinor)
+		&schMajor, &schMinor, &posMajor, &posMinor, &r.Held, &r.ReusedFrom)
 	if err != nil {
 		return workflows.Run{}, err
 	}
@@ -222,6 +224,8 @@ func (s *txStore) SaveWorkflowRuns(ctx context.Context, rs []workflows.Run) erro
 		column(rs, func(r r) int64 { return int64(r.ScheduledPosition.Minor) }),
 		column(rs, func(r r) int64 { return int64(r.Position.Major) }),
 		column(rs, func(r r) int64 { return int64(r.Position.Minor) }),
+		column(rs, func(r r) bool { return r.Held }),
+		column(rs, func(r r) string { return r.ReusedFrom }),
 	)
 	if err != nil {
 		return fmt.Errorf("save %d workflow runs: %w", len(rs), err)

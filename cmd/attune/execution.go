@@ -113,7 +113,7 @@ func parseParams(args []string, schema pack.Params) (map[string]json.RawMessage,
 }
 
 func executionCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "execution", Aliases: []string{"executions", "ex"}, Short: "List, inspect, cancel and re-run executions"}
+	cmd := &cobra.Command{Use: "execution", Aliases: []string{"executions", "ex"}, Short: "List, inspect, cancel, pause, resume and re-run executions"}
 	var listFlags, getFlags, historyFlags, cancelFlags, rerunFlags clientFlags
 	var filter struct {
 		status, action, rule, trigger, parent, traceTag, since, until, cursor string
@@ -197,15 +197,67 @@ func executionCommand() *cobra.Command {
 				return nil
 			})
 		})
-	rerun := clientCommand("rerun ID", "Run an execution's action again with the same parameters", &rerunFlags, cobra.ExactArgs(1),
+	var rerunOpts struct {
+		fromTask    string
+		failedItems bool
+	}
+	rerun := clientCommand("rerun ID [key=value …]", "Run an execution's action again, or a workflow from one of its tasks", &rerunFlags, cobra.MinimumNArgs(1),
 		func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
-			x, err := c.Rerun(cmd.Context(), args[0])
+			if rerunOpts.failedItems && rerunOpts.fromTask == "" {
+				return usageError("--failed-items re-runs the failed items of the task --from-task names: name it")
+			}
+			var req *httpapi.RerunRequest
+			if len(args) > 1 || rerunOpts.fromTask != "" {
+				req = &httpapi.RerunRequest{FromTask: rerunOpts.fromTask, FailedItems: rerunOpts.failedItems}
+				if len(args) > 1 {
+					var schema pack.Params
+					if old, err := c.Execution(cmd.Context(), args[0]); err == nil {
+						if a, err := c.Action(cmd.Context(), old.Action); err == nil {
+							schema = a.Parameters
+						}
+					}
+					params, err := parseParams(args[1:], schema)
+					if err != nil {
+						return err
+					}
+					if req.Parameters, err = json.Marshal(params); err != nil {
+						return err
+					}
+				}
+			}
+			x, err := c.Rerun(cmd.Context(), args[0], req)
 			if err != nil {
 				return err
 			}
 			return rerunFlags.print(cmd.OutOrStdout(), x, func(w io.Writer) error { return executionDetail(w, x) })
 		})
-	cmd.AddCommand(list, get, history, cancel, rerun, executionTailCommand())
+	rerun.Flags().StringVar(&rerunOpts.fromTask, "from-task", "", "re-run a workflow from this task: the tasks that finished before it are reused, not run again")
+	rerun.Flags().BoolVar(&rerunOpts.failedItems, "failed-items", false, "with --from-task naming a with-items task: run only its items that did not complete")
+	rerun.Example = "  attune execution rerun 01J…\n  attune execution rerun 01J… --from-task deploy path=/srv/fixed\n  attune execution rerun 01J… --from-task each_host --failed-items"
+	var pauseFlags, resumeFlags clientFlags
+	pauseCmd := clientCommand("pause ID", "Pause a workflow execution: nothing new starts, running tasks finish", &pauseFlags, cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			x, err := c.Pause(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return pauseFlags.print(cmd.OutOrStdout(), x, func(w io.Writer) error {
+				fprintf(w, "execution %s: %s\n", x.ID, x.Status)
+				return nil
+			})
+		})
+	resumeCmd := clientCommand("resume ID", "Resume a paused workflow execution from where it stopped", &resumeFlags, cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			x, err := c.Resume(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return resumeFlags.print(cmd.OutOrStdout(), x, func(w io.Writer) error {
+				fprintf(w, "execution %s: %s\n", x.ID, x.Status)
+				return nil
+			})
+		})
+	cmd.AddCommand(list, get, history, cancel, rerun, pauseCmd, resumeCmd, executionTailCommand())
 	return cmd
 }
 

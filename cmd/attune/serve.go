@@ -11,6 +11,7 @@ import (
 	"github.com/attune-go/attune/adapters/packloader"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
+	"github.com/attune-go/attune/handlers/reaper"
 )
 
 func serveCommand(cfg *config) *cobra.Command {
@@ -20,6 +21,7 @@ func serveCommand(cfg *config) *cobra.Command {
 		noAuth       bool
 		clientConfig string
 		readyMaxLag  string
+		maxPaused    time.Duration
 		wf           workerFlags
 		packLimits   packloader.Limits
 	)
@@ -58,6 +60,7 @@ func serveCommand(cfg *config) *cobra.Command {
 				BusQueueExpiry: cfg.BusQueueExpiry,
 				HTTPAddr:       cfg.HTTPAddr,
 				ReadyMaxLag:    maxLag,
+				MaxPaused:      maxPaused,
 				Logger:         newLogger(*cfg, cmd.ErrOrStderr()),
 			})
 		},
@@ -71,6 +74,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().StringVar(&readyMaxLag, "ready-max-lag", cmp.Or(os.Getenv("ATTUNE_READY_MAX_LAG"), app.DefaultReadyMaxLag.String()),
 		"GET /readyz answers 503 when the relay or a projection is this far behind the log (ATTUNE_READY_MAX_LAG)")
 	wf.bind(cmd.Flags())
+	cmd.Flags().DurationVar(&maxPaused, "max-paused", reaper.DefaultMaxPaused, "a workflow paused for longer than this is cancelled (the deadline of paused)")
 	cmd.Flags().Int64Var(&packLimits.MaxFileBytes, "pack-max-file-bytes", packloader.DefaultMaxFileBytes, "largest file a pack may hold")
 	cmd.Flags().Int64Var(&packLimits.MaxPackBytes, "pack-max-bytes", packloader.DefaultMaxPackBytes, "largest size of all a pack's files together")
 	cmd.Flags().IntVar(&packLimits.MaxFiles, "pack-max-files", packloader.DefaultMaxFiles, "most files a pack may hold")

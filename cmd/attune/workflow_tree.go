@@ -43,6 +43,11 @@ func taskRows(tw io.Writer, t httpapi.WorkflowTree, indent string) {
 		}
 		var note string
 		switch {
+		case task.Held:
+			status = "held"
+			note = "requested when the workflow resumes"
+		case task.ReusedFrom != "":
+			note = "reused from " + task.ReusedFrom
 		case task.Retried:
 			note = "retried: " + task.RetryReason
 		case task.Truncated:

@@ -27,6 +27,12 @@ type ExecutionRequested struct {
 	// RetryAttempt numbers a retry in its chain (1 for the first retry of the original run);
 	// set with RetryOf, so the next failure knows how many retries the chain has used.
 	RetryAttempt int `json:"retry_attempt,omitempty"`
+	// RerunFromTask, with RerunOf naming an ended workflow run, re-runs that workflow from
+	// this task: the tasks that finished before it in the original are not run again, their
+	// results and published vars are reused. RerunFailedItems, for a with-items task, runs
+	// again only its items that did not complete, reusing the others' results.
+	RerunFromTask    string `json:"rerun_from_task,omitempty"`
+	RerunFailedItems bool   `json:"rerun_failed_items,omitempty"`
 	// NotBefore holds the execution back until then (a workflow task's delay, a retry's
 	// backoff): the scheduler moves it to delayed, and the reaper releases it at that time.
 	NotBefore time.Time `json:"not_before,omitzero"`

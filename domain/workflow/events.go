@@ -52,6 +52,13 @@ type WorkflowTaskScheduled struct {
 	Input            json.RawMessage `json:"input,omitempty"` // rendered
 	// NotBefore delays the child's request (a task's delay, a retry's backoff).
 	NotBefore time.Time `json:"not_before,omitzero"`
+	// Held says the run was scheduled while the workflow was held (paused by an operator, or
+	// a child waiting for an answer): its child is requested only once the hold lifts.
+	Held bool `json:"held,omitempty"`
+	// ReusedFrom names the child execution of an earlier workflow (the one this run re-runs,
+	// ExecutionRequested.rerun_of) whose result this run reuses: no child is requested, and a
+	// WorkflowTaskCompleted with that result follows at once.
+	ReusedFrom string `json:"reused_from,omitempty"`
 }
 
 // EventType is the wire name.
@@ -114,3 +121,56 @@ type WorkflowCompleted struct {
 
 // EventType is the wire name.
 func (WorkflowCompleted) EventType() string { return "WorkflowCompleted" }
+
+// WorkflowPaused records that an operator paused the workflow: from then on it dispatches
+// nothing new (runs scheduled meanwhile are held), its running tasks finish, and its
+// running sub-workflows are paused too. It is appended with the parent's move to pausing (a
+// task still runs) or paused.
+type WorkflowPaused struct {
+	ExecutionID string `json:"execution_id"`
+	Reason      string `json:"reason"`
+}
+
+// EventType is the wire name.
+func (WorkflowPaused) EventType() string { return "WorkflowPaused" }
+
+// WorkflowResumed records that an operator resumed the workflow: the operator's hold is
+// lifted, its paused sub-workflows are resumed, and, unless a child still waits for an
+// answer, the runs held meanwhile are requested.
+type WorkflowResumed struct {
+	ExecutionID string `json:"execution_id"`
+	Reason      string `json:"reason"`
+}
+
+// EventType is the wire name.
+func (WorkflowResumed) EventType() string { return "WorkflowResumed" }
+
+// WorkflowTaskWaiting records that the child of a run waits: it is pending (an inquiry
+// waiting for a person's answer) or paused (a sub-workflow). A waiting child holds the
+// workflow as a pause does, until it ends or runs again (WorkflowTaskContinued).
+type WorkflowTaskWaiting struct {
+	ExecutionID      string           `json:"execution_id"`
+	Task             string           `json:"task"`
+	Activation       int              `json:"activation,omitempty"`
+	Item             *Item            `json:"item,omitempty"`
+	Attempt          int              `json:"attempt"`
+	ChildExecutionID string           `json:"child_execution_id"`
+	Status           execution.Status `json:"status"` // pending or paused
+}
+
+// EventType is the wire name.
+func (WorkflowTaskWaiting) EventType() string { return "WorkflowTaskWaiting" }
+
+// WorkflowTaskContinued records that a waiting child runs again (a paused sub-workflow was
+// resumed).
+type WorkflowTaskContinued struct {
+	ExecutionID      string `json:"execution_id"`
+	Task             string `json:"task"`
+	Activation       int    `json:"activation,omitempty"`
+	Item             *Item  `json:"item,omitempty"`
+	Attempt          int    `json:"attempt"`
+	ChildExecutionID string `json:"child_execution_id"`
+}
+
+// EventType is the wire name.
+func (WorkflowTaskContinued) EventType() string { return "WorkflowTaskContinued" }

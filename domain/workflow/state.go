@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,14 @@ type Run struct {
 	Status           execution.Status // empty while the child has not ended
 	Result           json.RawMessage
 	Retried          bool // a WorkflowTaskRetried followed this run's failure
+	// Held says the run was scheduled while the workflow was held and its child is not to be
+	// requested yet; the hold's end releases it.
+	Held bool
+	// Waiting is the status its child waits in (pending: an inquiry; paused: a
+	// sub-workflow); empty while it runs or once it ended.
+	Waiting execution.Status
+	// ReusedFrom is the child execution of an earlier workflow whose result the run reuses.
+	ReusedFrom string
 }
 
 // State is a workflow run folded from its parent execution's stream: which tasks ran, with
@@ -37,6 +46,7 @@ type State struct {
 	inbound     map[string]int
 	outcomes    map[string]execution.Status
 	status      execution.Status // set by WorkflowCompleted
+	paused      string           // the reason of an operator's pause not resumed since; "" when none
 	version     int64
 }
 
@@ -72,6 +82,14 @@ func (s *State) Apply(e event.Event) error {
 		return s.Apply(*e)
 	case *WorkflowCompleted:
 		return s.Apply(*e)
+	case *WorkflowPaused:
+		return s.Apply(*e)
+	case *WorkflowResumed:
+		return s.Apply(*e)
+	case *WorkflowTaskWaiting:
+		return s.Apply(*e)
+	case *WorkflowTaskContinued:
+		return s.Apply(*e)
 	}
 	var err error
 	switch e := e.(type) {
@@ -87,6 +105,14 @@ func (s *State) Apply(e event.Event) error {
 		err = s.transitioned(e)
 	case WorkflowCompleted:
 		err = s.ended(e)
+	case WorkflowPaused:
+		err = s.pausedBy(e)
+	case WorkflowResumed:
+		err = s.resumed(e)
+	case WorkflowTaskWaiting:
+		err = s.waiting(e)
+	case WorkflowTaskContinued:
+		err = s.continued(e)
 	}
 	if err != nil {
 		return err
@@ -133,9 +159,16 @@ func (s *State) scheduled(e WorkflowTaskScheduled) error {
 	if _, dup := s.byChild[e.ChildExecutionID]; dup {
 		return fmt.Errorf("child execution %s scheduled twice", e.ChildExecutionID)
 	}
+	switch {
+	case e.ReusedFrom != "" && e.Held:
+		return fmt.Errorf("task %s: a reused run is never held", e.Task)
+	case e.ReusedFrom == "" && e.Held != s.Holding():
+		return fmt.Errorf("task %s scheduled with held %t while the workflow is held: %t", e.Task, e.Held, s.Holding())
+	}
 	s.byChild[e.ChildExecutionID] = len(s.runs)
 	s.runs = append(s.runs, Run{
 		Task: e.Task, Activation: e.Activation, Item: e.Item, Attempt: e.Attempt, ChildExecutionID: e.ChildExecutionID, Action: e.Action,
+		Held: e.Held, ReusedFrom: e.ReusedFrom,
 	})
 	return nil
 }
@@ -158,8 +191,86 @@ func (s *State) completed(e WorkflowTaskCompleted) error {
 	case !e.Status.Terminal():
 		return fmt.Errorf("child %s completed with non-terminal status %q", e.ChildExecutionID, e.Status)
 	}
-	r.Status, r.Result = e.Status, e.Result
+	r.Status, r.Result, r.Held, r.Waiting = e.Status, e.Result, false, ""
+	s.release()
 	return nil
+}
+
+func (s *State) pausedBy(e WorkflowPaused) error {
+	if err := s.check(e.ExecutionID); err != nil {
+		return err
+	}
+	if s.paused != "" {
+		return errors.New("workflow paused twice")
+	}
+	s.paused = cmp.Or(e.Reason, "paused")
+	return nil
+}
+
+func (s *State) resumed(e WorkflowResumed) error {
+	if err := s.check(e.ExecutionID); err != nil {
+		return err
+	}
+	s.paused = ""
+	s.release()
+	return nil
+}
+
+// run finds the pending run of a child for a waiting or continued event.
+func (s *State) run(executionID, child, task string, activation, attempt int, item *Item) (*Run, error) {
+	if err := s.check(executionID); err != nil {
+		return nil, err
+	}
+	i, ok := s.byChild[child]
+	if !ok {
+		return nil, fmt.Errorf("child %s was never scheduled", child)
+	}
+	r := &s.runs[i]
+	switch {
+	case r.Task != task || r.Activation != activation || r.Attempt != attempt || !sameItem(r.Item, item):
+		return nil, fmt.Errorf("child %s named as task %s activation %d attempt %d, scheduled as task %s activation %d attempt %d",
+			child, task, activation, attempt, r.Task, r.Activation, r.Attempt)
+	case r.Status != "":
+		return nil, fmt.Errorf("child %s ended already (%s)", child, r.Status)
+	case r.Held:
+		return nil, fmt.Errorf("child %s is held: it was never requested", child)
+	}
+	return r, nil
+}
+
+func (s *State) waiting(e WorkflowTaskWaiting) error {
+	r, err := s.run(e.ExecutionID, e.ChildExecutionID, e.Task, e.Activation, e.Attempt, e.Item)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(WaitingStatuses, e.Status) {
+		return fmt.Errorf("child %s waits in %q, want pending or paused", e.ChildExecutionID, e.Status)
+	}
+	r.Waiting = e.Status
+	return nil
+}
+
+func (s *State) continued(e WorkflowTaskContinued) error {
+	r, err := s.run(e.ExecutionID, e.ChildExecutionID, e.Task, e.Activation, e.Attempt, e.Item)
+	if err != nil {
+		return err
+	}
+	if r.Waiting == "" {
+		return fmt.Errorf("child %s continued but was not waiting", e.ChildExecutionID)
+	}
+	r.Waiting = ""
+	s.release()
+	return nil
+}
+
+// release lets the held runs go once nothing holds the workflow.
+func (s *State) release() {
+	if s.Holding() {
+		return
+	}
+	for i := range s.runs {
+		s.runs[i].Held = false
+	}
 }
 
 func (s *State) retried(e WorkflowTaskRetried) error {

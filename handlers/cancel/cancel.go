@@ -1,8 +1,9 @@
 // Package cancel is the "cancel this execution" use case behind
 // POST /api/v1/executions/{id}/cancel and `attune execution cancel`.
 //
-// An execution that has not started yet is cancelled at once: nothing runs it, so nothing else
-// will report. A running one moves to canceling; its worker kills the run and reports how it
+// An execution that has not started yet, or an inquiry waiting for its answer, is cancelled
+// at once: nothing runs it, so nothing else will report. A running (or pausing, paused)
+// workflow moves to canceling, and the engine cancels its children; a running action moves to canceling; its worker kills the run and reports how it
 // ended (and handlers/canceler ends it if that worker is gone).
 package cancel
 
@@ -85,9 +86,12 @@ func Cancel(ctx context.Context, log Log, id, actor string) (execution.Status, e
 // target is where a cancel takes an execution from status s.
 func target(s execution.Status) (execution.Status, bool) {
 	switch s {
-	case execution.Running:
+	case execution.Running, execution.Pausing, execution.Paused:
+		// A held workflow goes canceling too: the engine cancels what it still holds or
+		// waits for (held runs, a pending inquiry, paused sub-workflows) and ends it.
 		return execution.Canceling, true
-	case execution.Requested, execution.Delayed, execution.Scheduling, execution.Scheduled:
+	case execution.Requested, execution.Delayed, execution.Scheduling, execution.Scheduled, execution.Pending:
+		// Nothing runs it (a pending inquiry only waits for an answer): cancelled at once.
 		return execution.Cancelled, true
 	}
 	return "", false

@@ -61,6 +61,9 @@ func TestCancel(t *testing.T) {
 		{"scheduled is cancelled at once", []execution.Status{execution.Scheduling, execution.Scheduled}, execution.Cancelled, true, false},
 		{"running asks its worker", []execution.Status{execution.Scheduling, execution.Scheduled, execution.Running}, execution.Canceling, true, false},
 		{"canceling again is a no-op", []execution.Status{execution.Scheduling, execution.Scheduled, execution.Running, execution.Canceling}, execution.Canceling, false, false},
+		{"a pending inquiry is cancelled at once", []execution.Status{execution.Pending}, execution.Cancelled, true, false},
+		{"a pausing workflow goes canceling", []execution.Status{execution.Running, execution.Pausing}, execution.Canceling, true, false},
+		{"a paused workflow goes canceling", []execution.Status{execution.Running, execution.Paused}, execution.Canceling, true, false},
 		{"completed cannot be cancelled", []execution.Status{execution.Scheduling, execution.Scheduled, execution.Running, execution.Completed}, execution.Completed, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,7 +17,9 @@
 //     or poisoned) as the scheduler would, and hands a workflow still requested to the
 //     workflow engine (WorkflowStart);
 //   - releases the executions delayed until a not_before that has come (a workflow task's
-//     delay, a retry's backoff): delayed → scheduling, then placed as above (scheduler.Retry).
+//     delay, a retry's backoff): delayed → scheduling, then placed as above (scheduler.Retry);
+//   - cancels the workflows paused for longer than MaxPaused (paused → canceling; the
+//     workflow engine then cancels what they hold and ends them cancelled).
 //
 // It finds executions through the executions read model, which lags the log: every decision
 // is taken again on the execution's folded stream and appended with its expected version, so
@@ -62,6 +64,9 @@ const (
 	// DefaultCancelDeadline is how long a worker may take to end a run after a cancel (it
 	// kills the process group at once) before the execution is abandoned.
 	DefaultCancelDeadline = 2 * time.Minute
+	// DefaultMaxPaused is how long a workflow may stay paused (waiting for a resume or an
+	// inquiry's answer) before it is cancelled.
+	DefaultMaxPaused = 7 * 24 * time.Hour
 )
 
 // Log is what the reaper needs of the event store.
@@ -108,6 +113,9 @@ type Config struct {
 	// CancelDeadline is how long a canceling execution's worker may take to end the run
 	// before it is abandoned; DefaultCancelDeadline if 0.
 	CancelDeadline time.Duration
+	// MaxPaused is how long a workflow may stay paused before it is cancelled;
+	// DefaultMaxPaused if 0.
+	MaxPaused time.Duration
 	// WorkflowStart re-delivers the ExecutionRequested of a workflow execution still
 	// requested SchedulingDeadline after it was requested (its message was lost or poisoned)
 	// to the workflow engine, which alone moves it on (workflow.Engine.Start, idempotent);
@@ -131,6 +139,7 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"ttl": c.TTL, "interval": c.Interval, "scheduling deadline": c.SchedulingDeadline,
 		"scheduled deadline": c.ScheduledDeadline, "cancel deadline": c.CancelDeadline,
+		"max paused": c.MaxPaused,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %s: want >= 0", name, d))
@@ -160,6 +169,7 @@ func New(cfg Config) (*Reaper, error) {
 	cfg.SchedulingDeadline = cmp.Or(cfg.SchedulingDeadline, DefaultSchedulingDeadline)
 	cfg.ScheduledDeadline = cmp.Or(cfg.ScheduledDeadline, DefaultScheduledDeadline)
 	cfg.CancelDeadline = cmp.Or(cfg.CancelDeadline, DefaultCancelDeadline)
+	cfg.MaxPaused = cmp.Or(cfg.MaxPaused, DefaultMaxPaused)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -194,7 +204,7 @@ func (r *Reaper) Run(ctx context.Context) error {
 // Pass does one round: lost workers, their executions, waiting executions. It goes on past
 // a failure on one worker or execution and returns every failure joined.
 func (r *Reaper) Pass(ctx context.Context) error {
-	return errors.Join(r.declareLost(ctx), r.settleOrphans(ctx), r.retryWaiting(ctx))
+	return errors.Join(r.declareLost(ctx), r.settleOrphans(ctx), r.retryWaiting(ctx), r.cancelPaused(ctx))
 }
 
 // list pages through the executions in the given statuses.

@@ -82,7 +82,14 @@ type Run struct {
 // the action is unknown (ErrUnknownAction) or the parameters break its schema
 // (*ValidationError).
 func Request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req Run) (string, error) {
-	return request(ctx, log, catalog, box, req, "")
+	return request(ctx, log, catalog, box, req, link{})
+}
+
+// link ties a new execution to the one it re-runs.
+type link struct {
+	rerunOf     string
+	fromTask    string
+	failedItems bool
 }
 
 // Rerun records a new execution of the action an earlier one ran, with its parameters (the
@@ -109,10 +116,10 @@ func Rerun(ctx context.Context, log Log, catalog Catalog, box *secret.Box, execu
 		return "", err
 	}
 	req := Run{Action: old.Action, Parameters: params, Actor: actor, TraceTag: recorded[0].Metadata.TraceTag}
-	return request(ctx, log, catalog, box, req, old.ExecutionID)
+	return request(ctx, log, catalog, box, req, link{rerunOf: old.ExecutionID})
 }
 
-func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req Run, rerunOf string) (string, error) {
+func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req Run, l link) (string, error) {
 	action, err := lookup(ctx, log, catalog, req.Action)
 	if err != nil {
 		return "", err
@@ -137,11 +144,13 @@ func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req
 		}
 	}
 	requested := execution.ExecutionRequested{
-		ExecutionID: id,
-		Action:      action.Ref,
-		RunnerType:  string(action.RunnerType),
-		Parameters:  params,
-		RerunOf:     rerunOf,
+		ExecutionID:      id,
+		Action:           action.Ref,
+		RunnerType:       string(action.RunnerType),
+		Parameters:       params,
+		RerunOf:          l.rerunOf,
+		RerunFromTask:    l.fromTask,
+		RerunFailedItems: l.failedItems,
 	}
 	md := event.Metadata{CorrelationID: req.CorrelationID, Actor: req.Actor, TraceTag: req.TraceTag}
 	if md.CorrelationID == "" {

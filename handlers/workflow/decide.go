@@ -34,6 +34,9 @@ type decision struct {
 	actions  func(ref string) (runnerType string, ok bool)
 	events   []event.Event
 	children []execution.ExecutionRequested
+	// held are the runs held when the decision began: those it releases (the hold lifted)
+	// have their children requested with its commit.
+	held map[string]bool
 }
 
 func (d *decision) add(e event.Event) error {
@@ -51,7 +54,7 @@ func (d *decision) settle(err error) error {
 		return err
 	}
 	d.children = nil // nothing more runs for a failed workflow
-	if _, done := d.f.st.Done(); done || d.f.parent.Status() != execution.Running {
+	if _, done := d.f.st.Done(); done || !advancing(d.f.parent.Status()) {
 		return nil
 	}
 	return d.end(execution.Failed, nil, d.where+": "+fl.reason)
@@ -125,6 +128,7 @@ func (d *decision) schedule(t *workflowdef.Task, activation int, item *workflow.
 		return fmt.Errorf("parent execution id %q: %w", d.f.parent.ID(), err)
 	}
 	child := childID(parent, t.Name, activation, index, attempt)
+	held := d.f.st.Holding() // a held workflow dispatches nothing: the child waits for the hold to lift
 	if err := d.add(workflow.WorkflowTaskScheduled{
 		ExecutionID:      d.f.parent.ID(),
 		Task:             t.Name,
@@ -135,8 +139,12 @@ func (d *decision) schedule(t *workflowdef.Task, activation int, item *workflow.
 		Action:           t.Action,
 		Input:            input,
 		NotBefore:        notBefore,
+		Held:             held,
 	}); err != nil {
 		return err
+	}
+	if held {
+		return nil
 	}
 	d.children = append(d.children, execution.ExecutionRequested{
 		ExecutionID:    child,
@@ -172,16 +180,31 @@ func (d *decision) completed(r workflow.Run, child *execution.Execution, result 
 	if !t.WithItems() {
 		return d.finish(t, r.Activation, outcome(runs))
 	}
-	count := r.Item.Count
-	done, scheduled, inFlight := itemsDone(runs, count)
+	return d.moreItems(t, r.Activation, r.Item.Count)
+}
+
+// moreItems goes on with an activation of a with-items task: it finishes it once every item
+// has a final run, else schedules the items not run yet, in order, as far as the task's
+// concurrency allows. Items need not have been run in order (a re-run of failed items
+// reuses the others).
+func (d *decision) moreItems(t *workflowdef.Task, activation, count int) error {
+	runs := d.f.runs(t.Name, activation)
+	done, _, inFlight := itemsDone(runs, count)
 	if done {
-		return d.finish(t, r.Activation, outcome(runs))
+		return d.finish(t, activation, outcome(runs))
 	}
-	if scheduled == count || len(d.f.unhandled) > 0 {
+	if len(d.f.unhandled) > 0 {
 		return nil
 	}
+	seen := map[int]bool{}
+	for _, r := range runs {
+		seen[r.Item.Index] = true
+	}
 	var items []any
-	for next := scheduled; next < count && (t.Concurrency == 0 || inFlight < t.Concurrency); next++ {
+	for next := 0; next < count && (t.Concurrency == 0 || inFlight < t.Concurrency); next++ {
+		if seen[next] {
+			continue
+		}
 		if items == nil {
 			var err error
 			if items, err = d.items(t); err != nil {
@@ -191,7 +214,7 @@ func (d *decision) completed(r workflow.Run, child *execution.Execution, result 
 				return failf("task %s: items changed from %d to %d while it ran", t.Name, count, len(items))
 			}
 		}
-		if err := d.schedule(t, r.Activation, &workflow.Item{Index: next, Count: count}, items[next], 1, time.Time{}); err != nil {
+		if err := d.schedule(t, activation, &workflow.Item{Index: next, Count: count}, items[next], 1, time.Time{}); err != nil {
 			return err
 		}
 		inFlight++
@@ -330,9 +353,16 @@ func (d *decision) endIfIdle() error {
 		return nil
 	}
 	switch d.f.parent.Status() {
-	case execution.Running:
+	case execution.Running, execution.Pausing:
 	case execution.Canceling:
 		return d.end(execution.Cancelled, nil, "cancelled: no task is left in flight")
+	case execution.Paused:
+		// Nothing is in flight or held: only an unhandled failure can be left to end it
+		// (paused → completed is no transition; a resume completes it).
+		if len(d.f.unhandled) > 0 {
+			return d.end(execution.Failed, nil, d.f.unhandled[0])
+		}
+		return nil
 	default:
 		return nil
 	}
@@ -373,4 +403,20 @@ func (d *decision) end(status execution.Status, output json.RawMessage, reason s
 		return err
 	}
 	return d.add(change)
+}
+
+// advancing reports whether a workflow in status s still decides its next steps: running,
+// or held (pausing, paused), where what it decides waits for the hold to lift.
+func advancing(s execution.Status) bool {
+	return s == execution.Running || s == execution.Pausing || s == execution.Paused
+}
+
+// steer moves the parent to the status its hold calls for (State.Steer): pausing or paused
+// while held, running once the hold lifts.
+func (d *decision) steer() error {
+	ch, ok, err := d.f.st.Steer(d.f.parent)
+	if err != nil || !ok {
+		return err
+	}
+	return d.add(ch)
 }

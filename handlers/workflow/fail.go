@@ -49,7 +49,7 @@ func (en *Engine) failOn(ctx context.Context, cause eventstore.Recorded, stream 
 		return err // not even the parent folds: nothing to fail, the message is poisoned
 	}
 	switch parent.Status() {
-	case execution.Requested, execution.Running, execution.Canceling:
+	case execution.Requested, execution.Running, execution.Pausing, execution.Paused, execution.Canceling:
 	default:
 		return nil // ended meanwhile
 	}

@@ -28,6 +28,13 @@ type flow struct {
 	unhandled []string                   // failures of tasks that no transition handled
 	inputs    map[string]json.RawMessage // child execution id → rendered input
 	notBefore map[string]time.Time       // child execution id → its request's not_before
+	ended     map[activationOf]bool      // the activations that transitioned
+}
+
+// activationOf names one activation of a task.
+type activationOf struct {
+	task       string
+	activation int
 }
 
 func fold(events []event.Event) (*flow, error) {
@@ -46,6 +53,7 @@ func fold(events []event.Event) (*flow, error) {
 		results:   map[string]any{},
 		inputs:    map[string]json.RawMessage{},
 		notBefore: map[string]time.Time{},
+		ended:     map[activationOf]bool{},
 	}
 	for i, e := range events {
 		if err := f.observe(e); err != nil {
@@ -145,6 +153,7 @@ func (f *flow) transitioned(e workflow.WorkflowTaskTransitioned) error {
 		return fmt.Errorf("result of task %s: %w", e.Task, err)
 	}
 	f.results[e.Task] = result
+	f.ended[activationOf{e.Task, e.Activation}] = true
 	if e.Status != execution.Completed && len(e.Next) == 0 {
 		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s%s and no transition handles it", e.Task, e.Status, endings(f.runs(e.Task, e.Activation))))
 	}

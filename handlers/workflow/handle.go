@@ -44,17 +44,27 @@ func (en *Engine) Start(ctx context.Context, e eventstore.Recorded) error {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
 	d := en.decision(f)
-	if err := d.settle(en.start(d)); err != nil {
+	var from *origin
+	if req.RerunFromTask != "" {
+		if from, err = en.origin(ctx, req); err != nil {
+			return err
+		}
+	}
+	if err := d.settle(en.start(d, from)); err != nil {
 		return en.failOn(ctx, e, e.StreamID, err)
 	}
 	return en.failOn(ctx, e, e.StreamID, en.commit(ctx, e, d))
 }
 
-func (en *Engine) start(d *decision) error {
+func (en *Engine) start(d *decision, from *origin) error {
 	f := d.f
 	action, ok := en.catalog.Action(f.parent.Action())
 	var def *workflowdef.Workflow
 	var err error
+	if from != nil && from.err == nil {
+		// A re-run runs the graph the original ran: the results it reuses are that graph's.
+		action.Workflow, ok = from.flow.st.Definition(), true
+	}
 	if ok {
 		def, err = workflowdef.Parse(action.Workflow)
 	}
@@ -93,6 +103,15 @@ func (en *Engine) start(d *decision) error {
 	}); err != nil {
 		return err
 	}
+	if from != nil {
+		if from.err != nil {
+			return from.err
+		}
+		if err := d.reuse(from); err != nil {
+			return err
+		}
+		return d.endIfIdle()
+	}
 	for _, name := range def.Start() {
 		if err := d.activate(name, 0); err != nil { // a start task's one activation
 			return err
@@ -111,6 +130,9 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 	change, ok := payload.(*execution.ExecutionStatusChanged)
 	if ok && change.To == execution.Canceling {
 		return en.cancelRuns(ctx, e)
+	}
+	if ok && !change.To.Terminal() && (waits(change.To) || waits(change.From)) {
+		return en.childWaits(ctx, e) // a child (an inquiry, a sub-workflow) waits, or runs again
 	}
 	if !ok || !change.To.Terminal() {
 		return nil
@@ -137,7 +159,7 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 		return en.failOn(ctx, e, stream, err)
 	}
 	status := f.parent.Status()
-	if f.def == nil || (status != execution.Running && status != execution.Canceling) {
+	if f.def == nil || (!advancing(status) && status != execution.Canceling) {
 		en.keep(f)
 		return nil // not started by the engine, or over: nothing waits for this child
 	}
@@ -156,7 +178,9 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 	if status == execution.Canceling {
 		err = d.stopped(r, child, terminalResult(childEvents))
 	} else if err = d.completed(r, child, terminalResult(childEvents)); err == nil {
-		err = d.endIfIdle()
+		if err = d.endIfIdle(); err == nil {
+			err = d.steer()
+		}
 	}
 	if err := d.settle(err); err != nil {
 		return en.failOn(ctx, e, stream, err)
@@ -225,8 +249,13 @@ func (en *Engine) keep(f *flow) {
 }
 
 func (en *Engine) decision(f *flow) *decision {
+	held := map[string]bool{}
+	for _, r := range f.st.Held() {
+		held[r.ChildExecutionID] = true
+	}
 	return &decision{
 		f:     f,
+		held:  held,
 		where: en.where(f.parent.Action()),
 		now:   en.now(),
 		actions: func(ref string) (string, bool) {
@@ -259,31 +288,45 @@ func (en *Engine) commit(ctx context.Context, cause eventstore.Recorded, d *deci
 	}
 	// The flow, with the decision applied, is now the fold of the log up to its version.
 	en.keep(d.f)
-	return en.requestChildren(ctx, md, d.f.parent.Action(), d.children)
+	children := d.children
+	for _, r := range d.f.st.Pending() {
+		if d.held[r.ChildExecutionID] && !r.Held && d.f.parent.Status() != execution.Canceling {
+			children = append(children, en.childRequest(d.f, r)) // the hold lifted: its child goes now
+		}
+	}
+	return en.requestChildren(ctx, md, d.f.parent.Action(), children)
+}
+
+// childRequest is the request of the child of a run scheduled earlier.
+func (en *Engine) childRequest(f *flow, r workflow.Run) execution.ExecutionRequested {
+	a, _ := en.catalog.Action(r.Action)
+	return execution.ExecutionRequested{
+		ExecutionID:    r.ChildExecutionID,
+		Action:         r.Action,
+		RunnerType:     string(a.RunnerType),
+		Parameters:     f.inputs[r.ChildExecutionID],
+		ParentID:       f.parent.ID(),
+		WorkflowTask:   r.Task,
+		NotBefore:      f.notBefore[r.ChildExecutionID],
+		TimeoutSeconds: f.timeoutSeconds(r.Task),
+	}
 }
 
 // request appends the children of pending runs that are missing: after a crash between a
 // decision and its children, the redelivered message finishes the job.
 func (en *Engine) request(ctx context.Context, f *flow, cause eventstore.Recorded) error {
-	if f.def == nil || f.parent.Status() != execution.Running {
+	if f.def == nil || !advancing(f.parent.Status()) {
 		return nil
 	}
 	var children []execution.ExecutionRequested
 	for _, r := range f.st.Pending() {
-		a, ok := en.catalog.Action(r.Action)
-		if !ok {
+		if r.Held || r.Waiting != "" {
+			continue // not to be requested yet; or requested, since it waits
+		}
+		if _, ok := en.catalog.Action(r.Action); !ok {
 			continue // the decision that scheduled it knew it; wait for the catalogue to catch up
 		}
-		children = append(children, execution.ExecutionRequested{
-			ExecutionID:    r.ChildExecutionID,
-			Action:         r.Action,
-			RunnerType:     string(a.RunnerType),
-			Parameters:     f.inputs[r.ChildExecutionID],
-			ParentID:       f.parent.ID(),
-			WorkflowTask:   r.Task,
-			NotBefore:      f.notBefore[r.ChildExecutionID],
-			TimeoutSeconds: f.timeoutSeconds(r.Task),
-		})
+		children = append(children, en.childRequest(f, r))
 	}
 	return en.requestChildren(ctx, cause.Metadata.Caused(cause.ID.String()), f.parent.Action(), children)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
+	wf "github.com/attune-go/attune/domain/workflow"
 )
 
 // The handlers' persisted names: they name their queues (ExecutionRequested.workflow_start,
@@ -104,6 +105,8 @@ func Register(r *bus.Router, cfg Config) {
 	e := New(cfg)
 	r.AddHandler(StartName, execution.ExecutionRequested{}.EventType(), e.Start)
 	r.AddHandler(AdvanceName, execution.ExecutionStatusChanged{}.EventType(), e.Advance)
+	r.AddHandler(PauseName, wf.WorkflowPaused{}.EventType(), e.Paused)
+	r.AddHandler(ResumeName, wf.WorkflowResumed{}.EventType(), e.Resumed)
 }
 
 func (en *Engine) read(ctx context.Context, stream string) ([]event.Event, error) {

@@ -148,7 +148,7 @@ func (f *fold) apply(c change) error {
 		w.Action, w.StartedAt, w.Vars = e.Action, at, vars
 	case *workflow.WorkflowTaskScheduled:
 		f.touch(Run{ChildID: e.ChildExecutionID, WorkflowID: c.wf, Task: e.Task, Item: e.Item, Attempt: e.Attempt,
-			Action: e.Action, Status: Scheduled, NotBefore: e.NotBefore.UTC(), ScheduledAt: at, UpdatedAt: at,
+			Action: e.Action, Status: Scheduled, Held: e.Held, ReusedFrom: e.ReusedFrom, NotBefore: e.NotBefore.UTC(), ScheduledAt: at, UpdatedAt: at,
 			ScheduledPosition: c.r.Position, Position: c.r.Position})
 	case *workflow.WorkflowTaskCompleted:
 		r, ok := f.runs[e.ChildExecutionID]

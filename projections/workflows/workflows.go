@@ -92,6 +92,11 @@ type Run struct {
 	Result      json.RawMessage
 	Retried     bool // a WorkflowTaskRetried followed its failure: attempt+1 runs next
 	RetryReason string
+	// Held says the run was scheduled while its workflow was held: its child is requested
+	// only once the hold lifts (the tree shows it held while no child exists).
+	Held bool
+	// ReusedFrom is the child execution of the re-run workflow whose result the run reuses.
+	ReusedFrom  string
 	NotBefore   time.Time // the child is requested no earlier (delay, retry backoff)
 	ScheduledAt time.Time
 	FinishedAt  time.Time

@@ -10,8 +10,11 @@ import (
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/safetext"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/workflow"
 	"github.com/attune-go/attune/handlers/cancel"
 	"github.com/attune-go/attune/handlers/packs"
+	"github.com/attune-go/attune/handlers/pause"
 	"github.com/attune-go/attune/handlers/request"
 )
 
@@ -37,8 +40,19 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 			_, err := cancel.Cancel(ctx, s.store, id, actor)
 			return err
 		},
-		RerunExecution: func(ctx context.Context, id, actor string) (string, error) {
-			return request.Rerun(ctx, s.store, s.registry, s.box, id, nil, actor)
+		RerunExecution: func(ctx context.Context, id string, req httpapi.RerunRequest) (string, error) {
+			if req.FromTask == "" {
+				return request.Rerun(ctx, s.store, s.registry, s.box, id, req.Parameters, req.Actor)
+			}
+			return request.RerunFromTask(ctx, s.store, s.registry, s.box, request.RerunFrom{
+				ExecutionID: id, Task: req.FromTask, FailedItems: req.FailedItems, Overrides: req.Parameters, Actor: req.Actor,
+			})
+		},
+		PauseExecution: func(ctx context.Context, id, actor string) (execution.Status, error) {
+			return pause.Pause(ctx, s.store, id, actor)
+		},
+		ResumeExecution: func(ctx context.Context, id, actor string) (execution.Status, error) {
+			return pause.Resume(ctx, s.store, id, actor)
 		},
 		LoadPack: func(ctx context.Context, req httpapi.PackLoadRequest) (any, error) {
 			res, err := s.loadPack(ctx, req.Path, req.Actor)
@@ -120,12 +134,18 @@ func classify(err error) *httpapi.Error {
 		invalid  *request.ValidationError
 		badPack  *packLoadError
 		badText  *safetext.Error
+		refused  *workflow.Refusal
+		running  *request.NotFinishedError
 	)
 	switch {
 	case errors.Is(err, idempotency.ErrKeyReused):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeIdempotencyKeyReused, Field: idempotency.Header,
 			Message: "this Idempotency-Key was first sent with a different request; send a new key for a new request"}
-	case errors.Is(err, cancel.ErrNotFound), errors.Is(err, request.ErrUnknownExecution):
+	case errors.As(err, &refused):
+		return &httpapi.Error{Status: http.StatusConflict, Code: refused.Code, Message: err.Error()}
+	case errors.As(err, &running):
+		return &httpapi.Error{Status: http.StatusConflict, Code: httpapi.CodeNotFinished, Message: err.Error()}
+	case errors.Is(err, cancel.ErrNotFound), errors.Is(err, request.ErrUnknownExecution), errors.Is(err, pause.ErrNotFound):
 		return &httpapi.Error{Status: http.StatusNotFound, Code: httpapi.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, request.ErrUnknownAction):
 		return &httpapi.Error{Status: http.StatusNotFound, Code: httpapi.CodeNotFound, Field: "action", Message: err.Error()}

@@ -67,6 +67,9 @@ type Config struct {
 	// ReadyMaxLag is how far the relay or a projection may fall behind the log before
 	// /readyz answers 503; DefaultReadyMaxLag if 0.
 	ReadyMaxLag time.Duration
+	// MaxPaused is how long a workflow may stay paused before the reaper cancels it;
+	// reaper.DefaultMaxPaused if 0.
+	MaxPaused time.Duration
 	// Ready, when set, is called with the HTTP listener's address once every role runs (for
 	// RunWorker: with the worker's id).
 	Ready func(addr string)
