@@ -159,12 +159,14 @@ func samples() []event.Event {
 		},
 		workflow.WorkflowCompleted{ExecutionID: id(4), Status: execution.Failed, Output: raw(`{"notified":2}`), Error: "task done failed"},
 		inquiry.InquiryCreated{
-			InquiryID: id(8), ExecutionID: id(8), ParentExecutionID: id(4), Task: "approve", Prompt: "Deploy?",
-			Schema: raw(`{"type":"object","properties":{"approved":{"type":"boolean"}}}`),
-			Users:  []string{"alice"}, Roles: []string{"ops"}, ExpiresAt: sampleTime.Add(time.Hour),
+			InquiryID: id(8), ExecutionID: id(8), ParentExecutionID: id(4), Task: "approve", Route: "ops-oncall",
+			Schema:     raw(`{"type":"object","properties":{"approved":{"type":"boolean"}}}`),
+			SchemaKind: inquiry.SchemaJSON, Roles: []string{"operator"}, Tokens: []string{"alice"},
+			TTLSeconds: 3600, ExpiresAt: sampleTime.Add(time.Hour),
 		},
 		inquiry.InquiryResponded{InquiryID: id(8), Responder: "alice", Response: raw(`{"approved":true}`)},
 		inquiry.InquiryTimedOut{InquiryID: id(8), ExpiresAt: sampleTime.Add(time.Hour)},
+		inquiry.InquiryCancelled{InquiryID: id(8), Reason: "execution cancelled by alice"},
 	}
 }
 
