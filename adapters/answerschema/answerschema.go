@@ -251,4 +251,3 @@ func pointer(tokens []string) string {
 	}
 	return b.String()
 }
-

@@ -15,6 +15,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/inquiries"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
@@ -34,6 +35,7 @@ type Tx struct {
 	Causality     map[string]causality.Entry
 	Workflows     map[string]workflows.Workflow
 	WorkflowRuns  map[string]workflows.Run // by child execution id
+	Inquiries     map[string]inquiries.Inquiry
 
 	Loads, Saves int // calls, over every store
 }
@@ -51,6 +53,7 @@ func New() *Tx {
 		Causality:     map[string]causality.Entry{},
 		Workflows:     map[string]workflows.Workflow{},
 		WorkflowRuns:  map[string]workflows.Run{},
+		Inquiries:     map[string]inquiries.Inquiry{},
 	}
 }
 
@@ -183,5 +186,16 @@ func (m *Tx) LoadWorkflowRuns(_ context.Context, children []string, refs []workf
 // SaveWorkflowRuns implements workflows.Store.
 func (m *Tx) SaveWorkflowRuns(_ context.Context, rs []workflows.Run) error {
 	save(m, m.WorkflowRuns, rs, func(r workflows.Run) string { return r.ChildID })
+	return nil
+}
+
+// LoadInquiries implements inquiries.Store.
+func (m *Tx) LoadInquiries(_ context.Context, ids []string) (map[string]inquiries.Inquiry, error) {
+	return load(m, m.Inquiries, ids), nil
+}
+
+// SaveInquiries implements inquiries.Store.
+func (m *Tx) SaveInquiries(_ context.Context, xs []inquiries.Inquiry) error {
+	save(m, m.Inquiries, xs, func(x inquiries.Inquiry) string { return x.ID })
 	return nil
 }
