@@ -119,14 +119,14 @@ func (q *Inquiry) Apply(e event.Event) error {
 // Respond decides the answer of the token named responder, whose role allows what allows
 // says (allows("operator") is true for an operator or an admin). The answer must already
 // satisfy the schema (the caller validates it: the schema language is no domain matter).
-// It returns a *ClosedError once the inquiry is closed or its deadline has passed, and
-// ErrNotAllowed for a token the inquiry does not name.
+// It returns ErrNotAllowed for a token the inquiry does not name, and a *ClosedError once
+// the inquiry is closed or its deadline has passed.
 func (q *Inquiry) Respond(responder string, allows func(role string) bool, answer json.RawMessage, now time.Time) (InquiryResponded, error) {
-	if err := q.Open(now); err != nil {
-		return InquiryResponded{}, err
-	}
 	if !q.MayAnswer(responder, allows) {
 		return InquiryResponded{}, fmt.Errorf("token %q: %w (%s)", responder, ErrNotAllowed, q.Who())
+	}
+	if err := q.Open(now); err != nil {
+		return InquiryResponded{}, err
 	}
 	return InquiryResponded{InquiryID: q.ID(), Responder: responder, Response: answer}, nil
 }
