@@ -21,6 +21,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/inquiries"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
 )
@@ -121,6 +122,12 @@ type Config struct {
 	// GetWorkflow serves GET /api/v1/executions/{id}/workflow, the workflow tree
 	// (workflow_routes.go; *readmodel.DB's GetWorkflow); workflows.ErrNotFound answers 404.
 	GetWorkflow func(ctx context.Context, executionID string) (workflows.Tree, error)
+
+	// ListInquiries and GetInquiry serve the inquiries read model (*readmodel.DB's), and
+	// RespondInquiry records an answer: /api/v1/inquiries (inquiry_routes.go).
+	ListInquiries  func(ctx context.Context, f inquiries.Filter) (inquiries.Page, error)
+	GetInquiry     func(ctx context.Context, id string) (inquiries.Inquiry, error)
+	RespondInquiry RespondInquiryFunc
 }
 
 // Server is the API's http.Handler.
@@ -185,6 +192,7 @@ func (s *Server) routes() {
 	s.registerFeedRoutes()
 	s.registerCatalogRoutes()
 	s.registerWorkflowRoutes()
+	s.registerInquiryRoutes()
 	s.registerTokenRoutes()
 	s.registerOpenAPIRoute()
 	if s.cfg.ExtraRoutes != nil {

@@ -2,7 +2,8 @@
 // POST /api/v1/executions/{id}/cancel and `attune execution cancel`.
 //
 // An execution that has not started yet is cancelled at once: nothing runs it, so nothing else
-// will report. A running one moves to canceling; its worker kills the run and reports how it
+// will report. So is an inquiry's execution waiting for its answer (pending): the inquiry
+// engine then closes the inquiry (InquiryCancelled), and no answer is taken any more. A running one moves to canceling; its worker kills the run and reports how it
 // ended (and handlers/canceler ends it if that worker is gone).
 package cancel
 
@@ -87,7 +88,7 @@ func target(s execution.Status) (execution.Status, bool) {
 	switch s {
 	case execution.Running:
 		return execution.Canceling, true
-	case execution.Requested, execution.Delayed, execution.Scheduling, execution.Scheduled:
+	case execution.Requested, execution.Delayed, execution.Scheduling, execution.Scheduled, execution.Pending:
 		return execution.Cancelled, true
 	}
 	return "", false

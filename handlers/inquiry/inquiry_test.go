@@ -206,4 +206,3 @@ func TestACancelledExecutionCancelsItsInquiry(t *testing.T) {
 	fx.WhenRedelivered(en.Closed, rec...)
 	fx.Then(`InquiryCancelled inquiry=e1 reason="execution e1 ended cancelled before an answer"`)
 }
-

@@ -91,4 +91,3 @@ func (en *Engine) Respond(ctx context.Context, id string, who Responder, answer 
 		return out, nil
 	}
 }
-

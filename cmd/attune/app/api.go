@@ -22,7 +22,7 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 	}
 	return httpapi.New(httpapi.Config{
 		Logger:         s.log,
-		Classifiers:    []httpapi.Classifier{classify},
+		Classifiers:    []httpapi.Classifier{classify, classifyInquiry},
 		Ready:          s.readiness,
 		GetExecution:   s.models.GetExecution,
 		ListExecutions: s.models.ListExecutions,
@@ -83,7 +83,8 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		GetTriggerEvent: s.models.GetTriggerEvent, ListTriggerEvents: s.models.ListTriggerEvents,
 		GetEnforcement: s.models.GetEnforcement, ListEnforcements: s.models.ListEnforcements,
 		ListWorkers: s.models.ListWorkers, Trace: s.models.Trace,
-		GetWorkflow: s.models.GetWorkflow,
+		GetWorkflow:   s.models.GetWorkflow,
+		ListInquiries: s.models.ListInquiries, GetInquiry: s.models.GetInquiry, RespondInquiry: s.respondInquiry,
 	})
 }
 

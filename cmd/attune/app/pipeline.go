@@ -18,6 +18,7 @@ import (
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/handlers/canceler"
 	"github.com/attune-go/attune/handlers/enforce"
+	"github.com/attune-go/attune/handlers/inquiry"
 	"github.com/attune-go/attune/handlers/packs"
 	"github.com/attune-go/attune/handlers/rulematch"
 	"github.com/attune-go/attune/handlers/workflow"
@@ -76,6 +77,7 @@ func (s *Server) registerHandlers(router *bus.Router) {
 	rulematch.Register(router, rulematch.Config{Log: s.store, Catalog: s.registry, Box: s.box})
 	enforce.Register(router, enforce.Config{Log: s.store, Catalog: s.registry, Box: s.box})
 	workflow.Register(router, workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box})
+	inquiry.Register(router, s.inquiryEngine())
 }
 
 // startSensors runs the timers of the enabled timer rules and the enabled sensor processes,
