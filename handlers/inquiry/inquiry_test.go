@@ -206,3 +206,41 @@ func TestACancelledExecutionCancelsItsInquiry(t *testing.T) {
 	fx.WhenRedelivered(en.Closed, rec...)
 	fx.Then(`InquiryCancelled inquiry=e1 reason="execution e1 ended cancelled before an answer"`)
 }
+
+func TestAnAnswerWhoseExecutionChangeWasLostIsCompletedByTheAnsweredHandler(t *testing.T) {
+	t.Parallel()
+	fx := handlertest.New(t)
+	en, _ := engine(fx)
+	pending(fx, "e1")
+	rec := fx.Given(inquiry.StreamID("e1"), inquiry.InquiryResponded{InquiryID: "e1", Responder: "alice", Response: json.RawMessage(`{"approved":false}`)})
+	fx.WhenRedelivered(en.Answered, rec...)
+	fx.Then(`ExecutionStatusChanged execution=e1 from=pending to=completed reason="answered by alice" result={"approved":false}`)
+}
+
+func TestSweepSettlesWhatTheReadModelSaysIsDue(t *testing.T) {
+	t.Parallel()
+	fx := handlertest.New(t)
+	c := &clock{t: fx.Now().Add(time.Hour)}
+	var dueAt []time.Time
+	en := handler.New(handler.Config{Log: fx.Store(), Now: c.now, Due: func(_ context.Context, now time.Time, _ int) ([]string, error) {
+		dueAt = append(dueAt, now)
+		return []string{"e1", "e2"}, nil
+	}})
+	pending(fx, "e1") // past its deadline
+	fx.Given(execution.StreamID("e2"), asked("e2"), change("e2", execution.Requested, execution.Pending))
+	fx.Given(inquiry.StreamID("e2"), created(fx, "e2"), inquiry.InquiryTimedOut{InquiryID: "e2", ExpiresAt: fx.Now().Add(time.Minute)})
+	for range 2 {
+		if err := en.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(dueAt) != 2 || !dueAt[0].Equal(c.t) {
+		t.Fatalf("Due asked at %v, want the engine's clock", dueAt)
+	}
+	want := `InquiryTimedOut inquiry=e1 expires_at=2026-01-02T03:05:05Z
+ExecutionStatusChanged execution=e1 from=pending to=timeout reason="no answer by 2026-01-02T03:05:05Z"
+ExecutionStatusChanged execution=e2 from=pending to=timeout reason="no answer by 2026-01-02T03:05:05Z"`
+	if got := handlertest.Script(fx.Appended()); got != want {
+		t.Fatalf("appended:\n%s\nwant:\n%s", got, want)
+	}
+}
