@@ -128,6 +128,10 @@ func compileJSON(raw json.RawMessage) (*Schema, error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
+	// format and content keywords are annotations by default in 2020-12: asserted here, so a
+	// schema's "format": "email" is a check, not a comment nobody enforces.
+	c.AssertFormat()
+	c.AssertContent()
 	c.UseLoader(noRemote{})
 	if err := c.AddResource(schemaURL, doc); err != nil {
 		return nil, fmt.Errorf("JSON Schema: %w", err)

@@ -14,7 +14,8 @@ func TestCheck(t *testing.T) {
 	flat := `{"approved": {"type": "boolean", "required": true}, "reason": {"type": "string", "default": "none"},
 		"tags": {"type": "array", "items": {"type": "string"}}, "level": {"type": "string", "enum": ["low", "high"]}}`
 	js := `{"type": "object", "required": ["approved"], "additionalProperties": false,
-		"properties": {"approved": {"type": "boolean"}, "who": {"type": "object", "properties": {"name": {"type": "string"}}}}}`
+		"properties": {"approved": {"type": "boolean"}, "who": {"type": "object", "properties": {"name": {"type": "string"}}},
+		"mail": {"type": "string", "format": "email"}}}`
 	cases := []struct {
 		name, schema, answer string
 		kind                 inquiry.SchemaKind
@@ -30,6 +31,7 @@ func TestCheck(t *testing.T) {
 		{"json ok", js, `{"approved": false}`, inquiry.SchemaJSON, `{"approved":false}`, ""},
 		{"json missing", js, `{}`, inquiry.SchemaJSON, "", "/approved"},
 		{"json nested type", js, `{"approved": true, "who": {"name": 3}}`, inquiry.SchemaJSON, "", "/who/name"},
+		{"json format asserted", js, `{"approved": true, "mail": "not an address"}`, inquiry.SchemaJSON, "", "/mail"},
 		{"json extra", js, `{"approved": true, "x": 1}`, inquiry.SchemaJSON, "", "/x"},
 	}
 	for _, c := range cases {

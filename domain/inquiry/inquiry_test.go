@@ -98,9 +98,9 @@ func TestAnInquiryClosesOnce(t *testing.T) {
 func TestDetectSchemaKindAndAsk(t *testing.T) {
 	t.Parallel()
 	for schema, want := range map[string]inquiry.SchemaKind{
-		`{"approved": {"type": "boolean"}}`:                   inquiry.SchemaFlat,
-		`{"type": {"type": "string"}}`:                        inquiry.SchemaFlat, // a field named type
-		`{"type": "object", "properties": {}}`:                inquiry.SchemaJSON,
+		`{"approved": {"type": "boolean"}}`:                    inquiry.SchemaFlat,
+		`{"type": {"type": "string"}}`:                         inquiry.SchemaFlat, // a field named type
+		`{"type": "object", "properties": {}}`:                 inquiry.SchemaJSON,
 		`{"$schema": "https://json-schema.org/draft/2020-12"}`: inquiry.SchemaJSON,
 	} {
 		if got, err := inquiry.DetectSchemaKind(json.RawMessage(schema)); err != nil || got != want {

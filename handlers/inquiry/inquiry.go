@@ -37,7 +37,7 @@ import (
 const (
 	AskName      = "inquiry_ask"      // ExecutionRequested.inquiry_ask
 	AnsweredName = "inquiry_answered" // InquiryResponded.inquiry_answered
-	ClosedName   = "inquiry_closed"   // ExecutionStatusChanged.inquiry_closed
+	ClosedName   = "inquiry_cancel"   // ExecutionStatusChanged.inquiry_cancel
 )
 
 // Log is what the engine needs of the event store.
