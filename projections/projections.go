@@ -31,6 +31,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/inquiries"
 	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
@@ -53,6 +54,7 @@ type Tx interface {
 	causality.Store
 	workflows.Store
 	policies.Store
+	inquiries.Store
 }
 
 // Projection is one read model: a persisted name and the fold that applies a batch.
@@ -137,9 +139,15 @@ var Policies = Projection{
 	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return policies.Apply(ctx, tx, b) },
 }
 
+// Inquiries is the inquiries read model: one row per question core.ask waits on.
+var Inquiries = Projection{
+	Name:  inquiries.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return inquiries.Apply(ctx, tx, b) },
+}
+
 // All lists every projection, in the order the server starts them.
 func All() []Projection {
-	return []Projection{Executions, Streams, Catalog, Events, Enforcements, Workers, Causality, Workflows, Policies}
+	return []Projection{Executions, Streams, Catalog, Events, Enforcements, Workers, Causality, Workflows, Policies, Inquiries}
 }
 
 // Lookup finds a projection by its name, with or without the "projection:" prefix (the CLI

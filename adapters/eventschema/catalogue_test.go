@@ -14,6 +14,7 @@ import (
 	"github.com/attune-go/attune/domain/catalog"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/inquiry"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/domain/trigger"
@@ -144,6 +145,7 @@ func TestSchemaEnumsAreTheGoConstants(t *testing.T) {
 		"component_kind":   names(pack.Kinds),
 		"event_source":     names(trigger.Sources),
 		"waiting_status":   names(workflow.WaitingStatuses),
+		"schema_kind":      names(inquiry.SchemaKinds),
 	}
 	var known []string
 	for _, values := range want {

@@ -169,12 +169,14 @@ func samples() []event.Event {
 			ExecutionID: id(4), Task: "approve", Activation: 1, Item: &workflow.Item{Index: 0, Count: 1}, Attempt: 1, ChildExecutionID: id(8),
 		},
 		inquiry.InquiryCreated{
-			InquiryID: id(8), ExecutionID: id(8), ParentExecutionID: id(4), Task: "approve", Prompt: "Deploy?",
-			Schema: raw(`{"type":"object","properties":{"approved":{"type":"boolean"}}}`),
-			Users:  []string{"alice"}, Roles: []string{"ops"}, ExpiresAt: sampleTime.Add(time.Hour),
+			InquiryID: id(8), ExecutionID: id(8), ParentExecutionID: id(4), Task: "approve", Route: "ops-oncall",
+			Schema:     raw(`{"type":"object","properties":{"approved":{"type":"boolean"}}}`),
+			SchemaKind: inquiry.SchemaJSON, Roles: []string{"operator"}, Tokens: []string{"alice"},
+			TTLSeconds: 3600, ExpiresAt: sampleTime.Add(time.Hour),
 		},
 		inquiry.InquiryResponded{InquiryID: id(8), Responder: "alice", Response: raw(`{"approved":true}`)},
 		inquiry.InquiryTimedOut{InquiryID: id(8), ExpiresAt: sampleTime.Add(time.Hour)},
+		inquiry.InquiryCancelled{InquiryID: id(8), Reason: "execution cancelled by alice"},
 	}
 }
 

@@ -90,6 +90,12 @@ var routeAccess = map[string]access{
 	"GET /api/v1/enforcements/{id}": accessViewer,
 	"GET /api/v1/workers":           accessViewer,
 	"GET /api/v1/traces/{event_id}": accessViewer,
+	// Inquiries (inquiry_routes.go). Any token may try to answer: the inquiry itself names
+	// who may (its roles and tokens; neither: operator and above), and the respond use case
+	// answers 403 for anybody else.
+	"GET /api/v1/inquiries":               accessViewer,
+	"GET /api/v1/inquiries/{id}":          accessViewer,
+	"POST /api/v1/inquiries/{id}/respond": accessViewer,
 	// Metrics name actions, rules and workers and show the load: not for everyone. A
 	// Prometheus scrape job sends a viewer token (its authorization.credentials).
 	"GET /metrics": accessViewer,

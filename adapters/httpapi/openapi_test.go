@@ -218,6 +218,9 @@ func TestOpenAPIResponsesMatchTheGoTypes(t *testing.T) {
 		{"GET /api/v1/tokens", "200", reflect.TypeFor[items[auth.Token]]()},
 		{"POST /api/v1/tokens", "201", reflect.TypeFor[CreatedToken]()},
 		{"POST /api/v1/tokens/{id_or_name}/revoke", "200", reflect.TypeFor[auth.Token]()},
+		{"GET /api/v1/inquiries", "200", reflect.TypeFor[page[Inquiry]]()},
+		{"GET /api/v1/inquiries/{id}", "200", reflect.TypeFor[Inquiry]()},
+		{"POST /api/v1/inquiries/{id}/respond", "200", reflect.TypeFor[InquiryAnswer]()},
 		{"GET /api/v1/executions/{id}", "404", reflect.TypeFor[Error]()},
 		{"POST /api/v1/executions", "422", reflect.TypeFor[Error]()},
 	} {

@@ -22,6 +22,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/inquiries"
 	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
@@ -133,6 +134,11 @@ type Config struct {
 	// methods of those names); policies.ErrNotFound answers 404.
 	GetPolicy    func(ctx context.Context, ref string) (policies.View, error)
 	ListPolicies func(ctx context.Context, f policies.Filter) (policies.Page, error)
+	// ListInquiries and GetInquiry serve the inquiries read model (*readmodel.DB's), and
+	// RespondInquiry records an answer: /api/v1/inquiries (inquiry_routes.go).
+	ListInquiries  func(ctx context.Context, f inquiries.Filter) (inquiries.Page, error)
+	GetInquiry     func(ctx context.Context, id string) (inquiries.Inquiry, error)
+	RespondInquiry RespondInquiryFunc
 }
 
 // Server is the API's http.Handler.
@@ -200,6 +206,7 @@ func (s *Server) routes() {
 	s.registerCatalogRoutes()
 	s.registerWorkflowRoutes()
 	s.registerPolicyRoutes()
+	s.registerInquiryRoutes()
 	s.registerTokenRoutes()
 	s.registerOpenAPIRoute()
 	if s.cfg.ExtraRoutes != nil {

@@ -194,7 +194,7 @@ func TestCorePackLoads(t *testing.T) {
 		got = append(got, string(c.Kind)+" "+c.Ref)
 	}
 	want := []string{
-		"action core.echo", "action core.http", "action core.local", "action core.noop", "action core.sleep",
+		"action core.ask", "action core.echo", "action core.http", "action core.local", "action core.noop", "action core.sleep",
 		"trigger core.crontimer", "trigger core.datetimer", "trigger core.intervaltimer", "trigger core.webhook",
 	}
 	if !slices.Equal(got, want) {

@@ -21,6 +21,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/inquiries"
 	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
@@ -87,6 +88,7 @@ var resets = map[string]string{
 	causality.Name:    `TRUNCATE causality`,
 	workflows.Name:    `TRUNCATE workflows, workflow_tasks`,
 	policies.Name:     `TRUNCATE policies, policy_members`,
+	inquiries.Name:    `TRUNCATE inquiries`,
 }
 
 const (

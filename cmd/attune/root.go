@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		actionCommand(),
 		traceCommand(),
 		tokenCommand(&cfg),
+		inquiryCommand(),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -53,6 +53,7 @@ var entries = index(
 	func() event.Event { return &inquiry.InquiryCreated{} },
 	func() event.Event { return &inquiry.InquiryResponded{} },
 	func() event.Event { return &inquiry.InquiryTimedOut{} },
+	func() event.Event { return &inquiry.InquiryCancelled{} },
 )
 
 func index(constructors ...func() event.Event) map[string]func() event.Event {

@@ -1,9 +1,11 @@
 // Package cancel is the "cancel this execution" use case behind
 // POST /api/v1/executions/{id}/cancel and `attune execution cancel`.
 //
-// An execution that has not started yet, or an inquiry waiting for its answer, is cancelled
-// at once: nothing runs it, so nothing else will report. A running (or pausing, paused)
-// workflow moves to canceling, and the engine cancels its children; a running action moves to canceling; its worker kills the run and reports how it
+// An execution that has not started yet is cancelled at once: nothing runs it, so nothing else
+// will report. So is an inquiry's execution waiting for its answer (pending): the inquiry
+// engine then closes the inquiry (InquiryCancelled), and no answer is taken any more. A
+// running (or pausing, paused) workflow moves to canceling, and the engine cancels its
+// children; a running action moves to canceling; its worker kills the run and reports how it
 // ended (and handlers/canceler ends it if that worker is gone).
 package cancel
 

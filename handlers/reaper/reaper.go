@@ -20,6 +20,8 @@
 //     delay, a retry's backoff): delayed → scheduling, then placed as above (scheduler.Retry);
 //   - cancels the workflows paused for longer than MaxPaused (paused → canceling; the
 //     workflow engine then cancels what they hold and ends them cancelled).
+//   - times out the inquiries past their ttl (InquiryTimedOut, pending → timeout), and
+//     completes inquiries whose two streams a lost message left apart (Inquiries).
 //
 // It finds executions through the executions read model, which lags the log: every decision
 // is taken again on the execution's folded stream and appended with its expected version, so
@@ -93,6 +95,12 @@ type Scheduler interface {
 	Retry(ctx context.Context, executionID string, now time.Time, maxWait time.Duration) (scheduler.Result, error)
 }
 
+// Inquiries is the inquiry engine's part in the reaper's pass (handlers/inquiry.Engine).
+type Inquiries interface {
+	Settle(ctx context.Context, executionID string, md *event.Metadata) error
+	Sweep(ctx context.Context) error
+}
+
 // Config configures a Reaper.
 type Config struct {
 	Log        Log
@@ -121,8 +129,13 @@ type Config struct {
 	// to the workflow engine, which alone moves it on (workflow.Engine.Start, idempotent);
 	// nil leaves such executions alone.
 	WorkflowStart func(ctx context.Context, requested eventstore.Recorded) error
-	Now           func() time.Time // time.Now if nil
-	Logger        *slog.Logger
+	// Inquiries settles core.ask's executions (handlers/inquiry.Engine): Settle asks an
+	// inquiry still requested (its message lost, or a task delay now passed), and Sweep,
+	// once a pass, times out the inquiries past their ttl and completes what a lost message
+	// left half done. nil leaves them alone.
+	Inquiries Inquiries
+	Now       func() time.Time // time.Now if nil
+	Logger    *slog.Logger
 }
 
 // Validate returns every problem of the configuration at once.
@@ -204,7 +217,7 @@ func (r *Reaper) Run(ctx context.Context) error {
 // Pass does one round: lost workers, their executions, waiting executions. It goes on past
 // a failure on one worker or execution and returns every failure joined.
 func (r *Reaper) Pass(ctx context.Context) error {
-	return errors.Join(r.declareLost(ctx), r.settleOrphans(ctx), r.retryWaiting(ctx), r.cancelPaused(ctx))
+	return errors.Join(r.declareLost(ctx), r.settleOrphans(ctx), r.retryWaiting(ctx), r.cancelPaused(ctx), r.sweepInquiries(ctx))
 }
 
 // list pages through the executions in the given statuses.

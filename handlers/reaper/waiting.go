@@ -8,6 +8,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/inquiry"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/projections/executions"
 )
@@ -24,6 +25,10 @@ func (r *Reaper) retryWaiting(ctx context.Context) error {
 	for _, x := range waiting {
 		if pack.RunnerType(x.RunnerType) == pack.RunnerWorkflow {
 			errs = append(errs, r.startWorkflow(ctx, x))
+			continue
+		}
+		if x.Action == inquiry.AskAction {
+			errs = append(errs, r.ask(ctx, x))
 			continue
 		}
 		_, err := r.cfg.Scheduler.Retry(ctx, x.ID, r.cfg.Now(), r.cfg.SchedulingDeadline)
@@ -57,6 +62,30 @@ func (r *Reaper) startWorkflow(ctx context.Context, x executions.Execution) erro
 	defer cancel()
 	if err := r.cfg.WorkflowStart(ctx, recorded[0]); err != nil {
 		return fmt.Errorf("start workflow %s again: %w", x.ID, err)
+	}
+	return nil
+}
+
+// ask hands an execution of core.ask still requested to the inquiry engine, which asks its
+// question (idempotent: a redelivery of its ExecutionRequested would do the same) once its
+// not_before, if any, has passed.
+func (r *Reaper) ask(ctx context.Context, x executions.Execution) error {
+	if r.cfg.Inquiries == nil || x.Status != execution.Requested {
+		return nil
+	}
+	if err := r.cfg.Inquiries.Settle(ctx, x.ID, nil); err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
+		return fmt.Errorf("ask inquiry %s: %w", x.ID, err)
+	}
+	return nil
+}
+
+// sweepInquiries enforces the inquiries' deadlines.
+func (r *Reaper) sweepInquiries(ctx context.Context) error {
+	if r.cfg.Inquiries == nil {
+		return nil
+	}
+	if err := r.cfg.Inquiries.Sweep(ctx); err != nil {
+		return fmt.Errorf("sweep inquiries: %w", err)
 	}
 	return nil
 }

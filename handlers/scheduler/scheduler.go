@@ -9,7 +9,7 @@
 // it at that time (delayed → scheduling) and places it like any other. An execution taken
 // back from a worker that left before starting it (scheduled → scheduling) is placed on
 // another worker when one can take it. Workflow executions are run by the workflow engine,
-// not a worker: they are left alone.
+// and core.ask's by the inquiry engine (handlers/inquiry), not a worker: they are left alone.
 package scheduler
 
 import (
@@ -27,6 +27,7 @@ import (
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/inquiry"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
 )
@@ -202,8 +203,8 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 		return Unchanged, err
 	}
 	x := st.x
-	if pack.RunnerType(x.RunnerType()) == pack.RunnerWorkflow {
-		return Unchanged, nil // the workflow engine runs it
+	if pack.RunnerType(x.RunnerType()) == pack.RunnerWorkflow || x.Action() == inquiry.AskAction {
+		return Unchanged, nil // the workflow engine (or the inquiry engine, for core.ask) runs it
 	}
 	d := decision{x: x, version: x.Version()}
 	rt, known := Canonical(x.RunnerType())

@@ -128,6 +128,9 @@ func TestNothingToDo(t *testing.T) {
 		"a workflow: the engine runs it": func(b *bundle) eventstore.Recorded {
 			return b.fx.Given(execution.StreamID("e1"), requested("e1", "workflow"))[0]
 		},
+		"core.ask: the inquiry engine runs it": func(b *bundle) eventstore.Recorded {
+			return b.fx.Given(execution.StreamID("e1"), execution.ExecutionRequested{ExecutionID: "e1", Action: "core.ask", RunnerType: "builtin"})[0]
+		},
 		"cancelled before the message arrived": func(b *bundle) eventstore.Recorded {
 			return b.fx.Given(execution.StreamID("e1"), requested("e1", "python"),
 				change("e1", execution.Requested, execution.Cancelled))[0]

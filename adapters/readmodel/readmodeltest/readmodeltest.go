@@ -26,6 +26,7 @@ var keys = map[string]string{
 	"workflow_tasks":  "child_execution_id",
 	"policies":        "ref",
 	"policy_members":  "policy, execution_id, hold",
+	"inquiries":       "id",
 }
 
 // Dump returns every row of table (in the pool's schema) as Postgres renders the whole

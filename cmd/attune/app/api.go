@@ -25,7 +25,7 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 	}
 	return httpapi.New(httpapi.Config{
 		Logger:         s.log,
-		Classifiers:    []httpapi.Classifier{classify},
+		Classifiers:    []httpapi.Classifier{classify, classifyInquiry},
 		Ready:          s.readiness,
 		GetExecution:   s.models.GetExecution,
 		ListExecutions: s.models.ListExecutions,
@@ -98,7 +98,8 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		GetEnforcement: s.models.GetEnforcement, ListEnforcements: s.models.ListEnforcements,
 		ListWorkers: s.models.ListWorkers, Trace: s.models.Trace,
 		GetPolicy: s.models.GetPolicy, ListPolicies: s.models.ListPolicies,
-		GetWorkflow: s.models.GetWorkflow,
+		GetWorkflow:   s.models.GetWorkflow,
+		ListInquiries: s.models.ListInquiries, GetInquiry: s.models.GetInquiry, RespondInquiry: s.respondInquiry,
 	})
 }
 

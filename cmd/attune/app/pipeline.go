@@ -18,6 +18,7 @@ import (
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/handlers/canceler"
 	"github.com/attune-go/attune/handlers/enforce"
+	"github.com/attune-go/attune/handlers/inquiry"
 	"github.com/attune-go/attune/handlers/packs"
 	"github.com/attune-go/attune/handlers/retry"
 	"github.com/attune-go/attune/handlers/rulematch"
@@ -78,6 +79,7 @@ func (s *Server) registerHandlers(router *bus.Router) {
 	enforce.Register(router, enforce.Config{Log: s.store, Catalog: s.registry, Box: s.box})
 	workflow.Register(router, workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box})
 	retry.Register(router, retry.Config{Log: s.store, Catalog: s.registry, Now: time.Now})
+	inquiry.Register(router, s.inquiryEngine())
 }
 
 // startSensors runs the timers of the enabled timer rules and the enabled sensor processes,

@@ -49,6 +49,9 @@ func Write(ctx context.Context, store eventstore.Store, cfg Config) (Written, er
 		if i%5 == 4 {
 			active = append(active, g.strayEvent())
 		}
+		if i%8 == 7 {
+			active = append(active, g.inquiryActor())
+		}
 	}
 	var total Written
 	for len(active) > 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/inquiries"
 	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
@@ -37,6 +38,7 @@ type Tx struct {
 	WorkflowRuns  map[string]workflows.Run // by child execution id
 	Policies      map[string]policies.Policy
 	PolicyMembers map[policies.MemberKey]policies.Member
+	Inquiries     map[string]inquiries.Inquiry
 
 	Loads, Saves int // calls, over every store
 }
@@ -56,6 +58,7 @@ func New() *Tx {
 		WorkflowRuns:  map[string]workflows.Run{},
 		Policies:      map[string]policies.Policy{},
 		PolicyMembers: map[policies.MemberKey]policies.Member{},
+		Inquiries:     map[string]inquiries.Inquiry{},
 	}
 }
 
@@ -223,5 +226,16 @@ func (m *Tx) SavePolicyMembers(_ context.Context, keep []policies.Member, drop [
 	for _, x := range keep {
 		m.PolicyMembers[x.MemberKey] = x
 	}
+	return nil
+}
+
+// LoadInquiries implements inquiries.Store.
+func (m *Tx) LoadInquiries(_ context.Context, ids []string) (map[string]inquiries.Inquiry, error) {
+	return load(m, m.Inquiries, ids), nil
+}
+
+// SaveInquiries implements inquiries.Store.
+func (m *Tx) SaveInquiries(_ context.Context, xs []inquiries.Inquiry) error {
+	save(m, m.Inquiries, xs, func(x inquiries.Inquiry) string { return x.ID })
 	return nil
 }
