@@ -87,6 +87,11 @@ func (s *system) ask(params map[string]json.RawMessage) (wf string, q httpapi.In
 	if child.Action != inquiry.AskAction || child.WorkflowTask != "approve" || child.Parent != wf {
 		s.t.Fatalf("the asking execution: %s task %s of %s; want core.ask, task approve of %s", child.Action, child.WorkflowTask, child.Parent, wf)
 	}
+	// Nothing else runs beside the question, so the workflow itself waits: paused.
+	s.eventually(10*time.Second, "the workflow to be paused while its inquiry waits", func() bool {
+		x, err := s.api.Execution(ctx, wf)
+		return err == nil && x.Status == execution.Paused
+	})
 	return wf, q
 }
 

@@ -138,10 +138,13 @@ func TestE2EPauseResumeAndRerun(t *testing.T) {
 			if n := requested(id); n["first"] != 1 || n["second"] != 0 {
 				t.Fatalf("children requested while paused: %v, want first alone", n)
 			}
-			tree, err := cli(t, "execution", "get", id, "--tree")
-			if err != nil || !strings.Contains(tree, "paused") || !strings.Contains(tree, "held") {
-				t.Errorf("the tree does not show the paused workflow and its held task: %v\n%s", err, tree)
-			}
+			// The tree reads the workflows read model, which may trail the executions one.
+			var tree string
+			sys.eventually(10*time.Second, "the tree to show the paused workflow and its held task", func() bool {
+				var err error
+				tree, err = cli(t, "execution", "get", id, "--tree")
+				return err == nil && strings.Contains(tree, "paused") && strings.Contains(tree, "held")
+			})
 			if _, err := cli(t, "execution", "resume", id); err != nil {
 				t.Fatalf("attune execution resume: %v", err)
 			}
