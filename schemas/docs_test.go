@@ -103,8 +103,9 @@ func guideFields(t *testing.T) map[string]map[string]row {
 		}
 		for j += 2; j < len(lines) && strings.HasPrefix(lines[j], "|"); j++ {
 			cells := cellsOf(lines[j])
-			name, ok := strings.CutPrefix(cells[0], "`")
-			if name, ok = strings.CutSuffix(name, "`"); !ok || name == "" || strings.Contains(name, "`") {
+			name, opened := strings.CutPrefix(cells[0], "`")
+			name, closed := strings.CutSuffix(name, "`")
+			if !opened || !closed || name == "" || strings.Contains(name, "`") {
 				t.Errorf("%s:%d: a field row starts with the field's name in backticks, got %q", guide, j+1, cells[0])
 				continue
 			}

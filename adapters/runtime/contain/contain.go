@@ -245,8 +245,6 @@ func (c *Cell) Processes() []int {
 	return pids
 }
 
-func (c *Cell) empty() bool { return !populated(c.cgroup) }
-
 // sweepCells removes what dead workers left under base: the directory of every worker
 // process that no longer runs, after killing anything still in its cells (a run's setsid'd
 // descendants outlive a SIGKILLed worker), and empty cells of the older flat layout. A live
