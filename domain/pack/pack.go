@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/attune-go/attune/domain/policy"
 )
@@ -209,4 +210,18 @@ type Policy struct {
 	Concurrency *policy.ConcurrencySpec `json:"concurrency,omitempty"`
 	RateLimit   *policy.RateLimitSpec   `json:"rate_limit,omitempty"`
 	Retry       *policy.RetrySpec       `json:"retry,omitempty"`
+}
+
+// Limit is the policy as admission applies it; false for a retry policy (or a malformed one).
+func (p Policy) Limit() (policy.Limit, bool) {
+	switch {
+	case p.Type == policy.Concurrency && p.Concurrency != nil:
+		c := p.Concurrency
+		return policy.Limit{Ref: p.Ref, Type: p.Type, Mode: c.Mode, Attributes: c.Attributes, Threshold: c.Threshold}, true
+	case p.Type == policy.RateLimit && p.RateLimit != nil:
+		r := p.RateLimit
+		return policy.Limit{Ref: p.Ref, Type: p.Type, Mode: r.Mode, Attributes: r.Attributes, Limit: r.Limit,
+			Window: time.Duration(r.WindowSeconds) * time.Second}, true
+	}
+	return policy.Limit{}, false
 }
