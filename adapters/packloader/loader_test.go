@@ -164,19 +164,17 @@ criteria:
 action: core.noop
 `)},
 		"rich/policies/one_at_a_time.yaml": {Data: []byte(`name: one_at_a_time
-enabled: false # nothing enforces policies yet: an enabled one is refused
 action: rich.deploy
 type: concurrency
 concurrency: {threshold: 1, mode: cancel, attributes: [env]}
 `)},
 		"rich/policies/throttle.yaml": {Data: []byte(`name: throttle
-enabled: false # nothing enforces policies yet: an enabled one is refused
 action: rich.deploy
 type: rate_limit
 rate_limit: {limit: 5, window: 60}
 `)},
 		"rich/policies/again.yaml": {Data: []byte(`name: again
-enabled: false # nothing enforces policies yet: an enabled one is refused
+enabled: false # nothing enforces retry policies yet: an enabled one is refused
 action: core.http
 type: retry
 retry: {on: [failed, timeout], max_retries: 3, delay: 2, backoff: exponential, max_delay: 30}

@@ -15,6 +15,9 @@ type policySource struct {
 	f          fileProblems
 	action     *yaml.Node
 	attributes []item
+	// limit is an enabled concurrency or rate-limit policy: admission must be able to
+	// enforce it on its action.
+	limit bool
 }
 
 // specKeys maps each policy type to the field holding its parameters.
@@ -97,12 +100,13 @@ func (l *loader) readPolicy(f fileProblems, root *yaml.Node) {
 			}
 		}
 	}
-	if p.Enabled && p.Type != "" {
-		// Nothing enforces policies yet (issue #10): a limit that loads and then does nothing
-		// lets its author believe it holds. Refuse it, naming the way out; a disabled policy
-		// claims nothing and is kept.
+	if p.Enabled && p.Type == policy.Retry {
+		// Nothing enforces retry policies yet (issue #10): a policy that loads and then does
+		// nothing lets its author believe it holds. Refuse it, naming the way out; a disabled
+		// policy claims nothing and is kept.
 		f.at(o.get("type"), "type", "%s policies are not enforced by this version of attune yet, so this one is refused rather than ignored: set enabled: false to keep the file", p.Type)
 	}
+	src.limit = p.Enabled && (p.Type == policy.Concurrency || p.Type == policy.RateLimit)
 	l.p.Policies = append(l.p.Policies, p)
 	l.policies = append(l.policies, src)
 }

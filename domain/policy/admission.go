@@ -270,3 +270,14 @@ func (l Limit) over(q *Queue, key string, now time.Time) string {
 	}
 	return s
 }
+
+// Admission is what every limit on an action decided for one execution, applied in ref
+// order: Admit when all admit; otherwise the verdict of the first that does not, naming it.
+type Admission struct {
+	Verdict Verdict
+	Policy  string // the limit that holds it back or refuses it
+	Type    Type
+	Key     string
+	Reason  string
+	Until   time.Time // Wait under a RateLimit: the earliest moment to look again
+}

@@ -67,6 +67,9 @@ type Config struct {
 	// ReadyMaxLag is how far the relay or a projection may fall behind the log before
 	// /readyz answers 503; DefaultReadyMaxLag if 0.
 	ReadyMaxLag time.Duration
+	// QueueDeadline is how long an execution may wait in a policy's queue before it fails;
+	// admission.DefaultQueueDeadline if 0.
+	QueueDeadline time.Duration
 	// Ready, when set, is called with the HTTP listener's address once every role runs (for
 	// RunWorker: with the worker's id).
 	Ready func(addr string)
