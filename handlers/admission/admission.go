@@ -126,8 +126,9 @@ func (g *Gate) limits(ctx context.Context, action string, at eventstore.Position
 // execution claims in the same order. What it decides is on the queue streams when it
 // returns; the caller records the outcome on the execution's stream. Asked again (a
 // redelivery, the reaper), it finds its claims and queue entries there and decides the same
-// or better. at is a position the catalogue must have folded first (the execution's latest
-// event); md is the metadata of what it appends.
+// or better. at is a position the catalogue must have folded first (the execution's
+// request: the policies in force when it was requested govern it); md is the metadata of
+// what it appends.
 func (g *Gate) Admit(ctx context.Context, x *execution.Execution, at eventstore.Position, md event.Metadata, now time.Time) (policy.Admission, error) {
 	limits, err := g.limits(ctx, x.Action(), at)
 	if err != nil {
@@ -340,6 +341,7 @@ func (g *Gate) release(ctx context.Context, l policy.Limit, key, id string, stat
 		if err != nil {
 			return nil, err
 		}
+		version := q.Version()
 		var events []event.Event
 		if q.Holds(id) {
 			rel := policy.SlotReleased{Policy: l.Ref, PolicyType: l.Type, Key: key, ExecutionID: id, Status: status}
@@ -358,7 +360,7 @@ func (g *Gate) release(ctx context.Context, l policy.Limit, key, id string, stat
 		if len(events) == 0 {
 			return nil, nil
 		}
-		err = g.append(ctx, stream, q.Version(), md, events)
+		err = g.append(ctx, stream, version, md, events)
 		if errors.Is(err, eventstore.ErrVersionConflict) {
 			continue
 		}

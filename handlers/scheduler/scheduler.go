@@ -211,6 +211,9 @@ type stream struct {
 	x           *execution.Execution
 	last        eventstore.Recorded
 	requestedAt time.Time // ExecutionRequested recorded
+	// requested is the ExecutionRequested's position: the catalogue as of there says which
+	// policies govern the execution.
+	requested eventstore.Position
 	waitingFrom time.Time // the latest move into scheduling recorded
 	// avoid is the worker the execution was last taken back from (scheduled → scheduling):
 	// it left, or never received the placement, so another worker is preferred.
@@ -368,15 +371,17 @@ func (d *decision) to(status execution.Status, reason string) {
 // (ExecutionRefused). Already held by the queue that holds it back still, nothing changes.
 func (s *Scheduler) admission(ctx context.Context, d *decision, st stream, md event.Metadata, now time.Time) error {
 	x := d.x
+	held := x.Status() == execution.Delayed && st.hold.Policy != ""
 	if s.admit == nil {
-		d.to(execution.Scheduling, "")
+		if !held { // without a gate only a policy's own queue may let it go
+			d.to(execution.Scheduling, "")
+		}
 		return nil
 	}
-	a, err := s.admit.Admit(ctx, x, st.last.Position, md, now)
+	a, err := s.admit.Admit(ctx, x, st.requested, md, now)
 	if err != nil {
 		return err
 	}
-	held := x.Status() == execution.Delayed && st.hold.Policy != ""
 	switch a.Verdict {
 	case policy.Admit:
 		if held {
@@ -424,7 +429,7 @@ func (s *Scheduler) load(ctx context.Context, streamID string) (stream, error) {
 		events[i] = e
 		switch e := e.(type) {
 		case *execution.ExecutionRequested:
-			st.requestedAt = r.RecordedAt
+			st.requestedAt, st.requested = r.RecordedAt, r.Position
 		case *execution.ExecutionStatusChanged:
 			if e.To == execution.Scheduling {
 				st.waitingFrom = r.RecordedAt
