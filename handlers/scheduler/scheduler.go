@@ -213,7 +213,7 @@ type stream struct {
 	requestedAt time.Time // ExecutionRequested recorded
 	// requested is the ExecutionRequested's position: the catalogue as of there says which
 	// policies govern the execution.
-	requested eventstore.Position
+	requested   eventstore.Position
 	waitingFrom time.Time // the latest move into scheduling recorded
 	// avoid is the worker the execution was last taken back from (scheduled → scheduling):
 	// it left, or never received the placement, so another worker is preferred.
