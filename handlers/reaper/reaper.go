@@ -17,7 +17,10 @@
 //     or poisoned) as the scheduler would, and hands a workflow still requested to the
 //     workflow engine (WorkflowStart);
 //   - releases the executions delayed until a not_before that has come (a workflow task's
-//     delay, a retry's backoff): delayed → scheduling, then placed as above (scheduler.Retry).
+//     delay, a retry's backoff): delayed → scheduling, then placed as above (scheduler.Retry);
+//     for one waiting in a policy's queue, the scheduler asks admission again: a claim the
+//     queue stream records but the execution does not is applied, a rate limit releases at
+//     its until, and a wait past ExecutionDelayed.deadline fails.
 //
 // It finds executions through the executions read model, which lags the log: every decision
 // is taken again on the execution's folded stream and appended with its expected version, so

@@ -10,6 +10,13 @@
 // back from a worker that left before starting it (scheduled → scheduling) is placed on
 // another worker when one can take it. Workflow executions are run by the workflow engine,
 // not a worker: they are left alone.
+//
+// Before an execution goes to scheduling (from requested, or from a not_before hold that is
+// due), the Admitter (handlers/admission) applies the action's concurrency and rate-limit
+// policies: admitted, it goes on as above; over a limit it goes (or stays) delayed with an
+// ExecutionDelayed naming the policy, or is cancelled with an ExecutionRefused. Retry (the
+// reaper) looks at a policy hold again every pass: it releases it once the policy admits it
+// (ExecutionReleased, delayed → scheduling), and fails it at its queue deadline.
 package scheduler
 
 import (
@@ -177,8 +184,9 @@ func (s *Scheduler) Handle(ctx context.Context, e eventstore.Recorded) error {
 // was never handled: a poisoned message, say) is moved on as Handle would have. What Retry
 // appends names the execution's latest event as its cause. One delayed until its
 // not_before is released once now has reached it: delayed → scheduling, and placed as above
-// (its scheduling deadline counts from the release). One a policy delayed is left to the
-// policy.
+// (its scheduling deadline counts from the release). One a policy delayed is asked about
+// again (Admitter): released once admitted (not before its rate limit's until), failed at its
+// queue deadline.
 func (s *Scheduler) Retry(ctx context.Context, executionID string, now time.Time, maxWait time.Duration) (Result, error) {
 	if maxWait <= 0 {
 		return Unchanged, fmt.Errorf("retry scheduling of %s: max wait %s, want > 0", executionID, maxWait)
