@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -326,7 +325,7 @@ func TestE2EAPolicyQueueSurvivesTheServerBeingKilled(t *testing.T) {
 			sys.auditVerify()
 			if t.Failed() {
 				for _, x := range sys.executions(url.Values{"action": {"pol.serial"}}) {
-					t.Log(fmt.Sprintf("%s %s %s", x.ID, x.Status, x.Reason))
+					t.Logf("%s %s %s", x.ID, x.Status, x.Reason)
 				}
 			}
 		})
