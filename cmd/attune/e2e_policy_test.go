@@ -230,6 +230,7 @@ func TestE2EPoliciesLimitConcurrencyAndRate(t *testing.T) {
 			}
 			// The engine admits at most 2 in any 5 s (by the claims on the log); the action's
 			// process starts each a dispatch later, which varies by some hundred milliseconds.
+			// Admission, not the process start, is what the limit counts.
 			var claims []time.Time
 			for _, e := range sys.logEvents() {
 				if e.Type == "PolicySlotClaimed" && field(e, "policy") == "pol.two_per_5s" {
@@ -248,7 +249,9 @@ func TestE2EPoliciesLimitConcurrencyAndRate(t *testing.T) {
 				if gap := claims[i].Sub(claims[i-2]); gap < 5*time.Second {
 					t.Errorf("rated: admissions %d and %d only %s apart: 3 in a 5 s window", i-2, i, gap)
 				}
-				if gap := starts[i].start.Sub(starts[i-2].start); gap < 5*time.Second-time.Second/2 {
+				// The processes' own starts: a dispatch on a loaded machine took up to half a
+				// second, so allow a second of it.
+				if gap := starts[i].start.Sub(starts[i-2].start); gap < 4*time.Second {
 					t.Errorf("rated: starts %d and %d only %s apart: 3 in a 5 s window", i-2, i, gap)
 				}
 			}
