@@ -129,7 +129,7 @@ func samples() []event.Event {
 			Reason: "failed", NotBefore: sampleTime.Add(2 * time.Second),
 		},
 		policy.ExecutionReleased{ExecutionID: id(3), Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Key: `["error"]`, Reason: "a slot freed"},
-		policy.SlotClaimed{Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Key: `["error"]`, ExecutionID: id(3), FromQueue: true},
+		policy.SlotClaimed{Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Key: `["error"]`, ExecutionID: id(3), FromQueue: true, At: sampleTime},
 		policy.QueueJoined{Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Key: `["error"]`, ExecutionID: id(3)},
 		policy.SlotReleased{Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Key: `["error"]`, ExecutionID: id(3), Status: execution.Cancelled},
 		worker.WorkerRegistered{

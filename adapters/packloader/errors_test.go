@@ -226,8 +226,17 @@ func TestLoadReportsEveryProblemWithFileLineAndField(t *testing.T) {
 		// sensors and policies
 		{"sensor emitting an unknown trigger", map[string]string{"sensors/s.yaml": "name: s\nrunner_type: python\nentry_point: s.py\ntriggers: [p.tick, p.tock]\n", "sensors/s.py": "pass\n"},
 			[]string{`p/sensors/s.yaml:4: triggers[1]: unknown trigger "p.tock": pack p has no such trigger`}},
-		{"an enabled policy, which nothing enforces yet", map[string]string{"policies/x.yaml": "name: x\naction: p.count\ntype: concurrency\nconcurrency: {threshold: 1}\n"},
-			[]string{"p/policies/x.yaml:3: type: concurrency policies are not enforced by this version of attune yet, so this one is refused rather than ignored: set enabled: false to keep the file"}},
+		{"a limit on core.ask, which no worker runs", map[string]string{"policies/x.yaml": "name: x\naction: core.ask\ntype: concurrency\nconcurrency: {threshold: 1}\n"},
+			[]string{"p/policies/x.yaml:2: action: core.ask asks a person and runs on no worker: concurrency and rate-limit policies cannot apply to it"}},
+		{"an enabled limit keyed by a parameter the action does not declare", map[string]string{"policies/x.yaml": "name: x\naction: p.count\ntype: rate_limit\nrate_limit:\n  limit: 2\n  window: 5\n  attributes: [host]\n"},
+			[]string{`p/policies/x.yaml:7: rate_limit.attributes[0]: action p.count has no parameter "host" (want one of mode, n, pinned, token)`}},
+		{"a limit keyed by a secret", map[string]string{"policies/x.yaml": "name: x\naction: p.count\ntype: concurrency\nconcurrency: {threshold: 1, attributes: [n, token]}\n"},
+			[]string{`p/policies/x.yaml:4: concurrency.attributes[1]: parameter "token" of action p.count is secret: a policy cannot be keyed by a secret`}},
+		{"a limit on a workflow", map[string]string{
+			"actions/flow.yaml":           "name: flow\nrunner_type: workflow\nentry_point: workflows/flow.yaml\n",
+			"actions/workflows/flow.yaml": "version: 1\ntasks:\n  one: {action: core.noop}\n",
+			"policies/x.yaml":             "name: x\naction: p.flow\ntype: concurrency\nconcurrency: {threshold: 1}\n"},
+			[]string{"p/policies/x.yaml:2: action: p.flow is a workflow: concurrency and rate-limit policies are enforced on actions run by workers only (put the policy on the actions its tasks run)"}},
 		{"policy of the wrong shape", map[string]string{"policies/x.yaml": "name: x\nenabled: false\naction: p.count\ntype: concurrency\nrate_limit: {limit: 1, window: 1}\nconcurrency: {threshold: 0, attributes: [nn]}\n"},
 			[]string{
 				"p/policies/x.yaml:5: rate_limit: does not apply to a concurrency policy",
@@ -308,5 +317,35 @@ func TestRulesMayUseStackStormsShortOperatorNames(t *testing.T) {
 	}
 	if len(p.Rules) != 2 {
 		t.Fatalf("rules %+v, want both", p.Rules)
+	}
+}
+
+func TestEnabledConcurrencyAndRateLimitPoliciesLoad(t *testing.T) {
+	t.Parallel()
+	p, err := packloader.Load(files(map[string]string{
+		"policies/one.yaml":  "name: one\naction: p.count\ntype: concurrency\nconcurrency: {threshold: 1, attributes: [mode]}\n",
+		"policies/rate.yaml": "name: rate\naction: p.count\ntype: rate_limit\nrate_limit: {limit: 2, window: 5, mode: cancel}\n",
+	}), "p", nil)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if len(p.Policies) != 2 {
+		t.Fatalf("policies %+v, want 2", p.Policies)
+	}
+	for _, po := range p.Policies {
+		l, ok := po.Limit()
+		if !po.Enabled || !ok {
+			t.Errorf("%s: enabled %v, a limit %v", po.Ref, po.Enabled, ok)
+		}
+		switch po.Ref {
+		case "p.one":
+			if l.Threshold != 1 || l.Mode != "enqueue" || !slices.Equal(l.Attributes, []string{"mode"}) {
+				t.Errorf("p.one as a limit: %+v", l)
+			}
+		case "p.rate":
+			if l.Limit != 2 || l.Window.Seconds() != 5 || l.Mode != "cancel" {
+				t.Errorf("p.rate as a limit: %+v", l)
+			}
+		}
 	}
 }

@@ -164,13 +164,11 @@ criteria:
 action: core.noop
 `)},
 		"rich/policies/one_at_a_time.yaml": {Data: []byte(`name: one_at_a_time
-enabled: false # nothing enforces policies yet: an enabled one is refused
 action: rich.deploy
 type: concurrency
 concurrency: {threshold: 1, mode: cancel, attributes: [env]}
 `)},
 		"rich/policies/throttle.yaml": {Data: []byte(`name: throttle
-enabled: false # nothing enforces policies yet: an enabled one is refused
 action: rich.deploy
 type: rate_limit
 rate_limit: {limit: 5, window: 60}

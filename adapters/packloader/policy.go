@@ -16,6 +16,9 @@ type policySource struct {
 	f          fileProblems
 	action     *yaml.Node
 	attributes []item
+	// limit is an enabled concurrency or rate-limit policy: admission must be able to
+	// enforce it on its action.
+	limit bool
 }
 
 // specKeys maps each policy type to the field holding its parameters.
@@ -28,7 +31,9 @@ var specKeys = map[policy.Type]string{
 // enforced lists the policy types a handler carries out; an enabled policy of any other type
 // is refused at load. One line per type, so that each type's handler adds its own.
 var enforced = map[policy.Type]bool{
-	policy.Retry: true, // handlers/retry
+	policy.Retry:       true, // handlers/retry
+	policy.Concurrency: true, // handlers/admission
+	policy.RateLimit:   true, // handlers/admission
 }
 
 func (l *loader) readPolicy(f fileProblems, root *yaml.Node) {
@@ -109,6 +114,7 @@ func (l *loader) readPolicy(f fileProblems, root *yaml.Node) {
 		// it, naming the way out; a disabled policy claims nothing and is kept.
 		f.at(o.get("type"), "type", "%s policies are not enforced by this version of attune yet, so this one is refused rather than ignored: set enabled: false to keep the file", p.Type)
 	}
+	src.limit = p.Enabled && (p.Type == policy.Concurrency || p.Type == policy.RateLimit)
 	l.p.Policies = append(l.p.Policies, p)
 	l.policies = append(l.policies, src)
 }

@@ -2,6 +2,7 @@ package packloader
 
 import (
 	"fmt"
+	"github.com/attune-go/attune/domain/inquiry"
 	"slices"
 	"sort"
 	"strings"
@@ -36,9 +37,22 @@ func (l *loader) resolve() {
 			p.f.at(p.action, "action", "%s", msg)
 			continue
 		}
+		if p.limit && a.RunnerType == pack.RunnerWorkflow {
+			// The workflow engine starts workflows, not the scheduler that admits executions.
+			p.f.at(p.action, "action", "%s is a workflow: concurrency and rate-limit policies are enforced on actions run by workers only (put the policy on the actions its tasks run)", a.Ref)
+		}
+		if p.limit && a.Ref == inquiry.AskAction {
+			// The inquiry engine asks questions; no worker slot or rate is involved.
+			p.f.at(p.action, "action", "%s asks a person and runs on no worker: concurrency and rate-limit policies cannot apply to it", a.Ref)
+		}
 		for _, at := range p.attributes {
-			if _, ok := a.Parameters[at.s]; !ok {
+			spec, ok := a.Parameters[at.s]
+			switch {
+			case !ok:
 				p.f.at(at.n, at.field, "action %s has no parameter %q%s", a.Ref, at.s, suggest(at.s, names(a.Parameters)))
+			case spec.Secret:
+				// A key is written to the log in clear, and a sealed value differs each time.
+				p.f.at(at.n, at.field, "parameter %q of action %s is secret: a policy cannot be keyed by a secret", at.s, a.Ref)
 			}
 		}
 	}

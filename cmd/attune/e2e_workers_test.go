@@ -54,7 +54,7 @@ func handlerTopic(handler string) string {
 		return "EnforcementCreated"
 	case handler == "scheduler", handler == "workflow_start":
 		return "ExecutionRequested"
-	case handler == "canceler", handler == "workflow_advance", strings.HasPrefix(handler, "worker.") && strings.HasSuffix(handler, ".cancel"):
+	case handler == "canceler", handler == "admission", handler == "workflow_advance", strings.HasPrefix(handler, "worker.") && strings.HasSuffix(handler, ".cancel"):
 		return "ExecutionStatusChanged"
 	case strings.HasPrefix(handler, "worker."):
 		return "ExecutionScheduled"

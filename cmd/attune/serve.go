@@ -12,6 +12,7 @@ import (
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
 	"github.com/attune-go/attune/handlers/reaper"
+	"github.com/attune-go/attune/handlers/admission"
 )
 
 func serveCommand(cfg *config) *cobra.Command {
@@ -22,6 +23,7 @@ func serveCommand(cfg *config) *cobra.Command {
 		clientConfig string
 		readyMaxLag  string
 		maxPaused    time.Duration
+		queueWait    time.Duration
 		wf           workerFlags
 		packLimits   packloader.Limits
 	)
@@ -36,6 +38,9 @@ func serveCommand(cfg *config) *cobra.Command {
 			maxLag, err := time.ParseDuration(readyMaxLag)
 			if err != nil || maxLag <= 0 {
 				return fmt.Errorf("ready max lag %q (--ready-max-lag, ATTUNE_READY_MAX_LAG): want a positive duration such as 30s", readyMaxLag)
+			}
+			if queueWait <= 0 {
+				return fmt.Errorf("policy queue deadline %s (--policy-queue-deadline): want a positive duration such as 24h", queueWait)
 			}
 			pool, err := openDatabase(cmd.Context(), *cfg, withSchemaCreated(), asRole("serve"))
 			if err != nil {
@@ -61,6 +66,7 @@ func serveCommand(cfg *config) *cobra.Command {
 				HTTPAddr:       cfg.HTTPAddr,
 				ReadyMaxLag:    maxLag,
 				MaxPaused:      maxPaused,
+				QueueDeadline:  queueWait,
 				Logger:         newLogger(*cfg, cmd.ErrOrStderr()),
 			})
 		},
@@ -73,6 +79,8 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().StringVar(&clientConfig, "config", os.Getenv("ATTUNE_CONFIG"), "CLI config file the first start writes the admin token to (ATTUNE_CONFIG; default ~/.config/attune/config.yaml)")
 	cmd.Flags().StringVar(&readyMaxLag, "ready-max-lag", cmp.Or(os.Getenv("ATTUNE_READY_MAX_LAG"), app.DefaultReadyMaxLag.String()),
 		"GET /readyz answers 503 when the relay or a projection is this far behind the log (ATTUNE_READY_MAX_LAG)")
+	cmd.Flags().DurationVar(&queueWait, "policy-queue-deadline", admission.DefaultQueueDeadline,
+		"how long an execution may wait in a concurrency or rate-limit policy's queue before it fails")
 	wf.bind(cmd.Flags())
 	cmd.Flags().DurationVar(&maxPaused, "max-paused", reaper.DefaultMaxPaused, "a workflow paused for longer than this is cancelled (the deadline of paused)")
 	cmd.Flags().Int64Var(&packLimits.MaxFileBytes, "pack-max-file-bytes", packloader.DefaultMaxFileBytes, "largest file a pack may hold")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/attune-go/attune/domain/policy"
 )
@@ -211,4 +212,18 @@ type Policy struct {
 	Retry       *policy.RetrySpec       `json:"retry,omitempty"`
 	// File is the policy's file in its pack (policies/retry_flaky.yaml).
 	File string `json:"file,omitempty"`
+}
+
+// Limit is the policy as admission applies it; false for a retry policy (or a malformed one).
+func (p Policy) Limit() (policy.Limit, bool) {
+	switch {
+	case p.Type == policy.Concurrency && p.Concurrency != nil:
+		c := p.Concurrency
+		return policy.Limit{Ref: p.Ref, Type: p.Type, Mode: c.Mode, Attributes: c.Attributes, Threshold: c.Threshold}, true
+	case p.Type == policy.RateLimit && p.RateLimit != nil:
+		r := p.RateLimit
+		return policy.Limit{Ref: p.Ref, Type: p.Type, Mode: r.Mode, Attributes: r.Attributes, Limit: r.Limit,
+			Window: time.Duration(r.WindowSeconds) * time.Second}, true
+	}
+	return policy.Limit{}, false
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"time"
 
 	"github.com/attune-go/attune/domain/execution"
 )
@@ -30,6 +31,9 @@ type SlotClaimed struct {
 	ExecutionID string `json:"execution_id"`
 	// FromQueue says the execution had waited in the queue (QueueJoined) and leaves it now.
 	FromQueue bool `json:"from_queue,omitempty"`
+	// At is when admission decided it, by the deciding engine's clock: a RateLimit window
+	// counts the claims whose At falls within it.
+	At time.Time `json:"at,omitzero"`
 }
 
 // EventType is the wire name.

@@ -18,6 +18,9 @@
 //     workflow engine (WorkflowStart);
 //   - releases the executions delayed until a not_before that has come (a workflow task's
 //     delay, a retry's backoff): delayed → scheduling, then placed as above (scheduler.Retry);
+//     for one waiting in a policy's queue, the scheduler asks admission again: a claim the
+//     queue stream records but the execution does not is applied, a rate limit releases at
+//     its until, and a wait past ExecutionDelayed.deadline fails.
 //   - cancels the workflows paused for longer than MaxPaused (paused → canceling; the
 //     workflow engine then cancels what they hold and ends them cancelled).
 //   - times out the inquiries past their ttl (InquiryTimedOut, pending → timeout), and

@@ -10,6 +10,13 @@
 // back from a worker that left before starting it (scheduled → scheduling) is placed on
 // another worker when one can take it. Workflow executions are run by the workflow engine,
 // and core.ask's by the inquiry engine (handlers/inquiry), not a worker: they are left alone.
+//
+// Before an execution goes to scheduling (from requested, or from a not_before hold that is
+// due), the Admitter (handlers/admission) applies the action's concurrency and rate-limit
+// policies: admitted, it goes on as above; over a limit it goes (or stays) delayed with an
+// ExecutionDelayed naming the policy, or is cancelled with an ExecutionRefused. Retry (the
+// reaper) looks at a policy hold again every pass: it releases it once the policy admits it
+// (ExecutionReleased, delayed → scheduling), and fails it at its queue deadline.
 package scheduler
 
 import (
@@ -65,6 +72,18 @@ type Config struct {
 	Backlog int
 	// Now is the clock a request's not_before is compared with; time.Now if nil.
 	Now func() time.Time
+	// Admission applies the concurrency and rate-limit policies of the action before an
+	// execution moves to scheduling (handlers/admission); nil admits every execution.
+	Admission Admitter
+}
+
+// Admitter decides, on the policies' queue streams, whether an execution may go on to
+// scheduling (handlers/admission.Gate). What it decided is recorded there when it returns;
+// asked again it finds it there.
+type Admitter interface {
+	Admit(ctx context.Context, x *execution.Execution, at eventstore.Position, md event.Metadata, now time.Time) (policy.Admission, error)
+	// QueueDeadline is how long an execution may wait in a policy's queue.
+	QueueDeadline() time.Duration
 }
 
 // DefaultBacklog lets a worker queue 256 runs per slot. Generous on purpose: what waits in
@@ -100,6 +119,7 @@ type Scheduler struct {
 	placed  placements
 	backlog int
 	now     func() time.Time
+	admit   Admitter
 }
 
 // New validates cfg and returns a Scheduler.
@@ -115,6 +135,7 @@ func New(cfg Config) (*Scheduler, error) {
 		tie:     cfg.Tie,
 		backlog: max(cmp.Or(cfg.Backlog, DefaultBacklog), 0),
 		now:     cfg.Now,
+		admit:   cfg.Admission,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -140,6 +161,7 @@ const (
 	Waiting   Result = "waiting"   // in scheduling, no worker can take it yet
 	Placed    Result = "placed"    // scheduled on a worker
 	Failed    Result = "failed"    // no worker by the deadline, or a runtime no worker can have
+	Refused   Result = "refused"   // a policy in cancel mode turned it away
 )
 
 // Handle reacts to one ExecutionRequested. It decides from the log: a redelivery finds the
@@ -163,8 +185,9 @@ func (s *Scheduler) Handle(ctx context.Context, e eventstore.Recorded) error {
 // was never handled: a poisoned message, say) is moved on as Handle would have. What Retry
 // appends names the execution's latest event as its cause. One delayed until its
 // not_before is released once now has reached it: delayed → scheduling, and placed as above
-// (its scheduling deadline counts from the release). One a policy delayed is left to the
-// policy.
+// (its scheduling deadline counts from the release). One a policy delayed is asked about
+// again (Admitter): released once admitted (not before its rate limit's until), failed at its
+// queue deadline.
 func (s *Scheduler) Retry(ctx context.Context, executionID string, now time.Time, maxWait time.Duration) (Result, error) {
 	if maxWait <= 0 {
 		return Unchanged, fmt.Errorf("retry scheduling of %s: max wait %s, want > 0", executionID, maxWait)
@@ -172,6 +195,15 @@ func (s *Scheduler) Retry(ctx context.Context, executionID string, now time.Time
 	return s.advance(ctx, execution.StreamID(executionID), func(last eventstore.Recorded) event.Metadata {
 		return last.Metadata.Caused(last.ID.String())
 	}, wait{now: now, max: maxWait})
+}
+
+// Release moves on an execution a policy has just admitted (handlers/admission, when a slot
+// frees): delayed → scheduling with ExecutionReleased, and placed. Like Handle it applies no
+// deadline; what it appends names the execution's latest event as its cause.
+func (s *Scheduler) Release(ctx context.Context, executionID string) (Result, error) {
+	return s.advance(ctx, execution.StreamID(executionID), func(last eventstore.Recorded) event.Metadata {
+		return last.Metadata.Caused(last.ID.String())
+	}, wait{now: s.now()})
 }
 
 // wait is the clock a not_before is compared with, and the deadline Retry applies; Handle
@@ -188,13 +220,16 @@ type stream struct {
 	x           *execution.Execution
 	last        eventstore.Recorded
 	requestedAt time.Time // ExecutionRequested recorded
+	// requested is the ExecutionRequested's position: the catalogue as of there says which
+	// policies govern the execution.
+	requested   eventstore.Position
 	waitingFrom time.Time // the latest move into scheduling recorded
 	// avoid is the worker the execution was last taken back from (scheduled → scheduling):
 	// it left, or never received the placement, so another worker is preferred.
 	avoid string
-	// ownHold is whether the latest ExecutionDelayed is the request's not_before (no
-	// policy): only such a hold is the scheduler's to release.
-	ownHold bool
+	// hold is the latest ExecutionDelayed: the request's own not_before (no Policy), or a
+	// policy's queue.
+	hold policy.ExecutionDelayed
 }
 
 func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last eventstore.Recorded) event.Metadata, w wait) (Result, error) {
@@ -224,16 +259,27 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 			d.to(execution.Delayed, reason)
 			break
 		}
-		d.to(execution.Scheduling, "")
+		if err := s.admission(ctx, &d, st, meta(st.last), w.now); err != nil {
+			return Unchanged, err
+		}
 	case execution.Delayed:
-		if !st.ownHold || x.NotBefore().After(w.now) {
-			return Unchanged, nil // a policy's to release, or not due yet
-		}
-		if !known {
+		h := st.hold
+		switch {
+		case h.Policy == "" && x.NotBefore().After(w.now):
+			return Unchanged, nil // not due yet
+		case h.Policy != "" && !h.Deadline.IsZero() && !w.now.Before(h.Deadline):
+			d.to(execution.Failed, fmt.Sprintf("waited in the queue of policy %s past its deadline (%s)", h.Policy, h.Deadline.UTC().Format(time.RFC3339)))
+		case h.Policy != "" && w.max > 0 && w.now.Before(h.Until):
+			// The reaper's pass: the rate limit will not admit it before Until. (A release
+			// looks at once: a claim may come earlier when one ahead in the queue left it.)
+			return Unchanged, nil
+		case !known:
 			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
-			break
+		default:
+			if err := s.admission(ctx, &d, st, meta(st.last), w.now); err != nil {
+				return Unchanged, err
+			}
 		}
-		d.to(execution.Scheduling, "")
 	case execution.Scheduling:
 		if !known {
 			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
@@ -276,6 +322,9 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 	}
 	switch x.Status() {
 	case execution.Delayed:
+		if len(d.events) == 0 {
+			return Unchanged, nil
+		}
 		s.logger.Debug("execution delayed", "execution_id", x.ID(), "not_before", x.NotBefore())
 		return Delayed, nil
 	case execution.Scheduled:
@@ -283,8 +332,13 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 		s.logger.Debug("execution scheduled", "execution_id", x.ID(), "worker_id", chosen.ID, "runtime", string(rt))
 		return Placed, nil
 	case execution.Failed:
-		s.logger.Info("execution failed to schedule", "execution_id", x.ID(), "runner_type", x.RunnerType())
+		s.logger.Info("execution failed to schedule", "execution_id", x.ID(), "runner_type", x.RunnerType(), "reason", d.reason)
 		return Failed, nil
+	case execution.Cancelled:
+		s.logger.Info("execution refused by a policy", "execution_id", x.ID(), "reason", d.reason)
+		return Refused, nil
+	case execution.Requested:
+		return Unchanged, nil
 	}
 	return Waiting, nil
 }
@@ -296,6 +350,7 @@ type decision struct {
 	version int64 // the stream's version when it was read: the append's expected version
 	events  []event.Event
 	err     error
+	reason  string // of the latest transition
 }
 
 func (d *decision) add(e event.Event) {
@@ -314,7 +369,54 @@ func (d *decision) to(status execution.Status, reason string) {
 		d.err = err
 		return
 	}
+	d.reason = reason
 	d.add(ch)
+}
+
+// admission asks the policies whether an execution on its way to scheduling (requested, or
+// delayed and due) may go there, and decides what the answer does to it: to scheduling
+// (with ExecutionReleased if a policy held it), delayed in a policy's queue (ExecutionDelayed,
+// again without a transition when it was already delayed by something else), or cancelled
+// (ExecutionRefused). Already held by the queue that holds it back still, nothing changes.
+func (s *Scheduler) admission(ctx context.Context, d *decision, st stream, md event.Metadata, now time.Time) error {
+	x := d.x
+	held := x.Status() == execution.Delayed && st.hold.Policy != ""
+	if s.admit == nil {
+		if !held { // without a gate only a policy's own queue may let it go
+			d.to(execution.Scheduling, "")
+		}
+		return nil
+	}
+	a, err := s.admit.Admit(ctx, x, st.requested, md, now)
+	if err != nil {
+		return err
+	}
+	switch a.Verdict {
+	case policy.Admit:
+		if held {
+			d.add(policy.ExecutionReleased{ExecutionID: x.ID(), Policy: st.hold.Policy, PolicyType: st.hold.PolicyType, Key: st.hold.Key,
+				Reason: "admitted by policy " + st.hold.Policy})
+		}
+		d.to(execution.Scheduling, "")
+	case policy.Wait:
+		if held && st.hold.Policy == a.Policy && st.hold.Key == a.Key {
+			return nil // still in the queue it waits in
+		}
+		deadline := now.Add(s.admit.QueueDeadline())
+		if held {
+			deadline = st.hold.Deadline // one deadline for the whole wait
+		}
+		d.add(policy.ExecutionDelayed{ExecutionID: x.ID(), Policy: a.Policy, PolicyType: a.Type, Key: a.Key, Reason: a.Reason,
+			Until: a.Until, Deadline: deadline})
+		if x.Status() == execution.Requested {
+			d.to(execution.Delayed, a.Reason)
+		}
+	case policy.Refuse:
+		d.add(policy.ExecutionRefused{ExecutionID: x.ID(), Policy: a.Policy, PolicyType: a.Type, Reason: a.Reason, Key: a.Key})
+		d.to(execution.Cancelled, "refused by "+a.Reason)
+	default: // Gone: it ended meanwhile; its own stream says so, and the append would conflict
+	}
+	return nil
 }
 
 // load folds the execution's stream.
@@ -336,14 +438,14 @@ func (s *Scheduler) load(ctx context.Context, streamID string) (stream, error) {
 		events[i] = e
 		switch e := e.(type) {
 		case *execution.ExecutionRequested:
-			st.requestedAt = r.RecordedAt
+			st.requestedAt, st.requested = r.RecordedAt, r.Position
 		case *execution.ExecutionStatusChanged:
 			if e.To == execution.Scheduling {
 				st.waitingFrom = r.RecordedAt
 				st.avoid = e.WorkerID
 			}
 		case *policy.ExecutionDelayed:
-			st.ownHold = e.Policy == ""
+			st.hold = *e
 		}
 	}
 	if st.x, err = execution.FromEvents(events); err != nil {

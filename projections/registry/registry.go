@@ -421,6 +421,43 @@ func (r *Registry) Sensors() []pack.Sensor {
 	return out
 }
 
+// EnabledPoliciesFor lists the enabled policies of live packs that govern the action, of
+// every type, sorted by ref (the order admission applies them in). A policy may live in
+// another pack than its action's.
+func (r *Registry) EnabledPoliciesFor(action string) []pack.Policy {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []pack.Policy
+	for _, p := range r.packs {
+		for _, po := range p.Policies {
+			if po.Enabled && po.Action == action {
+				out = append(out, clonePolicy(po))
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b pack.Policy) int { return strings.Compare(a.Ref, b.Ref) })
+	return out
+}
+
+func clonePolicy(p pack.Policy) pack.Policy {
+	if p.Concurrency != nil {
+		c := *p.Concurrency
+		c.Attributes = slices.Clone(c.Attributes)
+		p.Concurrency = &c
+	}
+	if p.RateLimit != nil {
+		rl := *p.RateLimit
+		rl.Attributes = slices.Clone(rl.Attributes)
+		p.RateLimit = &rl
+	}
+	if p.Retry != nil {
+		rt := *p.Retry
+		rt.On = slices.Clone(rt.On)
+		p.Retry = &rt
+	}
+	return p
+}
+
 func (r *Registry) selectRules(keep func(pack.Rule) bool) []pack.Rule {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

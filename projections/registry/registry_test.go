@@ -12,6 +12,7 @@ import (
 	"github.com/attune-go/attune/adapters/memstore"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/domain/rule"
 	"github.com/attune-go/attune/projections/registry"
 )
@@ -369,5 +370,43 @@ func TestWatchCallsOnceNowAndOnceAfterAChange(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Watch returned %v", err)
+	}
+}
+
+func TestEnabledPoliciesForListsAnActionsEnabledPoliciesOfEveryPackInRefOrder(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ex := examples("1.0.0")
+	ex.Policies = []pack.Policy{
+		{Ref: "examples.z_limit", Name: "z_limit", Enabled: true, Action: "examples.shout", Type: policy.RateLimit,
+			RateLimit: &policy.RateLimitSpec{Limit: 2, WindowSeconds: 5, Mode: policy.Enqueue}},
+		{Ref: "examples.a_one", Name: "a_one", Enabled: true, Action: "examples.shout", Type: policy.Concurrency,
+			Concurrency: &policy.ConcurrencySpec{Threshold: 1, Mode: policy.Enqueue, Attributes: []string{"message"}}},
+		{Ref: "examples.off", Name: "off", Enabled: false, Action: "examples.shout", Type: policy.Concurrency,
+			Concurrency: &policy.ConcurrencySpec{Threshold: 1, Mode: policy.Cancel}},
+	}
+	other := pack.PackRegistered{Ref: "ops", Version: "1.0.0", Policies: []pack.Policy{
+		{Ref: "ops.calm", Name: "calm", Enabled: true, Action: "examples.shout", Type: policy.Concurrency,
+			Concurrency: &policy.ConcurrencySpec{Threshold: 3, Mode: policy.Cancel}},
+		{Ref: "ops.elsewhere", Name: "elsewhere", Enabled: true, Action: "core.http", Type: policy.Concurrency,
+			Concurrency: &policy.ConcurrencySpec{Threshold: 3, Mode: policy.Cancel}},
+	}}
+	f.append(pack.StreamID("examples"), ex)
+	f.append(pack.StreamID("ops"), other)
+	got := f.reg.EnabledPoliciesFor("examples.shout")
+	var names []string
+	for _, p := range got {
+		names = append(names, p.Ref)
+	}
+	if !slices.Equal(names, []string{"examples.a_one", "examples.z_limit", "ops.calm"}) {
+		t.Fatalf("EnabledPoliciesFor = %v", names)
+	}
+	got[0].Concurrency.Attributes[0] = "changed"
+	if again := f.reg.EnabledPoliciesFor("examples.shout"); again[0].Concurrency.Attributes[0] != "message" {
+		t.Error("the caller's copy shares the catalogue's attributes")
+	}
+	f.append(pack.StreamID("ops"), pack.PackRetired{Ref: "ops"})
+	if got := f.reg.EnabledPoliciesFor("examples.shout"); len(got) != 2 {
+		t.Errorf("after ops retired: %d policies, want 2", len(got))
 	}
 }

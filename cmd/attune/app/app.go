@@ -70,6 +70,9 @@ type Config struct {
 	// MaxPaused is how long a workflow may stay paused before the reaper cancels it;
 	// reaper.DefaultMaxPaused if 0.
 	MaxPaused time.Duration
+	// QueueDeadline is how long an execution may wait in a policy's queue before it fails;
+	// admission.DefaultQueueDeadline if 0.
+	QueueDeadline time.Duration
 	// Ready, when set, is called with the HTTP listener's address once every role runs (for
 	// RunWorker: with the worker's id).
 	Ready func(addr string)

@@ -20,6 +20,7 @@ import (
 	"github.com/attune-go/attune/adapters/runtime/contain"
 	"github.com/attune-go/attune/adapters/runtime/host"
 	"github.com/attune-go/attune/adapters/runtime/process"
+	"github.com/attune-go/attune/handlers/admission"
 	"github.com/attune-go/attune/handlers/reaper"
 	"github.com/attune-go/attune/handlers/scheduler"
 	"github.com/attune-go/attune/handlers/worker"
@@ -60,11 +61,16 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 			return []string{local.ID()}
 		})
 	}
-	sched, err := scheduler.New(scheduler.Config{Log: s.store, Workers: reachable, Logger: s.log})
+	gate, err := admission.New(admission.Config{Log: s.store, Catalog: s.registry, QueueDeadline: s.cfg.QueueDeadline, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	sched, err := scheduler.New(scheduler.Config{Log: s.store, Workers: reachable, Logger: s.log, Admission: gate})
 	if err != nil {
 		return err
 	}
 	scheduler.Register(router, sched)
+	admission.Register(router, admission.NewHandler(gate, sched))
 	// The reaper's own engine hands a workflow whose start was lost to the engine's decision,
 	// as the bus would have; engines share nothing but the log.
 	engine := workflow.New(workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box})

@@ -1,0 +1,376 @@
+// Package admission enforces concurrency and rate-limit policies (design §6). It keeps, per
+// policy and key, the stream policy.QueueStreamID(ref, key) of claims, queue entries and
+// releases, and decides on it with policy.Limit.Decide, appending with the version it folded
+// (a conflict folds and decides again), so two engines or a redelivered message never admit
+// one run too many.
+//
+// Gate.Admit is called by the scheduler (handlers/scheduler) where an execution would move to
+// scheduling; the scheduler then records on the execution's stream what the gate decided
+// (scheduling, or delayed with ExecutionDelayed, or cancelled with ExecutionRefused). The
+// Handler here (ExecutionStatusChanged.admission) gives a slot or a place in the queue back
+// when an execution governed by a policy ends, in any terminal state, and admits the queue's
+// heads (SlotClaimed{FromQueue}), asking the scheduler to release each (ExecutionReleased,
+// delayed → scheduling, placed). Whatever a crash leaves half done between the two streams
+// is finished by the reaper's pass over delayed executions, which asks the scheduler, which
+// asks the gate again: a claim already on the queue stream admits.
+package admission
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/domain/policy"
+	"github.com/attune-go/attune/handlers/scheduler"
+)
+
+// Name is the release handler's persisted identifier: it names its queue
+// (ExecutionStatusChanged.admission). Renaming it is a migration.
+const Name = "admission"
+
+// DefaultQueueDeadline is how long an execution may wait in a policy's queue before it fails.
+const DefaultQueueDeadline = 24 * time.Hour
+
+// maxAttempts bounds how often one decision is taken again after a version conflict on the
+// queue stream: each conflict means another decision on the key went through.
+const maxAttempts = 50
+
+// Log is what admission needs of the event store.
+type Log interface {
+	ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error)
+	Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error)
+}
+
+// Catalog gives an action's policies (projections/registry), as of a position of the log.
+type Catalog interface {
+	EnabledPoliciesFor(action string) []pack.Policy
+	WaitFor(ctx context.Context, pos eventstore.Position) error
+}
+
+// Placer releases an admitted execution from delayed and places it (the scheduler).
+type Placer interface {
+	Release(ctx context.Context, executionID string) (scheduler.Result, error)
+}
+
+// Config configures a Gate.
+type Config struct {
+	Log     Log
+	Catalog Catalog
+	// QueueDeadline is how long an execution may wait in a queue; DefaultQueueDeadline if 0.
+	QueueDeadline time.Duration
+	Now           func() time.Time // time.Now if nil
+	Logger        *slog.Logger
+}
+
+// Gate decides admissions.
+type Gate struct {
+	log      Log
+	catalog  Catalog
+	deadline time.Duration
+	now      func() time.Time
+	logger   *slog.Logger
+}
+
+// New validates cfg and returns a Gate.
+func New(cfg Config) (*Gate, error) {
+	var errs []error
+	if cfg.Log == nil {
+		errs = append(errs, errors.New("no event log"))
+	}
+	if cfg.Catalog == nil {
+		errs = append(errs, errors.New("no catalogue"))
+	}
+	if cfg.QueueDeadline < 0 {
+		errs = append(errs, fmt.Errorf("queue deadline %s, want >= 0", cfg.QueueDeadline))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("admission config: %w", err)
+	}
+	g := &Gate{log: cfg.Log, catalog: cfg.Catalog, deadline: cmp.Or(cfg.QueueDeadline, DefaultQueueDeadline),
+		now: cfg.Now, logger: cmp.Or(cfg.Logger, slog.Default())}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	return g, nil
+}
+
+// QueueDeadline is how long an execution may wait in a policy's queue.
+func (g *Gate) QueueDeadline() time.Duration { return g.deadline }
+
+// limits are the action's enabled concurrency and rate-limit policies, in ref order.
+func (g *Gate) limits(ctx context.Context, action string, at eventstore.Position) ([]policy.Limit, error) {
+	if err := g.catalog.WaitFor(ctx, at); err != nil {
+		return nil, err
+	}
+	var out []policy.Limit
+	for _, p := range g.catalog.EnabledPoliciesFor(action) {
+		if l, ok := p.Limit(); ok {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// Admit decides whether the execution may go on to scheduling: every limit on its action, in
+// ref order, must admit it. The first that does not decides (it waits in that queue, or is
+// refused); the slots of the limits before it stay claimed, which cannot deadlock since every
+// execution claims in the same order. What it decides is on the queue streams when it
+// returns; the caller records the outcome on the execution's stream. Asked again (a
+// redelivery, the reaper), it finds its claims and queue entries there and decides the same
+// or better. at is a position the catalogue must have folded first (the execution's
+// request: the policies in force when it was requested govern it); md is the metadata of
+// what it appends.
+func (g *Gate) Admit(ctx context.Context, x *execution.Execution, at eventstore.Position, md event.Metadata, now time.Time) (policy.Admission, error) {
+	limits, err := g.limits(ctx, x.Action(), at)
+	if err != nil {
+		return policy.Admission{}, err
+	}
+	for _, l := range limits {
+		key, err := l.Key(x.Parameters())
+		if err != nil {
+			return policy.Admission{}, bus.Permanent(fmt.Errorf("admit execution %s: %w", x.ID(), err))
+		}
+		dec, err := g.decide(ctx, l, key, x.ID(), md, now)
+		if err != nil {
+			return policy.Admission{}, fmt.Errorf("admit execution %s under policy %s: %w", x.ID(), l.Ref, err)
+		}
+		if dec.Verdict != policy.Admit {
+			return policy.Admission{Verdict: dec.Verdict, Policy: l.Ref, Type: l.Type, Key: key, Reason: dec.Reason, Until: dec.Until}, nil
+		}
+	}
+	return policy.Admission{Verdict: policy.Admit}, nil
+}
+
+// decide takes one limit's decision for id and appends it to the key's queue stream.
+func (g *Gate) decide(ctx context.Context, l policy.Limit, key, id string, md event.Metadata, now time.Time) (policy.Decision, error) {
+	stream := policy.QueueStreamID(l.Ref, key)
+	for range maxAttempts {
+		q, err := g.fold(ctx, stream)
+		if err != nil {
+			return policy.Decision{}, err
+		}
+		dec := l.Decide(q, key, id, now)
+		if dec.Verdict == policy.Wait && l.Type == policy.Concurrency && head(q, id) {
+			// The head of a full queue makes sure every holder is still alive: a release
+			// whose message was lost (poisoned) must not block the queue for good.
+			freed, err := g.endedHolders(ctx, l, key, q)
+			if err != nil {
+				return policy.Decision{}, err
+			}
+			if len(freed) > 0 {
+				g.logger.Warn("policy slots held by ended executions given back", "policy", l.Ref, "key", key, "count", len(freed))
+				if err := g.append(ctx, stream, q.Version(), md, freed); err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
+					return policy.Decision{}, err
+				}
+				continue
+			}
+		}
+		if len(dec.Events) == 0 {
+			return dec, nil
+		}
+		err = g.append(ctx, stream, q.Version(), md, dec.Events)
+		if errors.Is(err, eventstore.ErrVersionConflict) {
+			continue // another decision on this key went first: decide on what it left
+		}
+		return dec, err
+	}
+	return policy.Decision{}, fmt.Errorf("queue %s: still conflicting after %d attempts", stream, maxAttempts)
+}
+
+// head reports whether id is, or would be as a newcomer, the first in the queue.
+func head(q *policy.Queue, id string) bool {
+	w := q.Waiting()
+	return len(w) == 0 || w[0] == id || id < w[0]
+}
+
+// endedHolders are the releases of the holders whose execution has ended.
+func (g *Gate) endedHolders(ctx context.Context, l policy.Limit, key string, q *policy.Queue) ([]event.Event, error) {
+	var out []event.Event
+	for _, h := range q.Holders() {
+		x, err := g.execution(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		if x.Status().Terminal() {
+			out = append(out, policy.SlotReleased{Policy: l.Ref, PolicyType: l.Type, Key: key, ExecutionID: h, Status: x.Status()})
+		}
+	}
+	return out, nil
+}
+
+func (g *Gate) fold(ctx context.Context, stream string) (*policy.Queue, error) {
+	recorded, err := g.log.ReadStream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	events, err := decode(recorded)
+	if err != nil {
+		return nil, err
+	}
+	q, err := policy.FoldQueue(events)
+	if err != nil {
+		return nil, bus.Permanent(fmt.Errorf("stream %s: %w", stream, err))
+	}
+	return q, nil
+}
+
+func (g *Gate) execution(ctx context.Context, id string) (*execution.Execution, error) {
+	stream := execution.StreamID(id)
+	recorded, err := g.log.ReadStream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	events, err := decode(recorded)
+	if err != nil {
+		return nil, err
+	}
+	x, err := execution.FromEvents(events)
+	if err != nil {
+		return nil, bus.Permanent(fmt.Errorf("stream %s: %w", stream, err))
+	}
+	return x, nil
+}
+
+func decode(recorded []eventstore.Recorded) ([]event.Event, error) {
+	events := make([]event.Event, len(recorded))
+	for i, r := range recorded {
+		e, err := r.Decode()
+		if err != nil {
+			return nil, bus.Permanent(err)
+		}
+		events[i] = e
+	}
+	return events, nil
+}
+
+func (g *Gate) append(ctx context.Context, stream string, version int64, md event.Metadata, events []event.Event) error {
+	proposed := make([]eventstore.Proposed, len(events))
+	for i, e := range events {
+		p, err := eventstore.NewProposed(e, md)
+		if err != nil {
+			return err
+		}
+		proposed[i] = p
+	}
+	if _, err := g.log.Append(ctx, stream, eventstore.Exact(version), proposed...); err != nil {
+		return fmt.Errorf("append %d events to %s: %w", len(proposed), stream, err)
+	}
+	return nil
+}
+
+// Handler gives slots back when executions end and hands them on to the queue.
+type Handler struct {
+	gate   *Gate
+	placer Placer
+}
+
+// NewHandler returns the release handler.
+func NewHandler(g *Gate, p Placer) *Handler {
+	if g == nil || p == nil {
+		panic("admission: nil gate or placer") // wiring error
+	}
+	return &Handler{gate: g, placer: p}
+}
+
+// Register subscribes the release handler to the status changes of executions.
+func Register(r *bus.Router, h *Handler) {
+	r.AddHandler(Name, execution.ExecutionStatusChanged{}.EventType(), h.Handle)
+}
+
+// Handle reacts to one ExecutionStatusChanged: when it is a terminal status, every policy on
+// the execution's action gives back what the execution holds of it (a slot or a place in the
+// queue: only if the queue stream says it holds one, so a redelivery appends nothing), then
+// admits the waiting executions there is room for, in request order, and has the scheduler
+// release each.
+func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
+	payload, err := e.Decode()
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	change, ok := payload.(*execution.ExecutionStatusChanged)
+	if !ok || !change.To.Terminal() {
+		return nil
+	}
+	g := h.gate
+	x, err := g.execution(ctx, change.ExecutionID)
+	if err != nil {
+		return err
+	}
+	limits, err := g.limits(ctx, x.Action(), e.Position)
+	if err != nil || len(limits) == 0 {
+		return err
+	}
+	md := e.Metadata.Caused(e.ID.String())
+	var admitted []string
+	for _, l := range limits {
+		key, err := l.Key(x.Parameters())
+		if err != nil {
+			return bus.Permanent(fmt.Errorf("release execution %s: %w", x.ID(), err))
+		}
+		ids, err := g.release(ctx, l, key, x.ID(), x.Status(), md)
+		if err != nil {
+			return fmt.Errorf("release execution %s under policy %s: %w", x.ID(), l.Ref, err)
+		}
+		admitted = append(admitted, ids...)
+	}
+	var errs []error
+	for _, id := range admitted {
+		if _, err := h.placer.Release(ctx, id); err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
+			// The claim is on the queue stream: the reaper's pass finishes the release.
+			errs = append(errs, fmt.Errorf("release execution %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// release gives id's slot or place back (if it holds one) and claims slots for the queue's
+// heads, in one append; it returns the heads admitted.
+func (g *Gate) release(ctx context.Context, l policy.Limit, key, id string, status execution.Status, md event.Metadata) ([]string, error) {
+	stream := policy.QueueStreamID(l.Ref, key)
+	for range maxAttempts {
+		q, err := g.fold(ctx, stream)
+		if err != nil {
+			return nil, err
+		}
+		version := q.Version()
+		var events []event.Event
+		if q.Holds(id) {
+			rel := policy.SlotReleased{Policy: l.Ref, PolicyType: l.Type, Key: key, ExecutionID: id, Status: status}
+			events = append(events, rel)
+			if err := q.Apply(rel); err != nil {
+				return nil, err
+			}
+		}
+		now := g.now()
+		heads := l.Heads(q, key, now)
+		ids := make([]string, len(heads))
+		for i, c := range heads {
+			events = append(events, c)
+			ids[i] = c.ExecutionID
+		}
+		if len(events) == 0 {
+			return nil, nil
+		}
+		err = g.append(ctx, stream, version, md, events)
+		if errors.Is(err, eventstore.ErrVersionConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) > 0 {
+			g.logger.Debug("policy queue moved on", "policy", l.Ref, "key", key, "admitted", ids)
+		}
+		return slices.Clip(ids), nil
+	}
+	return nil, fmt.Errorf("queue %s: still conflicting after %d attempts", stream, maxAttempts)
+}
