@@ -47,7 +47,7 @@ func newScrapeCollector(cfg Config) *scrapeCollector {
 			"Age of the oldest execution in each status that is not terminal; 0 when none is.",
 			[]string{"status"}, nil),
 		queueDepth: prometheus.NewDesc("attune_policy_queue_depth",
-			"Executions waiting in the policy's queue (joined, not yet admitted or released), by live policy.",
+			"Executions waiting in the policy's queue for a slot or a rate window (joined, not yet admitted or released), by live policy.",
 			[]string{"policy"}, nil),
 		policyRunning: prometheus.NewDesc("attune_policy_running",
 			"Executions holding a slot of the policy, by live policy.",

@@ -11,8 +11,8 @@ import (
 	"github.com/attune-go/attune/adapters/packloader"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
-	"github.com/attune-go/attune/handlers/reaper"
 	"github.com/attune-go/attune/handlers/admission"
+	"github.com/attune-go/attune/handlers/reaper"
 )
 
 func serveCommand(cfg *config) *cobra.Command {

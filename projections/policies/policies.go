@@ -52,8 +52,8 @@ type Hold string
 
 // The holds.
 const (
-	HoldSlot  Hold = "slot"  // State is Running or Queued
-	HoldDelay Hold = "delay" // State is Delayed
+	HoldSlot  Hold = "slot"  // State is Running, Queued (a concurrency wait) or Delayed (a rate limit's)
+	HoldDelay Hold = "delay" // no longer written: a rate limit's wait is a HoldSlot Delayed
 )
 
 // State is where a member stands.

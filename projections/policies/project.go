@@ -85,10 +85,10 @@ func Apply(ctx context.Context, s Store, batch []eventstore.Recorded) error {
 		case *policy.SlotReleased:
 			addExec(e.ExecutionID)
 		case *policy.ExecutionDelayed:
-			if e.Policy == "" || e.PolicyType != policy.RateLimit {
-				continue // a not_before hold, or a concurrency queue (counted by its queue events)
-			}
-			addExec(e.ExecutionID)
+			// A policy's wait is counted by its queue events (PolicyQueueJoined); a hold
+			// without a policy is a not_before. Logs written before that rule may hold a
+			// rate limit's delay member, which ExecutionReleased or the status change drops.
+			continue
 		case *policy.ExecutionReleased:
 			addExec(e.ExecutionID)
 		case *execution.ExecutionStatusChanged:
@@ -253,13 +253,14 @@ func applyMember(ms map[MemberKey]Member, r eventstore.Recorded, e event.Event) 
 		if m, ok := ms[k]; ok && m.State == Running {
 			return nil // admitted already: a join never follows a claim in one stream
 		}
+		if e.PolicyType == policy.RateLimit {
+			return set(k, e.Key, Delayed) // waits for time, not for a slot
+		}
 		return set(k, e.Key, Queued)
 	case *policy.SlotClaimed:
 		return set(MemberKey{e.Policy, e.ExecutionID, HoldSlot}, e.Key, Running)
 	case *policy.SlotReleased:
 		return drop(MemberKey{e.Policy, e.ExecutionID, HoldSlot})
-	case *policy.ExecutionDelayed:
-		return set(MemberKey{e.Policy, e.ExecutionID, HoldDelay}, e.Key, Delayed)
 	case *policy.ExecutionReleased:
 		return drop(MemberKey{e.Policy, e.ExecutionID, HoldDelay})
 	case *execution.ExecutionStatusChanged:

@@ -122,6 +122,12 @@ func theLog(t *testing.T) *log {
 	l.add(t, queue(stage), claim(stage, "D", false))
 	l.add(t, queue(prod), release(prod, "A", execution.Completed), claim(prod, "B", true))
 	l.add(t, queue(prod), release(prod, "C", execution.Cancelled)) // cancelled while queued
+	// A rate limit's wait is in its queue stream, like a concurrency wait, and shows delayed:
+	// E waits; F waited and was admitted. The ExecutionDelayed beside it counts nothing more.
+	l.add(t, policy.QueueStreamID(rate, ""),
+		&policy.QueueJoined{Policy: rate, PolicyType: policy.RateLimit, ExecutionID: "E"},
+		&policy.QueueJoined{Policy: rate, PolicyType: policy.RateLimit, ExecutionID: "F"},
+		&policy.SlotClaimed{Policy: rate, PolicyType: policy.RateLimit, ExecutionID: "F", FromQueue: true})
 	l.add(t, execution.StreamID("E"),
 		&execution.ExecutionRequested{ExecutionID: "E", Action: "examples.deploy"},
 		&policy.ExecutionDelayed{ExecutionID: "E", Policy: rate, PolicyType: policy.RateLimit, Reason: "2 this minute", Until: l.t0.Add(time.Minute)},
@@ -153,7 +159,8 @@ policy examples.one_at_a_time pack=examples action=examples.deploy type=concurre
 policy examples.two_a_minute pack=examples action=examples.deploy type=rate_limit enabled=false file= spec={"limit":2,"window":60,"mode":"enqueue"} refused=0 retries=0
 member examples.one_at_a_time B slot key=["prod"] running
 member examples.one_at_a_time D slot key=["stage"] running
-member examples.two_a_minute E delay key= delayed`
+member examples.two_a_minute E slot key= delayed
+member examples.two_a_minute F slot key= running`
 
 func TestProjectsPoliciesAndWhatTheyHold(t *testing.T) {
 	t.Parallel()

@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 			counts, err := models.CountPolicyMembers(ctx)
 			out := make(map[string]metrics.PolicyCounts, len(counts))
 			for ref, c := range counts {
-				out[ref] = metrics.PolicyCounts{Running: c.Running, Queued: c.Queued}
+				out[ref] = metrics.PolicyCounts{Running: c.Running, Queued: c.Queued + c.Delayed} // a rate limit's wait is in its queue too
 			}
 			return out, err
 		}})
