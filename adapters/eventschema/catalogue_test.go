@@ -14,6 +14,7 @@ import (
 	"github.com/attune-go/attune/domain/catalog"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/kv"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/domain/trigger"
@@ -142,6 +143,7 @@ func TestSchemaEnumsAreTheGoConstants(t *testing.T) {
 		"param_type":       names(pack.ParamTypes),
 		"component_kind":   names(pack.Kinds),
 		"event_source":     names(trigger.Sources),
+		"kv_scope":         names(kv.Scopes),
 	}
 	var known []string
 	for _, values := range want {
