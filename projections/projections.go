@@ -31,6 +31,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/keys"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
@@ -51,6 +52,7 @@ type Tx interface {
 	workers.Store
 	causality.Store
 	workflows.Store
+	keys.Store
 }
 
 // Projection is one read model: a persisted name and the fold that applies a batch.
@@ -129,9 +131,15 @@ var Workflows = Projection{
 	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return workflows.Apply(ctx, tx, b) },
 }
 
+// KV is the key-value store's read model.
+var KV = Projection{
+	Name:  keys.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return keys.Apply(ctx, tx, b) },
+}
+
 // All lists every projection, in the order the server starts them.
 func All() []Projection {
-	return []Projection{Executions, Streams, Catalog, Events, Enforcements, Workers, Causality, Workflows}
+	return []Projection{Executions, Streams, Catalog, Events, Enforcements, Workers, Causality, Workflows, KV}
 }
 
 // Lookup finds a projection by its name, with or without the "projection:" prefix (the CLI

@@ -58,6 +58,8 @@ func tables(p projections.Projection) []string {
 		return []string{"trigger_events"} // "events" is the log
 	case projections.Workflows.Name:
 		return []string{"workflows", "workflow_tasks"}
+	case projections.KV.Name:
+		return []string{"kv_keys"}
 	}
 	return []string{strings.TrimPrefix(p.Name, "projection:")}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/keys"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
@@ -29,6 +30,7 @@ var tables = map[string][]struct{ name, key string }{
 	workers.Name:      {{"workers", "worker_id"}},
 	causality.Name:    {{"causality", "event_id"}},
 	workflows.Name:    {{"workflows", "id"}, {"workflow_tasks", "child_execution_id"}},
+	keys.Name:         {{"kv_keys", "stream_id"}},
 }
 
 // Difference is the first row where two builds of a projection disagree. Got or Want is

@@ -21,6 +21,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/keys"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
@@ -85,6 +86,7 @@ var resets = map[string]string{
 	workers.Name:      `TRUNCATE workers`,
 	causality.Name:    `TRUNCATE causality`,
 	workflows.Name:    `TRUNCATE workflows, workflow_tasks`,
+	keys.Name:         `TRUNCATE kv_keys`,
 }
 
 const (

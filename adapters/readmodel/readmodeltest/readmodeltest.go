@@ -24,6 +24,7 @@ var keys = map[string]string{
 	"causality":       "event_id",
 	"workflows":       "id",
 	"workflow_tasks":  "child_execution_id",
+	"kv_keys":         "stream_id",
 }
 
 // Dump returns every row of table (in the pool's schema) as Postgres renders the whole

@@ -15,6 +15,7 @@ import (
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/keys"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
@@ -34,6 +35,7 @@ type Tx struct {
 	Causality     map[string]causality.Entry
 	Workflows     map[string]workflows.Workflow
 	WorkflowRuns  map[string]workflows.Run // by child execution id
+	Keys          map[string]keys.Key      // by stream id
 
 	Loads, Saves int // calls, over every store
 }
@@ -51,6 +53,7 @@ func New() *Tx {
 		Causality:     map[string]causality.Entry{},
 		Workflows:     map[string]workflows.Workflow{},
 		WorkflowRuns:  map[string]workflows.Run{},
+		Keys:          map[string]keys.Key{},
 	}
 }
 
@@ -183,5 +186,14 @@ func (m *Tx) LoadWorkflowRuns(_ context.Context, children []string, refs []workf
 // SaveWorkflowRuns implements workflows.Store.
 func (m *Tx) SaveWorkflowRuns(_ context.Context, rs []workflows.Run) error {
 	save(m, m.WorkflowRuns, rs, func(r workflows.Run) string { return r.ChildID })
+	return nil
+}
+
+// SaveKeys implements keys.Store.
+func (m *Tx) SaveKeys(_ context.Context, rows []keys.Key, gone []string) error {
+	for _, id := range gone {
+		delete(m.Keys, id)
+	}
+	save(m, m.Keys, rows, func(k keys.Key) string { return k.StreamID })
 	return nil
 }
