@@ -15,12 +15,14 @@ import (
 
 	"github.com/attune-go/attune/adapters/auth"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/kv"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/projections/catalog"
 	"github.com/attune-go/attune/projections/causality"
 	"github.com/attune-go/attune/projections/enforcements"
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/keys"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
 )
@@ -121,6 +123,15 @@ type Config struct {
 	// GetWorkflow serves GET /api/v1/executions/{id}/workflow, the workflow tree
 	// (workflow_routes.go; *readmodel.DB's GetWorkflow); workflows.ErrNotFound answers 404.
 	GetWorkflow func(ctx context.Context, executionID string) (workflows.Tree, error)
+
+	// The key-value store (kv_routes.go): ListKeys and GetKey read the kv read model
+	// (*readmodel.DB; keys.ErrNotFound answers 404), OpenKey decrypts a secret key's value
+	// for an admin who asks, SetKey and DeleteKey are the use cases (handlers/keystore).
+	ListKeys  func(ctx context.Context, f keys.Filter) (keys.Page, error)
+	GetKey    func(ctx context.Context, r kv.Ref) (keys.Key, error)
+	OpenKey   func(k keys.Key) (json.RawMessage, error)
+	SetKey    func(ctx context.Context, req KeySetRequest) (kv.KeySet, error)
+	DeleteKey func(ctx context.Context, r kv.Ref, actor string, admin bool) error
 }
 
 // Server is the API's http.Handler.
@@ -185,6 +196,7 @@ func (s *Server) routes() {
 	s.registerFeedRoutes()
 	s.registerCatalogRoutes()
 	s.registerWorkflowRoutes()
+	s.registerKeyRoutes()
 	s.registerTokenRoutes()
 	s.registerOpenAPIRoute()
 	if s.cfg.ExtraRoutes != nil {

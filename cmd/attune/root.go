@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		actionCommand(),
 		traceCommand(),
 		tokenCommand(&cfg),
+		keyCommand(),
 	)
 	return root.ExecuteContext(ctx)
 }
