@@ -69,7 +69,7 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 	// as the bus would have; engines share nothing but the log.
 	engine := workflow.New(workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box})
 	rp, err := reaper.New(reaper.Config{Log: s.store, Heartbeats: beats, Executions: s.models, Scheduler: sched, Logger: s.log,
-		WorkflowStart: engine.Start})
+		WorkflowStart: engine.Start, Keys: s.models})
 	if err != nil {
 		return err
 	}
