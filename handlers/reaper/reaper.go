@@ -115,7 +115,7 @@ type Config struct {
 	// Keys lists the keys of the key-value store whose time to live ran out (the kv read
 	// model); the reaper records KeyExpired for each. Nil: no key expires in the log (readers
 	// still hide an expired value at its time).
-	Keys ExpiredKeys
+	Keys          ExpiredKeys
 	WorkflowStart func(ctx context.Context, requested eventstore.Recorded) error
 	Now           func() time.Time // time.Now if nil
 	Logger        *slog.Logger
