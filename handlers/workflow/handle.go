@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"github.com/attune-go/attune/handlers/internal/actionparams"
+	"strings"
 
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/ruleeval"
 	"github.com/attune-go/attune/adapters/workflowdef"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/workflow"
+	"github.com/attune-go/attune/handlers/internal/kvscope"
 )
 
 // Start reacts to ExecutionRequested: a workflow action's execution goes running, its
@@ -43,7 +46,7 @@ func (en *Engine) Start(ctx context.Context, e eventstore.Recorded) error {
 	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
-	d := en.decision(f)
+	d := en.decision(ctx, f)
 	if err := d.settle(en.start(d)); err != nil {
 		return en.failOn(ctx, e, e.StreamID, err)
 	}
@@ -80,7 +83,11 @@ func (en *Engine) start(d *decision) error {
 	if err != nil {
 		return failf("workflow parameters: %v", err)
 	}
-	vars, err := def.Vars(workflowdef.Scope{Parameters: params})
+	store, err := d.store(def)
+	if err != nil {
+		return err
+	}
+	vars, err := def.Vars(workflowdef.Scope{Parameters: params, KV: store.Vars})
 	if err != nil {
 		return failf("%v", err)
 	}
@@ -152,7 +159,7 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
-	d := en.decision(f)
+	d := en.decision(ctx, f)
 	if status == execution.Canceling {
 		err = d.stopped(r, child, terminalResult(childEvents))
 	} else if err = d.completed(r, child, terminalResult(childEvents)); err == nil {
@@ -224,14 +231,24 @@ func (en *Engine) keep(f *flow) {
 	en.flows.put(execution.StreamID(f.parent.ID()), f)
 }
 
-func (en *Engine) decision(f *flow) *decision {
+func (en *Engine) decision(ctx context.Context, f *flow) *decision {
+	now := en.now()
+	pack, _, _ := strings.Cut(f.parent.Action(), ".")
 	return &decision{
 		f:     f,
 		where: en.where(f.parent.Action()),
-		now:   en.now(),
+		now:   now,
 		actions: func(ref string) (string, bool) {
 			a, ok := en.catalog.Action(ref)
 			return string(a.RunnerType), ok
+		},
+		secretParam: func(action string) func(string) bool {
+			a, _ := en.catalog.Action(action)
+			return a.Parameters.IsSecret
+		},
+		box: en.box,
+		loadKV: func(refs []ruleeval.KVRef) (kvscope.Values, error) {
+			return kvscope.Load(ctx, en.kv, en.box, pack, refs, now)
 		},
 	}
 }
