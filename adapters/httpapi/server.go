@@ -124,8 +124,8 @@ type Config struct {
 	// (workflow_routes.go; *readmodel.DB's GetWorkflow); workflows.ErrNotFound answers 404.
 	GetWorkflow func(ctx context.Context, executionID string) (workflows.Tree, error)
 
-	// The key-value store (kv_routes.go): ListKeys and GetKey read the kv read model
-	// (*readmodel.DB; keys.ErrNotFound answers 404), OpenKey decrypts a secret key's value
+	// The key-value store (kv_routes.go): ListKeys reads the kv read model (*readmodel.DB),
+	// GetKey one key (keys.ErrNotFound answers 404; keystore.GetKey reads its stream), OpenKey decrypts a secret key's value
 	// for an admin who asks, SetKey and DeleteKey are the use cases (handlers/keystore).
 	ListKeys  func(ctx context.Context, f keys.Filter) (keys.Page, error)
 	GetKey    func(ctx context.Context, r kv.Ref) (keys.Key, error)

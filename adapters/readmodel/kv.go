@@ -2,13 +2,13 @@ package readmodel
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/domain/kv"
 	"github.com/attune-go/attune/projections/keys"
 )
@@ -93,18 +93,26 @@ func nowOr(t time.Time) time.Time {
 	return t
 }
 
-// GetKey returns the key's row if it holds a value at now (zero: the wall clock), else
-// keys.ErrNotFound.
-func (d *DB) GetKey(ctx context.Context, r kv.Ref, now time.Time) (keys.Key, error) {
-	k, err := scanKey(d.q.QueryRow(ctx, `SELECT `+kvColumns+` FROM kv_keys WHERE stream_id = $1 AND `+fmt.Sprintf(kvLive, 2),
-		oneShot, r.StreamID(), nowOr(now)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return keys.Key{}, fmt.Errorf("get %s: %w", r, keys.ErrNotFound)
+// KeysReached waits until the kv read model has applied the log up to pos (a rule reads the
+// store as of its trigger event at least: a key set before the event fired is seen), or ctx
+// ends.
+func (d *DB) KeysReached(ctx context.Context, pos eventstore.Position) error {
+	wait := 5 * time.Millisecond
+	for {
+		cp, err := d.Checkpoint(ctx, keys.Name)
+		if err != nil {
+			return err
+		}
+		if !cp.Less(pos) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the kv read model is at %v, behind %v: %w", cp, pos, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
 	}
-	if err != nil {
-		return keys.Key{}, fmt.Errorf("get %s: %w", r, err)
-	}
-	return k, nil
 }
 
 // LookupKeys reads the keys a template renders, in one query: those of refs that hold a

@@ -14,6 +14,7 @@ import (
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/kv"
+	"github.com/attune-go/attune/projections/keys"
 )
 
 // Log is what the use cases need of the event store.
@@ -158,4 +159,37 @@ func appendTo(ctx context.Context, log Log, k *kv.Key, e event.Event, actor stri
 		return fmt.Errorf("record %s of %s: %w", e.EventType(), k.Ref(), err)
 	}
 	return nil
+}
+
+// GetKey reads one key from its stream — not from the kv read model, so that a key read
+// right after it was set (or deleted) is seen as it now is. keys.ErrNotFound when it holds
+// no value at now.
+func GetKey(ctx context.Context, log Log, r kv.Ref, now time.Time) (keys.Key, error) {
+	if err := r.Validate(); err != nil {
+		return keys.Key{}, err
+	}
+	recorded, err := log.ReadStream(ctx, r.StreamID())
+	if err != nil {
+		return keys.Key{}, fmt.Errorf("read %s: %w", r.StreamID(), err)
+	}
+	k := kv.New(r)
+	var last eventstore.Recorded
+	for _, rec := range recorded {
+		e, err := rec.Decode()
+		if err != nil {
+			return keys.Key{}, err
+		}
+		if err := k.Apply(e); err != nil {
+			return keys.Key{}, err
+		}
+		if _, ok := e.(*kv.KeySet); ok {
+			last = rec
+		}
+	}
+	if !k.Live(now) {
+		return keys.Key{}, fmt.Errorf("get %s: %w", r, keys.ErrNotFound)
+	}
+	return keys.Key{StreamID: r.StreamID(), Scope: r.Scope, Pack: r.Pack, Name: r.Name, Value: k.Value(), Secret: k.Secret(),
+		ExpiresAt: k.ExpiresAt(), UpdatedAt: last.RecordedAt.UTC(), UpdatedBy: last.Metadata.Actor,
+		StreamVersion: last.StreamVersion, Position: last.Position}, nil
 }

@@ -166,7 +166,8 @@ func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ul
 		Now: e.RecordedAt,
 	}
 	// The store is read when the enforcement is decided: every key the rule names, in one
-	// query, as it is now (an expired key is missing). A redelivery after the enforcement is
+	// query, as it is now (an expired key is missing) and at least as of the event (a key
+	// set before the event fired is seen). A redelivery after the enforcement is
 	// recorded reads nothing new: the append below is a no-op then.
 	var (
 		store     kvscope.Values
@@ -174,7 +175,7 @@ func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ul
 		criteriaK = compiled.CriteriaKV()
 	)
 	if refs := compiled.KVRefs(); len(refs) > 0 {
-		store, err = kvscope.Load(ctx, h.cfg.KV, h.cfg.Box, packOf(r.Ref), refs, time.Now())
+		store, err = kvscope.Load(ctx, h.cfg.KV, h.cfg.Box, packOf(r.Ref), refs, e.Position, time.Now())
 		if errors.As(err, &unopened) && len(criteriaK) > 0 {
 			return h.record(ctx, e, created, fmt.Sprintf("%s: criteria: %s", where(r), unopened.Reason), nil)
 		}

@@ -46,7 +46,7 @@ func (en *Engine) Start(ctx context.Context, e eventstore.Recorded) error {
 	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
-	d := en.decision(ctx, f)
+	d := en.decision(ctx, f, e.Position)
 	if err := d.settle(en.start(d)); err != nil {
 		return en.failOn(ctx, e, e.StreamID, err)
 	}
@@ -159,7 +159,7 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
-	d := en.decision(ctx, f)
+	d := en.decision(ctx, f, e.Position)
 	if status == execution.Canceling {
 		err = d.stopped(r, child, terminalResult(childEvents))
 	} else if err = d.completed(r, child, terminalResult(childEvents)); err == nil {
@@ -231,7 +231,7 @@ func (en *Engine) keep(f *flow) {
 	en.flows.put(execution.StreamID(f.parent.ID()), f)
 }
 
-func (en *Engine) decision(ctx context.Context, f *flow) *decision {
+func (en *Engine) decision(ctx context.Context, f *flow, cause eventstore.Position) *decision {
 	now := en.now()
 	pack, _, _ := strings.Cut(f.parent.Action(), ".")
 	return &decision{
@@ -248,7 +248,7 @@ func (en *Engine) decision(ctx context.Context, f *flow) *decision {
 		},
 		box: en.box,
 		loadKV: func(refs []ruleeval.KVRef) (kvscope.Values, error) {
-			return kvscope.Load(ctx, en.kv, en.box, pack, refs, now)
+			return kvscope.Load(ctx, en.kv, en.box, pack, refs, cause, now)
 		},
 	}
 }

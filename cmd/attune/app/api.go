@@ -91,7 +91,9 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		GetWorkflow: s.models.GetWorkflow,
 
 		ListKeys: s.models.ListKeys,
-		GetKey:   func(ctx context.Context, r kv.Ref) (keys.Key, error) { return s.models.GetKey(ctx, r, time.Time{}) },
+		GetKey: func(ctx context.Context, r kv.Ref) (keys.Key, error) {
+			return keystore.GetKey(ctx, s.store, r, time.Now())
+		},
 		OpenKey: func(k keys.Key) (json.RawMessage, error) {
 			return s.box.OpenAt(k.Value, keystore.Binding(k.Ref()))
 		},

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/ruleeval"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/domain/kv"
@@ -23,10 +24,16 @@ import (
 	"github.com/attune-go/attune/projections/keys"
 )
 
-// Reader fetches keys that hold a value at now, in one query (*readmodel.DB).
+// Reader fetches keys that hold a value at now, in one query, from the kv read model, once
+// it has applied the log up to a position (*readmodel.DB).
 type Reader interface {
+	KeysReached(ctx context.Context, pos eventstore.Position) error
 	LookupKeys(ctx context.Context, refs []kv.Ref, now time.Time) ([]keys.Key, error)
 }
+
+// ReachTimeout bounds the wait for the kv read model to reach the event a render is for; a
+// message that runs out of it is retried by the bus.
+const ReachTimeout = 30 * time.Second
 
 // Refusal is a render that cannot be made: a secret key where it would leak, or a secret
 // value that does not open. It will not get better on a retry.
@@ -49,10 +56,11 @@ func Ref(r ruleeval.KVRef, pack string) kv.Ref {
 	return kv.SystemKey(r.Name)
 }
 
-// Load fetches the keys refs name (kv.pack ones of pack) as they are at now, opening the
-// secret ones with box. A reader's error is returned as it is (worth a retry); a value that
-// does not open is a *Refusal.
-func Load(ctx context.Context, r Reader, box *secret.Box, pack string, refs []ruleeval.KVRef, now time.Time) (Values, error) {
+// Load fetches the keys refs name (kv.pack ones of pack) as they are at now, once the kv read
+// model has applied the log up to after (the event being handled: every change recorded
+// before it is seen), opening the secret ones with box. A reader's error is returned as it
+// is (worth a retry); a value that does not open is a *Refusal.
+func Load(ctx context.Context, r Reader, box *secret.Box, pack string, refs []ruleeval.KVRef, after eventstore.Position, now time.Time) (Values, error) {
 	v := Values{Vars: map[string]any{string(kv.System): map[string]any{}, string(kv.Pack): map[string]any{}}, secret: map[ruleeval.KVRef]bool{}}
 	if len(refs) == 0 {
 		return v, nil
@@ -66,6 +74,12 @@ func Load(ctx context.Context, r Reader, box *secret.Box, pack string, refs []ru
 		k := Ref(ref, pack)
 		want[k.StreamID()] = ref
 		ids = append(ids, k)
+	}
+	wctx, cancel := context.WithTimeout(ctx, ReachTimeout)
+	err := r.KeysReached(wctx, after)
+	cancel()
+	if err != nil {
+		return v, fmt.Errorf("wait for the kv read model: %w", err)
 	}
 	found, err := r.LookupKeys(ctx, ids, now)
 	if err != nil {
