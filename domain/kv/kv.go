@@ -155,7 +155,7 @@ type KeyDeleted struct {
 func (KeyDeleted) EventType() string { return "KeyDeleted" }
 
 // Ref names the key.
-func (e KeyDeleted) Ref() Ref { return Ref{Scope: e.Scope, Pack: e.Pack, Name: e.Name} }
+func (e KeyDeleted) Ref() Ref { return Ref(e) }
 
 // KeyExpired records that a key's time to live ran out (appended by the reaper at or after
 // expires_at; readers stopped seeing the value at expires_at already).
