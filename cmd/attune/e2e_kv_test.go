@@ -27,6 +27,13 @@ func kvPack(t *testing.T) string {
 		"actions/flow.yaml": "name: flow\nrunner_type: workflow\nentry_point: workflows/flow.yaml\n",
 		"actions/workflows/flow.yaml": "version: 1\ntasks:\n  say:\n    action: core.echo\n    input: {message: \"{{ kv.pack.x }}\"}\n" +
 			"output: {x: \"{{ kv.pack.x }}\"}\n",
+		"actions/secretflow.yaml": "name: secretflow\nrunner_type: workflow\nentry_point: workflows/secretflow.yaml\n",
+		"actions/workflows/secretflow.yaml": "version: 1\ntasks:\n  show:\n    action: kvp.show\n" +
+			"    input: {message: wf, token: \"{{ kv.system.token }}\"}\n",
+		// publish is recorded and shown in plaintext: a secret key there is refused.
+		"actions/publishflow.yaml": "name: publishflow\nrunner_type: workflow\nentry_point: workflows/publishflow.yaml\n",
+		"actions/workflows/publishflow.yaml": "version: 1\ntasks:\n  say:\n    action: core.noop\n" +
+			"    next:\n      - publish: {t: \"{{ kv.system.token }}\"}\n",
 		"rules/greet.yaml": "name: greet\ntrigger: kvp.hook\ncriteria:\n  payload.kind: {type: equals, pattern: greet}\n" +
 			"action: core.echo\nparameters:\n  message: \"{{ kv.system.greeting }}\"\n",
 		"rules/secret.yaml": "name: secret\ntrigger: kvp.hook\ncriteria:\n  payload.kind: {type: equals, pattern: secret}\n" +
@@ -91,6 +98,29 @@ func TestE2EKeyValueStoreInTemplates(t *testing.T) {
 		}
 		if !strings.Contains(x.Stdout, `"message":"hi"`) {
 			t.Errorf("the action did not run with its parameters: stdout %q", x.Stdout)
+		}
+		sf, err := sys.api.Run(context.Background(), "kvp.secretflow", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x := sys.waitTerminal(sf.ID); x.Status != execution.Completed {
+			t.Errorf("a workflow passing a secret key to a task: %s (%s)", x.Status, x.Reason)
+		}
+		for _, listed := range sys.executions(url.Values{"parent": {sf.ID}}) {
+			c, err := sys.api.Execution(context.Background(), listed.ID) // with its output
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(c.Stdout, `"token":"********"`) || strings.Contains(c.Stdout+string(c.Parameters), kvSecret) {
+				t.Errorf("the task of a workflow got the secret key unsealed or unmasked: stdout %q parameters %s", c.Stdout, c.Parameters)
+			}
+		}
+		pf, err := sys.api.Run(context.Background(), "kvp.publishflow", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x := sys.waitTerminal(pf.ID); x.Status != execution.Failed || !strings.Contains(x.Reason, "publish") || !strings.Contains(x.Reason, "kv.system.token") {
+			t.Errorf("a workflow publishing a secret key: %s (%s), want failed naming publish and the key", x.Status, x.Reason)
 		}
 		if x := sys.kvRun("kvp.leak", "leak"); x.Status != execution.Failed || !strings.Contains(x.Reason, "kv.system.token") || !strings.Contains(x.Reason, "not a secret parameter") {
 			t.Errorf("a secret key into a parameter that is not secret: %s (%s), want failed naming the key", x.Status, x.Reason)
