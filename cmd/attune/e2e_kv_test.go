@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,6 +78,21 @@ func TestE2EKeyValueStoreInTemplates(t *testing.T) {
 			}
 		}
 
+		// rule test reads the store as a match does, and refuses to show a secret key.
+		event := filepath.Join(t.TempDir(), "event.json")
+		if err := os.WriteFile(event, []byte(`{"kind":"greet"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := admin("rule", "test", "kvp.greet", "--event", event); err != nil || !strings.Contains(out, `"hello from kv"`) {
+			t.Errorf("rule test of a rule reading kv: %v\n%s", err, out)
+		}
+		leak := filepath.Join(t.TempDir(), "leak.json")
+		if err := os.WriteFile(leak, []byte(`{"kind":"leak"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := admin("rule", "test", "kvp.leak", "--event", leak); err == nil || strings.Contains(out, kvSecret) || !strings.Contains(out, "kv.system.token") {
+			t.Errorf("rule test of a rule leaking a secret key: %v\n%s", err, out)
+		}
 		if x := sys.kvRun("kvp.greet", "greet"); x.Status != execution.Completed || !strings.Contains(string(x.Parameters), `"hello from kv"`) {
 			t.Errorf("rule rendering kv.system.greeting: %s %s (%s)", x.Status, x.Parameters, x.Reason)
 		}

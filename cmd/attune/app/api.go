@@ -67,8 +67,12 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 			_, err := packs.SetRuleEnabled(ctx, s.store, ref, enabled, actor)
 			return err
 		},
-		TestRule: func(_ context.Context, ref string, event json.RawMessage) (any, error) {
-			return request.TestRule(s.registry, ref, testPayload(event))
+		TestRule: func(ctx context.Context, ref string, event json.RawMessage) (any, error) {
+			head, err := s.raw.Head(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return request.TestRuleReading(ctx, s.registry, s.models, s.box, head, ref, testPayload(event))
 		},
 		Webhooks: s.webhooks(),
 
