@@ -193,3 +193,27 @@ func GetKey(ctx context.Context, log Log, r kv.Ref, now time.Time) (keys.Key, er
 		ExpiresAt: k.ExpiresAt(), UpdatedAt: last.RecordedAt.UTC(), UpdatedBy: last.Metadata.Actor,
 		StreamVersion: last.StreamVersion, Position: last.Position}, nil
 }
+
+// StreamReader reads keys from their streams, one read per key, for the renders that must
+// see a write that just happened (`attune rule test`); the engine's renders read the kv read
+// model in one query instead. It is a kvscope.Reader.
+type StreamReader struct{ Log Log }
+
+// KeysReached is immediate: the streams are the truth.
+func (StreamReader) KeysReached(context.Context, eventstore.Position) error { return nil }
+
+// LookupKeys reads each key's stream; a key that holds no value at now is left out.
+func (s StreamReader) LookupKeys(ctx context.Context, refs []kv.Ref, now time.Time) ([]keys.Key, error) {
+	var out []keys.Key
+	for _, r := range refs {
+		k, err := GetKey(ctx, s.Log, r, now)
+		if errors.Is(err, keys.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}

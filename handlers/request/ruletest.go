@@ -58,13 +58,12 @@ func TestRule(catalog RuleCatalog, ruleRef string, eventPayload json.RawMessage)
 }
 
 // TestRuleReading is TestRule for a rule that reads the key-value store: its keys are read
-// from store as a real match would read them (once the kv read model has applied the log up
-// to after: the log's head, so a key just set is seen), under the same policy for secret keys (a
+// from store as a real match would read them, under the same policy for secret keys (a
 // secret key where it would leak is reported as the render error, and a secret parameter
 // is redacted).
-func TestRuleReading(ctx context.Context, catalog RuleCatalog, store kvscope.Reader, box *secret.Box, after eventstore.Position, ruleRef string, eventPayload json.RawMessage) (Report, error) {
+func TestRuleReading(ctx context.Context, catalog RuleCatalog, store kvscope.Reader, box *secret.Box, ruleRef string, eventPayload json.RawMessage) (Report, error) {
 	load := func(refs []ruleeval.KVRef, pack string) (kvscope.Values, error) {
-		return kvscope.Load(ctx, store, box, pack, refs, after, time.Now())
+		return kvscope.Load(ctx, store, box, pack, refs, eventstore.Start, time.Now())
 	}
 	return testRule(catalog, ruleRef, eventPayload, time.Now(), load, box)
 }
