@@ -32,6 +32,7 @@ import (
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/inquiries"
+	"github.com/attune-go/attune/projections/keys"
 	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
@@ -55,6 +56,7 @@ type Tx interface {
 	workflows.Store
 	policies.Store
 	inquiries.Store
+	keys.Store
 }
 
 // Projection is one read model: a persisted name and the fold that applies a batch.
@@ -145,9 +147,15 @@ var Inquiries = Projection{
 	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return inquiries.Apply(ctx, tx, b) },
 }
 
+// KV is the key-value store's read model.
+var KV = Projection{
+	Name:  keys.Name,
+	Apply: func(ctx context.Context, tx Tx, b []eventstore.Recorded) error { return keys.Apply(ctx, tx, b) },
+}
+
 // All lists every projection, in the order the server starts them.
 func All() []Projection {
-	return []Projection{Executions, Streams, Catalog, Events, Enforcements, Workers, Causality, Workflows, Policies, Inquiries}
+	return []Projection{Executions, Streams, Catalog, Events, Enforcements, Workers, Causality, Workflows, Policies, Inquiries, KV}
 }
 
 // Lookup finds a projection by its name, with or without the "projection:" prefix (the CLI

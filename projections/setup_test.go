@@ -60,6 +60,8 @@ func tables(p projections.Projection) []string {
 		return []string{"workflows", "workflow_tasks"}
 	case projections.Policies.Name:
 		return []string{"policies", "policy_members"}
+	case projections.KV.Name:
+		return []string{"kv_keys"}
 	}
 	return []string{strings.TrimPrefix(p.Name, "projection:")}
 }

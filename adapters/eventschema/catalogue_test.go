@@ -15,6 +15,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/inquiry"
+	"github.com/attune-go/attune/domain/kv"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/domain/trigger"
@@ -146,6 +147,7 @@ func TestSchemaEnumsAreTheGoConstants(t *testing.T) {
 		"event_source":     names(trigger.Sources),
 		"waiting_status":   names(workflow.WaitingStatuses),
 		"schema_kind":      names(inquiry.SchemaKinds),
+		"kv_scope":         names(kv.Scopes),
 	}
 	var known []string
 	for _, values := range want {

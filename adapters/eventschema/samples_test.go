@@ -12,6 +12,7 @@ import (
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/ident"
 	"github.com/attune-go/attune/domain/inquiry"
+	"github.com/attune-go/attune/domain/kv"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/domain/rule"
@@ -177,6 +178,9 @@ func samples() []event.Event {
 		inquiry.InquiryResponded{InquiryID: id(8), Responder: "alice", Response: raw(`{"approved":true}`)},
 		inquiry.InquiryTimedOut{InquiryID: id(8), ExpiresAt: sampleTime.Add(time.Hour)},
 		inquiry.InquiryCancelled{InquiryID: id(8), Reason: "execution cancelled by alice"},
+		kv.KeySet{Scope: kv.Pack, Pack: "examples", Name: "api.token", Value: raw(`{"$secret":"v2:a3Y:dG9rZW4:AAAA"}`), Secret: true, ExpiresAt: sampleTime.Add(time.Hour)},
+		kv.KeyDeleted{Scope: kv.Pack, Pack: "examples", Name: "api.token"},
+		kv.KeyExpired{Scope: kv.Pack, Pack: "examples", Name: "api.token", ExpiresAt: sampleTime.Add(time.Hour)},
 	}
 }
 

@@ -99,6 +99,17 @@ var routeAccess = map[string]access{
 	// Metrics name actions, rules and workers and show the load: not for everyone. A
 	// Prometheus scrape job sends a viewer token (its authorization.credentials).
 	"GET /metrics": accessViewer,
+	// The key-value store (kv_routes.go): a viewer reads names and non-secret values; secret
+	// values are redacted, and decrypting one (?decrypt=true) needs an admin.
+	"GET /api/v1/keys":                    accessViewer,
+	"GET /api/v1/keys/system/{name}":      accessViewer,
+	"GET /api/v1/keys/pack/{pack}/{name}": accessViewer,
+	// An operator sets and deletes non-secret keys; secret ones (setting, overwriting or
+	// deleting) need an admin, which the use case checks against the key's current state.
+	"PUT /api/v1/keys/system/{name}":         accessOperator,
+	"PUT /api/v1/keys/pack/{pack}/{name}":    accessOperator,
+	"DELETE /api/v1/keys/system/{name}":      accessOperator,
+	"DELETE /api/v1/keys/pack/{pack}/{name}": accessOperator,
 	// Anything else: 401 before 404, so an anonymous caller learns nothing by probing.
 	"/": accessViewer,
 

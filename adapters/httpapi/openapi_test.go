@@ -215,6 +215,9 @@ func TestOpenAPIResponsesMatchTheGoTypes(t *testing.T) {
 		{"GET /api/v1/enforcements/{id}", "200", reflect.TypeFor[Enforcement]()},
 		{"GET /api/v1/workers", "200", reflect.TypeFor[page[Worker]]()},
 		{"GET /api/v1/traces/{event_id}", "200", reflect.TypeFor[Trace]()},
+		{"GET /api/v1/keys", "200", reflect.TypeFor[page[Key]]()},
+		{"GET /api/v1/keys/system/{name}", "200", reflect.TypeFor[Key]()},
+		{"PUT /api/v1/keys/pack/{pack}/{name}", "200", reflect.TypeFor[Key]()},
 		{"GET /api/v1/tokens", "200", reflect.TypeFor[items[auth.Token]]()},
 		{"POST /api/v1/tokens", "201", reflect.TypeFor[CreatedToken]()},
 		{"POST /api/v1/tokens/{id_or_name}/revoke", "200", reflect.TypeFor[auth.Token]()},
@@ -240,6 +243,7 @@ func TestOpenAPIResponsesMatchTheGoTypes(t *testing.T) {
 		{"POST /api/v1/executions/{id}/rerun", reflect.TypeFor[RerunRequest]()},
 		{"POST /api/v1/packs", reflect.TypeFor[PackLoadRequest]()},
 		{"POST /api/v1/tokens", reflect.TypeFor[CreateTokenRequest]()},
+		{"PUT /api/v1/keys/system/{name}", reflect.TypeFor[KeyWrite]()},
 	} {
 		body := obj(obj(obj(ops[tc.route]["requestBody"])["content"])["application/json"])["schema"]
 		checkSchema(t, doc, tc.route+" request", obj(body), tc.typ, map[reflect.Type]bool{})

@@ -16,6 +16,7 @@ import (
 	"github.com/attune-go/attune/adapters/auth"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/kv"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/projections/catalog"
 	"github.com/attune-go/attune/projections/causality"
@@ -23,6 +24,7 @@ import (
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/inquiries"
+	"github.com/attune-go/attune/projections/keys"
 	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/workers"
 	"github.com/attune-go/attune/projections/workflows"
@@ -139,6 +141,14 @@ type Config struct {
 	ListInquiries  func(ctx context.Context, f inquiries.Filter) (inquiries.Page, error)
 	GetInquiry     func(ctx context.Context, id string) (inquiries.Inquiry, error)
 	RespondInquiry RespondInquiryFunc
+	// The key-value store (kv_routes.go): ListKeys reads the kv read model (*readmodel.DB),
+	// GetKey one key (keys.ErrNotFound answers 404; keystore.GetKey reads its stream), OpenKey decrypts a secret key's value
+	// for an admin who asks, SetKey and DeleteKey are the use cases (handlers/keystore).
+	ListKeys  func(ctx context.Context, f keys.Filter) (keys.Page, error)
+	GetKey    func(ctx context.Context, r kv.Ref) (keys.Key, error)
+	OpenKey   func(k keys.Key) (json.RawMessage, error)
+	SetKey    func(ctx context.Context, req KeySetRequest) (kv.KeySet, error)
+	DeleteKey func(ctx context.Context, r kv.Ref, actor string, admin bool) error
 }
 
 // Server is the API's http.Handler.
@@ -207,6 +217,7 @@ func (s *Server) routes() {
 	s.registerWorkflowRoutes()
 	s.registerPolicyRoutes()
 	s.registerInquiryRoutes()
+	s.registerKeyRoutes()
 	s.registerTokenRoutes()
 	s.registerOpenAPIRoute()
 	if s.cfg.ExtraRoutes != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/inquiries"
+	"github.com/attune-go/attune/projections/keys"
 	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
@@ -33,6 +34,7 @@ var tables = map[string][]struct{ name, key string }{
 	workflows.Name:    {{"workflows", "id"}, {"workflow_tasks", "child_execution_id"}},
 	policies.Name:     {{"policies", "ref"}, {"policy_members", "policy, execution_id, hold"}},
 	inquiries.Name:    {{"inquiries", "id"}},
+	keys.Name:         {{"kv_keys", "stream_id"}},
 }
 
 // Difference is the first row where two builds of a projection disagree. Got or Want is

@@ -22,6 +22,7 @@ import (
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/inquiries"
+	"github.com/attune-go/attune/projections/keys"
 	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
@@ -89,6 +90,7 @@ var resets = map[string]string{
 	workflows.Name:    `TRUNCATE workflows, workflow_tasks`,
 	policies.Name:     `TRUNCATE policies, policy_members`,
 	inquiries.Name:    `TRUNCATE inquiries`,
+	keys.Name:         `TRUNCATE kv_keys`,
 }
 
 const (

@@ -22,7 +22,7 @@ type pathRef struct {
 func referencedPaths(src string) []pathRef {
 	c := &pathCollector{}
 	if _, _, err := compileBounded(src, map[string]any{
-		nameEvent: map[string]any{}, nameConfig: map[string]any{}, nameSystem: map[string]any{},
+		nameEvent: map[string]any{}, nameConfig: map[string]any{}, nameSystem: map[string]any{}, nameKV: emptyKV(),
 	}, expr.Patch(c)); err != nil {
 		return nil
 	}
@@ -53,7 +53,7 @@ func (c *pathCollector) Visit(node *ast.Node) {
 	switch x := (*node).(type) {
 	case *ast.IdentifierNode:
 		switch x.Value {
-		case nameEvent, nameConfig, nameSystem:
+		case nameEvent, nameConfig, nameSystem, nameKV:
 			p = pathRef{text: x.Value, segs: []any{x.Value}}
 		default:
 			return

@@ -34,6 +34,7 @@ type program struct {
 	charged bool        // it iterates: each run carries an iteration budget (budget.go)
 	root    string      // with steps: the scope name the path starts at
 	steps   []fetchStep // non-nil when the expression is only a path
+	kv      []KVRef     // the keys of the store it reads (kv.go)
 	vms     sync.Pool   // of *vm.VM
 }
 
@@ -104,6 +105,7 @@ var ruleEnv = map[string]any{
 	nameEvent:  map[string]any{},
 	nameConfig: map[string]any{},
 	nameSystem: map[string]any{},
+	nameKV:     emptyKV(),
 }
 
 func compileExpr(src string, strict bool) (*program, error) {
@@ -125,6 +127,11 @@ func compileIn(src string, env map[string]any, rs *roots) (*program, error) {
 	if rs != nil {
 		if root, steps, ok := pathSteps(prog.Node(), *rs); ok && len(steps) > 0 {
 			p.root, p.steps = root, steps
+		}
+		if rs.names[nameKV] {
+			if p.kv, err = kvRefsOf(prog.Node()); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return p, nil

@@ -40,6 +40,9 @@ type Scope struct {
 	Event  Event
 	Config map[string]any // {{ config.x }}: the pack's config (see DecodeConfig)
 	System map[string]any // {{ system.x }}
+	// KV is the {{ kv.system.x }} / {{ kv.pack.x }} scope: {"system": {…}, "pack": {…}} with
+	// the keys the rule reads (Rule.KVRefs), fetched before it is matched. Nil: no key exists.
+	KV map[string]any
 	// Now is the instant timediff_lt / timediff_gt measure from; the caller's clock, so a
 	// test (or `attune rule test --at`) can fix it. Zero means the wall clock.
 	Now time.Time
@@ -67,6 +70,7 @@ func (s *Scope) variables() map[string]any {
 			nameEvent:  s.eventView(),
 			nameConfig: orEmpty(s.Config),
 			nameSystem: orEmpty(s.System),
+			nameKV:     kvOrEmpty(s.KV),
 		}
 	}
 	return s.vars
@@ -92,6 +96,13 @@ func (s *Scope) now() time.Time {
 		return time.Now()
 	}
 	return s.Now
+}
+
+func kvOrEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return emptyKV()
+	}
+	return m
 }
 
 func orEmpty(m map[string]any) map[string]any {

@@ -89,7 +89,7 @@ type roots struct {
 }
 
 // ruleRoots are the names of a rule's scope.
-var ruleRoots = roots{names: map[string]bool{nameEvent: true, nameConfig: true, nameSystem: true}}
+var ruleRoots = roots{names: map[string]bool{nameEvent: true, nameConfig: true, nameSystem: true, nameKV: true}}
 
 func (v *strictPatcher) Visit(node *ast.Node) {
 	m, ok := (*node).(*ast.MemberNode)

@@ -265,3 +265,15 @@ func mapParams(params json.RawMessage, f func(string, json.RawMessage) (json.Raw
 	}
 	return json.Marshal(m)
 }
+
+// KeyBinding is where the value of a secret key of the key-value store opens: the key itself
+// ("kv/system" or "kv/pack/<pack>", and its name). No action ref has a slash, so a value
+// sealed for a key never opens as an action's parameter, nor the reverse; a template that
+// reads the key opens it and seals the rendered parameter again for its action.
+func KeyBinding(scope, pack, name string) Binding {
+	where := "kv/" + scope
+	if pack != "" {
+		where += "/" + pack
+	}
+	return Binding{Action: where, Param: name}
+}

@@ -20,6 +20,9 @@ type Scope struct {
 	Index      int
 	Status     execution.Status // of the task whose transitions are evaluated
 	Result     any              // its result
+	// KV is what the workflow reads of the key-value store, {"system": {…}, "pack": {…}}
+	// (Workflow.KVRefs, fetched by the engine); nil: every key is missing.
+	KV map[string]any
 }
 
 // compileEnv types the names for the compiler; values do not matter, only their kinds.
@@ -41,6 +44,7 @@ func (s Scope) variables() map[string]any {
 		"timed_out":  func() bool { return s.Status == execution.Timeout },
 		"result":     func() any { return s.Result },
 		"length":     length,
+		"kv":         kvOrEmpty(s.KV),
 	}
 }
 
@@ -55,6 +59,13 @@ func length(v any) int {
 		return rv.Len()
 	}
 	return 0
+}
+
+func kvOrEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return emptyKV()
+	}
+	return m
 }
 
 func orEmpty(m map[string]any) map[string]any {

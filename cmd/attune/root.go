@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		traceCommand(),
 		tokenCommand(&cfg),
 		inquiryCommand(),
+		keyCommand(),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/inquiry"
+	"github.com/attune-go/attune/domain/kv"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/domain/rule"
@@ -54,6 +55,9 @@ var entries = index(
 	func() event.Event { return &inquiry.InquiryResponded{} },
 	func() event.Event { return &inquiry.InquiryTimedOut{} },
 	func() event.Event { return &inquiry.InquiryCancelled{} },
+	func() event.Event { return &kv.KeySet{} },
+	func() event.Event { return &kv.KeyDeleted{} },
+	func() event.Event { return &kv.KeyExpired{} },
 )
 
 func index(constructors ...func() event.Event) map[string]func() event.Event {

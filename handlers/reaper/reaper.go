@@ -131,6 +131,10 @@ type Config struct {
 	// requested SchedulingDeadline after it was requested (its message was lost or poisoned)
 	// to the workflow engine, which alone moves it on (workflow.Engine.Start, idempotent);
 	// nil leaves such executions alone.
+	// Keys lists the keys of the key-value store whose time to live ran out (the kv read
+	// model); the reaper records KeyExpired for each. Nil: no key expires in the log (readers
+	// still hide an expired value at its time).
+	Keys          ExpiredKeys
 	WorkflowStart func(ctx context.Context, requested eventstore.Recorded) error
 	// Inquiries settles core.ask's executions (handlers/inquiry.Engine): Settle asks an
 	// inquiry still requested (its message lost, or a task delay now passed), and Sweep,
@@ -220,7 +224,7 @@ func (r *Reaper) Run(ctx context.Context) error {
 // Pass does one round: lost workers, their executions, waiting executions. It goes on past
 // a failure on one worker or execution and returns every failure joined.
 func (r *Reaper) Pass(ctx context.Context) error {
-	return errors.Join(r.declareLost(ctx), r.settleOrphans(ctx), r.retryWaiting(ctx), r.cancelPaused(ctx), r.sweepInquiries(ctx))
+	return errors.Join(r.declareLost(ctx), r.settleOrphans(ctx), r.retryWaiting(ctx), r.cancelPaused(ctx), r.sweepInquiries(ctx), r.expireKeys(ctx))
 }
 
 // list pages through the executions in the given statuses.

@@ -1,15 +1,19 @@
 package request
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/ruleeval"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/trigger"
+	"github.com/attune-go/attune/handlers/internal/kvscope"
 )
 
 // ErrUnknownRule says no live pack defines the rule (API: 404).
@@ -50,10 +54,22 @@ type Check struct {
 // TestRule tries the rule on an event whose payload is eventPayload (a JSON object), as if it
 // had fired now through the rule's trigger.
 func TestRule(catalog RuleCatalog, ruleRef string, eventPayload json.RawMessage) (Report, error) {
-	return testRule(catalog, ruleRef, eventPayload, time.Now())
+	return testRule(catalog, ruleRef, eventPayload, time.Now(), nil, nil)
 }
 
-func testRule(catalog RuleCatalog, ruleRef string, eventPayload json.RawMessage, now time.Time) (Report, error) {
+// TestRuleReading is TestRule for a rule that reads the key-value store: its keys are read
+// from store as a real match would read them, under the same policy for secret keys (a
+// secret key where it would leak is reported as the render error, and a secret parameter
+// is redacted).
+func TestRuleReading(ctx context.Context, catalog RuleCatalog, store kvscope.Reader, box *secret.Box, ruleRef string, eventPayload json.RawMessage) (Report, error) {
+	load := func(refs []ruleeval.KVRef, pack string) (kvscope.Values, error) {
+		return kvscope.Load(ctx, store, box, pack, refs, eventstore.Start, time.Now())
+	}
+	return testRule(catalog, ruleRef, eventPayload, time.Now(), load, box)
+}
+
+func testRule(catalog RuleCatalog, ruleRef string, eventPayload json.RawMessage, now time.Time,
+	load func(refs []ruleeval.KVRef, pack string) (kvscope.Values, error), box *secret.Box) (Report, error) {
 	r, ok := catalog.Rule(ruleRef)
 	if !ok {
 		return Report{}, fmt.Errorf("test rule %s: %w", ruleRef, ErrUnknownRule)
@@ -77,6 +93,24 @@ func testRule(catalog RuleCatalog, ruleRef string, eventPayload json.RawMessage,
 	}
 	scope := &ruleeval.Scope{Event: ev, Config: cfg, Now: now}
 	rep := Report{Rule: r.Ref, Trigger: r.Trigger, Action: r.Action, Enabled: r.Enabled, Checks: []Check{}}
+	var store kvscope.Values
+	if refs := compiled.KVRefs(); len(refs) > 0 && load != nil {
+		pack, _, _ := strings.Cut(r.Ref, ".")
+		store, err = load(refs, pack)
+		var refusal *kvscope.Refusal
+		if errors.As(err, &refusal) {
+			rep.RenderError = refusal.Reason
+			return rep, nil
+		}
+		if err != nil {
+			return Report{}, fmt.Errorf("test rule %s: %w", ruleRef, err)
+		}
+		if err := store.Forbid(compiled.CriteriaKV(), "criteria"); err != nil {
+			rep.RenderError = err.Error()
+			return rep, nil
+		}
+		scope.KV = store.Vars
+	}
 	for _, c := range compiled.Explain(scope) {
 		ck := Check{Path: c.Path, OK: c.OK, Reason: c.Reason}
 		if c.Err != nil {
@@ -96,6 +130,10 @@ func testRule(catalog RuleCatalog, ruleRef string, eventPayload json.RawMessage,
 	// The payload is the user's own, but a report is shown and pasted around: secret
 	// values are redacted as everywhere else.
 	if a, ok := catalog.Action(r.Action); ok {
+		if params, err = store.SealParams(box, params, compiled.ParamsKV(), r.Action, a.Parameters.IsSecret); err != nil {
+			rep.RenderError = err.Error()
+			return rep, nil
+		}
 		params = redact(params, a.Parameters)
 	}
 	rep.Parameters = params

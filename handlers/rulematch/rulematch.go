@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -23,6 +24,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/trigger"
+	"github.com/attune-go/attune/handlers/internal/kvscope"
 )
 
 // Name is the handler's persisted identifier: it names its queue (EventFired.rulematch).
@@ -56,6 +58,9 @@ type Config struct {
 	Box *secret.Box
 	// System is the {{ system.x }} scope of templates; empty by default.
 	System map[string]any
+	// KV reads the keys of the key-value store a rule's templates name (kv.system.x,
+	// kv.pack.x), once per (event, rule); nil: every key is missing.
+	KV kvscope.Reader
 	// WaitTimeout bounds the wait for the catalogue to reach the event; the message is
 	// retried after it. Default 30s.
 	WaitTimeout time.Duration
@@ -160,6 +165,31 @@ func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ul
 		// happens to be handled: a redelivery an hour later decides as the first delivery did.
 		Now: e.RecordedAt,
 	}
+	// The store is read when the enforcement is decided: every key the rule names, in one
+	// query, as it is now (an expired key is missing) and at least as of the event (a key
+	// set before the event fired is seen). A redelivery after the enforcement is
+	// recorded reads nothing new: the append below is a no-op then.
+	var (
+		store     kvscope.Values
+		unopened  *kvscope.Refusal // a key that cannot be read: the run fails, if the rule matches
+		criteriaK = compiled.CriteriaKV()
+	)
+	if refs := compiled.KVRefs(); len(refs) > 0 {
+		store, err = kvscope.Load(ctx, h.cfg.KV, h.cfg.Box, packOf(r.Ref), refs, e.Position, time.Now())
+		if errors.As(err, &unopened) && len(criteriaK) > 0 {
+			return h.record(ctx, e, created, fmt.Sprintf("%s: criteria: %s", where(r), unopened.Reason), nil)
+		}
+		if err != nil && unopened == nil {
+			return fmt.Errorf("rule %s: %w", r.Ref, err)
+		}
+		if err := store.Forbid(criteriaK, "criteria"); err != nil {
+			reason := fmt.Sprintf("%s: %v", where(r), err)
+			return h.record(ctx, e, created, reason, func() {
+				slog.WarnContext(ctx, "rule skipped: its criteria read a secret key", "rule", r.Ref, "file", r.File, "field", "criteria", "reason", reason)
+			})
+		}
+		scope.KV = store.Vars
+	}
 	// A criterion that does not hold (a criterion on a missing path is false, StackStorm's
 	// semantics) is no match, and nothing is recorded: events of one trigger differ. A rule
 	// that cannot be evaluated on this event at all (its expression names a field the
@@ -175,6 +205,10 @@ func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ul
 	}
 	if !res.Matched {
 		return nil
+	}
+	if unopened != nil {
+		created.Failure = fmt.Sprintf("%s: %s", where(r), unopened.Reason)
+		return h.record(ctx, e, created, "", nil)
 	}
 	params, err := compiled.Render(scope)
 	if err != nil {
@@ -197,6 +231,19 @@ func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ul
 	if !ok {
 		// Without the action its secret parameters are unknown: record none of the values.
 		return h.record(ctx, e, created, fmt.Sprintf("action %s is not registered", r.Action), nil)
+	}
+	// A secret key read by a template reaches the action sealed for that action and
+	// parameter, or the run is refused where it would leak (kvscope).
+	params, err = store.SealParams(h.cfg.Box, params, compiled.ParamsKV(), r.Action, action.Parameters.IsSecret)
+	var refusal *kvscope.Refusal
+	if errors.As(err, &refusal) {
+		created.Failure = fmt.Sprintf("%s: %s", where(r), refusal.Reason)
+		return h.record(ctx, e, created, "", func() {
+			slog.WarnContext(ctx, "rule's parameters would leak a secret key: its execution fails", "rule", r.Ref, "file", r.File, "field", "parameters", "reason", refusal.Reason)
+		})
+	}
+	if err != nil {
+		return err
 	}
 	sealed, err := h.cfg.Box.SealParams(params, r.Action, action.Parameters.IsSecret)
 	if err != nil {
@@ -242,4 +289,10 @@ func where(r pack.Rule) string {
 		return "rule " + r.Ref
 	}
 	return fmt.Sprintf("rule %s (%s)", r.Ref, r.File)
+}
+
+// packOf is the pack of a component ref: the pack whose keys kv.pack reads.
+func packOf(ref string) string {
+	p, _, _ := strings.Cut(ref, ".")
+	return p
 }

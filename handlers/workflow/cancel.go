@@ -36,7 +36,7 @@ func (en *Engine) cancelRuns(ctx context.Context, e eventstore.Recorded) error {
 		return nil // not a workflow, or settled meanwhile
 	}
 	actor := cmp.Or(e.Metadata.Actor, "workflow "+f.parent.ID())
-	d := en.decision(f)
+	d := en.decision(ctx, f, e.Position)
 	for _, r := range f.st.Pending() {
 		ended, err := en.cancelRun(ctx, e, f, r, actor)
 		if err != nil {

@@ -10,11 +10,14 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/attune-go/attune/adapters/ruleeval"
+	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/adapters/workflowdef"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/ident"
 	"github.com/attune-go/attune/domain/workflow"
+	"github.com/attune-go/attune/handlers/internal/kvscope"
 )
 
 // failure is a problem that ends the workflow as failed (a template that cannot render, an
@@ -37,6 +40,55 @@ type decision struct {
 	// held are the runs held when the decision began: those it releases (the hold lifted)
 	// have their children requested with its commit.
 	held map[string]bool
+
+	// The key-value store: loadKV fetches the keys the workflow reads, once per decision
+	// (store), at the decision's time; secretParam says which parameters of an action are
+	// secret, and box seals a secret key rendered into one (kvscope's policy).
+	loadKV      func(refs []ruleeval.KVRef) (kvscope.Values, error)
+	kv          *kvscope.Values
+	secretParam func(action string) func(string) bool
+	box         *secret.Box
+}
+
+// store returns what the workflow reads of the key-value store, fetching it on first use:
+// every key any of its templates names, in one query. A secret key read anywhere but a
+// task's input fails the workflow, naming the template.
+func (d *decision) store(def *workflowdef.Workflow) (kvscope.Values, error) {
+	if d.kv != nil {
+		return *d.kv, nil
+	}
+	if def == nil || d.loadKV == nil {
+		return kvscope.Values{}, nil
+	}
+	v, err := d.loadKV(def.KVRefs())
+	var refusal *kvscope.Refusal
+	if errors.As(err, &refusal) {
+		return v, failf("%v", refusal)
+	}
+	if err != nil {
+		return v, err
+	}
+	for _, p := range def.KVOutsideInputs() {
+		if err := v.Forbid(p.Refs(), p.Where); err != nil {
+			return v, failf("%v", err)
+		}
+	}
+	d.kv = &v
+	return v, nil
+}
+
+// scope is what the templates read now: the flow's scope and the store.
+func (d *decision) scope() (workflowdef.Scope, error) {
+	s, err := d.f.scope()
+	if err != nil {
+		return s, err
+	}
+	v, err := d.store(d.f.def)
+	if err != nil {
+		return s, err
+	}
+	s.KV = v.Vars
+	return s, nil
 }
 
 func (d *decision) add(e event.Event) error {
@@ -94,7 +146,7 @@ func (d *decision) activate(name string, activation int) error {
 }
 
 func (d *decision) items(t *workflowdef.Task) ([]any, error) {
-	s, err := d.f.scope()
+	s, err := d.scope()
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +159,7 @@ func (d *decision) items(t *workflowdef.Task) ([]any, error) {
 
 // schedule records one run of t and queues its child's request.
 func (d *decision) schedule(t *workflowdef.Task, activation int, item *workflow.Item, value any, attempt int, notBefore time.Time) error {
-	s, err := d.f.scope()
+	s, err := d.scope()
 	if err != nil {
 		return err
 	}
@@ -118,6 +170,20 @@ func (d *decision) schedule(t *workflowdef.Task, activation int, item *workflow.
 	input, err := t.Input(s)
 	if err != nil {
 		return failf("%v", err)
+	}
+	if d.kv != nil {
+		secretParam := func(string) bool { return false }
+		if d.secretParam != nil {
+			secretParam = d.secretParam(t.Action)
+		}
+		input, err = d.kv.SealParams(d.box, input, t.InputKV(), t.Action, secretParam)
+		var refusal *kvscope.Refusal
+		if errors.As(err, &refusal) {
+			return failf("task %s: %v", t.Name, refusal)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	runner, ok := d.actions(t.Action)
 	if !ok {
@@ -258,7 +324,7 @@ func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.S
 // its tasks; a task without join runs once per arrival, a join once its count of inbound
 // transitions is reached.
 func (d *decision) finish(t *workflowdef.Task, activation int, status execution.Status) error {
-	s, err := d.f.scope()
+	s, err := d.scope()
 	if err != nil {
 		return err
 	}
@@ -369,7 +435,7 @@ func (d *decision) endIfIdle() error {
 	if len(d.f.unhandled) > 0 {
 		return d.end(execution.Failed, nil, d.f.unhandled[0])
 	}
-	s, err := d.f.scope()
+	s, err := d.scope()
 	if err != nil {
 		return err
 	}

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"github.com/attune-go/attune/handlers/internal/actionparams"
+	"strings"
 
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/ruleeval"
 	"github.com/attune-go/attune/adapters/workflowdef"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/workflow"
+	"github.com/attune-go/attune/handlers/internal/kvscope"
 )
 
 // Start reacts to ExecutionRequested: a workflow action's execution goes running, its
@@ -43,7 +46,7 @@ func (en *Engine) Start(ctx context.Context, e eventstore.Recorded) error {
 	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
-	d := en.decision(f)
+	d := en.decision(ctx, f, e.Position)
 	var from *origin
 	if req.RerunFromTask != "" {
 		if from, err = en.origin(ctx, req); err != nil {
@@ -90,7 +93,11 @@ func (en *Engine) start(d *decision, from *origin) error {
 	if err != nil {
 		return failf("workflow parameters: %v", err)
 	}
-	vars, err := def.Vars(workflowdef.Scope{Parameters: params})
+	store, err := d.store(def)
+	if err != nil {
+		return err
+	}
+	vars, err := def.Vars(workflowdef.Scope{Parameters: params, KV: store.Vars})
 	if err != nil {
 		return failf("%v", err)
 	}
@@ -174,7 +181,7 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 	if err := en.catalog.WaitFor(ctx, e.Position); err != nil {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
-	d := en.decision(f)
+	d := en.decision(ctx, f, e.Position)
 	if status == execution.Canceling {
 		err = d.stopped(r, child, terminalResult(childEvents))
 	} else if err = d.completed(r, child, terminalResult(childEvents)); err == nil {
@@ -248,7 +255,9 @@ func (en *Engine) keep(f *flow) {
 	en.flows.put(execution.StreamID(f.parent.ID()), f)
 }
 
-func (en *Engine) decision(f *flow) *decision {
+func (en *Engine) decision(ctx context.Context, f *flow, cause eventstore.Position) *decision {
+	now := en.now()
+	pack, _, _ := strings.Cut(f.parent.Action(), ".")
 	held := map[string]bool{}
 	for _, r := range f.st.Held() {
 		held[r.ChildExecutionID] = true
@@ -257,10 +266,18 @@ func (en *Engine) decision(f *flow) *decision {
 		f:     f,
 		held:  held,
 		where: en.where(f.parent.Action()),
-		now:   en.now(),
+		now:   now,
 		actions: func(ref string) (string, bool) {
 			a, ok := en.catalog.Action(ref)
 			return string(a.RunnerType), ok
+		},
+		secretParam: func(action string) func(string) bool {
+			a, _ := en.catalog.Action(action)
+			return a.Parameters.IsSecret
+		},
+		box: en.box,
+		loadKV: func(refs []ruleeval.KVRef) (kvscope.Values, error) {
+			return kvscope.Load(ctx, en.kv, en.box, pack, refs, cause, now)
 		},
 	}
 }

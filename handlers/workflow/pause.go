@@ -59,7 +59,7 @@ func (en *Engine) childWaits(ctx context.Context, e eventstore.Recorded) error {
 		en.keep(f)
 		return nil
 	}
-	d := en.decision(f)
+	d := en.decision(ctx, f, e.Position)
 	switch {
 	case waits(child.Status()) && r.Waiting != child.Status():
 		err = d.add(workflow.WorkflowTaskWaiting{
@@ -141,7 +141,7 @@ func (en *Engine) Resumed(ctx context.Context, e eventstore.Recorded) error {
 	if err := en.request(ctx, f, e); err != nil { // what the resume released, if nothing else holds it
 		return en.failOn(ctx, e, stream, err)
 	}
-	d := en.decision(f)
+	d := en.decision(ctx, f, e.Position)
 	err = d.endIfIdle()
 	if err == nil {
 		err = d.steer()

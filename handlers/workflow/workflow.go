@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/attune-go/attune/adapters/secret"
+	"github.com/attune-go/attune/handlers/internal/kvscope"
 	"time"
 
 	"github.com/attune-go/attune/adapters/bus"
@@ -65,6 +66,9 @@ type Config struct {
 	// Box opens and seals secret parameters while a child's input is checked against its
 	// action's schema (nil: inputs holding a sealed value fail the child).
 	Box *secret.Box
+	// KV reads the keys of the key-value store a workflow's templates name, once per
+	// decision (nil: every key is missing).
+	KV kvscope.Reader
 }
 
 // Validate lists every missing dependency.
@@ -86,6 +90,7 @@ type Engine struct {
 	now     func() time.Time
 	flows   *flowCache
 	box     *secret.Box
+	kv      kvscope.Reader
 }
 
 // New returns the engine; it panics on a missing dependency (a wiring error).
@@ -97,7 +102,7 @@ func New(cfg Config) *Engine {
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{log: cfg.Log, catalog: cfg.Catalog, now: now, box: cfg.Box, flows: newFlowCache(cmp.Or(cfg.CachedFlows, DefaultCachedFlows))}
+	return &Engine{log: cfg.Log, catalog: cfg.Catalog, now: now, box: cfg.Box, kv: cfg.KV, flows: newFlowCache(cmp.Or(cfg.CachedFlows, DefaultCachedFlows))}
 }
 
 // Register subscribes both handlers.

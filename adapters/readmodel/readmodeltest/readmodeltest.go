@@ -27,6 +27,7 @@ var keys = map[string]string{
 	"policies":        "ref",
 	"policy_members":  "policy, execution_id, hold",
 	"inquiries":       "id",
+	"kv_keys":         "stream_id",
 }
 
 // Dump returns every row of table (in the pool's schema) as Postgres renders the whole

@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/attune-go/attune/adapters/packloader"
 	"net/http"
+	"time"
+
+	"github.com/attune-go/attune/adapters/packloader"
+	"github.com/attune-go/attune/domain/kv"
+	"github.com/attune-go/attune/handlers/keystore"
+	"github.com/attune-go/attune/projections/keys"
 
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/adapters/idempotency"
@@ -76,8 +81,9 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 			_, err := packs.SetRuleEnabled(ctx, s.store, ref, enabled, actor)
 			return err
 		},
-		TestRule: func(_ context.Context, ref string, event json.RawMessage) (any, error) {
-			return request.TestRule(s.registry, ref, testPayload(event))
+		TestRule: func(ctx context.Context, ref string, event json.RawMessage) (any, error) {
+			// A dry run reads each key from its stream: it sees a key set a moment ago.
+			return request.TestRuleReading(ctx, s.registry, keystore.StreamReader{Log: s.store}, s.box, ref, testPayload(event))
 		},
 		Webhooks: s.webhooks(),
 
@@ -100,6 +106,20 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		GetPolicy: s.models.GetPolicy, ListPolicies: s.models.ListPolicies,
 		GetWorkflow:   s.models.GetWorkflow,
 		ListInquiries: s.models.ListInquiries, GetInquiry: s.models.GetInquiry, RespondInquiry: s.respondInquiry,
+		ListKeys: s.models.ListKeys,
+		GetKey: func(ctx context.Context, r kv.Ref) (keys.Key, error) {
+			return keystore.GetKey(ctx, s.store, r, time.Now())
+		},
+		OpenKey: func(k keys.Key) (json.RawMessage, error) {
+			return s.box.OpenAt(k.Value, keystore.Binding(k.Ref()))
+		},
+		SetKey: func(ctx context.Context, req httpapi.KeySetRequest) (kv.KeySet, error) {
+			return keystore.SetKey(ctx, s.store, s.box, keystore.Set{Ref: req.Ref, Value: req.Value, Secret: req.Secret,
+				TTL: req.TTL, Actor: req.Actor, Admin: req.Admin}, time.Now())
+		},
+		DeleteKey: func(ctx context.Context, r kv.Ref, actor string, admin bool) error {
+			return keystore.DeleteKey(ctx, s.store, r, actor, admin, time.Now())
+		},
 	})
 }
 
@@ -137,6 +157,8 @@ func classify(err error) *httpapi.Error {
 		badText  *safetext.Error
 		refused  *workflow.Refusal
 		running  *request.NotFinishedError
+		badKey   *kv.FieldError
+		noRole   *keystore.ForbiddenError
 	)
 	switch {
 	case errors.Is(err, idempotency.ErrKeyReused):
@@ -162,6 +184,12 @@ func classify(err error) *httpapi.Error {
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Field: field, Message: err.Error()}
 	case errors.As(err, &badText): // the guard before the log: a NUL, invalid UTF-8, an over-long indexed field
 		return httpapi.TextError(badText)
+	case errors.As(err, &badKey):
+		return &httpapi.Error{Status: http.StatusBadRequest, Code: httpapi.CodeBadRequest, Field: badKey.Field, Message: err.Error()}
+	case errors.As(err, &noRole):
+		return &httpapi.Error{Status: http.StatusForbidden, Code: httpapi.CodeForbidden, Message: err.Error()}
+	case errors.Is(err, kv.ErrNotFound), errors.Is(err, keys.ErrNotFound):
+		return &httpapi.Error{Status: http.StatusNotFound, Code: httpapi.CodeNotFound, Message: err.Error()}
 	case errors.As(err, &badPack):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Message: err.Error()}
 	case transient(err):

@@ -75,9 +75,9 @@ func (e *packLoadError) Unwrap() error { return e.err }
 // registerHandlers subscribes every handler of the executor role.
 func (s *Server) registerHandlers(router *bus.Router) {
 	canceler.Register(router, s.store)
-	rulematch.Register(router, rulematch.Config{Log: s.store, Catalog: s.registry, Box: s.box})
+	rulematch.Register(router, rulematch.Config{Log: s.store, Catalog: s.registry, Box: s.box, KV: s.models})
 	enforce.Register(router, enforce.Config{Log: s.store, Catalog: s.registry, Box: s.box})
-	workflow.Register(router, workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box})
+	workflow.Register(router, workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box, KV: s.models})
 	retry.Register(router, retry.Config{Log: s.store, Catalog: s.registry, Now: time.Now})
 	inquiry.Register(router, s.inquiryEngine())
 }

@@ -73,9 +73,9 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 	admission.Register(router, admission.NewHandler(gate, sched))
 	// The reaper's own engine hands a workflow whose start was lost to the engine's decision,
 	// as the bus would have; engines share nothing but the log.
-	engine := workflow.New(workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box})
+	engine := workflow.New(workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box, KV: s.models})
 	rp, err := reaper.New(reaper.Config{Log: s.store, Heartbeats: beats, Executions: s.models, Scheduler: sched, Logger: s.log,
-		WorkflowStart: engine.Start, MaxPaused: s.cfg.MaxPaused, Inquiries: s.inquiryEngine()})
+		WorkflowStart: engine.Start, MaxPaused: s.cfg.MaxPaused, Inquiries: s.inquiryEngine(), Keys: s.models})
 	if err != nil {
 		return err
 	}

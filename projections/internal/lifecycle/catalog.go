@@ -3,11 +3,13 @@ package lifecycle
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/kv"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/domain/rule"
@@ -100,7 +102,7 @@ func (g *gen) catalogActors() []*actor {
 		slot(&policy.SlotReleased{Policy: base.Policy, PolicyType: base.PolicyType, Key: key, ExecutionID: ids[0], Status: execution.Completed}),
 		slot(claim(ids[1], true)),
 	}}
-	out := []*actor{packs, queues}
+	out := []*actor{packs, queues, g.keysActor(md)}
 	for i := range 4 {
 		id := fmt.Sprintf("worker-%d", i)
 		w := &actor{versions: map[string]int64{}, md: event.Metadata{CorrelationID: worker.StreamID(id), Actor: "worker:" + id}, steps: []step{
@@ -116,4 +118,32 @@ func (g *gen) catalogActors() []*actor {
 		out = append(out, w)
 	}
 	return out
+}
+
+// keysActor is the key-value store's history: keys set, overwritten, deleted and expired, in
+// both scopes, one of them secret (sealed as the API records it) and one with a time to live.
+func (g *gen) keysActor(md event.Metadata) *actor {
+	sealed := json.RawMessage(`{"$secret":"v2:a3YvcGFjay9leGFtcGxlcw:dG9rZW4:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`)
+	expires := time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC)
+	set := func(r kv.Ref, value string, secret bool, exp time.Time) step {
+		v := json.RawMessage(value)
+		if secret {
+			v = sealed
+		}
+		return step{stream: r.StreamID(), shared: true, events: []event.Event{&kv.KeySet{Scope: r.Scope, Pack: r.Pack, Name: r.Name, Value: v, Secret: secret, ExpiresAt: exp}}}
+	}
+	gone := func(r kv.Ref, e event.Event) step {
+		return step{stream: r.StreamID(), shared: true, events: []event.Event{e}}
+	}
+	greeting, token, old, session := kv.SystemKey("greeting"), kv.PackKey("examples", "token"), kv.SystemKey("old"), kv.PackKey("examples", "session")
+	return &actor{versions: map[string]int64{}, md: md, steps: []step{
+		set(greeting, `"hello"`, false, time.Time{}),
+		set(token, "", true, time.Time{}),
+		set(old, `{"a":[1,2]}`, false, time.Time{}),
+		set(session, `"s-1"`, false, expires),
+		set(greeting, `"hello, world"`, false, time.Time{}),
+		gone(old, &kv.KeyDeleted{Scope: old.Scope, Name: old.Name}),
+		gone(session, &kv.KeyExpired{Scope: session.Scope, Pack: session.Pack, Name: session.Name, ExpiresAt: expires}),
+		set(kv.PackKey("examples", "threshold"), `1.10`, false, expires.Add(time.Hour)),
+	}}
 }

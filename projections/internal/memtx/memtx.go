@@ -16,6 +16,7 @@ import (
 	"github.com/attune-go/attune/projections/events"
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/inquiries"
+	"github.com/attune-go/attune/projections/keys"
 	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/streams"
 	"github.com/attune-go/attune/projections/workers"
@@ -39,6 +40,7 @@ type Tx struct {
 	Policies      map[string]policies.Policy
 	PolicyMembers map[policies.MemberKey]policies.Member
 	Inquiries     map[string]inquiries.Inquiry
+	Keys          map[string]keys.Key // by stream id
 
 	Loads, Saves int // calls, over every store
 }
@@ -59,6 +61,7 @@ func New() *Tx {
 		Policies:      map[string]policies.Policy{},
 		PolicyMembers: map[policies.MemberKey]policies.Member{},
 		Inquiries:     map[string]inquiries.Inquiry{},
+		Keys:          map[string]keys.Key{},
 	}
 }
 
@@ -237,5 +240,14 @@ func (m *Tx) LoadInquiries(_ context.Context, ids []string) (map[string]inquirie
 // SaveInquiries implements inquiries.Store.
 func (m *Tx) SaveInquiries(_ context.Context, xs []inquiries.Inquiry) error {
 	save(m, m.Inquiries, xs, func(x inquiries.Inquiry) string { return x.ID })
+	return nil
+}
+
+// SaveKeys implements keys.Store.
+func (m *Tx) SaveKeys(_ context.Context, rows []keys.Key, gone []string) error {
+	for _, id := range gone {
+		delete(m.Keys, id)
+	}
+	save(m, m.Keys, rows, func(k keys.Key) string { return k.StreamID })
 	return nil
 }
