@@ -16,6 +16,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventschema"
 	"github.com/attune-go/attune/adapters/packloader"
 	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/domain/policy"
 )
 
 // packsDir holds the example pack the demo serves: the tests load that pack itself, so it
@@ -322,5 +323,32 @@ func TestLoadDirRecordsWhereThePackLives(t *testing.T) {
 	}
 	if _, err := packloader.LoadDir(packsDir+"/nowhere", nil); err == nil || !strings.Contains(err.Error(), "nowhere: no such pack directory") {
 		t.Errorf("LoadDir of a missing directory = %v", err)
+	}
+}
+
+// The release example pack shows flow control: an approval workflow, a concurrency and a
+// retry policy, all enabled, so loading it proves the loader takes them as written.
+func TestReleaseExamplePackLoads(t *testing.T) {
+	t.Parallel()
+	got, err := packloader.Load(os.DirFS(packsDir), "release", nil)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	types := map[string]policy.Type{}
+	for _, p := range got.Policies {
+		if !p.Enabled {
+			t.Errorf("policy %s is disabled", p.Ref)
+		}
+		types[p.Ref] = p.Type
+	}
+	if types["release.one_build_at_a_time"] != policy.Concurrency || types["release.retry_builds"] != policy.Retry {
+		t.Errorf("policies = %v, want a concurrency and a retry policy", types)
+	}
+	var workflow bool
+	for _, a := range got.Actions {
+		workflow = workflow || (a.Ref == "release.release" && a.RunnerType == pack.RunnerWorkflow)
+	}
+	if !workflow {
+		t.Errorf("actions %v: want the workflow release.release", got.Actions)
 	}
 }
