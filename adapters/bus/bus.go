@@ -199,7 +199,16 @@ func (b *Bus) connectAMQP(ctx context.Context) error {
 // amqpConfig is the durable pub/sub layout with a per-handler queue name.
 func (b *Bus) amqpConfig(queueName amqp.QueueNameGenerator) amqp.Config {
 	c := amqp.NewDurablePubSubConfig(b.cfg.AMQPURL, queueName)
-	c.Exchange.GenerateName = b.ExchangeName
+	// A publish names its routing key with the topic (routed): see route.go.
+	c.Exchange.GenerateName = func(t string) string {
+		topic, _ := splitRoute(t)
+		return b.ExchangeName(topic)
+	}
+	c.Publish.GenerateRoutingKey = func(t string) string {
+		_, key := splitRoute(t)
+		return key
+	}
+	c.TopologyBuilder = &topology{}
 	c.Publish.ChannelPoolSize = b.cfg.ChannelPoolSize
 	// The relay checkpoints after Publish returns; with confirms that means the broker has
 	// the message in every bound durable queue.
@@ -216,8 +225,14 @@ func (b *Bus) poisonSubscriber() (*amqp.Subscriber, error) {
 	return amqp.NewSubscriberWithConnection(cfg, b.wlog, b.subConn)
 }
 
-// ExchangeName is the RabbitMQ exchange of a topic.
-func (b *Bus) ExchangeName(topic string) string { return b.cfg.Prefix + topic }
+// ExchangeName is the RabbitMQ exchange of a topic: a fanout exchange named after it, or for
+// an addressed topic a topic exchange "<topic>.addressed" (route.go).
+func (b *Bus) ExchangeName(topic string) string {
+	if Addressed(topic) {
+		return b.cfg.Prefix + topic + AddressedSuffix
+	}
+	return b.cfg.Prefix + topic
+}
 
 // QueueName is the RabbitMQ queue of one handler: handler names are persisted identifiers,
 // renaming one abandons its queue.
@@ -236,23 +251,23 @@ func (b *Bus) Publish(ctx context.Context, events ...eventstore.Recorded) error 
 			return err
 		}
 		msg.SetContext(ctx)
-		if err := b.publish(Topic(e), msg); err != nil {
+		if err := b.publish(Topic(e), RoutingKey(e), msg); err != nil {
 			return fmt.Errorf("publish event %s (%s %s@%d): %w", e.ID, e.Type, e.StreamID, e.StreamVersion, err)
 		}
 	}
 	return nil
 }
 
-func (b *Bus) publish(topic string, msg *message.Message) error {
+func (b *Bus) publish(topic, key string, msg *message.Message) error {
 	if b.local == nil {
 		b.declared(b.ExchangeName(topic), "")
-		return b.pub.Publish(topic, msg)
+		return b.pub.Publish(routed(topic, key), msg)
 	}
 	epoch, err := b.gate.ready()
 	if err != nil {
 		return err
 	}
-	if err := b.pub.Publish(topic, msg); err != nil {
+	if err := b.pub.Publish(routed(topic, key), msg); err != nil {
 		return err
 	}
 	// If a router began to stop meanwhile, claim nothing, so the relay publishes again later.
@@ -277,7 +292,7 @@ func (b *Bus) Connected() bool {
 // all retries. The caller acks what it has dealt with; the subscription ends with ctx.
 func (b *Bus) Poisoned(ctx context.Context) (<-chan *message.Message, error) {
 	if b.local != nil {
-		msgs, err := b.local.subscriber("reader-"+watermill.NewULID(), PoisonTopic).Subscribe(ctx, PoisonTopic)
+		msgs, err := b.local.subscriber("reader-"+watermill.NewULID(), PoisonTopic, "").Subscribe(ctx, PoisonTopic)
 		if err != nil {
 			return nil, fmt.Errorf("subscribe to %s: %w", PoisonTopic, err)
 		}
@@ -332,14 +347,10 @@ func (b *Bus) declared(exchange, queue string) {
 	}
 }
 
-// subscriber returns what one handler of eventType consumes from: on RabbitMQ its own queue.
+// subscriber returns what one handler of eventType consumes from: on RabbitMQ its own queue,
+// which receives every event of the type.
 func (b *Bus) subscriber(handler, eventType string) (message.Subscriber, error) {
-	if b.local != nil {
-		return b.local.subscriber(handler, eventType), nil
-	}
-	b.declared(b.ExchangeName(eventType), b.QueueName(eventType, handler))
-	cfg := b.amqpConfig(func(topic string) string { return b.QueueName(topic, handler) })
-	return amqp.NewSubscriberWithConnection(cfg, b.wlog, b.subConn)
+	return b.newSubscriber(handler, eventType, binding(eventType), 0)
 }
 
 var (

@@ -20,6 +20,7 @@ import (
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	dworker "github.com/attune-go/attune/domain/worker"
+	"github.com/attune-go/attune/handlers/cancel"
 	"github.com/attune-go/attune/handlers/reaper"
 	"github.com/attune-go/attune/handlers/worker"
 	"github.com/attune-go/attune/handlers/worker/workertest"
@@ -209,8 +210,11 @@ func TestCancelOfARunningSleepEndsCancelled(t *testing.T) {
 
 	id := env.Request("core.sleep", "builtin", `{"seconds":600}`)
 	env.WaitStatus(id, execution.Running)
-	// What the API does on `attune execution cancel`.
-	env.Append(execution.StreamID(id), execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Running, To: execution.Canceling})
+	// What the API does on `attune execution cancel`: the move to canceling names the worker,
+	// which is how the bus addresses it to that worker alone.
+	if to, err := cancel.Cancel(context.Background(), env.Store, id, "tester"); err != nil || to != execution.Canceling {
+		t.Fatalf("cancel = %s, %v; want canceling", to, err)
+	}
 
 	done := env.WaitStatus(id, execution.Cancelled, execution.Completed, execution.Failed, execution.Abandoned)
 	if done.From != execution.Canceling || done.To != execution.Cancelled || done.WorkerID != w.ID() {
@@ -235,7 +239,7 @@ func TestARunThatEndsBeforeItsCancelLandsKeepsItsOutcome(t *testing.T) {
 
 	id := env.Request("test.builtin", "builtin", "")
 	env.WaitStatus(id, execution.Running)
-	env.Append(execution.StreamID(id), execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Running, To: execution.Canceling})
+	env.Append(execution.StreamID(id), execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Running, To: execution.Canceling, WorkerID: w.ID()})
 	close(release)
 
 	done := env.WaitStatus(id, execution.Cancelled, execution.Completed, execution.Failed, execution.Abandoned)
