@@ -74,6 +74,11 @@ type Config struct {
 	// Instrument, when set, wraps every handler the routers of this bus run (metrics): it is
 	// called once per handler as it is added, and the function it returns sees every attempt.
 	Instrument func(handler string, h HandlerFunc) HandlerFunc
+	// Deliveries, when set, is called once per handler as it is added; the function it
+	// returns is called for every message the handler's queue hands it, before any retry (a
+	// retry of the same delivery does not count again, a redelivery by the broker does):
+	// attune_bus_deliveries_total.
+	Deliveries func(handler string) func()
 }
 
 // Retry is the exponential backoff between the attempts of a failing handler.

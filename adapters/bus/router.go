@@ -30,6 +30,9 @@ type Router struct {
 	log    *slog.Logger
 	router *message.Router
 	names  map[string]string // handler name → event type
+	// delivered counts each handler's deliveries (Config.Deliveries); written only before
+	// Start, read by the consumers after.
+	delivered map[string]func()
 	subs   []subscription
 
 	mu      sync.Mutex
@@ -64,10 +67,12 @@ func (b *Bus) NewRouter() *Router {
 		panic(fmt.Sprintf("bus: poison queue middleware: %v", err)) // the topic is a constant
 	}
 	router := &Router{
-		bus: b, log: b.log, router: r, names: map[string]string{}, done: make(chan struct{}), closing: make(chan struct{}),
+		bus: b, log: b.log, router: r, names: map[string]string{}, delivered: map[string]func(){},
+		done: make(chan struct{}), closing: make(chan struct{}),
 		down: outage.NewLog(b.log, "handlers: a dependency (database or broker)"),
 	}
 	r.AddMiddleware(
+		router.countDelivery,
 		middleware.Recoverer,
 		middleware.CorrelationID,
 		poison,
@@ -112,6 +117,9 @@ func (r *Router) addHandler(name, eventType string, h HandlerFunc, newSub func(h
 	}
 	r.names[name] = eventType
 	r.subs = append(r.subs, subscription{handler: name, topic: eventType, sub: sub})
+	if r.bus.cfg.Deliveries != nil {
+		r.delivered[name] = r.bus.cfg.Deliveries(name)
+	}
 	if r.bus.cfg.Instrument != nil {
 		h = r.bus.cfg.Instrument(name, h)
 	}
@@ -123,6 +131,17 @@ func (r *Router) addHandler(name, eventType string, h HandlerFunc, newSub func(h
 			watermillName = fmt.Sprintf("%s#%d", name, i)
 		}
 		r.router.AddConsumerHandler(watermillName, eventType, sub, r.adapt(name, h))
+	}
+}
+
+// countDelivery counts a message handed to a handler, once whatever its retries.
+func (r *Router) countDelivery(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		name, _, _ := strings.Cut(message.HandlerNameFromCtx(msg.Context()), "#") // not which consumer
+		if inc := r.delivered[name]; inc != nil {
+			inc()
+		}
+		return h(msg)
 	}
 }
 
