@@ -128,6 +128,8 @@ type Bus struct {
 	wlog watermill.LoggerAdapter
 
 	pub message.Publisher
+	// decoded shares one decode of an event among the handlers of this process.
+	decoded *decoded
 
 	// In-process only.
 	local *local
@@ -158,6 +160,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 
 		exchanges: map[string]struct{}{},
 		queues:    map[string]struct{}{},
+		decoded:   newDecoded(),
 	}
 	if cfg.AMQPURL == "" {
 		// Publish returns only once every handler has acked (see local).

@@ -33,7 +33,7 @@ type Router struct {
 	// delivered counts each handler's deliveries (Config.Deliveries); written only before
 	// Start, read by the consumers after.
 	delivered map[string]func()
-	subs   []subscription
+	subs      []subscription
 
 	mu      sync.Mutex
 	started bool
@@ -145,11 +145,12 @@ func (r *Router) countDelivery(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
-// adapt turns a HandlerFunc into watermill's form: decode, recover, and label errors so that
-// the middleware above can tell a shutdown from a failure.
+// adapt turns a HandlerFunc into watermill's form: decode (once for every handler of the
+// event in this process: decoded.go), recover, and label errors so that the middleware above
+// can tell a shutdown from a failure.
 func (r *Router) adapt(name string, h HandlerFunc) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) (err error) {
-		e, err := Decode(msg)
+		e, err := r.bus.decoded.decode(msg) // once for all the handlers of the process
 		if err != nil {
 			return Permanent(fmt.Errorf("handler %s: %w", name, err))
 		}
