@@ -256,11 +256,13 @@ func (b *Bus) PoisonQueueName() string { return b.cfg.Prefix + PoisonTopic }
 // concurrently by several callers.
 func (b *Bus) Publish(ctx context.Context, events ...eventstore.Recorded) error {
 	for _, e := range events {
+		e = e.Shared() // decoded at most once here, to route it, and by its handlers here
 		msg, err := NewMessage(e)
 		if err != nil {
 			return err
 		}
 		msg.SetContext(ctx)
+		b.decoded.seed(e, len(msg.Payload))
 		if err := b.publish(Topic(e), RoutingKey(e), msg); err != nil {
 			return fmt.Errorf("publish event %s (%s %s@%d): %w", e.ID, e.Type, e.StreamID, e.StreamVersion, err)
 		}

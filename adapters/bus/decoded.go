@@ -12,7 +12,8 @@ import (
 // decoded keeps the events this process has just decoded from messages, by event id, so that
 // the handlers of one event share one decode: each handler gets its own message (its own
 // queue's delivery, or in process its own copy), yet the envelope is unmarshalled once and the
-// payload once (eventstore.Recorded.Shared), not once per handler each.
+// payload once (eventstore.Recorded.Shared), not once per handler each. What the process
+// publishes itself is kept as it publishes it (seed): its own handlers then unmarshal nothing.
 //
 // The deliveries of one event to a process's handlers come together, so an entry is needed
 // only for a moment: entries leave oldest first, once more than decodedMaxAge old or past
@@ -67,6 +68,21 @@ func (d *decoded) decode(msg *message.Message) (eventstore.Recorded, error) {
 		}
 	})
 	return en.event, en.err
+}
+
+// seed keeps an event this process publishes, already decoded: its handlers in this process
+// (all of them, in process) then decode neither its envelope nor, if the publisher decoded it
+// to route it, its payload.
+func (d *decoded) seed(e eventstore.Recorded, size int) {
+	en := &decodedEntry{id: e.ID.String(), size: size}
+	en.once.Do(func() { en.event = e })
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.byID[en.id]; ok {
+		return // published again: its handlers may already hold the first copy
+	}
+	en.at = d.now()
+	d.add(en)
 }
 
 // add keeps en and lets the oldest entries go past the bounds. Called with mu held.

@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -59,25 +58,24 @@ func Addressed(topic string) bool {
 }
 
 // RoutingKey is the routing key e is published with: "" on a topic that is not addressed,
-// WorkerKey of its worker for an event addressed to one, Unaddressed otherwise. It reads only
-// the two fields it needs from the payload; one that cannot be read is unaddressed (its
-// handlers poison it, as before).
+// WorkerKey of its worker for an event addressed to one, Unaddressed otherwise. An event that
+// cannot be decoded is unaddressed (the handlers that take every event poison it). Bus.Publish
+// passes e Shared, so the decode here is the one its handlers in the process get.
 func RoutingKey(e eventstore.Recorded) string {
 	if !Addressed(Topic(e)) {
 		return ""
 	}
-	var p struct {
-		To       execution.Status `json:"to"`
-		WorkerID string           `json:"worker_id"`
-	}
-	if err := json.Unmarshal(e.Data, &p); err != nil || p.WorkerID == "" {
+	payload, err := e.Decode()
+	if err != nil {
 		return Unaddressed
 	}
-	switch e.Type {
-	case execution.ExecutionScheduled{}.EventType():
-		return WorkerKey(p.WorkerID)
-	case execution.ExecutionStatusChanged{}.EventType():
-		if p.To == execution.Canceling {
+	switch p := payload.(type) {
+	case *execution.ExecutionScheduled:
+		if p.WorkerID != "" {
+			return WorkerKey(p.WorkerID)
+		}
+	case *execution.ExecutionStatusChanged:
+		if p.To == execution.Canceling && p.WorkerID != "" {
 			return WorkerKey(p.WorkerID)
 		}
 	}
