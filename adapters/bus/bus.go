@@ -4,7 +4,9 @@
 // Topology on RabbitMQ: one durable fanout exchange per topic (the event's wire type) and one
 // durable queue per handler name, "<topic>.<handler>", bound to it. Every handler therefore
 // sees every event of its type, and handlers of different types or purposes never compete for
-// one queue. Messages that keep failing go to the poison topic, whose durable queue keeps them
+// one queue. The two topics whose events are for one worker are addressed instead (route.go):
+// a topic exchange "<topic>.addressed", a routing key per worker, and a worker's queue bound
+// with its own key, so one placement reaches one worker. Messages that keep failing go to the poison topic, whose durable queue keeps them
 // for an operator.
 //
 // Wiring, in a role's composition root:
@@ -74,6 +76,11 @@ type Config struct {
 	// Instrument, when set, wraps every handler the routers of this bus run (metrics): it is
 	// called once per handler as it is added, and the function it returns sees every attempt.
 	Instrument func(handler string, h HandlerFunc) HandlerFunc
+	// Deliveries, when set, is called once per handler as it is added; the function it
+	// returns is called for every message the handler's queue hands it, before any retry (a
+	// retry of the same delivery does not count again, a redelivery by the broker does):
+	// attune_bus_deliveries_total.
+	Deliveries func(handler string) func()
 }
 
 // Retry is the exponential backoff between the attempts of a failing handler.
@@ -123,6 +130,8 @@ type Bus struct {
 	wlog watermill.LoggerAdapter
 
 	pub message.Publisher
+	// decoded shares one decode of an event among the handlers of this process.
+	decoded *decoded
 
 	// In-process only.
 	local *local
@@ -153,6 +162,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 
 		exchanges: map[string]struct{}{},
 		queues:    map[string]struct{}{},
+		decoded:   newDecoded(),
 	}
 	if cfg.AMQPURL == "" {
 		// Publish returns only once every handler has acked (see local).
@@ -199,7 +209,16 @@ func (b *Bus) connectAMQP(ctx context.Context) error {
 // amqpConfig is the durable pub/sub layout with a per-handler queue name.
 func (b *Bus) amqpConfig(queueName amqp.QueueNameGenerator) amqp.Config {
 	c := amqp.NewDurablePubSubConfig(b.cfg.AMQPURL, queueName)
-	c.Exchange.GenerateName = b.ExchangeName
+	// A publish names its routing key with the topic (routed): see route.go.
+	c.Exchange.GenerateName = func(t string) string {
+		topic, _ := splitRoute(t)
+		return b.ExchangeName(topic)
+	}
+	c.Publish.GenerateRoutingKey = func(t string) string {
+		_, key := splitRoute(t)
+		return key
+	}
+	c.TopologyBuilder = &topology{}
 	c.Publish.ChannelPoolSize = b.cfg.ChannelPoolSize
 	// The relay checkpoints after Publish returns; with confirms that means the broker has
 	// the message in every bound durable queue.
@@ -216,8 +235,14 @@ func (b *Bus) poisonSubscriber() (*amqp.Subscriber, error) {
 	return amqp.NewSubscriberWithConnection(cfg, b.wlog, b.subConn)
 }
 
-// ExchangeName is the RabbitMQ exchange of a topic.
-func (b *Bus) ExchangeName(topic string) string { return b.cfg.Prefix + topic }
+// ExchangeName is the RabbitMQ exchange of a topic: a fanout exchange named after it, or for
+// an addressed topic a topic exchange "<topic>.addressed" (route.go).
+func (b *Bus) ExchangeName(topic string) string {
+	if Addressed(topic) {
+		return b.cfg.Prefix + topic + AddressedSuffix
+	}
+	return b.cfg.Prefix + topic
+}
 
 // QueueName is the RabbitMQ queue of one handler: handler names are persisted identifiers,
 // renaming one abandons its queue.
@@ -231,28 +256,30 @@ func (b *Bus) PoisonQueueName() string { return b.cfg.Prefix + PoisonTopic }
 // concurrently by several callers.
 func (b *Bus) Publish(ctx context.Context, events ...eventstore.Recorded) error {
 	for _, e := range events {
+		e = e.Shared() // decoded at most once here, to route it, and by its handlers here
 		msg, err := NewMessage(e)
 		if err != nil {
 			return err
 		}
 		msg.SetContext(ctx)
-		if err := b.publish(Topic(e), msg); err != nil {
+		b.decoded.seed(e, len(msg.Payload))
+		if err := b.publish(Topic(e), RoutingKey(e), msg); err != nil {
 			return fmt.Errorf("publish event %s (%s %s@%d): %w", e.ID, e.Type, e.StreamID, e.StreamVersion, err)
 		}
 	}
 	return nil
 }
 
-func (b *Bus) publish(topic string, msg *message.Message) error {
+func (b *Bus) publish(topic, key string, msg *message.Message) error {
 	if b.local == nil {
 		b.declared(b.ExchangeName(topic), "")
-		return b.pub.Publish(topic, msg)
+		return b.pub.Publish(routed(topic, key), msg)
 	}
 	epoch, err := b.gate.ready()
 	if err != nil {
 		return err
 	}
-	if err := b.pub.Publish(topic, msg); err != nil {
+	if err := b.pub.Publish(routed(topic, key), msg); err != nil {
 		return err
 	}
 	// If a router began to stop meanwhile, claim nothing, so the relay publishes again later.
@@ -277,7 +304,7 @@ func (b *Bus) Connected() bool {
 // all retries. The caller acks what it has dealt with; the subscription ends with ctx.
 func (b *Bus) Poisoned(ctx context.Context) (<-chan *message.Message, error) {
 	if b.local != nil {
-		msgs, err := b.local.subscriber("reader-"+watermill.NewULID(), PoisonTopic).Subscribe(ctx, PoisonTopic)
+		msgs, err := b.local.subscriber("reader-"+watermill.NewULID(), PoisonTopic, "").Subscribe(ctx, PoisonTopic)
 		if err != nil {
 			return nil, fmt.Errorf("subscribe to %s: %w", PoisonTopic, err)
 		}
@@ -332,14 +359,10 @@ func (b *Bus) declared(exchange, queue string) {
 	}
 }
 
-// subscriber returns what one handler of eventType consumes from: on RabbitMQ its own queue.
+// subscriber returns what one handler of eventType consumes from: on RabbitMQ its own queue,
+// which receives every event of the type.
 func (b *Bus) subscriber(handler, eventType string) (message.Subscriber, error) {
-	if b.local != nil {
-		return b.local.subscriber(handler, eventType), nil
-	}
-	b.declared(b.ExchangeName(eventType), b.QueueName(eventType, handler))
-	cfg := b.amqpConfig(func(topic string) string { return b.QueueName(topic, handler) })
-	return amqp.NewSubscriberWithConnection(cfg, b.wlog, b.subConn)
+	return b.newSubscriber(handler, eventType, binding(eventType), 0)
 }
 
 var (

@@ -25,7 +25,7 @@ const waitLong = 30 * time.Second
 
 // record appends payloads to fresh streams of a memory store and returns them as recorded,
 // with real positions and hashes.
-func record(t *testing.T, payloads ...event.Event) []eventstore.Recorded {
+func record(t testing.TB, payloads ...event.Event) []eventstore.Recorded {
 	t.Helper()
 	ctx := context.Background()
 	s := memstore.New(memstore.Config{})

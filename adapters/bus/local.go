@@ -20,6 +20,10 @@ import (
 // Publish returns once every queue's consumer acked the message: the relay's checkpoint then
 // never passes an event a handler has not finished, which is what "confirmed" means without
 // a broker. A nacked message is delivered again.
+//
+// A queue is bound with a key, as on RabbitMQ (route.go): "" or "#" takes every message of
+// its topic, any other key only the messages published with that routing key, so a worker's
+// queue gets only what is addressed to it.
 type local struct {
 	mu     sync.Mutex
 	queues map[string]map[string]*localQueue // topic → handler → queue
@@ -32,13 +36,14 @@ func newLocal() *local {
 }
 
 type localQueue struct {
-	ch chan *message.Message
+	ch  chan *message.Message
+	key string // binding: "" or "#" for every message, else the routing key it takes
 
 	mu   sync.Mutex
 	subs int // consumers subscribed now
 }
 
-func (l *local) queue(topic, handler string) *localQueue {
+func (l *local) queue(topic, handler, key string) *localQueue {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	byHandler, ok := l.queues[topic]
@@ -48,18 +53,21 @@ func (l *local) queue(topic, handler string) *localQueue {
 	}
 	q, ok := byHandler[handler]
 	if !ok {
-		q = &localQueue{ch: make(chan *message.Message)}
+		q = &localQueue{ch: make(chan *message.Message), key: key}
 		byHandler[handler] = q
 	}
 	return q
 }
 
-// Publish implements message.Publisher.
+// Publish implements message.Publisher. The topic may carry a routing key (routed).
 func (l *local) Publish(topic string, msgs ...*message.Message) error {
+	topic, key := splitRoute(topic)
 	l.mu.Lock()
 	queues := make([]*localQueue, 0, len(l.queues[topic]))
 	for _, q := range l.queues[topic] {
-		queues = append(queues, q)
+		if q.key == "" || q.key == everything || q.key == key {
+			queues = append(queues, q)
+		}
 	}
 	l.mu.Unlock()
 	for _, m := range msgs {
@@ -145,8 +153,8 @@ func (l *local) Close() error {
 // subscriber returns the consumer side of one handler's queue on topic, created now so that
 // events published before the handler's router runs are not lost on it (publishing waits for
 // the routers in any case: see gate).
-func (l *local) subscriber(handler, topic string) message.Subscriber {
-	l.queue(topic, handler)
+func (l *local) subscriber(handler, topic, key string) message.Subscriber {
+	l.queue(topic, handler, key)
 	return localSubscriber{l: l, handler: handler}
 }
 
@@ -160,7 +168,7 @@ type localSubscriber struct {
 // Subscribe implements message.Subscriber. The channel closes when ctx ends; a message taken
 // from the queue but not yet handed over then is nacked, so another consumer gets it.
 func (s localSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	q := s.l.queue(topic, s.handler)
+	q := s.l.queue(topic, s.handler, "") // made by subscriber, with its key
 	q.mu.Lock()
 	q.subs++
 	q.mu.Unlock()

@@ -30,7 +30,10 @@ type Router struct {
 	log    *slog.Logger
 	router *message.Router
 	names  map[string]string // handler name → event type
-	subs   []subscription
+	// delivered counts each handler's deliveries (Config.Deliveries); written only before
+	// Start, read by the consumers after.
+	delivered map[string]func()
+	subs      []subscription
 
 	mu      sync.Mutex
 	started bool
@@ -64,10 +67,12 @@ func (b *Bus) NewRouter() *Router {
 		panic(fmt.Sprintf("bus: poison queue middleware: %v", err)) // the topic is a constant
 	}
 	router := &Router{
-		bus: b, log: b.log, router: r, names: map[string]string{}, done: make(chan struct{}), closing: make(chan struct{}),
+		bus: b, log: b.log, router: r, names: map[string]string{}, delivered: map[string]func(){},
+		done: make(chan struct{}), closing: make(chan struct{}),
 		down: outage.NewLog(b.log, "handlers: a dependency (database or broker)"),
 	}
 	r.AddMiddleware(
+		router.countDelivery,
 		middleware.Recoverer,
 		middleware.CorrelationID,
 		poison,
@@ -112,6 +117,9 @@ func (r *Router) addHandler(name, eventType string, h HandlerFunc, newSub func(h
 	}
 	r.names[name] = eventType
 	r.subs = append(r.subs, subscription{handler: name, topic: eventType, sub: sub})
+	if r.bus.cfg.Deliveries != nil {
+		r.delivered[name] = r.bus.cfg.Deliveries(name)
+	}
 	if r.bus.cfg.Instrument != nil {
 		h = r.bus.cfg.Instrument(name, h)
 	}
@@ -126,11 +134,23 @@ func (r *Router) addHandler(name, eventType string, h HandlerFunc, newSub func(h
 	}
 }
 
-// adapt turns a HandlerFunc into watermill's form: decode, recover, and label errors so that
-// the middleware above can tell a shutdown from a failure.
+// countDelivery counts a message handed to a handler, once whatever its retries.
+func (r *Router) countDelivery(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		name, _, _ := strings.Cut(message.HandlerNameFromCtx(msg.Context()), "#") // not which consumer
+		if inc := r.delivered[name]; inc != nil {
+			inc()
+		}
+		return h(msg)
+	}
+}
+
+// adapt turns a HandlerFunc into watermill's form: decode (once for every handler of the
+// event in this process: decoded.go), recover, and label errors so that the middleware above
+// can tell a shutdown from a failure.
 func (r *Router) adapt(name string, h HandlerFunc) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) (err error) {
-		e, err := Decode(msg)
+		e, err := r.bus.decoded.decode(msg) // once for all the handlers of the process
 		if err != nil {
 			return Permanent(fmt.Errorf("handler %s: %w", name, err))
 		}

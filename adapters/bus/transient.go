@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
-	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
 // AddTransientHandler is AddHandler for a handler that lives as long as one process: a
@@ -31,11 +29,5 @@ func (r *Router) AddTransientHandler(name, eventType string, idle time.Duration,
 }
 
 func (b *Bus) transientSubscriber(handler, eventType string, idle time.Duration) (message.Subscriber, error) {
-	if b.local != nil {
-		return b.local.subscriber(handler, eventType), nil
-	}
-	b.declared(b.ExchangeName(eventType), b.QueueName(eventType, handler))
-	cfg := b.amqpConfig(func(topic string) string { return b.QueueName(topic, handler) })
-	cfg.Queue.Arguments = amqp091.Table{"x-expires": idle.Milliseconds()}
-	return amqp.NewSubscriberWithConnection(cfg, b.wlog, b.subConn)
+	return b.newSubscriber(handler, eventType, binding(eventType), idle)
 }

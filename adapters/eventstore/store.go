@@ -10,7 +10,6 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/attune-go/attune/domain/catalog"
 	"github.com/attune-go/attune/domain/event"
 )
 
@@ -70,18 +69,18 @@ type Recorded struct {
 	Position      Position
 	PrevHash      []byte // Hash of the previous event of the stream; empty for version 1
 	Hash          []byte
+
+	shared *sharedPayload // set by Shared: the payload decoded once for every copy
 }
 
-// Decode returns the typed payload.
+// Decode returns the typed payload: a fresh value, or for a Recorded made Shared the one
+// value decoded for all its copies (shared.go).
 func (r Recorded) Decode() (event.Event, error) {
-	e, ok := catalog.New(r.Type)
-	if !ok {
-		return nil, fmt.Errorf("decode event %s (%s): unknown type %q", r.ID, r.StreamID, r.Type)
+	if p := r.shared; p != nil {
+		p.once.Do(func() { p.e, p.err = r.decode() })
+		return p.e, p.err
 	}
-	if err := json.Unmarshal(r.Data, e); err != nil {
-		return nil, fmt.Errorf("decode event %s (%s %s): %w", r.ID, r.StreamID, r.Type, err)
-	}
-	return e, nil
+	return r.decode()
 }
 
 // AppendResult reports where an append landed.

@@ -30,3 +30,9 @@ func (m *Metrics) Handler(name string, h bus.HandlerFunc) bus.HandlerFunc {
 		return h(ctx, e)
 	}
 }
+
+// Delivered returns the counter of the messages the bus hands to one handler. It has the
+// shape of bus.Config.Deliveries; the series exists at 0 from the moment the handler is added.
+func (m *Metrics) Delivered(name string) func() {
+	return m.delivered.WithLabelValues(name).Inc
+}

@@ -90,6 +90,7 @@ type Metrics struct {
 	conflicts prometheus.Counter
 	duration  *prometheus.HistogramVec
 	failures  *prometheus.CounterVec
+	delivered *prometheus.CounterVec
 }
 
 // New makes the registry with every metric, the Go runtime's and the process's included.
@@ -123,9 +124,13 @@ func New(cfg Config) (*Metrics, error) {
 			Name: "attune_handler_errors_total",
 			Help: "Handler attempts that failed (returned an error or panicked), by handler; each retry counts.",
 		}, []string{"handler"}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attune_bus_deliveries_total",
+			Help: "Messages the bus handed to a handler, by handler; retries of one delivery count once, redeliveries again.",
+		}, []string{"handler"}),
 	}
 	m.reg.MustRegister(
-		m.appended, m.conflicts, m.duration, m.failures,
+		m.appended, m.conflicts, m.duration, m.failures, m.delivered,
 		newScrapeCollector(cfg),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

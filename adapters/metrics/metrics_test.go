@@ -130,7 +130,7 @@ func TestStoreCountsAppendedEventsByType(t *testing.T) {
 }
 
 // Handler metrics come through bus.Config.Instrument: every attempt is timed, every failed
-// one counted, retries included.
+// one counted, retries included. Deliveries (bus.Config.Deliveries) count the message once.
 func TestHandlerRunsAreTimedAndFailuresCounted(t *testing.T) {
 	t.Parallel()
 	m := newMetrics(t, metrics.Config{})
@@ -138,6 +138,7 @@ func TestHandlerRunsAreTimedAndFailuresCounted(t *testing.T) {
 	b, err := bus.New(ctx, bus.Config{
 		Logger:     slog.New(slog.DiscardHandler),
 		Instrument: m.Handler,
+		Deliveries: m.Delivered,
 		Retry:      bus.Retry{MaxRetries: 3, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
 	})
 	if err != nil {
@@ -176,9 +177,11 @@ func TestHandlerRunsAreTimedAndFailuresCounted(t *testing.T) {
 	wantLines(t, scrape(t, m),
 		`attune_handler_duration_seconds_count{handler="test.flaky"} 2`,
 		`attune_handler_errors_total{handler="test.flaky"} 1`,
+		`attune_bus_deliveries_total{handler="test.flaky"} 1`,
 		// Registered but never run: its series are there, at zero.
 		`attune_handler_duration_seconds_count{handler="test.idle"} 0`,
 		`attune_handler_errors_total{handler="test.idle"} 0`,
+		`attune_bus_deliveries_total{handler="test.idle"} 0`,
 	)
 }
 

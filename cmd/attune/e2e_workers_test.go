@@ -45,7 +45,9 @@ func (s *system) relayCaughtUp() bool {
 	return slices.Contains(s.metrics(), `attune_reader_lag_events{reader="`+relay.Name+`"} 0`)
 }
 
-// handlerTopics maps the server's handlers to the event type each handles.
+// handlerTopic maps the server's handlers to the event type of which each gets every event
+// ("" for those it does not check). The worker's handler of ExecutionScheduled gets every
+// one only because the server runs the one worker.
 func handlerTopic(handler string) string {
 	switch {
 	case handler == "rulematch":
@@ -54,8 +56,10 @@ func handlerTopic(handler string) string {
 		return "EnforcementCreated"
 	case handler == "scheduler", handler == "workflow_start":
 		return "ExecutionRequested"
-	case handler == "canceler", handler == "admission", handler == "workflow_advance", strings.HasPrefix(handler, "worker.") && strings.HasSuffix(handler, ".cancel"):
+	case handler == "canceler", handler == "admission", handler == "workflow_advance":
 		return "ExecutionStatusChanged"
+	case strings.HasPrefix(handler, "worker.") && strings.HasSuffix(handler, ".cancel"):
+		return "" // only the cancels addressed to its worker reach it
 	case strings.HasPrefix(handler, "worker."):
 		return "ExecutionScheduled"
 	}

@@ -143,7 +143,8 @@ type Outcome struct {
 	OutputTruncated bool
 }
 
-// Transition decides the event that moves the execution to status to. It returns a
+// Transition decides the event that moves the execution to status to; a move to canceling
+// names the worker the execution is on (none for a workflow's). It returns a
 // *TransitionError for a transition design §2 forbids (every one out of a terminal status
 // among them), and refuses an outcome on a status that is not terminal.
 func (x *Execution) Transition(to Status, o Outcome) (ExecutionStatusChanged, error) {
@@ -152,6 +153,11 @@ func (x *Execution) Transition(to Status, o Outcome) (ExecutionStatusChanged, er
 	}
 	if !to.Terminal() && (o.Result != nil || o.ExitCode != nil || o.Stdout != "" || o.Stderr != "" || o.OutputTruncated) {
 		return ExecutionStatusChanged{}, fmt.Errorf("execution %s: a result or output belongs to a terminal status, not %s", x.id, to)
+	}
+	if to == Canceling && o.WorkerID == "" {
+		// A cancel is for the worker running the execution: naming it lets the bus address
+		// the change to that worker alone.
+		o.WorkerID = x.workerID
 	}
 	return ExecutionStatusChanged{
 		ExecutionID:     x.id,

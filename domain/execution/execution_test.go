@@ -251,3 +251,34 @@ func TestAnExecutionPlacedAgainWaitsWithoutAWorker(t *testing.T) {
 			x.Status(), x.WorkerID(), x.Runtime(), x.Placements())
 	}
 }
+
+func TestACancelNamesTheWorkerRunningTheExecution(t *testing.T) {
+	t.Parallel()
+	x, err := execution.FromEvents([]event.Event{
+		requested(),
+		changed(execution.Requested, execution.Scheduling),
+		execution.ExecutionScheduled{ExecutionID: id, WorkerID: "worker-a", Runtime: "shell"},
+		changed(execution.Scheduling, execution.Scheduled),
+		changed(execution.Scheduled, execution.Running),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := x.Transition(execution.Canceling, execution.Outcome{Reason: "cancel requested by alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Running, To: execution.Canceling,
+		Reason: "cancel requested by alice", WorkerID: "worker-a"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decided\n %+v\nwant\n %+v", got, want)
+	}
+	// A workflow runs on no worker: its cancel names none.
+	wf, err := execution.FromEvents(walk(execution.Running))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := wf.Transition(execution.Canceling, execution.Outcome{}); err != nil || got.WorkerID != "" {
+		t.Fatalf("a workflow's cancel = %+v, %v; want no worker", got, err)
+	}
+}

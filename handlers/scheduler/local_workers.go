@@ -14,8 +14,20 @@ import (
 // same database) would never hear of work placed on it. Passing the local ids makes that
 // impossible by construction, whatever the single-process guard says.
 func OnlyWorkers(w Workers, ids func() []string) Workers {
-	return onlyWorkers{all: w, ids: ids}
+	o := onlyWorkers{all: w, ids: ids}
+	if r, ok := w.(Refreshing); ok {
+		return onlyRefreshing{onlyWorkers: o, refresh: r.Refresh}
+	}
+	return o
 }
+
+// onlyRefreshing is onlyWorkers over workers that can be read afresh (heartbeat.Cache).
+type onlyRefreshing struct {
+	onlyWorkers
+	refresh func(ctx context.Context, ttl time.Duration) ([]heartbeat.Worker, error)
+}
+
+var _ Refreshing = onlyRefreshing{}
 
 type onlyWorkers struct {
 	all Workers
@@ -23,7 +35,15 @@ type onlyWorkers struct {
 }
 
 func (o onlyWorkers) Live(ctx context.Context, ttl time.Duration) ([]heartbeat.Worker, error) {
-	live, err := o.all.Live(ctx, ttl)
+	return o.only(o.all.Live(ctx, ttl))
+}
+
+// Refresh reads the table now.
+func (o onlyRefreshing) Refresh(ctx context.Context, ttl time.Duration) ([]heartbeat.Worker, error) {
+	return o.only(o.refresh(ctx, ttl))
+}
+
+func (o onlyWorkers) only(live []heartbeat.Worker, err error) ([]heartbeat.Worker, error) {
 	if err != nil {
 		return nil, err
 	}

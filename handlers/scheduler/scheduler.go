@@ -58,6 +58,15 @@ type Workers interface {
 	Live(ctx context.Context, ttl time.Duration) ([]heartbeat.Worker, error)
 }
 
+// Refreshing is Workers whose Live may answer from a copy a moment old (heartbeat.Cache, so
+// that a burst of placements reads the table once): Refresh reads the table now. When no
+// worker fits by the copy, the scheduler asks Refresh before it settles for waiting, so a
+// worker that has just registered or freed a slot is found at once.
+type Refreshing interface {
+	Workers
+	Refresh(ctx context.Context, ttl time.Duration) ([]heartbeat.Worker, error)
+}
+
 // Config configures a Scheduler.
 type Config struct {
 	Log     Log
@@ -292,18 +301,15 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 
 	var chosen heartbeat.Worker
 	if d.err == nil && x.Status() == execution.Scheduling {
-		live, err := s.workers.Live(ctx, s.ttl)
+		live, ok, err := s.choose(ctx, rt, st.avoid, s.workers.Live)
+		if refreshing, can := s.workers.(Refreshing); err == nil && !ok && can {
+			live, ok, err = s.choose(ctx, rt, st.avoid, refreshing.Refresh)
+		}
 		if err != nil {
 			return Unchanged, fmt.Errorf("schedule execution %s: %w", x.ID(), err)
 		}
-		if st.avoid != "" {
-			others := slices.DeleteFunc(slices.Clone(live), func(w heartbeat.Worker) bool { return w.ID == st.avoid })
-			if Capable(others, rt) {
-				live = others
-			}
-		}
-		var ok bool
-		if chosen, ok = Select(s.placed.load(live), rt, s.backlog, s.tie); ok {
+		if ok {
+			chosen = live[0]
 			d.add(execution.ExecutionScheduled{ExecutionID: x.ID(), WorkerID: chosen.ID, Runtime: string(rt)})
 			d.to(execution.Scheduled, "")
 		} else if deadlinePassed && !Capable(live, rt) {
@@ -341,6 +347,28 @@ func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last
 		return Unchanged, nil
 	}
 	return Waiting, nil
+}
+
+// choose lists the live workers with list and picks one for runtime rt, preferring any but
+// avoid. ok: live[0] is the one chosen; otherwise live is every live worker.
+func (s *Scheduler) choose(ctx context.Context, rt pack.RunnerType, avoid string,
+	list func(context.Context, time.Duration) ([]heartbeat.Worker, error)) (live []heartbeat.Worker, ok bool, err error) {
+	live, err = list(ctx, s.ttl)
+	if err != nil {
+		return nil, false, err
+	}
+	candidates := live
+	if avoid != "" {
+		others := slices.DeleteFunc(slices.Clone(live), func(w heartbeat.Worker) bool { return w.ID == avoid })
+		if Capable(others, rt) {
+			candidates = others
+		}
+	}
+	chosen, ok := Select(s.placed.load(candidates), rt, s.backlog, s.tie)
+	if !ok {
+		return live, false, nil
+	}
+	return []heartbeat.Worker{chosen}, true, nil
 }
 
 // decision collects the events decided for one execution, applying each so that the next

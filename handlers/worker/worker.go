@@ -18,10 +18,13 @@
 // cancels the run of an execution that moved to canceling; the outcome then goes canceling
 // → cancelled, or to how the run ended if it ended first.
 //
-// Both handlers are transient (bus.Router.AddTransientHandler): on RabbitMQ each worker has
-// its own queues, which expire once the worker is gone, so that queues do not pile up as
-// workers come and go. Every worker's queue receives every ExecutionScheduled and
-// ExecutionStatusChanged and drops what is not its own: simple, and cheap at tens of workers.
+// Both handlers are addressed (bus.Router.AddAddressedHandler): each worker's queues are
+// bound with its own routing key (bus.WorkerKey), so an ExecutionScheduled reaches only the
+// worker it names, and of the status changes only a move to canceling of an execution this
+// worker runs reaches it. On RabbitMQ the queues are its own and expire once the worker is
+// gone, so that queues do not pile up as workers come and go; what was addressed to a dead
+// worker is settled by the reaper from the log, not from its queue. The handlers still check
+// that what they get is theirs.
 package worker
 
 import (
@@ -111,10 +114,12 @@ func (w *Worker) ID() string { return w.id }
 // Runtimes are the canonical runner types the worker registers.
 func (w *Worker) Runtimes() []string { return append([]string(nil), w.cfg.Runtimes...) }
 
-// Register subscribes the worker's two handlers, each on its own transient queue.
+// Register subscribes the worker's two handlers, each on its own transient queue that
+// receives only what is addressed to this worker.
 func (w *Worker) Register(r *bus.Router) {
-	r.AddTransientHandler(HandlerName(w.id), execution.ExecutionScheduled{}.EventType(), w.cfg.QueueExpiry, w.Handle)
-	r.AddTransientHandler(CancelHandlerName(w.id), execution.ExecutionStatusChanged{}.EventType(), w.cfg.QueueExpiry, w.HandleCancel)
+	key := bus.WorkerKey(w.id)
+	r.AddAddressedHandler(HandlerName(w.id), execution.ExecutionScheduled{}.EventType(), key, w.cfg.QueueExpiry, w.Handle)
+	r.AddAddressedHandler(CancelHandlerName(w.id), execution.ExecutionStatusChanged{}.EventType(), key, w.cfg.QueueExpiry, w.HandleCancel)
 }
 
 // Start registers the worker and beats once, then keeps beating in the background. When ctx

@@ -20,6 +20,7 @@ import (
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	dworker "github.com/attune-go/attune/domain/worker"
+	"github.com/attune-go/attune/handlers/cancel"
 	"github.com/attune-go/attune/handlers/reaper"
 	"github.com/attune-go/attune/handlers/worker"
 	"github.com/attune-go/attune/handlers/worker/workertest"
@@ -198,23 +199,33 @@ func TestEveryMessageTwiceStillRunsEachExecutionOnce(t *testing.T) {
 	}
 }
 
+// TestCancelOfARunningSleepEndsCancelled: the cancel is addressed to the worker running the
+// execution (on RabbitMQ, through its own queue's binding), which kills the run.
 func TestCancelOfARunningSleepEndsCancelled(t *testing.T) {
 	t.Parallel()
-	env := workertest.New(t, workertest.Options{Transport: bustest.InProcess})
-	w := env.AddWorker(worker.Config{Runtimes: []string{"builtin"}, Runner: builtins(t)})
-	env.Start()
-	env.StartReaper(reaper.Config{})
-	env.StartWorker(w)
-	env.RegisterPack(corePack())
+	for _, tr := range bustest.Transports {
+		t.Run(string(tr), func(t *testing.T) {
+			t.Parallel()
+			env := workertest.New(t, workertest.Options{Transport: tr})
+			w := env.AddWorker(worker.Config{Runtimes: []string{"builtin"}, Runner: builtins(t)})
+			env.Start()
+			env.StartReaper(reaper.Config{})
+			env.StartWorker(w)
+			env.RegisterPack(corePack())
 
-	id := env.Request("core.sleep", "builtin", `{"seconds":600}`)
-	env.WaitStatus(id, execution.Running)
-	// What the API does on `attune execution cancel`.
-	env.Append(execution.StreamID(id), execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Running, To: execution.Canceling})
+			id := env.Request("core.sleep", "builtin", `{"seconds":600}`)
+			env.WaitStatus(id, execution.Running)
+			// What the API does on `attune execution cancel`: the move to canceling names the
+			// worker, which is how the bus addresses it to that worker alone.
+			if to, err := cancel.Cancel(context.Background(), env.Store, id, "tester"); err != nil || to != execution.Canceling {
+				t.Fatalf("cancel = %s, %v; want canceling", to, err)
+			}
 
-	done := env.WaitStatus(id, execution.Cancelled, execution.Completed, execution.Failed, execution.Abandoned)
-	if done.From != execution.Canceling || done.To != execution.Cancelled || done.WorkerID != w.ID() {
-		t.Fatalf("ended %s → %s by %q (%s), want canceling → cancelled by %s", done.From, done.To, done.WorkerID, done.Reason, w.ID())
+			done := env.WaitStatus(id, execution.Cancelled, execution.Completed, execution.Failed, execution.Abandoned)
+			if done.From != execution.Canceling || done.To != execution.Cancelled || done.WorkerID != w.ID() {
+				t.Fatalf("ended %s → %s by %q (%s), want canceling → cancelled by %s", done.From, done.To, done.WorkerID, done.Reason, w.ID())
+			}
+		})
 	}
 }
 
@@ -235,7 +246,7 @@ func TestARunThatEndsBeforeItsCancelLandsKeepsItsOutcome(t *testing.T) {
 
 	id := env.Request("test.builtin", "builtin", "")
 	env.WaitStatus(id, execution.Running)
-	env.Append(execution.StreamID(id), execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Running, To: execution.Canceling})
+	env.Append(execution.StreamID(id), execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Running, To: execution.Canceling, WorkerID: w.ID()})
 	close(release)
 
 	done := env.WaitStatus(id, execution.Cancelled, execution.Completed, execution.Failed, execution.Abandoned)

@@ -110,14 +110,15 @@ func deleteTopology(exchanges, queues []string) error {
 const QueueExpiry = time.Minute
 
 // CleanupPrefix deletes, when the test ends, the exchanges a server under prefix may have
-// declared: one per event type and the poison exchange. RabbitMQ cannot list them by prefix
-// over AMQP and exchanges do not expire, but their names follow from the event catalogue;
-// deleting one that was never declared is no error. Queues go by QueueExpiry.
+// declared: one per event type (and "<type>.addressed") and the poison exchange. RabbitMQ
+// cannot list them by prefix over AMQP and exchanges do not expire, but their names follow
+// from the event catalogue; deleting one that was never declared is no error. Queues go by
+// QueueExpiry.
 func CleanupPrefix(t testing.TB, prefix string) {
 	t.Cleanup(func() {
 		exchanges := []string{prefix + bus.PoisonTopic}
 		for _, typ := range catalog.Types() {
-			exchanges = append(exchanges, prefix+typ)
+			exchanges = append(exchanges, prefix+typ, prefix+typ+bus.AddressedSuffix)
 		}
 		if err := deleteTopology(exchanges, nil); err != nil {
 			t.Errorf("bustest: delete the exchanges of %s: %v", prefix, err)

@@ -159,7 +159,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log, Consumers: 32, Instrument: m.Handler, Transient: transient})
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log, Consumers: 32, Instrument: m.Handler, Deliveries: m.Delivered, Transient: transient})
 	if err != nil {
 		return err
 	}

@@ -52,9 +52,12 @@ type WorkerConfig struct {
 // when it runs none): no other worker can hear of what the in-process bus carries.
 func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, router *bus.Router, local *worker.Worker) error {
 	beats := heartbeat.New(s.cfg.Pool)
-	var reachable scheduler.Workers = beats
+	// The scheduler asks who is alive at every placement: a burst of them reads the table
+	// once per 100ms, and afresh when no worker fits (scheduler.Refreshing).
+	live := heartbeat.NewCache(beats, heartbeat.DefaultCacheAge, nil)
+	var reachable scheduler.Workers = live
 	if s.cfg.AMQPURL == "" {
-		reachable = scheduler.OnlyWorkers(beats, func() []string {
+		reachable = scheduler.OnlyWorkers(live, func() []string {
 			if local == nil {
 				return nil
 			}

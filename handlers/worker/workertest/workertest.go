@@ -55,6 +55,8 @@ type Options struct {
 	// TTL is the scheduler's and the reaper's heartbeat TTL; default 1s, with workers beating
 	// every 100ms.
 	TTL time.Duration
+	// Bus, when set, changes the bus's configuration (bus.Config.Deliveries, say).
+	Bus func(*bus.Config)
 }
 
 // Env is a running pipeline.
@@ -92,7 +94,7 @@ func New(t testing.TB, opts Options) *Env {
 		t:          t,
 		Schema:     schema,
 		Store:      eventschema.Guard(pg, v),
-		Bus:        bustest.New(t, opts.Transport),
+		Bus:        bustest.NewWith(t, opts.Transport, opts.Bus),
 		Heartbeats: heartbeat.New(schema.Pool),
 		ReadModel:  readmodel.New(schema.Pool),
 		Catalog:    registry.New(registry.Config{Logger: bustest.Logger(t)}),

@@ -1,0 +1,150 @@
+package bus_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/attune-go/attune/adapters/bus"
+	"github.com/attune-go/attune/adapters/bus/bustest"
+	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/event"
+	"github.com/attune-go/attune/domain/execution"
+)
+
+func changed(id string, from, to execution.Status, workerID string) execution.ExecutionStatusChanged {
+	return execution.ExecutionStatusChanged{ExecutionID: id, From: from, To: to, WorkerID: workerID}
+}
+
+func TestRoutingKeyAddressesWhatIsForOneWorker(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		event event.Event
+		want  string
+	}{
+		{execution.ExecutionScheduled{ExecutionID: "x", WorkerID: "w1.a", Runtime: "shell"}, "worker.w1.a"},
+		{changed("x", execution.Running, execution.Canceling, "w1"), "worker.w1"},
+		{changed("x", execution.Running, execution.Canceling, ""), bus.Unaddressed}, // a workflow's
+		{changed("x", execution.Scheduled, execution.Running, "w1"), bus.Unaddressed},
+		{changed("x", execution.Running, execution.Completed, "w1"), bus.Unaddressed},
+		{requested("x"), ""}, // not an addressed topic
+	}
+	for _, c := range cases {
+		e := record(t, c.event)[0]
+		if got := bus.RoutingKey(e); got != c.want {
+			t.Errorf("RoutingKey(%s %s) = %q, want %q", e.Type, e.Data, got, c.want)
+		}
+	}
+}
+
+// TestEachWorkerGetsOnlyWhatIsAddressedToIt: an ExecutionScheduled reaches the one worker it
+// names, a move to canceling the one worker running the execution, and a handler that is no
+// worker's still gets every event of its topic.
+func TestEachWorkerGetsOnlyWhatIsAddressedToIt(t *testing.T) {
+	t.Parallel()
+	for _, tr := range bustest.Transports {
+		t.Run(string(tr), func(t *testing.T) {
+			t.Parallel()
+			b := bustest.New(t, tr)
+			c := bustest.NewCollector()
+			r := b.NewRouter()
+			handlers := map[string]string{} // handler → queue
+			addressed := func(name, topic, worker string) {
+				r.AddAddressedHandler(name, topic, bus.WorkerKey(worker), bustest.QueueExpiry, c.Handler(name))
+				handlers[name] = b.QueueName(topic, name)
+			}
+			addressed("worker.w1", "ExecutionScheduled", "w1")
+			addressed("worker.w2", "ExecutionScheduled", "w2")
+			addressed("worker.w1.cancel", "ExecutionStatusChanged", "w1")
+			addressed("worker.w2.cancel", "ExecutionStatusChanged", "w2")
+			r.AddHandler("canceler", "ExecutionStatusChanged", c.Handler("canceler"))
+			handlers["canceler"] = b.QueueName("ExecutionStatusChanged", "canceler")
+			startRouter(t, r)
+
+			events := record(t,
+				execution.ExecutionScheduled{ExecutionID: "x1", WorkerID: "w1", Runtime: "shell"},
+				execution.ExecutionScheduled{ExecutionID: "x2", WorkerID: "w2", Runtime: "shell"},
+				execution.ExecutionScheduled{ExecutionID: "x3", WorkerID: "w1", Runtime: "shell"},
+				execution.ExecutionScheduled{ExecutionID: "x4", WorkerID: "gone", Runtime: "shell"}, // nobody's queue
+				changed("x1", execution.Scheduled, execution.Running, "w1"),
+				changed("x1", execution.Running, execution.Canceling, "w1"),
+				changed("x2", execution.Running, execution.Canceling, "w2"),
+				changed("x9", execution.Running, execution.Canceling, ""),
+			)
+			if err := <-publishAsync(b, events...); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string][]string{
+				"worker.w1":        {"ExecutionScheduled x1", "ExecutionScheduled x3"},
+				"worker.w2":        {"ExecutionScheduled x2"},
+				"worker.w1.cancel": {"ExecutionStatusChanged x1 canceling"},
+				"worker.w2.cancel": {"ExecutionStatusChanged x2 canceling"},
+				"canceler": {"ExecutionStatusChanged x1 canceling", "ExecutionStatusChanged x1 running",
+					"ExecutionStatusChanged x2 canceling", "ExecutionStatusChanged x9 canceling"},
+			}
+			got := func(h string) []string {
+				var out []string
+				for _, e := range c.Got(h) {
+					payload, err := e.Decode()
+					if err != nil {
+						t.Fatal(err)
+					}
+					switch p := payload.(type) {
+					case *execution.ExecutionScheduled:
+						out = append(out, fmt.Sprintf("%s %s", e.Type, p.ExecutionID))
+					case *execution.ExecutionStatusChanged:
+						out = append(out, fmt.Sprintf("%s %s %s", e.Type, p.ExecutionID, p.To))
+					}
+				}
+				slices.Sort(out)
+				return out
+			}
+			c.WaitUntil(t, waitLong, "every handler to get what is addressed to it", func() bool {
+				for h, w := range want {
+					if len(c.Got(h)) < len(w) {
+						return false
+					}
+				}
+				return true
+			})
+			// Every publish was confirmed, so whatever was routed to a queue is delivered or
+			// still waits there: stop consuming, then nothing may be left over.
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for h, w := range want {
+				if g := got(h); !slices.Equal(g, w) {
+					t.Errorf("%s received %q, want %q", h, g, w)
+				}
+				if tr == bustest.RabbitMQ {
+					if n := bustest.QueueDepth(t, handlers[h]); n != 0 {
+						t.Errorf("%s: %d more messages wait in queue %s", h, n, handlers[h])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestAddressedHandlersAreCheckedAtWiring(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t, bustest.InProcess)
+	r := b.NewRouter()
+	h := func(context.Context, eventstore.Recorded) error { return nil }
+	for name, add := range map[string]func(){
+		"not an addressed topic": func() { r.AddAddressedHandler("a", "ExecutionRequested", bus.WorkerKey("w"), bustest.QueueExpiry, h) },
+		"every key":              func() { r.AddAddressedHandler("b", "ExecutionScheduled", "#", bustest.QueueExpiry, h) },
+		"no key":                 func() { r.AddAddressedHandler("c", "ExecutionScheduled", "", bustest.QueueExpiry, h) },
+		"no expiry":              func() { r.AddAddressedHandler("d", "ExecutionScheduled", bus.WorkerKey("w"), 0, h) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			add()
+		}()
+	}
+}
