@@ -61,6 +61,10 @@ type Folded[S any] struct {
 type Decision struct {
 	Events   []event.Event
 	Metadata event.Metadata
+	// Proposed, when set, is appended instead of Events: events the decider encoded itself
+	// because it needs their ids (to find out later whether an append whose answer was lost
+	// committed after all).
+	Proposed []eventstore.Proposed
 }
 
 // Decider decides on a folded stream. It is called again after each conflict, on the
@@ -143,12 +147,14 @@ func (l Loop[S]) run(ctx context.Context, stream string, known *Folded[S], decid
 		if err != nil {
 			return res, err
 		}
-		if len(d.Events) == 0 {
-			return res, nil
+		proposed := d.Proposed
+		if len(proposed) == 0 {
+			if proposed, err = Propose(d.Metadata, d.Events...); err != nil {
+				return res, err
+			}
 		}
-		proposed, err := Propose(d.Metadata, d.Events...)
-		if err != nil {
-			return res, err
+		if len(proposed) == 0 {
+			return res, nil
 		}
 		out, err := l.Log.Append(ctx, stream, eventstore.Exact(f.Version), proposed...)
 		if err == nil {
