@@ -119,6 +119,7 @@ func samples() []event.Event {
 		execution.ExecutionStatusChanged{
 			ExecutionID: id(3), From: execution.Running, To: execution.Completed, Reason: "exit 0", WorkerID: "worker-a",
 			Result: raw(`{"ok":true}`), ExitCode: ptr(0), Stdout: "DISK FULL\n", Stderr: "warning\n", OutputTruncated: true,
+			ParentID: ptr(id(4)),
 		},
 		policy.ExecutionDelayed{
 			ExecutionID: id(3), Policy: "examples.one_at_a_time", PolicyType: policy.Concurrency, Reason: "1 running",

@@ -94,11 +94,32 @@ func (s *Server) runAction(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req.IdempotencyKey, req.Caller = key, caller(r)
-	id, err := s.cfg.RunAction(r.Context(), req)
+	x, err := s.cfg.RunAction(r.Context(), req)
 	if err != nil {
 		return err
 	}
-	return s.answerExecution(w, r, http.StatusCreated, id)
+	// The answer is the execution as the request left it in the log (RunAction): no wait for
+	// the executions read model, which trails the log.
+	w.Header().Set("Location", "/api/v1/executions/"+x.ID)
+	writeJSON(w, http.StatusCreated, x)
+	return nil
+}
+
+// RequestedView is the API's view of an execution as its request recorded it, for an answer
+// given before the read model has it: the request's fields, the status given, no result.
+func RequestedView(r execution.ExecutionRequested, status execution.Status, traceTag string, created, updated time.Time) Execution {
+	params := r.Parameters
+	if len(params) == 0 {
+		params = json.RawMessage(`{}`)
+	}
+	return Execution{
+		ID: r.ExecutionID, Action: r.Action, RunnerType: r.RunnerType, Status: status,
+		Parameters: secret.RedactParams(params), Result: json.RawMessage(`null`),
+		Parent: r.ParentID, WorkflowTask: r.WorkflowTask, Enforcement: r.EnforcementID, Rule: r.Rule,
+		Trigger: r.Trigger, TriggerEvent: r.EventID, RerunOf: r.RerunOf, RetryOf: r.RetryOf,
+		RetryAttempt: r.RetryAttempt, TraceTag: traceTag,
+		CreatedAt: created.UTC(), UpdatedAt: updated.UTC(),
+	}
 }
 
 // idempotencyKey returns the request's Idempotency-Key, "" when none was sent; a header that

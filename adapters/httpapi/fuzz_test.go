@@ -34,8 +34,8 @@ func FuzzClientInput(f *testing.F) {
 	cfg := httpapi.Config{
 		Logger:  slog.New(slog.DiscardHandler),
 		MaxBody: 4096,
-		RunAction: func(context.Context, httpapi.RunRequest) (string, error) {
-			return "01JXAMPLE0000000000000000", nil
+		RunAction: func(context.Context, httpapi.RunRequest) (httpapi.Execution, error) {
+			return httpapi.Execution{ID: "01JXAMPLE0000000000000000"}, nil
 		},
 		ListExecutions: func(_ context.Context, f executions.Filter) (executions.Page, error) {
 			if err := f.Validate(); err != nil {

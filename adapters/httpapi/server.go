@@ -62,7 +62,9 @@ type Config struct {
 	ListExecutions func(ctx context.Context, f executions.Filter) (executions.Page, error)
 	ReadStream     func(ctx context.Context, stream string) ([]eventstore.Recorded, error)
 
-	RunAction       func(ctx context.Context, req RunRequest) (executionID string, err error)
+	// RunAction records the execution and returns it as the answer shows it: built from what
+	// the request appended (handlers/request.Submit), so the answer waits for no read model.
+	RunAction       func(ctx context.Context, req RunRequest) (Execution, error)
 	CancelExecution func(ctx context.Context, id, actor string) error
 	RerunExecution  func(ctx context.Context, id string, req RerunRequest) (executionID string, err error)
 	// PauseExecution and ResumeExecution pause and resume a workflow execution (handlers/pause).

@@ -18,7 +18,10 @@ func TestTheAPIRefusesTextAReadModelCannotHoldNamingTheField(t *testing.T) {
 	t.Parallel()
 	ran := 0
 	api := httpapi.New(httpapi.Config{
-		RunAction: func(context.Context, httpapi.RunRequest) (string, error) { ran++; return "x", nil },
+		RunAction: func(context.Context, httpapi.RunRequest) (httpapi.Execution, error) {
+			ran++
+			return httpapi.Execution{ID: "x"}, nil
+		},
 		GetExecution: func(_ context.Context, id string) (executions.Execution, error) {
 			return executions.Execution{}, executions.ErrNotFound
 		},

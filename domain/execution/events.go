@@ -66,7 +66,21 @@ type ExecutionStatusChanged struct {
 	Stdout          string          `json:"stdout,omitempty"`
 	Stderr          string          `json:"stderr,omitempty"`
 	OutputTruncated bool            `json:"output_truncated,omitempty"`
+	// ParentID repeats the request's parent_id, so that a consumer learns from the change
+	// itself whether the execution is a workflow's task: "" for a top-level execution. It is
+	// nil (absent) only in changes recorded before it was added, where the stream must be
+	// read to know. Transition always sets it.
+	ParentID *string `json:"parent_id,omitempty"`
 }
 
 // EventType is the wire name.
 func (ExecutionStatusChanged) EventType() string { return "ExecutionStatusChanged" }
+
+// Parent reports the parent the change names, and whether it names one at all (false for
+// a change recorded before ParentID existed: read the stream).
+func (e ExecutionStatusChanged) Parent() (parentID string, known bool) {
+	if e.ParentID == nil {
+		return "", false
+	}
+	return *e.ParentID, true
+}

@@ -81,6 +81,9 @@ func (x *Execution) Apply(e event.Event) error {
 		if e.From != x.status {
 			return fmt.Errorf("execution %s changed from %s, but it was %s", x.id, e.From, x.status)
 		}
+		if parent, known := e.Parent(); known && parent != x.parentID {
+			return fmt.Errorf("execution %s changed naming parent %q, but its parent is %q", x.id, parent, x.parentID)
+		}
 		if err := CheckTransition(e.From, e.To); err != nil {
 			return err
 		}
@@ -159,7 +162,9 @@ func (x *Execution) Transition(to Status, o Outcome) (ExecutionStatusChanged, er
 		// the change to that worker alone.
 		o.WorkerID = x.workerID
 	}
+	parent := x.parentID
 	return ExecutionStatusChanged{
+		ParentID:        &parent,
 		ExecutionID:     x.id,
 		From:            x.status,
 		To:              to,

@@ -157,8 +157,15 @@ func TestTransitionDecidesOnlyWhatTheStateMachineAllows(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Transition: %v", err)
 			}
-			if !reflect.DeepEqual(got, *tt.want) {
-				t.Fatalf("decided\n %+v\nwant\n %+v", got, *tt.want)
+			// Every change names the execution's parent (here a workflow's), so that a
+			// consumer learns from it whether the execution is a task.
+			if parent, known := got.Parent(); !known || parent != requested().ParentID {
+				t.Fatalf("decided a change naming parent %q (known %v), want %q", parent, known, requested().ParentID)
+			}
+			want := *tt.want
+			want.ParentID = got.ParentID
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("decided\n %+v\nwant\n %+v", got, want)
 			}
 			// The decision folds: the aggregate moves on to it.
 			before := x.Version()
@@ -280,5 +287,21 @@ func TestACancelNamesTheWorkerRunningTheExecution(t *testing.T) {
 	}
 	if got, err := wf.Transition(execution.Canceling, execution.Outcome{}); err != nil || got.WorkerID != "" {
 		t.Fatalf("a workflow's cancel = %+v, %v; want no worker", got, err)
+	}
+}
+
+func TestAChangeNamingAnotherParentIsRefused(t *testing.T) {
+	t.Parallel()
+	other, top := "01JQ3V5E8G7ZKX2N4P6R8T0W39", ""
+	for _, parent := range []*string{&other, &top} {
+		ch := changed(execution.Requested, execution.Scheduling)
+		ch.ParentID = parent
+		if _, err := execution.FromEvents([]event.Event{requested(), ch}); err == nil || !strings.Contains(err.Error(), "parent") {
+			t.Errorf("a change naming parent %q folded (err %v); want it refused", *parent, err)
+		}
+	}
+	// A change recorded before the field existed names none: it folds.
+	if _, err := execution.FromEvents([]event.Event{requested(), changed(execution.Requested, execution.Scheduling)}); err != nil {
+		t.Errorf("a change without parent_id: %v", err)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
+	"github.com/attune-go/attune/handlers/internal/decide"
 	"github.com/attune-go/attune/handlers/scheduler"
 )
 
@@ -336,41 +337,40 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 // heads, in one append; it returns the heads admitted.
 func (g *Gate) release(ctx context.Context, l policy.Limit, key, id string, status execution.Status, md event.Metadata) ([]string, error) {
 	stream := policy.QueueStreamID(l.Ref, key)
-	for range maxAttempts {
-		q, err := g.fold(ctx, stream)
-		if err != nil {
-			return nil, err
-		}
-		version := q.Version()
+	var ids []string
+	loop := decide.Loop[*policy.Queue]{Log: g.log, Fold: foldQueue, Attempts: maxAttempts}
+	res, err := loop.Run(ctx, stream, func(_ context.Context, f decide.Folded[*policy.Queue]) (decide.Decision, error) {
+		q := f.State
 		var events []event.Event
 		if q.Holds(id) {
 			rel := policy.SlotReleased{Policy: l.Ref, PolicyType: l.Type, Key: key, ExecutionID: id, Status: status}
 			events = append(events, rel)
 			if err := q.Apply(rel); err != nil {
-				return nil, err
+				return decide.Decision{}, err
 			}
 		}
-		now := g.now()
-		heads := l.Heads(q, key, now)
-		ids := make([]string, len(heads))
+		heads := l.Heads(q, key, g.now())
+		ids = make([]string, len(heads))
 		for i, c := range heads {
 			events = append(events, c)
 			ids[i] = c.ExecutionID
 		}
-		if len(events) == 0 {
-			return nil, nil
-		}
-		err = g.append(ctx, stream, version, md, events)
-		if errors.Is(err, eventstore.ErrVersionConflict) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(ids) > 0 {
-			g.logger.Debug("policy queue moved on", "policy", l.Ref, "key", key, "admitted", ids)
-		}
-		return slices.Clip(ids), nil
+		return decide.Decision{Events: events, Metadata: md}, nil
+	})
+	if err != nil || !res.Appended {
+		return nil, err
 	}
-	return nil, fmt.Errorf("queue %s: still conflicting after %d attempts", stream, maxAttempts)
+	if len(ids) > 0 {
+		g.logger.Debug("policy queue moved on", "policy", l.Ref, "key", key, "admitted", ids)
+	}
+	return slices.Clip(ids), nil
+}
+
+// foldQueue folds a policy's queue stream (policy.FoldQueue), for the shared path.
+func foldQueue(_ string, recorded []eventstore.Recorded) (*policy.Queue, error) {
+	events, err := decide.Decode(recorded)
+	if err != nil {
+		return nil, err
+	}
+	return policy.FoldQueue(events)
 }

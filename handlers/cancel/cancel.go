@@ -17,6 +17,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/handlers/internal/decide"
 )
 
 // ErrNotFound is returned for an execution the log does not hold.
@@ -40,73 +41,40 @@ type Log interface {
 
 // Cancel asks for the execution to stop and returns the status it moved to. Asking again
 // while it is canceling is not an error. A concurrent change (the worker reporting at that very
-// moment) is settled by re-reading, a few times at most.
+// moment) is settled by re-reading, a few times at most (handlers/internal/decide). Where a
+// cancel takes an execution is the domain's decision (execution.CancelTarget).
 func Cancel(ctx context.Context, log Log, id, actor string) (execution.Status, error) {
-	stream := execution.StreamID(id)
-	for attempt := 0; ; attempt++ {
-		recorded, err := log.ReadStream(ctx, stream)
-		if err != nil {
-			return "", fmt.Errorf("cancel %s: read: %w", id, err)
+	var status execution.Status
+	loop := decide.Executions(log)
+	loop.Attempts = attempts
+	_, err := loop.Run(ctx, execution.StreamID(id), func(_ context.Context, f decide.Folded[*execution.Execution]) (decide.Decision, error) {
+		x := f.State
+		status = x.Status()
+		if status.Terminal() {
+			return decide.Decision{}, &FinishedError{ID: id, Status: status}
 		}
-		if len(recorded) == 0 {
-			return "", fmt.Errorf("cancel %s: %w", id, ErrNotFound)
+		change, ok, err := x.Cancel("cancel requested by " + actor)
+		if err != nil || !ok {
+			return decide.Decision{}, err // already canceling
 		}
-		x, err := fold(recorded)
-		if err != nil {
-			return "", fmt.Errorf("cancel %s: %w", id, err)
-		}
-		to, ok := target(x.Status())
-		switch {
-		case x.Status().Terminal():
-			return x.Status(), &FinishedError{ID: id, Status: x.Status()}
-		case !ok:
-			return x.Status(), nil // already canceling
-		}
-		change, err := x.Transition(to, execution.Outcome{Reason: "cancel requested by " + actor})
-		if err != nil {
-			return "", err
-		}
-		last := recorded[len(recorded)-1]
-		md := last.Metadata
+		status = change.To
+		md := f.Last.Metadata
 		md.CausationID = "cancel:" + actor
 		md.Actor = actor
-		p, err := eventstore.NewProposed(change, md)
-		if err != nil {
-			return "", err
-		}
-		_, err = log.Append(ctx, stream, eventstore.Exact(x.Version()), p)
-		if errors.Is(err, eventstore.ErrVersionConflict) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("cancel %s: %w", id, err)
-		}
-		return to, nil
+		return decide.Decision{Events: []event.Event{change}, Metadata: md}, nil
+	})
+	var finished *FinishedError
+	switch {
+	case errors.As(err, &finished):
+		return finished.Status, err
+	case errors.Is(err, decide.ErrNoStream):
+		return "", fmt.Errorf("cancel %s: %w", id, ErrNotFound)
+	case err != nil:
+		return "", fmt.Errorf("cancel %s: %w", id, err)
 	}
+	return status, nil
 }
 
-// target is where a cancel takes an execution from status s.
-func target(s execution.Status) (execution.Status, bool) {
-	switch s {
-	case execution.Running, execution.Pausing, execution.Paused:
-		// A held workflow goes canceling too: the engine cancels what it still holds or
-		// waits for (held runs, a pending inquiry, paused sub-workflows) and ends it.
-		return execution.Canceling, true
-	case execution.Requested, execution.Delayed, execution.Scheduling, execution.Scheduled, execution.Pending:
-		// Nothing runs it (a pending inquiry only waits for an answer): cancelled at once.
-		return execution.Cancelled, true
-	}
-	return "", false
-}
-
-func fold(recorded []eventstore.Recorded) (*execution.Execution, error) {
-	events := make([]event.Event, 0, len(recorded))
-	for _, r := range recorded {
-		e, err := r.Decode()
-		if err != nil {
-			return nil, err
-		}
-		events = append(events, e)
-	}
-	return execution.FromEvents(events)
-}
+// attempts is how many times a cancel decides before it gives up on a stream that keeps
+// moving: as many as before the shared path.
+const attempts = 6

@@ -13,6 +13,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/worker"
+	"github.com/attune-go/attune/handlers/internal/decide"
 )
 
 // Name is the handler's persisted identifier: it names its queue
@@ -54,87 +55,47 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 	if !ok || change.To != execution.Canceling {
 		return nil
 	}
-
-	x, err := h.execution(ctx, e.StreamID)
-	if err != nil {
-		return err
-	}
-	// Settled already (the worker reported, or this is a redelivery), or run by the engine
-	// rather than a worker (a workflow, whose cancel cascades through its children).
-	if x.Status() != execution.Canceling || x.WorkerID() == "" {
-		return nil
-	}
-	left, why, err := h.workerLeft(ctx, x.WorkerID())
-	if err != nil || !left {
-		return err // a live worker will report how the run ended
-	}
-
-	abandoned, err := x.Transition(execution.Abandoned, execution.Outcome{
-		Reason:   fmt.Sprintf("cancel requested after worker %s left (%s)", x.WorkerID(), why),
-		WorkerID: x.WorkerID(),
+	// The expected version makes the decision once: if the worker's report (or another
+	// delivery of this message) lands first, the append conflicts, and the decision taken
+	// again on the stream finds the execution settled.
+	_, err = decide.Executions(h.log).Run(ctx, e.StreamID, func(ctx context.Context, f decide.Folded[*execution.Execution]) (decide.Decision, error) {
+		x := f.State
+		// Settled already (the worker reported, or this is a redelivery), or run by the engine
+		// rather than a worker (a workflow, whose cancel cascades through its children).
+		if x.Status() != execution.Canceling || x.WorkerID() == "" {
+			return decide.Decision{}, nil
+		}
+		why, left, err := h.workerLeft(ctx, x.WorkerID())
+		if err != nil || !left {
+			return decide.Decision{}, err // a live worker will report how the run ended
+		}
+		abandoned, err := x.Transition(execution.Abandoned, execution.Outcome{
+			Reason:   fmt.Sprintf("cancel requested after worker %s left (%s)", x.WorkerID(), why),
+			WorkerID: x.WorkerID(),
+		})
+		if err != nil {
+			return decide.Decision{}, err
+		}
+		return decide.Decision{Events: []event.Event{abandoned}, Metadata: e.Metadata.Caused(e.ID.String())}, nil
 	})
 	if err != nil {
-		return err
-	}
-	proposed, err := eventstore.NewProposed(abandoned, e.Metadata.Caused(e.ID.String()))
-	if err != nil {
-		return err
-	}
-	// The expected version makes the decision once: if the worker's report (or another
-	// delivery of this message) lands first, the append conflicts, the router retries, and
-	// the reload finds the execution settled.
-	if _, err := h.log.Append(ctx, e.StreamID, eventstore.Exact(x.Version()), proposed); err != nil {
-		return fmt.Errorf("abandon execution %s: %w", x.ID(), err)
+		return fmt.Errorf("abandon execution %s: %w", change.ExecutionID, err)
 	}
 	return nil
 }
 
-func (h *Handler) execution(ctx context.Context, stream string) (*execution.Execution, error) {
-	events, err := h.read(ctx, stream)
-	if err != nil {
-		return nil, err
-	}
-	x, err := execution.FromEvents(events)
-	if err != nil {
-		return nil, bus.Permanent(fmt.Errorf("stream %s: %w", stream, err))
-	}
-	return x, nil
-}
-
-// workerLeft reports whether the worker can no longer report on its runs: its last
-// lifecycle event is a deregistration, or it never registered.
-func (h *Handler) workerLeft(ctx context.Context, workerID string) (bool, string, error) {
-	events, err := h.read(ctx, worker.StreamID(workerID))
-	if err != nil {
-		return false, "", err
-	}
-	left, why := true, "never registered"
-	for _, e := range events {
-		switch e := e.(type) {
-		case *worker.WorkerRegistered:
-			left, why = false, ""
-		case *worker.WorkerDeregistered:
-			left, why = true, e.Reason
-			if e.Lost {
-				why = "lost: " + e.Reason
-			}
-		}
-	}
-	return left, why, nil
-}
-
-func (h *Handler) read(ctx context.Context, stream string) ([]event.Event, error) {
+// workerLeft reports whether the worker can no longer report on its runs (domain/worker
+// Lifecycle): its last lifecycle event is a deregistration, or it never registered.
+func (h *Handler) workerLeft(ctx context.Context, workerID string) (string, bool, error) {
+	stream := worker.StreamID(workerID)
 	recorded, err := h.log.ReadStream(ctx, stream)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, err)
+		return "", false, fmt.Errorf("read %s: %w", stream, err)
 	}
-	out := make([]event.Event, 0, len(recorded))
-	for _, r := range recorded {
-		e, err := r.Decode()
-		if err != nil {
-			return nil, bus.Permanent(err)
-		}
-		out = append(out, e)
+	events, err := decide.Decode(recorded)
+	if err != nil {
+		return "", false, bus.Permanent(err)
 	}
-	return out, nil
+	why, left := worker.FoldLifecycle(events).Left()
+	return why, left, nil
 }

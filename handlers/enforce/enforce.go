@@ -23,6 +23,7 @@ import (
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/handlers/internal/actionparams"
+	"github.com/attune-go/attune/handlers/internal/decide"
 )
 
 // Name is the handler's persisted identifier: it names its queue (EnforcementCreated.enforce).
@@ -75,23 +76,17 @@ func New(cfg Config) *Handler {
 	return &Handler{cfg: cfg}
 }
 
-// state is an enforcement folded from its stream.
-type state struct {
-	created *enforcement.EnforcementCreated
-	done    bool // processed or skipped
-	version int64
-}
-
 // Handle reacts to one EnforcementCreated.
 func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 	if e.Type != (enforcement.EnforcementCreated{}).EventType() {
 		return nil
 	}
-	st, err := h.load(ctx, e.StreamID)
-	if err != nil || st.done {
+	st, err := h.enforcements().Load(ctx, e.StreamID)
+	if err != nil || st.State.Done() {
 		return err // processed by an earlier delivery, or skipped when it was created
 	}
-	created := st.created
+	c := st.State.Created()
+	created := &c
 	enfID, err := ulid.Parse(created.EnforcementID)
 	if err != nil {
 		return bus.Permanent(fmt.Errorf("enforcement in %s: id %q: %w", e.StreamID, created.EnforcementID, err))
@@ -115,13 +110,13 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 		action, ok := h.cfg.Catalog.Action(created.Action)
 		if !ok {
 			reason := fmt.Sprintf("action %s is not registered (retired, or its pack was never loaded)", created.Action)
-			return h.finish(ctx, e.StreamID, st.version, enforcement.EnforcementSkipped{EnforcementID: created.EnforcementID, Reason: reason}, md)
+			return h.finish(ctx, e.StreamID, st, enforcement.EnforcementSkipped{EnforcementID: created.EnforcementID, Reason: reason}, md)
 		}
 		if err := h.request(ctx, execID, created, action, md); err != nil {
 			return err
 		}
 	}
-	return h.finish(ctx, e.StreamID, st.version, enforcement.EnforcementProcessed{EnforcementID: created.EnforcementID, ExecutionID: execID}, md)
+	return h.finish(ctx, e.StreamID, st, enforcement.EnforcementProcessed{EnforcementID: created.EnforcementID, ExecutionID: execID}, md)
 }
 
 // request appends ExecutionRequested, and the failure it ends in when the parameters break
@@ -179,47 +174,31 @@ func (h *Handler) request(ctx context.Context, execID string, c *enforcement.Enf
 	return nil
 }
 
-// finish records the enforcement's outcome. A conflict means another delivery got there
-// first: done if it recorded an outcome, retried otherwise.
-func (h *Handler) finish(ctx context.Context, stream string, version int64, outcome event.Event, md event.Metadata) error {
-	proposed, err := propose(md, outcome)
-	if err != nil {
-		return err
-	}
-	_, err = h.cfg.Log.Append(ctx, stream, eventstore.Exact(version), proposed...)
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, eventstore.ErrVersionConflict) {
-		if st, lerr := h.load(ctx, stream); lerr == nil && st.done {
-			return nil
+// finish records the enforcement's outcome, from the fold Handle read. A conflict means
+// another delivery got there first: decided again, it finds the outcome recorded (nothing to
+// do) or records it on the stream as it is now.
+func (h *Handler) finish(ctx context.Context, stream string, known decide.Folded[*enforcement.State], outcome event.Event, md event.Metadata) error {
+	_, err := h.enforcements().RunFrom(ctx, stream, known, func(_ context.Context, f decide.Folded[*enforcement.State]) (decide.Decision, error) {
+		if f.State.Done() {
+			return decide.Decision{}, nil
 		}
+		return decide.Decision{Events: []event.Event{outcome}, Metadata: md}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("record %s on %s: %w", outcome.EventType(), stream, err)
 	}
-	return fmt.Errorf("record %s on %s: %w", outcome.EventType(), stream, err)
+	return nil
 }
 
-func (h *Handler) load(ctx context.Context, stream string) (state, error) {
-	recorded, err := h.cfg.Log.ReadStream(ctx, stream)
-	if err != nil {
-		return state{}, fmt.Errorf("read %s: %w", stream, err)
-	}
-	st := state{version: int64(len(recorded))}
-	for _, r := range recorded {
-		e, err := r.Decode()
+// enforcements is the path to decide on an enforcement's stream (domain/enforcement State).
+func (h *Handler) enforcements() decide.Loop[*enforcement.State] {
+	return decide.Loop[*enforcement.State]{Log: h.cfg.Log, Fold: func(_ string, recorded []eventstore.Recorded) (*enforcement.State, error) {
+		events, err := decide.Decode(recorded)
 		if err != nil {
-			return state{}, bus.Permanent(err)
+			return nil, err
 		}
-		switch e := e.(type) {
-		case *enforcement.EnforcementCreated:
-			st.created = e
-		case *enforcement.EnforcementProcessed, *enforcement.EnforcementSkipped:
-			st.done = true
-		}
-	}
-	if st.created == nil {
-		return state{}, bus.Permanent(fmt.Errorf("stream %s does not open with EnforcementCreated", stream))
-	}
-	return st, nil
+		return enforcement.FromEvents(events)
+	}}
 }
 
 func propose(md event.Metadata, events ...event.Event) ([]eventstore.Proposed, error) {

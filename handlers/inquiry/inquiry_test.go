@@ -54,7 +54,7 @@ func TestAskCreatesTheInquiryAndWaits(t *testing.T) {
 	fx.WhenRedelivered(en.Ask, rec...)
 	fx.Then(`
 		InquiryCreated inquiry=e1 execution=e1 parent_execution=wf1 task=approve route=ops schema={"approved":{"type":"boolean","required":true}} schema_kind=flat roles=["admin"] tokens=["alice"] ttl=60 expires_at=2026-01-02T03:05:05Z
-		ExecutionStatusChanged execution=e1 from=requested to=pending reason="waiting for an answer until 2026-01-02T03:05:05Z"`)
+		ExecutionStatusChanged execution=e1 from=requested to=pending reason="waiting for an answer until 2026-01-02T03:05:05Z" parent=wf1`)
 }
 
 func TestAskAfterACrashBetweenItsAppendsOnlyMovesTheExecution(t *testing.T) {
@@ -64,7 +64,7 @@ func TestAskAfterACrashBetweenItsAppendsOnlyMovesTheExecution(t *testing.T) {
 	rec := fx.Given(execution.StreamID("e1"), asked("e1"))
 	fx.Given(inquiry.StreamID("e1"), created(fx, "e1"))
 	fx.WhenRedelivered(en.Ask, rec...)
-	fx.Then(`ExecutionStatusChanged execution=e1 from=requested to=pending reason="waiting for an answer until 2026-01-02T03:05:05Z"`)
+	fx.Then(`ExecutionStatusChanged execution=e1 from=requested to=pending reason="waiting for an answer until 2026-01-02T03:05:05Z" parent=wf1`)
 }
 
 func TestAskWithABadSchemaFailsTheExecution(t *testing.T) {
@@ -75,7 +75,7 @@ func TestAskWithABadSchemaFailsTheExecution(t *testing.T) {
 	req.Parameters = json.RawMessage(`{"schema":{"type":"string"}}`)
 	rec := fx.Given(execution.StreamID("e1"), req)
 	fx.WhenRedelivered(en.Ask, rec...)
-	fx.Then(`ExecutionStatusChanged execution=e1 from=requested to=failed reason="core.ask: JSON Schema: its top level must say \"type\": \"object\" (an answer is an object, read as tas…"`)
+	fx.Then(`ExecutionStatusChanged execution=e1 from=requested to=failed reason="core.ask: JSON Schema: its top level must say \"type\": \"object\" (an answer is an object, read as tas…" parent=wf1`)
 }
 
 func TestAskLeavesOtherActionsAndSettledExecutionsAlone(t *testing.T) {
@@ -118,7 +118,7 @@ func TestRespondCompletesTheExecutionWithTheAnswerOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := handlertest.Script(fx.Appended()); got != `InquiryResponded inquiry=e1 responder=alice response={"approved":true}
-ExecutionStatusChanged execution=e1 from=pending to=completed reason="answered by alice" result={"approved":true}` {
+ExecutionStatusChanged execution=e1 from=pending to=completed reason="answered by alice" result={"approved":true} parent=wf1` {
 		t.Fatalf("appended:\n%s", got)
 	}
 }
@@ -192,7 +192,7 @@ func TestAtItsDeadlineTheInquiryTimesOut(t *testing.T) {
 		}
 	}
 	if got := handlertest.Script(fx.Appended()); got != `InquiryTimedOut inquiry=e1 expires_at=2026-01-02T03:05:05Z
-ExecutionStatusChanged execution=e1 from=pending to=timeout reason="no answer by 2026-01-02T03:05:05Z"` {
+ExecutionStatusChanged execution=e1 from=pending to=timeout reason="no answer by 2026-01-02T03:05:05Z" parent=wf1` {
 		t.Fatalf("appended:\n%s", got)
 	}
 }
@@ -214,7 +214,7 @@ func TestAnAnswerWhoseExecutionChangeWasLostIsCompletedByTheAnsweredHandler(t *t
 	pending(fx, "e1")
 	rec := fx.Given(inquiry.StreamID("e1"), inquiry.InquiryResponded{InquiryID: "e1", Responder: "alice", Response: json.RawMessage(`{"approved":false}`)})
 	fx.WhenRedelivered(en.Answered, rec...)
-	fx.Then(`ExecutionStatusChanged execution=e1 from=pending to=completed reason="answered by alice" result={"approved":false}`)
+	fx.Then(`ExecutionStatusChanged execution=e1 from=pending to=completed reason="answered by alice" result={"approved":false} parent=wf1`)
 }
 
 func TestSweepSettlesWhatTheReadModelSaysIsDue(t *testing.T) {
@@ -238,8 +238,8 @@ func TestSweepSettlesWhatTheReadModelSaysIsDue(t *testing.T) {
 		t.Fatalf("Due asked at %v, want the engine's clock", dueAt)
 	}
 	want := `InquiryTimedOut inquiry=e1 expires_at=2026-01-02T03:05:05Z
-ExecutionStatusChanged execution=e1 from=pending to=timeout reason="no answer by 2026-01-02T03:05:05Z"
-ExecutionStatusChanged execution=e2 from=pending to=timeout reason="no answer by 2026-01-02T03:05:05Z"`
+ExecutionStatusChanged execution=e1 from=pending to=timeout reason="no answer by 2026-01-02T03:05:05Z" parent=wf1
+ExecutionStatusChanged execution=e2 from=pending to=timeout reason="no answer by 2026-01-02T03:05:05Z" parent=wf1`
 	if got := handlertest.Script(fx.Appended()); got != want {
 		t.Fatalf("appended:\n%s\nwant:\n%s", got, want)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/workflow"
+	"github.com/attune-go/attune/handlers/internal/decide"
 )
 
 // ErrNotFound is returned for an execution the log does not hold.
@@ -32,7 +33,7 @@ type Log interface {
 // Pausing a workflow paused by an operator already changes nothing. A refusal is a
 // *workflow.Refusal (not a workflow, not running).
 func Pause(ctx context.Context, log Log, id, actor string) (execution.Status, error) {
-	return decide(ctx, log, id, actor, "pause", func(s *workflow.State, x *execution.Execution) ([]event.Event, error) {
+	return hold(ctx, log, id, actor, "pause", func(s *workflow.State, x *execution.Execution) ([]event.Event, error) {
 		return s.Pause(x, "paused by "+actor)
 	})
 }
@@ -40,67 +41,68 @@ func Pause(ctx context.Context, log Log, id, actor string) (execution.Status, er
 // Resume resumes the workflow run of execution id and returns the status it is in then. A
 // refusal is a *workflow.Refusal (not paused, or only waiting for an inquiry's answer).
 func Resume(ctx context.Context, log Log, id, actor string) (execution.Status, error) {
-	return decide(ctx, log, id, actor, "resume", func(s *workflow.State, x *execution.Execution) ([]event.Event, error) {
+	return hold(ctx, log, id, actor, "resume", func(s *workflow.State, x *execution.Execution) ([]event.Event, error) {
 		return s.Resume(x, "resumed by "+actor)
 	})
 }
 
-func decide(ctx context.Context, log Log, id, actor, what string, d func(*workflow.State, *execution.Execution) ([]event.Event, error)) (execution.Status, error) {
-	stream := execution.StreamID(id)
-	for attempt := 0; ; attempt++ {
-		recorded, err := log.ReadStream(ctx, stream)
+// held is a workflow execution folded: the execution and its workflow state.
+type held struct {
+	x  *execution.Execution
+	st *workflow.State
+}
+
+func foldHeld(stream string, recorded []eventstore.Recorded) (held, error) {
+	if len(recorded) == 0 {
+		return held{}, fmt.Errorf("%s: %w", stream, decide.ErrNoStream)
+	}
+	events, err := decide.Decode(recorded)
+	if err != nil {
+		return held{}, err
+	}
+	x, err := execution.FromEvents(events)
+	if err != nil {
+		return held{}, err
+	}
+	st, err := workflow.FromEvents(events)
+	if err != nil {
+		return held{}, err
+	}
+	return held{x: x, st: st}, nil
+}
+
+// attempts is how many times a pause or resume decides before it gives up on a stream that
+// keeps moving.
+const attempts = 6
+
+func hold(ctx context.Context, log Log, id, actor, what string, d func(*workflow.State, *execution.Execution) ([]event.Event, error)) (execution.Status, error) {
+	var to execution.Status
+	var refused error
+	loop := decide.Loop[held]{Log: log, Fold: foldHeld, Attempts: attempts}
+	_, err := loop.Run(ctx, execution.StreamID(id), func(_ context.Context, f decide.Folded[held]) (decide.Decision, error) {
+		to, refused = f.State.x.Status(), nil
+		decided, err := d(f.State.st, f.State.x)
 		if err != nil {
-			return "", fmt.Errorf("%s %s: read: %w", what, id, err)
+			refused = err
+			return decide.Decision{}, err
 		}
-		if len(recorded) == 0 {
-			return "", fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
-		}
-		events := make([]event.Event, 0, len(recorded))
-		for _, r := range recorded {
-			e, err := r.Decode()
-			if err != nil {
-				return "", fmt.Errorf("%s %s: %w", what, id, err)
-			}
-			events = append(events, e)
-		}
-		x, err := execution.FromEvents(events)
-		if err != nil {
-			return "", fmt.Errorf("%s %s: %w", what, id, err)
-		}
-		st, err := workflow.FromEvents(events)
-		if err != nil {
-			return "", fmt.Errorf("%s %s: %w", what, id, err)
-		}
-		decided, err := d(st, x)
-		if err != nil {
-			return x.Status(), err
-		}
-		to := x.Status()
-		if len(decided) == 0 {
-			return to, nil
-		}
-		last := recorded[len(recorded)-1]
-		md := last.Metadata
-		md.CausationID = what + ":" + actor
-		md.Actor = actor
-		proposed := make([]eventstore.Proposed, 0, len(decided))
 		for _, e := range decided {
 			if ch, ok := e.(execution.ExecutionStatusChanged); ok {
 				to = ch.To
 			}
-			p, err := eventstore.NewProposed(e, md)
-			if err != nil {
-				return "", err
-			}
-			proposed = append(proposed, p)
 		}
-		_, err = log.Append(ctx, stream, eventstore.Exact(x.Version()), proposed...)
-		if errors.Is(err, eventstore.ErrVersionConflict) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("%s %s: %w", what, id, err)
-		}
-		return to, nil
+		md := f.Last.Metadata
+		md.CausationID = what + ":" + actor
+		md.Actor = actor
+		return decide.Decision{Events: decided, Metadata: md}, nil
+	})
+	switch {
+	case refused != nil:
+		return to, refused
+	case errors.Is(err, decide.ErrNoStream):
+		return "", fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
+	case err != nil:
+		return "", fmt.Errorf("%s %s: %w", what, id, err)
 	}
+	return to, nil
 }

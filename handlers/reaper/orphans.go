@@ -7,8 +7,10 @@ import (
 
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/worker"
+	"github.com/attune-go/attune/handlers/internal/decide"
 	"github.com/attune-go/attune/projections/executions"
 )
 
@@ -41,7 +43,7 @@ func (r *Reaper) settleOrphans(ctx context.Context) error {
 			continue
 		}
 		l := lifecycleOf(recorded)
-		if l.registered {
+		if l.Registered() {
 			if !r.overdue(xs) {
 				continue // it will report on them itself
 			}
@@ -73,36 +75,37 @@ func (r *Reaper) settleOrphans(ctx context.Context) error {
 // places it again at once if it never started.
 func (r *Reaper) workerLeft(ctx context.Context, executionID, workerID string, l lifecycle) error {
 	return r.settle(ctx, executionID, l.cause, func(x *execution.Execution) (execution.ExecutionStatusChanged, bool, error) {
-		return x.WorkerLeft(workerID, l.why)
+		return x.WorkerLeft(workerID, l.why())
 	})
 }
 
 // settle folds the execution, lets decide choose its change, and appends it with the
-// version it read; cause, when set, is the event the change follows from (else the
-// execution's latest). An execution sent back to scheduling is placed again at once.
+// version it read (handlers/internal/decide: a conflict is decided again on the stream as it
+// is then); cause, when set, is the event the change follows from (else the execution's
+// latest). An execution sent back to scheduling is placed again at once.
 func (r *Reaper) settle(ctx context.Context, executionID string, cause eventstore.Recorded,
-	decide func(*execution.Execution) (execution.ExecutionStatusChanged, bool, error)) error {
-	stream := execution.StreamID(executionID)
-	x, last, err := r.fold(ctx, stream)
-	if err != nil {
-		return err
-	}
-	ch, ok, err := decide(x)
-	if err != nil || !ok {
-		return err // settled or placed elsewhere meanwhile: the read model has not caught up
-	}
-	if cause.StreamID == "" {
-		cause = last
-	}
-	p, err := eventstore.NewProposed(ch, last.Metadata.Caused(cause.ID.String()))
-	if err != nil {
-		return err
-	}
-	if _, err := r.cfg.Log.Append(ctx, stream, eventstore.Exact(x.Version()), p); err != nil {
-		if errors.Is(err, eventstore.ErrVersionConflict) {
-			return nil // its worker's report or a cancel got in first; the next pass looks again
+	decideChange func(*execution.Execution) (execution.ExecutionStatusChanged, bool, error)) error {
+	var ch execution.ExecutionStatusChanged
+	res, err := decide.Executions(r.cfg.Log).Run(ctx, execution.StreamID(executionID), func(_ context.Context, f decide.Folded[*execution.Execution]) (decide.Decision, error) {
+		var ok bool
+		var err error
+		ch, ok, err = decideChange(f.State)
+		if err != nil || !ok {
+			return decide.Decision{}, err // settled or placed elsewhere meanwhile: the read model has not caught up
 		}
-		return fmt.Errorf("record %s → %s of execution %s: %w", ch.From, ch.To, executionID, err)
+		c := cause
+		if c.StreamID == "" {
+			c = f.Last
+		}
+		return decide.Decision{Events: []event.Event{ch}, Metadata: f.Last.Metadata.Caused(c.ID.String())}, nil
+	})
+	switch {
+	case errors.Is(err, eventstore.ErrVersionConflict):
+		return nil // its worker's report or a cancel keeps getting in first; the next pass looks again
+	case err != nil:
+		return fmt.Errorf("settle execution %s: %w", executionID, err)
+	case !res.Appended:
+		return nil
 	}
 	if ch.To != execution.Scheduling {
 		r.log.Warn("execution abandoned", "execution_id", executionID, "worker_id", ch.WorkerID, "reason", ch.Reason)

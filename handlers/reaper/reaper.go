@@ -243,21 +243,3 @@ func (r *Reaper) list(ctx context.Context, statuses ...execution.Status) ([]exec
 		f.Cursor = page.Next
 	}
 }
-
-func (r *Reaper) fold(ctx context.Context, stream string) (*execution.Execution, eventstore.Recorded, error) {
-	recorded, err := r.cfg.Log.ReadStream(ctx, stream)
-	if err != nil {
-		return nil, eventstore.Recorded{}, fmt.Errorf("read %s: %w", stream, err)
-	}
-	events := make([]event.Event, len(recorded))
-	for i, rec := range recorded {
-		if events[i], err = rec.Decode(); err != nil {
-			return nil, eventstore.Recorded{}, err
-		}
-	}
-	x, err := execution.FromEvents(events)
-	if err != nil {
-		return nil, eventstore.Recorded{}, fmt.Errorf("stream %s: %w", stream, err)
-	}
-	return x, recorded[len(recorded)-1], nil
-}

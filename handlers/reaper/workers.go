@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/worker"
+	"github.com/attune-go/attune/handlers/internal/decide"
 )
 
 // declareLost deregisters the workers that stopped beating and removes their rows.
@@ -37,49 +39,53 @@ func (r *Reaper) declareLost(ctx context.Context) error {
 }
 
 func (r *Reaper) deregister(ctx context.Context, workerID, reason string) error {
-	stream := worker.StreamID(workerID)
-	recorded, err := r.cfg.Log.ReadStream(ctx, stream)
+	loop := decide.Loop[worker.Lifecycle]{Log: r.cfg.Log, Fold: func(_ string, recorded []eventstore.Recorded) (worker.Lifecycle, error) {
+		return lifecycleOf(recorded).Lifecycle, nil
+	}}
+	res, err := loop.Run(ctx, worker.StreamID(workerID), func(_ context.Context, f decide.Folded[worker.Lifecycle]) (decide.Decision, error) {
+		if !f.State.Registered() {
+			return decide.Decision{}, nil // deregistered already (it stopped, or an earlier pass got here)
+		}
+		return decide.Decision{
+			Events:   []event.Event{worker.WorkerDeregistered{WorkerID: workerID, Reason: reason, Lost: true}},
+			Metadata: f.Last.Metadata.Caused(f.Last.ID.String()),
+		}, nil
+	})
 	if err != nil {
-		return fmt.Errorf("read %s: %w", stream, err)
-	}
-	if l := lifecycleOf(recorded); !l.registered {
-		return nil // deregistered already (it stopped, or an earlier pass got here)
-	}
-	last := recorded[len(recorded)-1]
-	p, err := eventstore.NewProposed(worker.WorkerDeregistered{WorkerID: workerID, Reason: reason, Lost: true},
-		last.Metadata.Caused(last.ID.String()))
-	if err != nil {
-		return err
-	}
-	if _, err := r.cfg.Log.Append(ctx, stream, eventstore.Exact(int64(len(recorded))), p); err != nil {
 		return fmt.Errorf("declare worker %s lost: %w", workerID, err)
 	}
-	r.log.Warn("worker lost", "worker_id", workerID, "reason", reason)
+	if res.Appended {
+		r.log.Warn("worker lost", "worker_id", workerID, "reason", reason)
+	}
 	return nil
 }
 
-// lifecycle is a worker's state as its stream tells it.
+// lifecycle is a worker's state as its stream tells it (domain/worker), with the event it
+// left with: the cause of what the reaper settles for it.
 type lifecycle struct {
-	registered bool
-	why        string              // why it left; empty while registered
-	cause      eventstore.Recorded // the event it left with (zero if it never registered)
+	worker.Lifecycle
+	cause eventstore.Recorded // the event it left with (zero if it never registered, or is registered)
+}
+
+// why is why the worker can no longer report on its runs.
+func (l lifecycle) why() string {
+	why, _ := l.Left()
+	return why
 }
 
 func lifecycleOf(recorded []eventstore.Recorded) lifecycle {
-	l := lifecycle{why: "never registered"}
+	var l lifecycle
 	for _, rec := range recorded {
 		e, err := rec.Decode()
 		if err != nil {
 			continue // a foreign or corrupt event is not a lifecycle change
 		}
-		switch e := e.(type) {
+		l.Apply(e)
+		switch e.(type) {
 		case *worker.WorkerRegistered:
-			l = lifecycle{registered: true}
+			l.cause = eventstore.Recorded{}
 		case *worker.WorkerDeregistered:
-			l = lifecycle{why: e.Reason, cause: rec}
-			if e.Lost {
-				l.why = "lost: " + e.Reason
-			}
+			l.cause = rec
 		}
 	}
 	return l

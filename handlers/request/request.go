@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 
@@ -82,6 +83,31 @@ type Run struct {
 // the action is unknown (ErrUnknownAction) or the parameters break its schema
 // (*ValidationError).
 func Request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req Run) (string, error) {
+	r, err := Submit(ctx, log, catalog, box, req)
+	return r.ID, err
+}
+
+// Requested is an execution as the request left it in the log, for an answer that does not
+// wait for the read models: its ExecutionRequested (parameters sealed), its metadata, and
+// its status.
+type Requested struct {
+	ID       string
+	Event    execution.ExecutionRequested
+	Metadata event.Metadata
+	Status   execution.Status
+	// New is true when this request appended the execution; false when an earlier request
+	// with the same idempotency key had (ClaimID), whose execution is then read from the log
+	// as it is now (Status, UpdatedAt).
+	New bool
+	// CreatedAt is when it was requested: the clock of this process at the append for a new
+	// one (the log stamps its own recorded_at a moment later), the log's recorded_at for an
+	// earlier request's; UpdatedAt is its latest event's.
+	CreatedAt, UpdatedAt time.Time
+}
+
+// Submit is Request returning what the log holds of the execution, so that the API answers
+// with it at once (POST /api/v1/executions) instead of polling the read model.
+func Submit(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req Run) (Requested, error) {
 	return request(ctx, log, catalog, box, req, link{})
 }
 
@@ -116,17 +142,18 @@ func Rerun(ctx context.Context, log Log, catalog Catalog, box *secret.Box, execu
 		return "", err
 	}
 	req := Run{Action: old.Action, Parameters: params, Actor: actor, TraceTag: recorded[0].Metadata.TraceTag}
-	return request(ctx, log, catalog, box, req, link{rerunOf: old.ExecutionID})
+	r, err := request(ctx, log, catalog, box, req, link{rerunOf: old.ExecutionID})
+	return r.ID, err
 }
 
-func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req Run, l link) (string, error) {
+func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req Run, l link) (Requested, error) {
 	action, err := lookup(ctx, log, catalog, req.Action)
 	if err != nil {
-		return "", err
+		return Requested{}, err
 	}
 	params, invalid, err := actionparams.Prepare(box, req.Action, action.Parameters, req.Parameters)
 	if err != nil {
-		return "", fmt.Errorf("request %s: %w", req.Action, err)
+		return Requested{}, fmt.Errorf("request %s: %w", req.Action, err)
 	}
 	if invalid != nil {
 		var problems pack.InvalidParamsError
@@ -135,12 +162,12 @@ func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req
 		if len(problems) > 0 {
 			ve.Field, ve.Reason = problems[0].Param, problems[0].Reason
 		}
-		return "", ve
+		return Requested{}, ve
 	}
 	id := ulid.Make().String()
 	if req.ClaimID != nil {
 		if id, err = req.ClaimID(ctx, id); err != nil {
-			return "", fmt.Errorf("request %s: %w", req.Action, err)
+			return Requested{}, fmt.Errorf("request %s: %w", req.Action, err)
 		}
 	}
 	requested := execution.ExecutionRequested{
@@ -158,16 +185,41 @@ func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req
 	}
 	p, err := eventstore.NewProposed(requested, md)
 	if err != nil {
-		return "", err
+		return Requested{}, err
 	}
+	at := time.Now()
 	if _, err := log.Append(ctx, execution.StreamID(id), eventstore.NoStream, p); err != nil {
 		var conflict *eventstore.VersionConflictError
 		if req.ClaimID != nil && errors.As(err, &conflict) {
-			return id, nil // a retry of a request whose execution is recorded already
+			return recorded(ctx, log, id) // a retry of a request whose execution is recorded already
 		}
-		return "", fmt.Errorf("request %s: %w", req.Action, err)
+		return Requested{}, fmt.Errorf("request %s: %w", req.Action, err)
 	}
-	return id, nil
+	return Requested{ID: id, Event: requested, Metadata: md, Status: execution.Requested, New: true, CreatedAt: at, UpdatedAt: at}, nil
+}
+
+// recorded reads an execution an earlier request recorded, as the log holds it now.
+func recorded(ctx context.Context, log Log, id string) (Requested, error) {
+	stream := execution.StreamID(id)
+	recs, err := log.ReadStream(ctx, stream)
+	if err != nil {
+		return Requested{ID: id}, fmt.Errorf("read %s: %w", stream, err)
+	}
+	events := make([]event.Event, len(recs))
+	for i, r := range recs {
+		if events[i], err = r.Decode(); err != nil {
+			return Requested{ID: id}, fmt.Errorf("read %s: %w", stream, err)
+		}
+	}
+	x, err := execution.FromEvents(events)
+	if err != nil {
+		return Requested{ID: id}, fmt.Errorf("read %s: %w", stream, err)
+	}
+	first, _ := events[0].(*execution.ExecutionRequested) // FromEvents checked it opens with one
+	return Requested{
+		ID: id, Event: *first, Metadata: recs[0].Metadata, Status: x.Status(),
+		CreatedAt: recs[0].RecordedAt, UpdatedAt: recs[len(recs)-1].RecordedAt,
+	}, nil
 }
 
 // lookup finds a live action: in the catalogue, or, when the catalogue has not caught up

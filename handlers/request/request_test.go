@@ -317,3 +317,55 @@ func TestARequestWithAClaimedIdIsRecordedOnceHoweverOftenItIsRetried(t *testing.
 		t.Errorf("an invalid request: err %v, %d claims; want a validation error before any claim", err, claims)
 	}
 }
+
+func TestSubmitAnswersWithWhatItAppendedAndAReplayWithTheLog(t *testing.T) {
+	t.Parallel()
+	e := setup(t, false)
+	ctx := context.Background()
+	first := ""
+	claim := func(_ context.Context, fresh string) (string, error) {
+		if first == "" {
+			first = fresh
+		}
+		return first, nil
+	}
+	run := request.Run{Action: "examples.shout", Parameters: raw(`{"message": "hi", "token": "hunter2"}`), Actor: "alice", TraceTag: "deploy-7", ClaimID: claim}
+	r, err := request.Submit(ctx, e.store, e.reg, e.box, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := e.executions(t)
+	if len(recs) != 1 || r.ID != first || !r.New || r.Status != execution.Requested {
+		t.Fatalf("Submit = %+v with %d events recorded; want the new execution %s, requested", r, len(recs), first)
+	}
+	var logged execution.ExecutionRequested
+	if err := json.Unmarshal(recs[0].Data, &logged); err != nil {
+		t.Fatal(err)
+	}
+	if string(r.Event.Parameters) != string(logged.Parameters) || r.Event.Action != logged.Action || r.Metadata != recs[0].Metadata {
+		t.Errorf("answered %+v %+v; want the request as the log has it: %+v %+v", r.Event, r.Metadata, logged, recs[0].Metadata)
+	}
+	if d := recs[0].RecordedAt.Sub(r.CreatedAt); d < 0 || d > time.Minute {
+		t.Errorf("created at %s, recorded at %s: want the time of the append", r.CreatedAt, recs[0].RecordedAt)
+	}
+
+	// The execution moves on; a retry with the same key appends nothing and answers with
+	// the execution as the log has it now.
+	p, err := eventstore.NewProposed(execution.ExecutionStatusChanged{ExecutionID: r.ID, From: execution.Requested, To: execution.Scheduling}, event.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Append(ctx, execution.StreamID(r.ID), eventstore.Exact(1), p); err != nil {
+		t.Fatal(err)
+	}
+	again, err := request.Submit(ctx, e.store, e.reg, e.box, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != r.ID || again.New || again.Status != execution.Scheduling || !again.CreatedAt.Equal(recs[0].RecordedAt) || again.Event.Action != "examples.shout" {
+		t.Errorf("replay = %+v; want execution %s as the log has it (scheduling, created when first recorded)", again, r.ID)
+	}
+	if n := len(e.executions(t)); n != 2 {
+		t.Errorf("%d execution events after the replay, want 2 (nothing appended)", n)
+	}
+}

@@ -102,5 +102,6 @@ func RerunFromTask(ctx context.Context, log Log, catalog Catalog, box *secret.Bo
 		return "", err
 	}
 	req := Run{Action: first.Action, Parameters: params, Actor: r.Actor, TraceTag: recorded[0].Metadata.TraceTag}
-	return request(ctx, log, catalog, box, req, link{rerunOf: x.ID(), fromTask: r.Task, failedItems: r.FailedItems})
+	res, err := request(ctx, log, catalog, box, req, link{rerunOf: x.ID(), fromTask: r.Task, failedItems: r.FailedItems})
+	return res.ID, err
 }

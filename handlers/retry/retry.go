@@ -32,6 +32,7 @@ import (
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
+	"github.com/attune-go/attune/handlers/internal/decide"
 )
 
 // Handler names are persisted identifiers: they name the handlers' queues
@@ -99,53 +100,64 @@ func (h *Handler) Schedule(ctx context.Context, e eventstore.Recorded) error {
 	if !ok || !slices.Contains(policy.RetryOn, change.To) {
 		return nil
 	}
-	events, err := h.read(ctx, e.StreamID)
+	// The expected version makes the decision once: a second delivery that raced this one
+	// conflicts, decides again, and finds the decision in the stream.
+	loop := decide.Loop[ended]{Log: h.cfg.Log, Fold: foldEnded}
+	_, err = loop.Run(ctx, e.StreamID, func(ctx context.Context, f decide.Folded[ended]) (decide.Decision, error) {
+		ended := f.State
+		if ended.Retried || ended.Cancelled || ended.ParentID != "" || !ended.Status.Terminal() {
+			return decide.Decision{}, nil // decided already, or a workflow task, or not ended (a stale message)
+		}
+		wctx, cancel := context.WithTimeout(ctx, h.cfg.WaitTimeout)
+		err := h.cfg.Catalog.WaitFor(wctx, e.Position)
+		cancel()
+		if err != nil {
+			return decide.Decision{}, fmt.Errorf("retry of %s: wait for the catalogue: %w", ended.ID, err)
+		}
+		pol, ok := RetryPolicy(h.cfg.Catalog.Packs(), f.State.action)
+		if !ok {
+			return decide.Decision{}, nil
+		}
+		decided, ok, err := pol.Retry.DecideRetry(pol.Ref, ended.Ended, h.cfg.Now())
+		if err != nil {
+			return decide.Decision{}, bus.Permanent(err)
+		}
+		if !ok {
+			return decide.Decision{}, nil
+		}
+		return decide.Decision{Events: []event.Event{decided}, Metadata: e.Metadata.Caused(e.ID.String())}, nil
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("schedule retry of %s: %w", change.ExecutionID, err)
+	}
+	return nil
+}
+
+// ended is an execution's end as its stream tells it, with its action.
+type ended struct {
+	policy.Ended
+	action string
+}
+
+func foldEnded(_ string, recorded []eventstore.Recorded) (ended, error) {
+	events, err := decide.Decode(recorded)
+	if err != nil {
+		return ended{}, err
 	}
 	x, err := execution.FromEvents(events)
 	if err != nil {
-		return bus.Permanent(fmt.Errorf("stream %s: %w", e.StreamID, err))
+		return ended{}, err
 	}
-	ended := policy.Ended{ID: x.ID(), Status: x.Status(), ParentID: x.ParentID(), RetryAttempt: x.RetryAttempt()}
+	out := ended{Ended: policy.Ended{ID: x.ID(), Status: x.Status(), ParentID: x.ParentID(), RetryAttempt: x.RetryAttempt()}, action: x.Action()}
 	for _, ev := range events {
 		switch ev := ev.(type) {
 		case *policy.ExecutionRetryScheduled:
-			ended.Retried = true
+			out.Retried = true
 		case *execution.ExecutionStatusChanged:
-			ended.Cancelled = ended.Cancelled || ev.To == execution.Canceling
+			out.Cancelled = out.Cancelled || ev.To == execution.Canceling
 		}
 	}
-	if ended.Retried || ended.Cancelled || ended.ParentID != "" || !ended.Status.Terminal() {
-		return nil // decided already, or a workflow task, or not ended (a stale message)
-	}
-	wctx, cancel := context.WithTimeout(ctx, h.cfg.WaitTimeout)
-	err = h.cfg.Catalog.WaitFor(wctx, e.Position)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("retry of %s: wait for the catalogue: %w", x.ID(), err)
-	}
-	pol, ok := RetryPolicy(h.cfg.Catalog.Packs(), x.Action())
-	if !ok {
-		return nil
-	}
-	decided, ok, err := pol.Retry.DecideRetry(pol.Ref, ended, h.cfg.Now())
-	if err != nil {
-		return bus.Permanent(err)
-	}
-	if !ok {
-		return nil
-	}
-	proposed, err := eventstore.NewProposed(decided, e.Metadata.Caused(e.ID.String()))
-	if err != nil {
-		return err
-	}
-	// The expected version makes the decision once: a second delivery that raced this one
-	// conflicts, is retried by the router, and finds the decision in the stream.
-	if _, err := h.cfg.Log.Append(ctx, e.StreamID, eventstore.Exact(x.Version()), proposed); err != nil {
-		return fmt.Errorf("schedule retry of %s: %w", x.ID(), err)
-	}
-	return nil
+	return out, nil
 }
 
 // RetryPolicy returns the enabled Retry policy that governs action: the first by ref, if

@@ -37,6 +37,7 @@ import (
 	"github.com/attune-go/attune/domain/inquiry"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
+	"github.com/attune-go/attune/handlers/internal/decide"
 )
 
 // Name is the handler's persisted identifier: it names its queue
@@ -242,90 +243,32 @@ type stream struct {
 }
 
 func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last eventstore.Recorded) event.Metadata, w wait) (Result, error) {
-	st, err := s.load(ctx, streamID)
+	// Decided on the stream as folded, appended with its version; a conflict (a cancel, the
+	// reaper, another delivery wrote meanwhile) is decided again on what is there now
+	// (handlers/internal/decide).
+	var p plan
+	loop := decide.Loop[stream]{Log: s.log, Fold: foldStream}
+	_, err := loop.Run(ctx, streamID, func(ctx context.Context, f decide.Folded[stream]) (decide.Decision, error) {
+		var err error
+		p, err = s.decide(ctx, f.State, meta, w)
+		if err != nil || p.done {
+			return decide.Decision{}, err
+		}
+		return decide.Decision{Events: p.d.events, Metadata: meta(f.State.last)}, nil
+	})
 	if err != nil {
+		if errors.Is(err, decide.ErrNoStream) {
+			return Unchanged, fmt.Errorf("read %s: no such execution", streamID)
+		}
+		if errors.Is(err, eventstore.ErrVersionConflict) {
+			return Unchanged, fmt.Errorf("append %d scheduling events to %s: %w", len(p.d.events), streamID, err)
+		}
 		return Unchanged, err
 	}
-	x := st.x
-	if pack.RunnerType(x.RunnerType()) == pack.RunnerWorkflow || x.Action() == inquiry.AskAction {
-		return Unchanged, nil // the workflow engine (or the inquiry engine, for core.ask) runs it
+	if p.done {
+		return p.result, nil
 	}
-	d := decision{x: x, version: x.Version()}
-	rt, known := Canonical(x.RunnerType())
-	deadlinePassed := false
-	switch x.Status() {
-	case execution.Requested:
-		if w.max > 0 && !w.over(st.requestedAt) {
-			return Unchanged, nil // its ExecutionRequested is presumably still on its way here
-		}
-		if !known {
-			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
-			break
-		}
-		if nb := x.NotBefore(); nb.After(w.now) {
-			reason := "delayed until " + nb.UTC().Format(time.RFC3339)
-			d.add(policy.ExecutionDelayed{ExecutionID: x.ID(), Reason: reason, Until: nb})
-			d.to(execution.Delayed, reason)
-			break
-		}
-		if err := s.admission(ctx, &d, st, meta(st.last), w.now); err != nil {
-			return Unchanged, err
-		}
-	case execution.Delayed:
-		h := st.hold
-		switch {
-		case h.Policy == "" && x.NotBefore().After(w.now):
-			return Unchanged, nil // not due yet
-		case h.Policy != "" && !h.Deadline.IsZero() && !w.now.Before(h.Deadline):
-			d.to(execution.Failed, fmt.Sprintf("waited in the queue of policy %s past its deadline (%s)", h.Policy, h.Deadline.UTC().Format(time.RFC3339)))
-		case h.Policy != "" && w.max > 0 && w.now.Before(h.Until):
-			// The reaper's pass: the rate limit will not admit it before Until. (A release
-			// looks at once: a claim may come earlier when one ahead in the queue left it.)
-			return Unchanged, nil
-		case !known:
-			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
-		default:
-			if err := s.admission(ctx, &d, st, meta(st.last), w.now); err != nil {
-				return Unchanged, err
-			}
-		}
-	case execution.Scheduling:
-		if !known {
-			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
-			break
-		}
-		deadlinePassed = w.over(st.waitingFrom)
-	default:
-		return Unchanged, nil
-	}
-
-	var chosen heartbeat.Worker
-	if d.err == nil && x.Status() == execution.Scheduling {
-		live, ok, err := s.choose(ctx, rt, st.avoid, s.workers.Live)
-		if refreshing, can := s.workers.(Refreshing); err == nil && !ok && can {
-			live, ok, err = s.choose(ctx, rt, st.avoid, refreshing.Refresh)
-		}
-		if err != nil {
-			return Unchanged, fmt.Errorf("schedule execution %s: %w", x.ID(), err)
-		}
-		if ok {
-			chosen = live[0]
-			d.add(execution.ExecutionScheduled{ExecutionID: x.ID(), WorkerID: chosen.ID, Runtime: string(rt)})
-			d.to(execution.Scheduled, "")
-		} else if deadlinePassed && !Capable(live, rt) {
-			// Only a missing worker fails an execution. Capable workers that are merely busy
-			// drain their queues (every run has a timeout), so waiting for them ends.
-			d.to(execution.Failed, "no worker for runtime "+string(rt))
-		}
-	}
-	if d.err != nil {
-		return Unchanged, bus.Permanent(fmt.Errorf("schedule execution %s: %w", x.ID(), d.err))
-	}
-	if len(d.events) > 0 {
-		if err := s.append(ctx, streamID, d.version, meta(st.last), d.events); err != nil {
-			return Unchanged, err
-		}
-	}
+	x, d, rt, chosen := p.d.x, p.d, p.rt, p.chosen
 	switch x.Status() {
 	case execution.Delayed:
 		if len(d.events) == 0 {
@@ -371,14 +314,104 @@ func (s *Scheduler) choose(ctx context.Context, rt pack.RunnerType, avoid string
 	return []heartbeat.Worker{chosen}, true, nil
 }
 
+// plan is what one decision on an execution's stream came to: done with a result and
+// nothing to append, or the decision's events and what they lead to.
+type plan struct {
+	done   bool
+	result Result
+	d      *decision
+	rt     pack.RunnerType
+	chosen heartbeat.Worker
+}
+
+// decide decides what follows for the execution as folded.
+func (s *Scheduler) decide(ctx context.Context, st stream, meta func(last eventstore.Recorded) event.Metadata, w wait) (plan, error) {
+	unchanged := plan{done: true, result: Unchanged}
+	x := st.x
+	if pack.RunnerType(x.RunnerType()) == pack.RunnerWorkflow || x.Action() == inquiry.AskAction {
+		return unchanged, nil // the workflow engine (or the inquiry engine, for core.ask) runs it
+	}
+	d := &decision{x: x}
+	rt, known := Canonical(x.RunnerType())
+	deadlinePassed := false
+	switch x.Status() {
+	case execution.Requested:
+		if w.max > 0 && !w.over(st.requestedAt) {
+			return unchanged, nil // its ExecutionRequested is presumably still on its way here
+		}
+		if !known {
+			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
+			break
+		}
+		if nb := x.NotBefore(); nb.After(w.now) {
+			reason := "delayed until " + nb.UTC().Format(time.RFC3339)
+			d.add(policy.ExecutionDelayed{ExecutionID: x.ID(), Reason: reason, Until: nb})
+			d.to(execution.Delayed, reason)
+			break
+		}
+		if err := s.admission(ctx, d, st, meta(st.last), w.now); err != nil {
+			return unchanged, err
+		}
+	case execution.Delayed:
+		h := st.hold
+		switch {
+		case h.Policy == "" && x.NotBefore().After(w.now):
+			return unchanged, nil // not due yet
+		case h.Policy != "" && !h.Deadline.IsZero() && !w.now.Before(h.Deadline):
+			d.to(execution.Failed, fmt.Sprintf("waited in the queue of policy %s past its deadline (%s)", h.Policy, h.Deadline.UTC().Format(time.RFC3339)))
+		case h.Policy != "" && w.max > 0 && w.now.Before(h.Until):
+			// The reaper's pass: the rate limit will not admit it before Until. (A release
+			// looks at once: a claim may come earlier when one ahead in the queue left it.)
+			return unchanged, nil
+		case !known:
+			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
+		default:
+			if err := s.admission(ctx, d, st, meta(st.last), w.now); err != nil {
+				return unchanged, err
+			}
+		}
+	case execution.Scheduling:
+		if !known {
+			d.to(execution.Failed, unknownRuntime(x.RunnerType()))
+			break
+		}
+		deadlinePassed = w.over(st.waitingFrom)
+	default:
+		return unchanged, nil
+	}
+
+	var chosen heartbeat.Worker
+	if d.err == nil && x.Status() == execution.Scheduling {
+		live, ok, err := s.choose(ctx, rt, st.avoid, s.workers.Live)
+		if refreshing, can := s.workers.(Refreshing); err == nil && !ok && can {
+			live, ok, err = s.choose(ctx, rt, st.avoid, refreshing.Refresh)
+		}
+		if err != nil {
+			return unchanged, fmt.Errorf("schedule execution %s: %w", x.ID(), err)
+		}
+		if ok {
+			chosen = live[0]
+			d.add(execution.ExecutionScheduled{ExecutionID: x.ID(), WorkerID: chosen.ID, Runtime: string(rt)})
+			d.to(execution.Scheduled, "")
+		} else if deadlinePassed && !Capable(live, rt) {
+			// Only a missing worker fails an execution. Capable workers that are merely busy
+			// drain their queues (every run has a timeout), so waiting for them ends.
+			d.to(execution.Failed, "no worker for runtime "+string(rt))
+		}
+	}
+	if d.err != nil {
+		return unchanged, bus.Permanent(fmt.Errorf("schedule execution %s: %w", x.ID(), d.err))
+	}
+	return plan{d: d, rt: rt, chosen: chosen}, nil
+}
+
 // decision collects the events decided for one execution, applying each so that the next
 // is decided on the state it leaves; the first error stops it.
 type decision struct {
-	x       *execution.Execution
-	version int64 // the stream's version when it was read: the append's expected version
-	events  []event.Event
-	err     error
-	reason  string // of the latest transition
+	x      *execution.Execution
+	events []event.Event
+	err    error
+	reason string // of the latest transition
 }
 
 func (d *decision) add(e event.Event) {
@@ -447,21 +480,17 @@ func (s *Scheduler) admission(ctx context.Context, d *decision, st stream, md ev
 	return nil
 }
 
-// load folds the execution's stream.
-func (s *Scheduler) load(ctx context.Context, streamID string) (stream, error) {
-	recorded, err := s.log.ReadStream(ctx, streamID)
-	if err != nil {
-		return stream{}, fmt.Errorf("read %s: %w", streamID, err)
-	}
+// foldStream folds the execution's stream, with the times its deadlines count from.
+func foldStream(streamID string, recorded []eventstore.Recorded) (stream, error) {
 	if len(recorded) == 0 {
-		return stream{}, fmt.Errorf("read %s: no such execution", streamID)
+		return stream{}, fmt.Errorf("%s: %w", streamID, decide.ErrNoStream)
 	}
 	st := stream{last: recorded[len(recorded)-1]}
 	events := make([]event.Event, len(recorded))
 	for i, r := range recorded {
 		e, err := r.Decode()
 		if err != nil {
-			return stream{}, bus.Permanent(err)
+			return stream{}, err
 		}
 		events[i] = e
 		switch e := e.(type) {
@@ -476,28 +505,11 @@ func (s *Scheduler) load(ctx context.Context, streamID string) (stream, error) {
 			st.hold = *e
 		}
 	}
+	var err error
 	if st.x, err = execution.FromEvents(events); err != nil {
-		return stream{}, bus.Permanent(fmt.Errorf("stream %s: %w", streamID, err))
+		return stream{}, err
 	}
 	return st, nil
-}
-
-// append writes the decision with the version it was made on: if anything else wrote to the
-// stream meanwhile (a cancel, the reaper, another delivery), the append conflicts and the
-// caller decides again on what is there now.
-func (s *Scheduler) append(ctx context.Context, streamID string, version int64, md event.Metadata, decided []event.Event) error {
-	proposed := make([]eventstore.Proposed, len(decided))
-	for i, e := range decided {
-		p, err := eventstore.NewProposed(e, md)
-		if err != nil {
-			return err
-		}
-		proposed[i] = p
-	}
-	if _, err := s.log.Append(ctx, streamID, eventstore.Exact(version), proposed...); err != nil {
-		return fmt.Errorf("append %d scheduling events to %s: %w", len(proposed), streamID, err)
-	}
-	return nil
 }
 
 func unknownRuntime(name string) string {

@@ -6,13 +6,18 @@ import (
 
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/handlers/internal/decide"
 )
 
-// job is one execution placed on this worker, with the ExecutionScheduled that placed it.
+// job is one execution placed on this worker, with the ExecutionScheduled that placed it and
+// the fold of its stream that showed it scheduled here: the run's changes start from it, and
+// read the stream again only if it has moved on meanwhile (their append conflicts).
 type job struct {
 	executionID string
 	cause       eventstore.Recorded
+	placed      decide.Folded[placed]
 }
 
 // Handle takes one ExecutionScheduled. It keeps those naming this worker whose execution the
@@ -39,14 +44,15 @@ func (w *Worker) Handle(ctx context.Context, e eventstore.Recorded) error {
 		w.log.Info("stopping: not taking an execution", "execution_id", s.ExecutionID)
 		return nil
 	}
-	x, err := fold(ctx, w.cfg.Log, e.StreamID)
+	f, err := w.executions().Load(ctx, e.StreamID)
 	if err != nil {
 		return err
 	}
+	x := f.State.x
 	if x.Status() != execution.Scheduled || x.WorkerID() != w.id {
 		return nil // run already, cancelled, or a redelivery of an old placement
 	}
-	w.accept(job{executionID: x.ID(), cause: e})
+	w.accept(job{executionID: x.ID(), cause: e, placed: f})
 	return nil
 }
 
@@ -120,24 +126,16 @@ func (w *Worker) HandleCancel(_ context.Context, e eventstore.Recorded) error {
 // handBack returns an execution this worker accepted but never started: scheduled →
 // scheduling, so that the reaper places it on another worker (execution.PlaceAgain).
 func (w *Worker) handBack(ctx context.Context, j job) error {
-	stream := execution.StreamID(j.executionID)
 	md := j.cause.Metadata.Caused(j.cause.ID.String())
-	return w.persist(ctx, func(ctx context.Context) error {
-		x, err := fold(ctx, w.cfg.Log, stream)
-		if err != nil {
-			return err
-		}
-		ch, ok, err := x.PlaceAgain(w.id, fmt.Sprintf("worker %s stopped before it started the run", w.id))
+	_, err := w.change(ctx, j.executionID, &j.placed, func(_ context.Context, f decide.Folded[placed]) (decide.Decision, error) {
+		ch, ok, err := f.State.x.PlaceAgain(w.id, fmt.Sprintf("worker %s stopped before it started the run", w.id))
 		if err != nil || !ok {
-			return err
+			return decide.Decision{}, err
 		}
-		p, err := eventstore.NewProposed(ch, md)
-		if err != nil {
-			return permanent(err)
-		}
-		if _, err := w.cfg.Log.Append(ctx, stream, eventstore.Exact(x.Version()), p); err != nil {
-			return fmt.Errorf("hand back execution %s: %w", j.executionID, err)
-		}
-		return nil
+		return decide.Decision{Events: []event.Event{ch}, Metadata: md}, nil
 	})
+	if err != nil {
+		return fmt.Errorf("hand back execution %s: %w", j.executionID, err)
+	}
+	return nil
 }

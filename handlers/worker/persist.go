@@ -3,61 +3,79 @@ package worker
 import (
 	"context"
 	"errors"
-	"fmt"
-	"github.com/oklog/ulid/v2"
+	"slices"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/eventstore"
-	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/handlers/internal/decide"
 )
 
-// fold reads and folds an execution's stream.
-func fold(ctx context.Context, log Log, stream string) (*execution.Execution, error) {
-	recorded, err := log.ReadStream(ctx, stream)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, err)
-	}
-	events := make([]event.Event, len(recorded))
-	for i, r := range recorded {
-		if events[i], err = r.Decode(); err != nil {
-			return nil, permanent(err)
-		}
-	}
-	x, err := execution.FromEvents(events)
-	if err != nil {
-		return nil, permanent(fmt.Errorf("stream %s: %w", stream, err))
-	}
-	return x, nil
+// placed is an execution folded from its stream, with the ids of its events: whether an
+// append whose answer was lost committed after all is then known without reading again.
+type placed struct {
+	x   *execution.Execution
+	ids []ulid.ULID
 }
 
-// holds reports whether stream holds the event with id: whether an append whose answer was
-// lost committed after all.
-func holds(ctx context.Context, log Log, stream string, id ulid.ULID) (bool, error) {
-	recorded, err := log.ReadStream(ctx, stream)
+func foldPlaced(stream string, recorded []eventstore.Recorded) (placed, error) {
+	x, err := decide.FoldExecution(stream, recorded)
 	if err != nil {
-		return false, fmt.Errorf("read %s: %w", stream, err)
+		return placed{}, err
 	}
-	for _, r := range recorded {
-		if r.ID == id {
-			return true, nil
+	ids := make([]ulid.ULID, len(recorded))
+	for i, r := range recorded {
+		ids[i] = r.ID
+	}
+	return placed{x: x, ids: ids}, nil
+}
+
+// holds reports whether the stream as folded holds the event with id.
+func (p placed) holds(id ulid.ULID) bool { return slices.Contains(p.ids, id) }
+
+// maxConflicts bounds the decisions of one change of an execution's stream: each conflict
+// means another writer made progress on the stream.
+const maxConflicts = 100
+
+// executions is the worker's path to decide on an execution's stream (handlers/internal/decide).
+func (w *Worker) executions() decide.Loop[placed] {
+	return decide.Loop[placed]{Log: w.cfg.Log, Fold: foldPlaced, Attempts: maxConflicts}
+}
+
+// change decides on the execution's stream and appends, starting from known when it is set
+// (no read: a job carries the fold its ExecutionScheduled was accepted on, and each change
+// leaves the fold the next one starts from); a conflict reads the stream again. It is
+// persistent like persist: a job that gives up leaves its execution to the reaper.
+func (w *Worker) change(ctx context.Context, executionID string, known *decide.Folded[placed], d decide.Decider[placed]) (decide.Result, error) {
+	var res decide.Result
+	stream := execution.StreamID(executionID)
+	err := w.persist(ctx, func(ctx context.Context) (err error) {
+		if known != nil {
+			f := *known
+			known = nil // after a failure, the stream is read again
+			res, err = w.executions().RunFrom(ctx, stream, f, d)
+			return err
 		}
-	}
-	return false, nil
+		res, err = w.executions().Run(ctx, stream, d)
+		return err
+	})
+	return res, err
 }
 
 // permanent marks an error no retry can fix (a corrupt stream): the bus's marker, so that a
 // handler returning it sends its message to the poison topic at once.
 func permanent(err error) error { return bus.Permanent(err) }
 
-// persist runs fn until it succeeds. A version conflict is retried at once (fn decides
-// again on the stream as it is now); another failure (the database away) after a growing
-// pause, because a job that gives up leaves its execution scheduled or running until the
-// reaper abandons it. It gives up on a permanent error or when ctx ends.
+// persist runs fn until it succeeds. A version conflict has been decided again at once by
+// the shared path already (maxConflicts times); it and any other failure (the database
+// away) are retried after a growing pause, because a job that gives up leaves its execution
+// scheduled or running until the reaper abandons it. It gives up on a permanent error or
+// when ctx ends.
 func (w *Worker) persist(ctx context.Context, fn func(context.Context) error) error {
-	const maxConflicts = 100 // each one means another writer made progress on the stream
-	delay, conflicts := 100*time.Millisecond, 0
+	delay := 100 * time.Millisecond
 	for {
 		err := fn(ctx)
 		switch {
@@ -66,9 +84,6 @@ func (w *Worker) persist(ctx context.Context, fn func(context.Context) error) er
 			return nil
 		case errors.Is(err, bus.ErrPermanent) || ctx.Err() != nil:
 			return err
-		case errors.Is(err, eventstore.ErrVersionConflict) && conflicts < maxConflicts:
-			conflicts++
-			continue
 		}
 		w.writes.Failed(err) // once per outage, however many jobs wait on it
 		t := time.NewTimer(delay)

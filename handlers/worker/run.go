@@ -20,6 +20,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/handlers/internal/decide"
 )
 
 // catalogWait bounds how long a job waits for the catalogue to reach the event that placed
@@ -44,19 +45,17 @@ func (w *Worker) runJob(j job) {
 	// Everything that can be done before the process starts is done first, so that the log
 	// says running only once the process may start: a worker that dies before leaves the
 	// execution scheduled, which is placed again, rather than running, which is abandoned.
-	var placed *execution.Execution
-	err := w.persist(ctx, func(ctx context.Context) (err error) {
-		placed, err = fold(ctx, w.cfg.Log, execution.StreamID(j.executionID))
-		return err
-	})
-	if err != nil || placed.Status() != execution.Scheduled || placed.WorkerID() != w.id {
-		return // settled, placed elsewhere, or unreadable (the reaper settles what stays here)
+	// The fold is the one the job was accepted on: if the execution has moved on since
+	// (cancelled, placed elsewhere), begin's append conflicts and finds out.
+	placed := j.placed.State.x
+	if placed.Status() != execution.Scheduled || placed.WorkerID() != w.id {
+		return
 	}
 	req, failed := w.prepare(ctx, placed, j)
 	if ctx.Err() != nil {
 		return // stopping or declared lost before the run began: it goes back to scheduling
 	}
-	x, runningID, ok := w.begin(j)
+	running, runningID, ok := w.begin(j)
 	if !ok {
 		return
 	}
@@ -66,7 +65,8 @@ func (w *Worker) runJob(j job) {
 		out = &o
 	}
 	md := j.cause.Metadata.Caused(runningID)
-	err = w.settle(w.life, md, x.ID(), func(x *execution.Execution) (execution.Status, execution.Outcome, bool) {
+	x := running.State.x
+	err := w.settle(w.life, md, x.ID(), &running, func(x *execution.Execution) (execution.Status, execution.Outcome, bool) {
 		return w.outcome(x, *out, context.Cause(ctx))
 	})
 	if err != nil {
@@ -76,52 +76,49 @@ func (w *Worker) runJob(j job) {
 
 // begin appends scheduled → running, with the version it read: of two deliveries of one
 // placement, or a cancel landing meanwhile, only one outcome is possible. ok is false when
-// the execution is no longer scheduled here.
-func (w *Worker) begin(j job) (x *execution.Execution, runningID string, ok bool) {
+// the execution is no longer scheduled here. It returns the execution folded with running
+// applied, for settle to start from.
+func (w *Worker) begin(j job) (running decide.Folded[placed], runningID string, ok bool) {
 	var sent *eventstore.Proposed // the running event of an earlier attempt
-	err := w.persist(w.life, func(ctx context.Context) error {
-		cur, err := fold(ctx, w.cfg.Log, execution.StreamID(j.executionID))
-		if err != nil {
-			return err
-		}
-		if sent != nil && cur.Status() == execution.Running && cur.WorkerID() == w.id {
-			// The earlier append may have committed although its answer was lost (the
-			// connection died at COMMIT): if the log holds our very event, the run is ours to
-			// start — dropping it would leave the execution running with nobody running it.
-			if mine, err := holds(ctx, w.cfg.Log, execution.StreamID(j.executionID), sent.ID); err != nil {
-				return err
-			} else if mine {
-				x, runningID, ok = cur, sent.ID.String(), true
-				return nil
-			}
+	var ch execution.ExecutionStatusChanged
+	res, err := w.change(w.life, j.executionID, &j.placed, func(_ context.Context, f decide.Folded[placed]) (decide.Decision, error) {
+		cur := f.State.x
+		running, ok = f, false
+		if sent != nil && cur.Status() == execution.Running && cur.WorkerID() == w.id && f.State.holds(sent.ID) {
+			// The earlier append committed although its answer was lost (the connection died
+			// at COMMIT): the log holds our very event, so the run is ours to start —
+			// dropping it would leave the execution running with nobody running it.
+			runningID, ok = sent.ID.String(), true
+			return decide.Decision{}, nil
 		}
 		if cur.Status() != execution.Scheduled || cur.WorkerID() != w.id {
-			ok = false
-			return nil
+			return decide.Decision{}, nil
 		}
-		ch, err := cur.Transition(execution.Running, execution.Outcome{WorkerID: w.id})
-		if err != nil {
-			return permanent(err)
+		var err error
+		if ch, err = cur.Transition(execution.Running, execution.Outcome{WorkerID: w.id}); err != nil {
+			return decide.Decision{}, permanent(err)
 		}
 		p, err := eventstore.NewProposed(ch, j.cause.Metadata.Caused(j.cause.ID.String()))
 		if err != nil {
-			return permanent(err)
+			return decide.Decision{}, permanent(err)
 		}
 		sent = &p
-		if _, err := w.cfg.Log.Append(ctx, execution.StreamID(j.executionID), eventstore.Exact(cur.Version()), p); err != nil {
-			return fmt.Errorf("start execution %s: %w", j.executionID, err)
-		}
-		if err := cur.Apply(ch); err != nil {
-			return permanent(err)
-		}
-		x, runningID, ok = cur, p.ID.String(), true
-		return nil
+		runningID, ok = p.ID.String(), true
+		return decide.Decision{Proposed: []eventstore.Proposed{p}}, nil
 	})
 	if err != nil {
 		w.log.Error("start execution", "execution_id", j.executionID, "error", err.Error())
-		return nil, "", false
+		return decide.Folded[placed]{}, "", false
 	}
-	return x, runningID, ok
+	if res.Appended {
+		if err := running.State.x.Apply(ch); err != nil {
+			w.log.Error("start execution", "execution_id", j.executionID, "error", err.Error())
+			return decide.Folded[placed]{}, "", false
+		}
+		running.Version = res.Version
+		running.State.ids = append(running.State.ids, sent.ID)
+	}
+	return running, runningID, ok
 }
 
 // outcome decides the status a finished run reports, on the execution as the log has it now.
@@ -150,33 +147,27 @@ func (w *Worker) outcome(x *execution.Execution, out runtime.Outcome, cause erro
 	return "", execution.Outcome{}, false
 }
 
-// settle appends the status decide chooses, deciding again on what the log holds after each
-// conflict; decide returns false when there is nothing to append.
-func (w *Worker) settle(ctx context.Context, md event.Metadata, executionID string,
-	decide func(*execution.Execution) (execution.Status, execution.Outcome, bool)) error {
-	stream := execution.StreamID(executionID)
-	return w.persist(ctx, func(ctx context.Context) error {
-		x, err := fold(ctx, w.cfg.Log, stream)
-		if err != nil {
-			return err
-		}
-		to, o, ok := decide(x)
+// settle appends the status decide chooses, starting from known (the fold begin left) and
+// deciding again on what the log holds after each conflict (a cancel that landed during the
+// run); decide returns false when there is nothing to append.
+func (w *Worker) settle(ctx context.Context, md event.Metadata, executionID string, known *decide.Folded[placed],
+	decideStatus func(*execution.Execution) (execution.Status, execution.Outcome, bool)) error {
+	_, err := w.change(ctx, executionID, known, func(_ context.Context, f decide.Folded[placed]) (decide.Decision, error) {
+		x := f.State.x
+		to, o, ok := decideStatus(x)
 		if !ok {
-			return nil
+			return decide.Decision{}, nil
 		}
 		ch, err := x.Transition(to, o)
 		if err != nil {
-			return permanent(err)
+			return decide.Decision{}, permanent(err)
 		}
-		p, err := eventstore.NewProposed(ch, md)
-		if err != nil {
-			return permanent(err)
-		}
-		if _, err := w.cfg.Log.Append(ctx, stream, eventstore.Exact(x.Version()), p); err != nil {
-			return fmt.Errorf("record %s → %s of execution %s: %w", x.Status(), to, executionID, err)
-		}
-		return nil
+		return decide.Decision{Events: []event.Event{ch}, Metadata: md}, nil
 	})
+	if err != nil {
+		return fmt.Errorf("record the outcome of execution %s: %w", executionID, err)
+	}
+	return nil
 }
 
 // prepare builds the request of the run: the action from the catalogue, the parameters

@@ -176,23 +176,21 @@ func (w *Worker) register(ctx context.Context) error {
 	return nil
 }
 
-// lifecycle reads the worker's stream: whether its last lifecycle event is a registration,
-// and the stream's version.
+// lifecycle reads the worker's stream: whether its last lifecycle event is a registration
+// (domain/worker Lifecycle), and the stream's version.
 func (w *Worker) lifecycle(ctx context.Context) (registered bool, version int64, err error) {
 	stream := worker.StreamID(w.id)
 	recorded, err := w.cfg.Log.ReadStream(ctx, stream)
 	if err != nil {
 		return false, 0, fmt.Errorf("read %s: %w", stream, err)
 	}
+	var l worker.Lifecycle
 	for _, r := range recorded {
-		switch r.Type {
-		case worker.WorkerRegistered{}.EventType():
-			registered = true
-		case worker.WorkerDeregistered{}.EventType():
-			registered = false
+		if e, err := r.Decode(); err == nil { // only lifecycle events count; others are no change
+			l.Apply(e)
 		}
 	}
-	return registered, int64(len(recorded)), nil
+	return l.Registered(), int64(len(recorded)), nil
 }
 
 func (w *Worker) appendLifecycle(ctx context.Context, version int64, e event.Event) error {

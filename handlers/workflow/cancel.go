@@ -51,7 +51,7 @@ func (en *Engine) cancelRuns(ctx context.Context, e eventstore.Recorded) error {
 		if err != nil {
 			return err
 		}
-		if err := d.record(r, ended, terminalResult(childEvents)); err != nil {
+		if err := d.record(r, ended.Status(), terminalResult(childEvents)); err != nil {
 			return en.failOn(ctx, e, e.StreamID, err)
 		}
 	}
@@ -137,7 +137,7 @@ func (en *Engine) requestCancelled(ctx context.Context, cause eventstore.Recorde
 
 // stopped records the end of a run while the workflow is canceling: no retry, no
 // transition; only the end of the workflow once nothing is left in flight.
-func (d *decision) stopped(r workflow.Run, child *execution.Execution, result json.RawMessage) error {
+func (d *decision) stopped(r workflow.Run, child execution.Status, result json.RawMessage) error {
 	if err := d.record(r, child, result); err != nil {
 		return err
 	}

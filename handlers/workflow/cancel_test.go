@@ -35,9 +35,9 @@ func TestCancellingAWorkflowCancelsEveryRunInFlight(t *testing.T) {
 	// redelivery finds b ended and records its end itself, so the cancel never waits on a
 	// message that may be lost.
 	same(t, handlertest.Script(b.fx.Appended()), `
-		ExecutionStatusChanged execution=child-a from=running to=canceling reason="cancel requested by handlertest" worker=w1
+		ExecutionStatusChanged execution=child-a from=running to=canceling reason="cancel requested by handlertest" worker=w1 parent=`+parentID+`
 		ExecutionRequested execution=child-b action=ex.echo runner_type=builtin parent=`+parentID+` workflow_task=b
-		ExecutionStatusChanged execution=child-b from=requested to=cancelled reason="cancel requested by handlertest before the run was requested"
+		ExecutionStatusChanged execution=child-b from=requested to=cancelled reason="cancel requested by handlertest before the run was requested" parent=`+parentID+`
 		WorkflowTaskCompleted execution=`+parentID+` task=b attempt=1 child_execution=child-b status=cancelled
 	`)
 }

@@ -231,7 +231,7 @@ func childID(parent ulid.ULID, task string, activation, index, attempt int) stri
 }
 
 // completed records the end of a child's run and decides what follows it.
-func (d *decision) completed(r workflow.Run, child *execution.Execution, result json.RawMessage) error {
+func (d *decision) completed(r workflow.Run, child execution.Status, result json.RawMessage) error {
 	if err := d.record(r, child, result); err != nil {
 		return err
 	}
@@ -239,8 +239,8 @@ func (d *decision) completed(r workflow.Run, child *execution.Execution, result 
 	if !ok {
 		return failf("no task %s in the workflow", r.Task)
 	}
-	if child.Status() != execution.Completed && r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
-		return d.retry(t, r, child.Status())
+	if child != execution.Completed && r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
+		return d.retry(t, r, child)
 	}
 	runs := d.f.runs(t.Name, r.Activation)
 	if !t.WithItems() {
@@ -395,7 +395,7 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 }
 
 // record records the end of a child's run.
-func (d *decision) record(r workflow.Run, child *execution.Execution, result json.RawMessage) error {
+func (d *decision) record(r workflow.Run, child execution.Status, result json.RawMessage) error {
 	return d.add(workflow.WorkflowTaskCompleted{
 		ExecutionID:      d.f.parent.ID(),
 		Task:             r.Task,
@@ -403,7 +403,7 @@ func (d *decision) record(r workflow.Run, child *execution.Execution, result jso
 		Item:             r.Item,
 		Attempt:          r.Attempt,
 		ChildExecutionID: r.ChildExecutionID,
-		Status:           child.Status(),
+		Status:           child,
 		Result:           result,
 	})
 }

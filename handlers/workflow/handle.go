@@ -139,23 +139,34 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 		return en.cancelRuns(ctx, e)
 	}
 	if ok && !change.To.Terminal() && (waits(change.To) || waits(change.From)) {
-		return en.childWaits(ctx, e) // a child (an inquiry, a sub-workflow) waits, or runs again
+		return en.childWaits(ctx, e, change) // a child (an inquiry, a sub-workflow) waits, or runs again
 	}
 	if !ok || !change.To.Terminal() {
 		return nil
 	}
-	childEvents, err := en.read(ctx, e.StreamID)
-	if err != nil {
-		return err
+	// The change says whether the child is a task, and it is the child's end: a terminal
+	// status is final, so the status and result are the message's own. Only a change
+	// recorded before changes named the parent needs the child's stream to tell.
+	childID, status, result := change.ExecutionID, change.To, change.Result
+	parentID, known := change.Parent()
+	if !known {
+		childEvents, err := en.read(ctx, e.StreamID)
+		if err != nil {
+			return err
+		}
+		child, err := execution.FromEvents(childEvents)
+		if err != nil {
+			return bus.Permanent(fmt.Errorf("stream %s: %w", e.StreamID, err))
+		}
+		if !child.Status().Terminal() {
+			return nil
+		}
+		childID, status, result, parentID = child.ID(), child.Status(), terminalResult(childEvents), child.ParentID()
 	}
-	child, err := execution.FromEvents(childEvents)
-	if err != nil {
-		return bus.Permanent(fmt.Errorf("stream %s: %w", e.StreamID, err))
+	if parentID == "" {
+		return nil // not a workflow's task
 	}
-	if child.ParentID() == "" || !child.Status().Terminal() {
-		return nil
-	}
-	stream := execution.StreamID(child.ParentID())
+	stream := execution.StreamID(parentID)
 	unlock, err := en.flows.lock(ctx, stream)
 	if err != nil {
 		return err
@@ -165,14 +176,14 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 	if err != nil {
 		return en.failOn(ctx, e, stream, err)
 	}
-	status := f.parent.Status()
-	if f.def == nil || (!advancing(status) && status != execution.Canceling) {
+	parent := f.parent.Status()
+	if f.def == nil || (!advancing(parent) && parent != execution.Canceling) {
 		en.keep(f)
 		return nil // not started by the engine, or over: nothing waits for this child
 	}
-	r, ok := f.runOf(child.ID())
+	r, ok := f.runOf(childID)
 	if !ok {
-		return en.failOn(ctx, e, stream, bus.Permanent(fmt.Errorf("child %s of workflow %s was never scheduled", child.ID(), f.parent.ID())))
+		return en.failOn(ctx, e, stream, bus.Permanent(fmt.Errorf("child %s of workflow %s was never scheduled", childID, f.parent.ID())))
 	}
 	if r.Status != "" {
 		en.keep(f)
@@ -182,9 +193,9 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 		return fmt.Errorf("wait for the catalogue at %v: %w", e.Position, err)
 	}
 	d := en.decision(ctx, f, e.Position)
-	if status == execution.Canceling {
-		err = d.stopped(r, child, terminalResult(childEvents))
-	} else if err = d.completed(r, child, terminalResult(childEvents)); err == nil {
+	if parent == execution.Canceling {
+		err = d.stopped(r, status, result)
+	} else if err = d.completed(r, status, result); err == nil {
 		if err = d.endIfIdle(); err == nil {
 			err = d.steer()
 		}

@@ -28,7 +28,10 @@ func waits(s execution.Status) bool { return s == execution.Pending || s == exec
 // records WorkflowTaskWaiting or WorkflowTaskContinued in the parent, which holds the
 // workflow or lifts that hold, and steers the parent's status. It decides from the child's
 // status as the log holds it now, so a late or repeated message records nothing twice.
-func (en *Engine) childWaits(ctx context.Context, e eventstore.Recorded) error {
+func (en *Engine) childWaits(ctx context.Context, e eventstore.Recorded, change *execution.ExecutionStatusChanged) error {
+	if parent, known := change.Parent(); known && parent == "" {
+		return nil // the change says it is not a task: no need to read the stream to know
+	}
 	childEvents, err := en.read(ctx, e.StreamID)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	wf "github.com/attune-go/attune/domain/workflow"
@@ -110,15 +111,38 @@ func (b *bundle) run(t *testing.T, params string, w worker) string {
 	return b.parentScript(t, given[0].Position)
 }
 
-// finish appends a child's life as a worker would: scheduling, scheduled, running, the end.
+// finish appends a child's life as a worker would: scheduling, scheduled, running, the end,
+// each decided by the execution aggregate (so each change names the child's parent, as the
+// ones of a real worker do).
 func (b *bundle) finish(t *testing.T, cause eventstore.Recorded, id string, status execution.Status, result string) {
 	t.Helper()
-	path := []execution.Status{execution.Requested, execution.Scheduling, execution.Scheduled, execution.Running, status}
+	recorded, err := b.fx.Store().ReadStream(t.Context(), execution.StreamID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make([]event.Event, len(recorded))
+	for i, r := range recorded {
+		if events[i], err = r.Decode(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, err := execution.FromEvents(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := []execution.Status{execution.Scheduling, execution.Scheduled, execution.Running, status}
 	var proposed []eventstore.Proposed
-	for i := 1; i < len(path); i++ {
-		change := execution.ExecutionStatusChanged{ExecutionID: id, From: path[i-1], To: path[i]}
+	for i, to := range path {
+		var o execution.Outcome
 		if i == len(path)-1 && result != "" {
-			change.Result = json.RawMessage(result)
+			o.Result = json.RawMessage(result)
+		}
+		change, err := x.Transition(to, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Apply(change); err != nil {
+			t.Fatal(err)
 		}
 		p, err := eventstore.NewProposed(change, cause.Metadata.Caused(cause.ID.String()))
 		if err != nil {

@@ -35,11 +35,22 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		GetExecution:   s.models.GetExecution,
 		ListExecutions: s.models.ListExecutions,
 		ReadStream:     s.store.ReadStream,
-		RunAction: func(ctx context.Context, req httpapi.RunRequest) (string, error) {
-			return request.Request(ctx, s.store, s.registry, s.box, request.Run{
+		RunAction: func(ctx context.Context, req httpapi.RunRequest) (httpapi.Execution, error) {
+			r, err := request.Submit(ctx, s.store, s.registry, s.box, request.Run{
 				Action: req.Action, Parameters: req.Parameters, Actor: req.Actor, TraceTag: req.TraceTag,
 				ClaimID: s.claimExecutionID(req),
 			})
+			if err != nil {
+				return httpapi.Execution{}, err
+			}
+			if !r.New {
+				// A retry with the Idempotency-Key of an earlier request: that execution may
+				// have run meanwhile, and the read model shows how (one read, no wait).
+				if x, err := s.models.GetExecution(ctx, r.ID); err == nil {
+					return httpapi.ExecutionView(x), nil
+				}
+			}
+			return httpapi.RequestedView(r.Event, r.Status, r.Metadata.TraceTag, r.CreatedAt, r.UpdatedAt), nil
 		},
 		CancelExecution: func(ctx context.Context, id, actor string) error {
 			_, err := cancel.Cancel(ctx, s.store, id, actor)

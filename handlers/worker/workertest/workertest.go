@@ -57,6 +57,12 @@ type Options struct {
 	TTL time.Duration
 	// Bus, when set, changes the bus's configuration (bus.Config.Deliveries, say).
 	Bus func(*bus.Config)
+	// Instrument, when set, wraps every handler the pipeline's router runs
+	// (bus.Config.Instrument): to see which handler finished which message.
+	Instrument func(handler string, h bus.HandlerFunc) bus.HandlerFunc
+	// WrapLog, when set, wraps the log every component of the pipeline uses: to count
+	// what they read, say.
+	WrapLog func(eventstore.Store) eventstore.Store
 }
 
 // Env is a running pipeline.
@@ -90,11 +96,20 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var store eventstore.Store = eventschema.Guard(pg, v)
+	if opts.WrapLog != nil {
+		store = opts.WrapLog(store)
+	}
 	e := &Env{
-		t:          t,
-		Schema:     schema,
-		Store:      eventschema.Guard(pg, v),
-		Bus:        bustest.NewWith(t, opts.Transport, opts.Bus),
+		t:      t,
+		Schema: schema,
+		Store:  store,
+		Bus: bustest.NewWith(t, opts.Transport, func(c *bus.Config) {
+			c.Instrument = opts.Instrument
+			if opts.Bus != nil {
+				opts.Bus(c)
+			}
+		}),
 		Heartbeats: heartbeat.New(schema.Pool),
 		ReadModel:  readmodel.New(schema.Pool),
 		Catalog:    registry.New(registry.Config{Logger: bustest.Logger(t)}),
