@@ -275,8 +275,9 @@ func TestACancelNamesTheWorkerRunningTheExecution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	parent := requested().ParentID
 	want := execution.ExecutionStatusChanged{ExecutionID: id, From: execution.Running, To: execution.Canceling,
-		Reason: "cancel requested by alice", WorkerID: "worker-a"}
+		Reason: "cancel requested by alice", WorkerID: "worker-a", ParentID: &parent}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decided\n %+v\nwant\n %+v", got, want)
 	}
