@@ -96,9 +96,12 @@ type view struct {
 	Page any
 }
 
+// Open says the dashboard has no access control (--no-auth).
+func (v view) Open() bool { return v.Session.open }
+
 // User names the session for the header ("" when open).
 func (v view) User() string {
-	if v.Session.open {
+	if v.Session.open || v.Session.token == "" {
 		return ""
 	}
 	return v.Session.principal.Name + " (" + v.Session.principal.Role.String() + ")"
