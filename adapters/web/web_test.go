@@ -49,7 +49,7 @@ func setup(t *testing.T, withAuth, tls bool) *fixture {
 	t.Helper()
 	f := &fixture{}
 	running := executions.Execution{ID: "01RUN", Action: "core.local", Status: execution.Running,
-		Parameters: []byte(`{"cmd":"sleep 30"}`), CreatedAt: time.Now(), StartedAt: time.Now(), UpdatedAt: time.Now()}
+		Parameters: []byte(`{"cmd":"sleep 30","password":{"$secret":"v1:c2VhbGVkLWJsb2I="}}`), CreatedAt: time.Now(), StartedAt: time.Now(), UpdatedAt: time.Now()}
 	cfg := web.Config{
 		API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			f.mu.Lock()
@@ -61,7 +61,13 @@ func setup(t *testing.T, withAuth, tls bool) *fixture {
 			if flt.Parent != "" {
 				return executions.Page{}, nil
 			}
-			return executions.Page{Items: []executions.Execution{running}}, nil
+			if flt.Cursor != "" {
+				return executions.Page{}, nil
+			}
+			return executions.Page{Items: []executions.Execution{running}, Next: executions.Cursor(running)}, nil
+		},
+		CountByStatus: func(context.Context) (map[execution.Status]int64, error) {
+			return map[execution.Status]int64{execution.Running: 1, execution.Completed: 41}, nil
 		},
 		GetExecution: func(_ context.Context, id string) (executions.Execution, error) {
 			if id != running.ID {
@@ -351,5 +357,38 @@ func TestVendoredHtmx(t *testing.T) {
 	readme, _ := os.ReadFile("static/README.md")
 	if !strings.Contains(string(readme), want) {
 		t.Fatal("static/README.md does not record the sha256 of static/htmx.min.js")
+	}
+}
+
+func TestSecretParametersAreMaskedAsTheAPIMasksThem(t *testing.T) {
+	t.Parallel()
+	f := setup(t, true, false)
+	_, page := f.do(t, "GET", "/executions/01RUN", "tok-viewer", nil)
+	if !strings.Contains(page, "********") || strings.Contains(page, "c2VhbGVkLWJsb2I") {
+		t.Fatalf("the sealed parameter is not masked:\n%s", page)
+	}
+}
+
+func TestOverviewCountsByStatusAndListPages(t *testing.T) {
+	t.Parallel()
+	f := setup(t, true, false)
+	_, page := f.do(t, "GET", "/", "tok-viewer", nil)
+	for _, want := range []string{`href="/executions?status=running">running <strong>1</strong>`, `href="/executions?status=completed">completed <strong>41</strong>`,
+		`all <strong>42</strong>`, `id="x-01RUN"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the overview lacks %s", want)
+		}
+	}
+	_, page = f.do(t, "GET", "/executions?action=core.local", "tok-viewer", nil)
+	next := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(page)
+	if next == nil || !strings.HasPrefix(next[1], "/executions?action=core.local&amp;cursor=") {
+		t.Fatalf("the list has no link to its next page keeping the filter:\n%s", page)
+	}
+	resp, page := f.do(t, "GET", strings.ReplaceAll(next[1], "&amp;", "&"), "tok-viewer", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the next page: %d\n%s", resp.StatusCode, page)
+	}
+	if strings.Contains(page, `rel="next"`) || !strings.Contains(page, `href="/executions?action=core.local">← Newest`) {
+		t.Fatalf("the last page offers a next page, or no way back to the first:\n%s", page)
 	}
 }
