@@ -112,8 +112,9 @@ func TestE2EDashboardInABrowser(t *testing.T) {
 	if path := get("where the login led", chromedp.Evaluate[string](`location.pathname`)); path != "/executions" {
 		t.Fatalf("after logging in the browser is at %s, want /executions", path)
 	}
-	// The page follows the event stream (authenticated by the cookie) once it is open.
-	step("the live stream opens", chromedp.WaitReady(chromedp.CSS(`html.live-on`)))
+	// The page follows the event stream (authenticated by the cookie) once it is open, and
+	// has re-read the list since.
+	step("the live stream opens", chromedp.WaitReady(chromedp.CSS(`html.live-on[data-live-synced]`)))
 
 	x, err := sys.api.Run(ctx, "core.local", map[string]json.RawMessage{"cmd": json.RawMessage(`"echo started; sleep 30"`)})
 	if err != nil {
@@ -123,23 +124,26 @@ func TestE2EDashboardInABrowser(t *testing.T) {
 	step("the new execution appears without a reload", chromedp.WaitVisible(chromedp.CSS(row)))
 	shoot("executions")
 
-	step("open the execution", chromedp.Click(chromedp.CSS(row+` a`)), chromedp.WaitVisible(chromedp.CSS(`#cancel`)))
+	step("open the execution", chromedp.Click(chromedp.CSS(row+` a`)), chromedp.WaitVisible(chromedp.CSS(`#cancel`)),
+		chromedp.WaitReady(chromedp.CSS(`html.live-on[data-live-synced]`)))
 	if params := get("read its parameters", chromedp.Text(chromedp.CSS(`#params + pre`))); !strings.Contains(params, "sleep 30") {
 		t.Fatalf("the execution's page shows parameters %q, want the command", params)
 	}
 	shoot("execution")
 
-	step("cancel it", chromedp.Click(chromedp.CSS(`#cancel`)), chromedp.WaitVisible(chromedp.CSS(`#status`)))
+	step("cancel it", chromedp.Click(chromedp.CSS(`#cancel`)))
+	// The form posts and the page comes back; then the live region follows the cancel to its
+	// end. Reads during the navigation fail: poll until the deadline.
+	var status string
+	var readErr error
 	deadline := time.Now().Add(90 * time.Second)
-	for {
-		status := get("read the status", chromedp.Text(chromedp.CSS(`#status`)))
-		if status == "cancelled" {
-			break
-		}
+	for status != "cancelled" {
 		if time.Now().After(deadline) {
-			t.Fatalf("the page shows %q 90s after the cancel, want cancelled", status)
+			api, _ := sys.api.Execution(ctx, x.ID)
+			t.Fatalf("the page shows %q (last read error: %v) 90s after the cancel, want cancelled; the API has %s", status, readErr, api.Status)
 		}
 		time.Sleep(100 * time.Millisecond) // polling the DOM with a deadline, not proving an absence
+		status, readErr = chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("#status") || {}).textContent || ""`))
 	}
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#cancel").length`)); err != nil || n != 0 {
 		t.Fatalf("a cancelled execution offers %d cancel buttons (%v), want none", n, err)

@@ -45,9 +45,16 @@
     });
     es.addEventListener("open", function () {
       document.documentElement.classList.add("live-on");
+      // The stream starts at the log's head when it opens: whatever happened between the
+      // page's rendering and now is not in it, so fetch the region once more.
+      refresh();
     });
   }
 
+  // Marks the page as caught up with the stream once a refresh has landed (tests wait on it).
+  document.addEventListener("htmx:afterSettle", function () {
+    document.documentElement.setAttribute("data-live-synced", "");
+  });
   document.addEventListener("DOMContentLoaded", connect);
   window.addEventListener("pagehide", function () { if (es) es.close(); });
 })();
