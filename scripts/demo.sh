@@ -74,6 +74,11 @@ say "its event history (the log is the only truth)"
 say "verifying every hash chain of the log"
 "$bin" audit verify
 
+say "the dashboard"
+dash_token=$("$bin" token create --name demo-dashboard --role operator)
+echo "open $ATTUNE_URL/ in a browser and log in with this operator token:"
+echo "  $dash_token"
+
 if [ "${DEMO_EXIT:-}" = 1 ]; then exit 0; fi
-say "Attune is running at $ATTUNE_URL (try: $bin execution list). Ctrl-C stops it."
+say "Attune is running at $ATTUNE_URL (dashboard: $ATTUNE_URL/, token above; try: $bin execution list). Ctrl-C stops it."
 wait $server

@@ -4,6 +4,7 @@
 # present and answering it changes nothing; otherwise it installs what is missing with apt and
 # starts it.
 # Set ATTUNE_SKIP_RABBITMQ=1 to leave RabbitMQ alone (the default in-process bus needs none).
+# Chromium is installed too, for the dashboard's browser tests (ATTUNE_SKIP_CHROMIUM=1: not).
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*"; }
@@ -64,6 +65,11 @@ ensure_rabbitmq() {
 command -v curl >/dev/null 2>&1 || { log "installing curl"; apt_install curl ca-certificates; }
 command -v python3 >/dev/null 2>&1 || { log "installing python3"; apt_install python3; }
 command -v node >/dev/null 2>&1 || { log "installing node"; apt_install nodejs; }
+# The dashboard's browser tests (cmd/attune/e2e_dashboard_test.go) drive Debian's chromium;
+# ATTUNE_SKIP_CHROMIUM=1 leaves it out (those tests then skip, saying so).
+if [ "${ATTUNE_SKIP_CHROMIUM:-}" != 1 ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  log "installing chromium (the dashboard's browser tests)"; apt_install chromium
+fi
 
 # Actions run as an unprivileged user of their own (attune serve/worker --run-as attune-run), so
 # that they can read neither the server's environment nor its keys.

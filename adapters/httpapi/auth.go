@@ -224,3 +224,12 @@ func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.
 func (s *Server) Routes() []string {
 	return slices.Sorted(slices.Values(s.mux.patterns))
 }
+
+// RouteAccess reports what the API route pattern (as registered, e.g.
+// "POST /api/v1/executions/{id}/cancel") asks of its caller: public, or a token of at least
+// role. Other front ends (the dashboard, adapters/web) ask it so that one table decides who
+// may do what, whichever door a request comes through.
+func RouteAccess(pattern string) (role auth.Role, public bool) {
+	a := accessFor(pattern)
+	return a.role, a.public
+}

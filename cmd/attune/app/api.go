@@ -15,6 +15,7 @@ import (
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/safetext"
+	"github.com/attune-go/attune/adapters/web"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/workflow"
 	"github.com/attune-go/attune/handlers/cancel"
@@ -28,7 +29,7 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 	if !s.cfg.NoAuth {
 		authn = s.tokens
 	}
-	return httpapi.New(httpapi.Config{
+	api := httpapi.Config{
 		Logger:         s.log,
 		Classifiers:    []httpapi.Classifier{classify, classifyInquiry},
 		Ready:          s.readiness,
@@ -130,6 +131,21 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		},
 		DeleteKey: func(ctx context.Context, r kv.Ref, actor string, admin bool) error {
 			return keystore.DeleteKey(ctx, s.store, r, actor, admin, time.Now())
+		},
+	}
+	// The dashboard at / beside the API: the same read models, use cases and tokens.
+	return web.New(web.Config{
+		Logger: s.log, API: httpapi.New(api), Auth: authn,
+		ListExecutions: api.ListExecutions, GetExecution: api.GetExecution, ReadStream: api.ReadStream,
+		CountByStatus:   s.models.CountExecutionsByStatus,
+		CancelExecution: api.CancelExecution, PauseExecution: api.PauseExecution, ResumeExecution: api.ResumeExecution,
+		Classify: func(err error) *httpapi.Error {
+			for _, c := range api.Classifiers {
+				if e := c(err); e != nil {
+					return e
+				}
+			}
+			return nil
 		},
 	})
 }

@@ -1,0 +1,253 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/attune-go/attune/adapters/httpapi"
+	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/projections/executions"
+)
+
+// liveTypes are the events that change what the execution pages show: the pages follow
+// /api/v1/stream filtered on them and refresh when one arrives.
+var liveTypes = strings.Join([]string{
+	execution.ExecutionRequested{}.EventType(),
+	execution.ExecutionScheduled{}.EventType(),
+	execution.ExecutionStatusChanged{}.EventType(),
+}, ",")
+
+// allStatuses lists the statuses the filter offers, in the order an execution goes through.
+var allStatuses = []execution.Status{
+	execution.Requested, execution.Delayed, execution.Scheduling, execution.Scheduled, execution.Running,
+	execution.Pending, execution.Pausing, execution.Paused, execution.Canceling, execution.Completed,
+	execution.Failed, execution.Timeout, execution.Cancelled, execution.Abandoned,
+}
+
+// filterForm is the list's filter as the form holds it.
+type filterForm struct {
+	Status, Action, Rule, Trigger, Parent, TraceTag, Since, Until string
+}
+
+type listPage struct {
+	Filter   filterForm
+	Statuses []execution.Status
+	Items    []httpapi.Execution
+	Error    string
+	Next     string // the URL of the next page, "" on the last
+	First    string // the URL of the first page, "" on it
+	LiveURL  string
+}
+
+// timeLayouts are what the time fields accept: the browser's datetime-local (read as UTC)
+// and RFC 3339.
+var timeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339Nano}
+
+func parseTime(name, v string) (time.Time, error) {
+	for _, l := range timeLayouts {
+		if t, err := time.ParseInLocation(l, v, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s %q: want a time like 2026-11-23T09:00 (UTC) or RFC 3339", name, v)
+}
+
+// listFilter reads the query the way the API reads its own (GET /api/v1/executions).
+func listFilter(q url.Values) (filterForm, executions.Filter, error) {
+	form := filterForm{Status: q.Get("status"), Action: q.Get("action"), Rule: q.Get("rule"), Trigger: q.Get("trigger"),
+		Parent: q.Get("parent"), TraceTag: q.Get("trace_tag"), Since: q.Get("since"), Until: q.Get("until")}
+	f := executions.Filter{Action: form.Action, Rule: form.Rule, Trigger: form.Trigger, Parent: form.Parent,
+		TraceTag: form.TraceTag, Cursor: q.Get("cursor"), Limit: 50}
+	var errs []error
+	for one := range strings.SplitSeq(form.Status, ",") {
+		if one = strings.TrimSpace(one); one == "" {
+			continue
+		}
+		st, err := execution.ParseStatus(one)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		f.Status = append(f.Status, st)
+	}
+	for _, tf := range []struct {
+		name, v string
+		dst     *time.Time
+	}{{"since", form.Since, &f.Since}, {"until", form.Until, &f.Until}} {
+		if tf.v == "" {
+			continue
+		}
+		t, err := parseTime(tf.name, tf.v)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		*tf.dst = t
+	}
+	if len(errs) == 0 {
+		errs = append(errs, f.Validate())
+	}
+	return form, f, errors.Join(errs...)
+}
+
+func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request, ss session) error {
+	q := r.URL.Query()
+	form, f, err := listFilter(q)
+	page := listPage{Filter: form, Statuses: allStatuses, LiveURL: "/api/v1/stream?type=" + liveTypes}
+	if err != nil {
+		page.Error = strings.ReplaceAll(err.Error(), "\n", "; ")
+		s.render(w, r, http.StatusBadRequest, "executions", ss, "Executions", page)
+		return nil
+	}
+	got, err := s.cfg.ListExecutions(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	for _, x := range got.Items {
+		page.Items = append(page.Items, httpapi.ExecutionView(x))
+	}
+	if got.Next != "" {
+		nq := cloneValues(q)
+		nq.Set("cursor", got.Next)
+		page.Next = "/executions?" + nq.Encode()
+	}
+	if f.Cursor != "" {
+		fq := cloneValues(q)
+		fq.Del("cursor")
+		page.First = "/executions?" + fq.Encode()
+	}
+	s.render(w, r, http.StatusOK, "executions", ss, "Executions", page)
+	return nil
+}
+
+func cloneValues(q url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		if len(v) > 0 && v[0] != "" {
+			out[k] = slices.Clone(v)
+		}
+	}
+	return out
+}
+
+// timelineEvent is one event of an execution's history.
+type timelineEvent struct {
+	httpapi.Envelope
+	CauseHere bool // the cause is an event of this timeline (an anchor links to it)
+}
+
+type detailPage struct {
+	X          httpapi.Execution
+	Children   []httpapi.Execution
+	MoreKids   bool
+	History    []timelineEvent
+	LiveURL    string
+	Watch      string // ids whose events refresh the page
+	IsWorkflow bool
+}
+
+func (s *Server) showExecution(w http.ResponseWriter, r *http.Request, ss session) error {
+	id := r.PathValue("id")
+	x, err := s.cfg.GetExecution(r.Context(), id)
+	if errors.Is(err, executions.ErrNotFound) {
+		s.fail(w, r, ss, http.StatusNotFound, fmt.Sprintf("No execution %q (a new one may take a moment to appear).", id))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	page := detailPage{X: httpapi.ExecutionView(x), LiveURL: "/api/v1/stream?type=" + liveTypes,
+		IsWorkflow: x.RunnerType == string(pack.RunnerWorkflow)}
+	kids, err := s.cfg.ListExecutions(r.Context(), executions.Filter{Parent: id, Limit: executions.MaxLimit})
+	if err != nil {
+		return err
+	}
+	watch := []string{id}
+	for _, k := range slices.Backward(kids.Items) { // oldest first: the order tasks ran in
+		page.Children = append(page.Children, httpapi.ExecutionView(k))
+		if !k.Status.Terminal() {
+			watch = append(watch, k.ID)
+		}
+	}
+	page.MoreKids = kids.Next != ""
+	page.Watch = strings.Join(watch, " ")
+	if s.cfg.ReadStream != nil {
+		recs, err := s.cfg.ReadStream(r.Context(), execution.StreamID(id))
+		if err != nil {
+			return err
+		}
+		here := map[string]bool{}
+		for _, e := range recs {
+			env := httpapi.EnvelopeOf(e)
+			page.History = append(page.History, timelineEvent{Envelope: env, CauseHere: here[env.Metadata.CausationID]})
+			here[env.EventID] = true
+		}
+	}
+	s.render(w, r, http.StatusOK, "execution", ss, x.Action+" "+x.ID, page)
+	return nil
+}
+
+// cancel asks the cancel use case, as POST /api/v1/executions/{id}/cancel does.
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request, ss session) error {
+	id := r.PathValue("id")
+	if err := s.cfg.CancelExecution(r.Context(), id, ss.actor()); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/executions/"+url.PathEscape(id), http.StatusSeeOther)
+	return nil
+}
+
+// hold pauses or resumes a workflow through its use case.
+func (s *Server) hold(do func(ctx context.Context, id, actor string) (execution.Status, error)) pageFunc {
+	return func(w http.ResponseWriter, r *http.Request, ss session) error {
+		id := r.PathValue("id")
+		if _, err := do(r.Context(), id, ss.actor()); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/executions/"+url.PathEscape(id), http.StatusSeeOther)
+		return nil
+	}
+}
+
+type overviewPage struct {
+	Counts []statusCount
+	Recent []httpapi.Execution
+	Total  int64
+}
+
+type statusCount struct {
+	Status execution.Status
+	N      int64
+}
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request, ss session) error {
+	var page overviewPage
+	if s.cfg.CountByStatus != nil {
+		counts, err := s.cfg.CountByStatus(r.Context())
+		if err != nil {
+			return err
+		}
+		for _, st := range allStatuses {
+			if n := counts[st]; n > 0 {
+				page.Counts = append(page.Counts, statusCount{Status: st, N: n})
+				page.Total += n
+			}
+		}
+	}
+	recent, err := s.cfg.ListExecutions(r.Context(), executions.Filter{Limit: 10})
+	if err != nil {
+		return err
+	}
+	for _, x := range recent.Items {
+		page.Recent = append(page.Recent, httpapi.ExecutionView(x))
+	}
+	s.render(w, r, http.StatusOK, "overview", ss, "Overview", page)
+	return nil
+}
