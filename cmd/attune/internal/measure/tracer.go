@@ -16,12 +16,13 @@ import (
 //
 // A statement is a query, an Exec, a query of a batch or a COPY; BEGIN, COMMIT and ROLLBACK
 // are not statements but delimit transactions. A transaction is an explicit one that
-// committed or a statement run outside one (autocommit). A write transaction holds a
+// committed, a batch sent outside one, or a statement run outside both (autocommit). A write transaction holds a
 // statement that names INSERT, UPDATE, DELETE or MERGE (SELECT … FOR UPDATE included: it
 // locks rows, so it takes a transaction id too) or a COPY.
 type Tracer struct {
 	mu     sync.Mutex
 	open   map[*pgx.Conn]bool // connections inside an explicit transaction → wrote yet
+	batch  map[*pgx.Conn]bool // connections sending a batch outside one → wrote yet
 	counts Counts
 }
 
@@ -46,7 +47,7 @@ var (
 )
 
 // NewTracer returns a tracer with nothing counted.
-func NewTracer() *Tracer { return &Tracer{open: map[*pgx.Conn]bool{}} }
+func NewTracer() *Tracer { return &Tracer{open: map[*pgx.Conn]bool{}, batch: map[*pgx.Conn]bool{}} }
 
 // Counts returns the counts so far.
 func (t *Tracer) Counts() Counts {
@@ -66,8 +67,14 @@ func (t *Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.T
 // TraceQueryEnd implements pgx.QueryTracer.
 func (t *Tracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// TraceBatchStart implements pgx.BatchTracer.
-func (t *Tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+// TraceBatchStart implements pgx.BatchTracer. A batch outside a transaction is one implicit
+// transaction (pgx sends it with one Sync).
+func (t *Tracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, inTx := t.open[conn]; !inTx {
+		t.batch[conn] = false
+	}
 	return ctx
 }
 
@@ -77,7 +84,23 @@ func (t *Tracer) TraceBatchQuery(_ context.Context, conn *pgx.Conn, data pgx.Tra
 }
 
 // TraceBatchEnd implements pgx.BatchTracer.
-func (t *Tracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+func (t *Tracer) TraceBatchEnd(_ context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	wrote, ok := t.batch[conn]
+	if !ok {
+		return
+	}
+	delete(t.batch, conn)
+	if data.Err != nil {
+		t.counts.Rollbacks++
+		return
+	}
+	t.counts.Transactions++
+	if wrote {
+		t.counts.WriteTransactions++
+	}
+}
 
 // TraceCopyFromStart implements pgx.CopyFromTracer.
 func (t *Tracer) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
@@ -117,9 +140,12 @@ func (t *Tracer) statement(conn *pgx.Conn, sql string) {
 	}
 	t.counts.Statements++
 	write := writes.MatchString(sql)
+	batchWrote, inBatch := t.batch[conn]
 	switch {
 	case inTx:
 		t.open[conn] = wrote || write
+	case inBatch:
+		t.batch[conn] = batchWrote || write
 	default:
 		t.counts.Transactions++
 		if write {
