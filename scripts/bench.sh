@@ -69,7 +69,7 @@ rate() { awk -v name="$1" '$1 ~ name { for (i = 2; i < NF; i++) if ($(i+1) == "e
   echo "sessions). Latency is requested → completed from the executions' own timestamps."
 } >"$report"
 
-echo "## The pipeline and River, interleaved ($rounds rounds)" >>"$report"
+printf '\n## The pipeline and River, interleaved (rounds: %s)\n' "$rounds" >>"$report"
 for r in $(seq 1 "$rounds"); do
   run "Round $r: BenchmarkPipeline, in process, core.noop" \
     go test -count=1 -run '^$' -bench 'Pipeline/inprocess/core.noop$' -benchtime "${n}x" -timeout 30m ./cmd/attune/app/
@@ -94,7 +94,7 @@ echo >>"$report"
 run "Steady load through attune serve" \
   "${load_env[@]}" ATTUNE_BENCH_REPORT_DIR="$PWD/bin" go test -count=1 -v -run TestLoad -timeout 120m ./cmd/attune/loadbench/
 if [ -f bin/loadbench.md ]; then
-  { echo; sed 's/^## /### /' bin/loadbench.md; } >>"$report"
+  { echo; sed -e 's/^### /#### /' -e 's/^## /### /' bin/loadbench.md; } >>"$report"
 fi
 
 echo >>"$report"

@@ -12,6 +12,7 @@
 // quarters of the offering window, divided by that time: in a steady state it equals the
 // offered rate whatever the latency, and under overload it is what the server manages.
 // Stepping up stops at the first rate not sustained (an overloaded step only drains longer).
+// Before the first rate, a second at 20/s warms the server up, unmeasured.
 //
 // The package has tests only. `go test ./cmd/attune/loadbench` (and so the normal test run)
 // runs the smoke scale: 20/s for 3 s on a 3,000-event log, then `attune audit verify` on it.

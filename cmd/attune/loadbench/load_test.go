@@ -137,6 +137,11 @@ func loadOneLog(ctx context.Context, t *testing.T, bin string, sc scale, events 
 	t.Cleanup(probe.Close)
 	srv := startServe(t, bin, l.URL, benchlog.Schema, sc.transport)
 	client := newClient()
+	// Warm up (not measured): the first requests pay for connections, caches and plans.
+	warm := offer(ctx, client, srv.url, srv.token, 20, time.Second)
+	if _, err := measure.WaitFinished(ctx, probe, warm.ids, time.Now().Add(time.Minute)); err != nil || warm.failed > 0 {
+		t.Fatalf("warm-up: %d of %d requests failed (%s), %v", warm.failed, warm.sent, warm.firstErr, err)
+	}
 	var (
 		steps   []step
 		highest float64
