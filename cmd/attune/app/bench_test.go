@@ -55,6 +55,7 @@ func BenchmarkPipeline(b *testing.B) {
 }
 
 type server struct {
+	url     string // the API's base URL
 	api     *apiclient.Client
 	pool    *pgxpool.Pool // the harness's own session on the server's schema: not measured
 	tracer  *measure.Tracer
@@ -116,7 +117,7 @@ func startServerOn(b *testing.B, transport, pack, dbURL, schema string, probe *p
 		if err != nil {
 			b.Fatal(err)
 		}
-		return server{api: api, pool: probe, tracer: tracer, appName: appName}
+		return server{url: "http://" + addr, api: api, pool: probe, tracer: tracer, appName: appName}
 	case err := <-done:
 		b.Fatalf("server stopped: %v", err)
 	case <-time.After(60 * time.Second):
