@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"github.com/attune-go/attune/adapters/runtime/contain"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,16 +18,20 @@ import (
 
 	"github.com/attune-go/attune/adapters/apiclient"
 	"github.com/attune-go/attune/adapters/bus/bustest"
-	"github.com/attune-go/attune/adapters/postgres"
 	"github.com/attune-go/attune/adapters/postgres/pgtest"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
+	"github.com/attune-go/attune/cmd/attune/internal/measure"
 )
 
 // BenchmarkPipeline measures end-to-end throughput and latency of the whole system: b.N
 // executions requested through the HTTP API by 64 concurrent clients, until every one is
 // completed in the executions read model. Latency is requested → completed, from the log's
-// own timestamps (created_at and finished_at of the projection).
+// own timestamps (created_at and finished_at of the projection). Per execution it also
+// reports this process's CPU (server and clients: cpu_ms/exec), the CPU of the server's
+// PostgreSQL backends (pg_cpu_ms/exec, from /proc: the server must be local), and the
+// statements, transactions and writing transactions its sessions sent (stmts/exec, tx/exec,
+// write_tx/exec; see measure.Tracer).
 func BenchmarkPipeline(b *testing.B) {
 	shellPack := filepath.Join(b.TempDir(), "bench")
 	for name, content := range map[string]string{
@@ -53,27 +55,45 @@ func BenchmarkPipeline(b *testing.B) {
 }
 
 type server struct {
-	api  *apiclient.Client
-	pool *pgxpool.Pool
+	url     string // the API's base URL
+	api     *apiclient.Client
+	pool    *pgxpool.Pool // the harness's own session on the server's schema: not measured
+	tracer  *measure.Tracer
+	appName string // every session of the server is named with it (pool, locks, LISTEN)
 }
 
 func startServer(b *testing.B, transport, pack string) server {
 	b.Helper()
 	s := pgtest.New(b)
+	return startServerOn(b, transport, pack, pgtest.URL(), s.Name, s.Pool)
+}
+
+// startServerOn starts the server on a schema of the database at dbURL, with pack loaded
+// (none if empty); probe is the harness's own pool on it.
+func startServerOn(b *testing.B, transport, pack, dbURL, schema string, probe *pgxpool.Pool) server {
+	b.Helper()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	box, err := secret.New(key)
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The test schema's own pool is kept small for parallel tests; the server gets a real one.
-	pool, err := postgres.Connect(context.Background(), pgtest.URL(), s.Name)
+	// The test schema's own pool is kept small for parallel tests; the server gets a real one,
+	// named so that its PostgreSQL backends can be told apart, with a tracer that counts its
+	// statements.
+	tracer := measure.NewTracer()
+	appName := "attune-bench-" + strings.ToLower(ulid.Make().String()[20:])
+	pool, err := measure.Connect(context.Background(), dbURL, schema, appName, 0, tracer)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
+	var packs []string
+	if pack != "" {
+		packs = []string{pack}
+	}
 	cfg := app.Config{
-		Pool: pool, HTTPAddr: "127.0.0.1:0", Box: box, Packs: []string{pack},
+		Pool: pool, HTTPAddr: "127.0.0.1:0", Box: box, Packs: packs,
 		Worker:  &app.WorkerConfig{MaxConcurrency: 16, Contain: contain.Config{AllowRoot: true}},
 		Contain: contain.Config{AllowRoot: true},
 		NoAuth:  true, // the benchmark measures the pipeline, not token lookups
@@ -97,7 +117,7 @@ func startServer(b *testing.B, transport, pack string) server {
 		if err != nil {
 			b.Fatal(err)
 		}
-		return server{api: api, pool: s.Pool}
+		return server{url: "http://" + addr, api: api, pool: probe, tracer: tracer, appName: appName}
 	case err := <-done:
 		b.Fatalf("server stopped: %v", err)
 	case <-time.After(60 * time.Second):
@@ -116,6 +136,14 @@ func benchmarkRuns(b *testing.B, srv server, action string) {
 		b.Fatal(err)
 	}
 
+	// What the run costs, from here to the last execution's end: this process's CPU (server
+	// and the benchmark's clients alike, as it all runs here), the CPU of the server's
+	// PostgreSQL backends, and the statements and transactions its sessions sent.
+	backends := measure.NewBackends(srv.pool, srv.appName)
+	if err := backends.Start(ctx, 200*time.Millisecond); err != nil {
+		b.Fatal(err)
+	}
+	cpu0, sql0 := measure.SelfCPU(), srv.tracer.Counts()
 	b.ResetTimer()
 	start := time.Now()
 	var (
@@ -150,51 +178,43 @@ func benchmarkRuns(b *testing.B, srv server, action string) {
 	requested := time.Since(start)
 
 	// Wait until every execution is terminal in the read model. Counting in SQL keeps the
-	// measurement from loading the server it measures.
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		var done int
-		if err := srv.pool.QueryRow(ctx, `SELECT count(*) FROM executions WHERE action = $1 AND finished_at IS NOT NULL`, action).Scan(&done); err != nil {
-			b.Fatal(err)
-		}
-		if done >= b.N+1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d executions ended within 5 minutes", done, b.N+1)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// measurement from loading the server it measures (the harness's session is not counted).
+	done, err := measure.WaitFinished(ctx, srv.pool, ids, time.Now().Add(5*time.Minute))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if done < len(ids) {
+		b.Fatalf("only %d of %d executions ended within 5 minutes", done, len(ids))
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	var latencies []time.Duration
+	cpu, sql := measure.SelfCPU()-cpu0, srv.tracer.Counts().Sub(sql0)
+	pgCPU, _, err := backends.Stop(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	xs, err := measure.Executions(ctx, srv.pool, ids)
+	if err != nil {
+		b.Fatal(err)
+	}
 	reasons := map[string]int{}
-	q := url.Values{"action": {action}, "limit": {"1000"}}
-	for {
-		page, err := api.Executions(ctx, q)
-		if err != nil {
-			b.Fatal(err)
+	for _, x := range xs {
+		if x.Status != "completed" {
+			reasons[x.Status+": "+x.Reason]++
 		}
-		for _, x := range page.Items {
-			if x.Status != "completed" {
-				reasons[string(x.Status)+": "+x.Reason]++
-			}
-			latencies = append(latencies, x.FinishedAt.Sub(x.CreatedAt))
-		}
-		if page.NextCursor == nil {
-			break
-		}
-		q.Set("cursor", *page.NextCursor)
 	}
 	if len(reasons) > 0 {
 		b.Fatalf("executions did not complete: %v", reasons)
 	}
-	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "executions/s")
-	b.ReportMetric(float64(b.N)/requested.Seconds(), "requests/s")
-	b.ReportMetric(pct(0.50), "p50_ms")
-	b.ReportMetric(pct(0.99), "p99_ms")
+	latencies := measure.Latencies(xs)
+	n := float64(b.N)
+	b.ReportMetric(n/elapsed.Seconds(), "executions/s")
+	b.ReportMetric(n/requested.Seconds(), "requests/s")
+	b.ReportMetric(measure.Ms(measure.Percentile(latencies, 0.50)), "p50_ms")
+	b.ReportMetric(measure.Ms(measure.Percentile(latencies, 0.99)), "p99_ms")
+	b.ReportMetric(measure.Ms(cpu)/n, "cpu_ms/exec")
+	b.ReportMetric(measure.Ms(pgCPU)/n, "pg_cpu_ms/exec")
+	b.ReportMetric(float64(sql.Statements)/n, "stmts/exec")
+	b.ReportMetric(float64(sql.Transactions)/n, "tx/exec")
+	b.ReportMetric(float64(sql.WriteTransactions)/n, "write_tx/exec")
 }
