@@ -84,8 +84,10 @@ func TestTracerCounts(t *testing.T) {
 func TestCPUOfProcessesAndBackends(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	// Spin for CPU time, not wall time: on a loaded machine 50 ms of wall clock may be a few
+	// ms of CPU, below /proc's 10 ms tick.
 	spin := func(d time.Duration) {
-		for end := time.Now().Add(d); time.Now().Before(end); {
+		for start := measure.SelfCPU(); measure.SelfCPU()-start < d; {
 		}
 	}
 	before := measure.SelfCPU()
