@@ -184,6 +184,10 @@ func (w *Writer) send(batch []*call) {
 	}
 	for i, c := range batch {
 		switch {
+		case err != nil && ctx.Err() != nil && c.ctx.Err() != nil:
+			// Every caller gave up, which ended the request: each is told why it gave up.
+			a := c.append
+			c.res = eventstore.StreamResult{Err: fmt.Errorf("append %d events to %s: %w", len(a.Events), a.Stream, c.ctx.Err())}
 		case err != nil && len(batch) == 1:
 			c.res = eventstore.StreamResult{Err: err}
 		case err != nil:
