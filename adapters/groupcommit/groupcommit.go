@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -118,13 +119,12 @@ func (w *Writer) Append(ctx context.Context, stream string, expected eventstore.
 
 // withdraw removes c from the queue; w.mu is held.
 func (w *Writer) withdraw(c *call) bool {
-	for i, q := range w.queue {
-		if q == c {
-			w.queue = append(w.queue[:i], w.queue[i+1:]...)
-			return true
-		}
+	i := slices.Index(w.queue, c)
+	if i < 0 {
+		return false
 	}
-	return false
+	w.queue = slices.Delete(w.queue, i, i+1)
+	return true
 }
 
 // flush sends requests until the queue is empty.
@@ -154,9 +154,8 @@ func (w *Writer) take() []*call {
 		events += len(c.append.Events)
 		c.taken = true
 	}
-	batch := make([]*call, n)
-	copy(batch, w.queue)
-	w.queue = append(w.queue[:0], w.queue[n:]...)
+	batch := slices.Clone(w.queue[:n])
+	w.queue = slices.Delete(w.queue, 0, n) // zeroes the tail: no sent call stays referenced
 	return batch
 }
 

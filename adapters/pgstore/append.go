@@ -132,8 +132,6 @@ func (s *Store) write(ctx context.Context, entries []entry, out []eventstore.Str
 			for stream, h := range plan.written {
 				s.heads.put(stream, h)
 			}
-			// In-process subscribers need not wait for the NOTIFY to come back.
-			s.notifier.broadcast()
 			return nil
 		}
 		for _, e := range entries {
