@@ -160,4 +160,3 @@ func TestAppendManyOnAStaleHeadReadsAgainAndKeepsTheChain(t *testing.T) {
 		prev = r.Hash
 	}
 }
-
