@@ -77,11 +77,13 @@ type call struct {
 	taken  bool // in a request (under Writer.mu): its caller can no longer withdraw it
 }
 
-// Append implements eventstore.Store: it queues the append, makes sure a request will carry
-// it, and waits for its own verdict. A caller whose ctx ends while its append is still
-// queued withdraws it (nothing is written); once its request is on its way, the caller
-// returns at once with ctx's error and the others' request goes on undisturbed (its append
-// may then be written, as with any append cancelled while the database commits).
+// Append implements eventstore.Store. On an idle writer it sends the append at once, alone,
+// from the caller's goroutine (ctx's end then cancels that request, as it would a direct
+// append). Otherwise it queues the append and waits for its own verdict. A caller whose ctx
+// ends while its append is still queued withdraws it (nothing is written); once its request
+// is on its way, the caller returns at once with ctx's error and the others' request goes on
+// undisturbed (its append may then be written, as with any append cancelled while the
+// database commits).
 func (w *Writer) Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error) {
 	if err := eventstore.CheckAppend(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
@@ -91,11 +93,23 @@ func (w *Writer) Append(ctx context.Context, stream string, expected eventstore.
 	}
 	c := &call{ctx: ctx, append: eventstore.StreamAppend{Stream: stream, Expected: expected, Events: events}, done: make(chan struct{})}
 	w.mu.Lock()
-	w.queue = append(w.queue, c)
 	if !w.flushing {
+		// Idle: this caller sends its append itself, alone and at once, with no hand-over to
+		// another goroutine. Whoever queues meanwhile is sent by a flusher started after.
 		w.flushing = true
-		go w.flush()
+		c.taken = true
+		w.mu.Unlock()
+		w.send([]*call{c})
+		w.mu.Lock()
+		if len(w.queue) > 0 {
+			go w.flush()
+		} else {
+			w.flushing = false
+		}
+		w.mu.Unlock()
+		return c.res.AppendResult, c.res.Err
 	}
+	w.queue = append(w.queue, c)
 	w.mu.Unlock()
 
 	select {
