@@ -162,6 +162,24 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 }
 
+// AppendMany implements eventstore.Store. EventStoreDB has no transaction across streams
+// (its only multi-event write is one stream's append), so the entries go one after another,
+// each an ordinary Append with its own verdict: one stream's conflict leaves the others
+// written, which is the port's promise anyway. What it does not give is the Postgres
+// adapter's single commit: every entry's failure is its own, even an outage part way
+// through (the entries before it stay written), and the request as a whole fails only when
+// ctx has ended before the first write.
+func (s *Store) AppendMany(ctx context.Context, appends []eventstore.StreamAppend) ([]eventstore.StreamResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("append to %d streams: %w", len(appends), err)
+	}
+	out := make([]eventstore.StreamResult, len(appends))
+	for i, a := range appends {
+		out[i].AppendResult, out[i].Err = s.Append(ctx, a.Stream, a.Expected, a.Events...)
+	}
+	return out, nil
+}
+
 // chain stamps and hashes events as the successors of h.
 func (s *Store) chain(stream string, h head, events []eventstore.Proposed) ([]esdb.EventData, error) {
 	// Microseconds, what Postgres keeps, so a log copied between stores hashes the same.

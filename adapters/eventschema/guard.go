@@ -12,7 +12,8 @@ import (
 )
 
 // Guard wraps a store so that Append checks every proposed event first and writes nothing
-// when any fails; reads and subscriptions pass through. Two checks, in order:
+// when any fails (AppendMany: nothing of the entry holding it, which alone gets the error);
+// reads and subscriptions pass through. Two checks, in order:
 //
 //   - text the read models cannot hold (safetext): a NUL or invalid UTF-8 anywhere in the
 //     stream id, the data or the metadata, and strings over the limits of the fields a read
@@ -38,6 +39,44 @@ var _ eventstore.Store = guarded{}
 
 // Append implements eventstore.Store.
 func (g guarded) Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error) {
+	if err := g.check(stream, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return g.Store.Append(ctx, stream, expected, events...)
+}
+
+// AppendMany implements eventstore.Store: an entry that fails the checks gets its error and
+// is not sent; the others are.
+func (g guarded) AppendMany(ctx context.Context, appends []eventstore.StreamAppend) ([]eventstore.StreamResult, error) {
+	out := make([]eventstore.StreamResult, len(appends))
+	valid := make([]eventstore.StreamAppend, 0, len(appends))
+	at := make([]int, 0, len(appends)) // index in appends of each valid entry
+	for i, a := range appends {
+		if err := g.check(a.Stream, a.Events); err != nil {
+			out[i].Err = err
+			continue
+		}
+		valid = append(valid, a)
+		at = append(at, i)
+	}
+	if len(valid) == 0 {
+		return out, nil
+	}
+	results, err := g.Store.AppendMany(ctx, valid)
+	if err != nil {
+		return nil, err
+	}
+	if len(results) != len(valid) {
+		return nil, fmt.Errorf("append to %d streams: the store answered %d results to %d appends", len(appends), len(results), len(valid))
+	}
+	for j, r := range results {
+		out[at[j]] = r
+	}
+	return out, nil
+}
+
+// check returns every problem of one stream's append, or nil.
+func (g guarded) check(stream string, events []eventstore.Proposed) error {
 	var errs []error
 	if err := safetext.String("/stream_id", stream, safetext.MaxStreamIDBytes); err != nil {
 		errs = append(errs, err)
@@ -52,10 +91,10 @@ func (g guarded) Append(ctx context.Context, stream string, expected eventstore.
 		}
 	}
 	if len(errs) > 0 {
-		return eventstore.AppendResult{}, fmt.Errorf("append %d events to %s: %w: %w",
+		return fmt.Errorf("append %d events to %s: %w: %w",
 			len(events), stream, eventstore.ErrInvalidAppend, errors.Join(errs...))
 	}
-	return g.Store.Append(ctx, stream, expected, events...)
+	return nil
 }
 
 // CheckText returns the first text of e that a read model cannot hold, as a *safetext.Error

@@ -199,3 +199,48 @@ func TestGuardAcceptsLongFreeFormTextAndUnicode(t *testing.T) {
 		t.Fatalf("a long free-form payload field and non-ASCII text: %v", err)
 	}
 }
+
+// A multi-stream append is checked entry by entry: a bad entry gets its own error and
+// nothing of it is written; the entries beside it still are. No path around the guard.
+func TestGuardAppendManyRefusesEachBadEntryAloneAndWritesTheOthers(t *testing.T) {
+	t.Parallel()
+	store, b := setupGuard(t)
+	ctx := context.Background()
+	good, badSchema, badText := ulid.Make().String(), ulid.Make().String(), ulid.Make().String()
+	missingAction := requested(badSchema)
+	missingAction.Action = ""
+	nul := propose(t, requested(badText))
+	nul.Metadata.TraceTag = "a\x00"
+	results, err := store.AppendMany(ctx, []eventstore.StreamAppend{
+		{Stream: execution.StreamID(badSchema), Expected: eventstore.NoStream, Events: []eventstore.Proposed{propose(t, missingAction)}},
+		{Stream: execution.StreamID(good), Expected: eventstore.NoStream, Events: []eventstore.Proposed{propose(t, requested(good))}},
+		{Stream: execution.StreamID(badText), Expected: eventstore.NoStream, Events: []eventstore.Proposed{nul}},
+	})
+	if err != nil {
+		t.Fatalf("append many: %v", err)
+	}
+	if len(results) != 3 {
+		t.Fatalf("%d results for 3 entries", len(results))
+	}
+	var invalid *eventschema.InvalidEventError
+	if !errors.As(results[0].Err, &invalid) || invalid.Field != "/action" || !errors.Is(results[0].Err, eventstore.ErrInvalidAppend) {
+		t.Errorf("entry 0: %v, want its /action named as invalid", results[0].Err)
+	}
+	if results[1].Err != nil || results[1].NextExpected != 1 {
+		t.Errorf("entry 1: %+v, want written at version 1", results[1])
+	}
+	var bad *safetext.Error
+	if !errors.As(results[2].Err, &bad) || bad.Field != "/metadata/trace_tag" {
+		t.Errorf("entry 2: %v, want its trace tag refused", results[2].Err)
+	}
+	all, err := b.inner.ReadAll(ctx, eventstore.Start, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 || all[0].StreamID != execution.StreamID(good) {
+		t.Fatalf("the log holds %d events (%v), want only the good entry's", len(all), types(all))
+	}
+	if results, err := store.AppendMany(ctx, nil); err != nil || len(results) != 0 {
+		t.Fatalf("empty request: %v, %v; want no results and no error", results, err)
+	}
+}

@@ -18,6 +18,16 @@ type Store interface {
 	// Append writes events to one stream atomically, after checking the stream's state against
 	// expected. A mismatch returns a *VersionConflictError and writes nothing.
 	Append(ctx context.Context, stream string, expected Expected, events ...Proposed) (AppendResult, error)
+	// AppendMany appends to several streams in one request. Each entry is checked and written
+	// as Append would write it (atomically for its stream, against its own expected state)
+	// and gets its own verdict at the same index of the result: a conflict, an invalid entry
+	// or a duplicate event id fails that entry alone, and the others are still written.
+	// Entries naming the same stream apply in order, each seeing those before it. An error
+	// for the whole request (the store unreachable, ctx ended) means no entry was written
+	// (or, as with Append, that the commit's outcome is unknown); the results are then nil.
+	// Adapters may write the entries in one transaction (Postgres, in-memory) or one after
+	// another (EventStoreDB): a caller must not rely on them becoming visible together.
+	AppendMany(ctx context.Context, appends []StreamAppend) ([]StreamResult, error)
 	// ReadStream returns the events of one stream in version order; an unknown stream is empty.
 	ReadStream(ctx context.Context, stream string) ([]Recorded, error)
 	// ReadStreamFrom returns the events of one stream with a version above afterVersion, in
@@ -81,6 +91,21 @@ func (r Recorded) Decode() (event.Event, error) {
 		return p.e, p.err
 	}
 	return r.decode()
+}
+
+// StreamAppend is one entry of AppendMany: what Append takes.
+type StreamAppend struct {
+	Stream   string
+	Expected Expected
+	Events   []Proposed
+}
+
+// StreamResult is the verdict on one entry of AppendMany: what Append returns.
+type StreamResult struct {
+	AppendResult
+	// Err is this entry's own failure (a *VersionConflictError, ErrInvalidAppend …); nil
+	// when its events were written.
+	Err error
 }
 
 // AppendResult reports where an append landed.

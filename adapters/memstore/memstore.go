@@ -67,7 +67,39 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	res, err := s.appendLocked(stream, expected, events)
+	if err == nil {
+		s.wakeLocked()
+	}
+	return res, err
+}
 
+// AppendMany implements eventstore.Store: every entry under one lock, in order, so they
+// become visible together, with one wake-up for the subscribers.
+func (s *Store) AppendMany(ctx context.Context, appends []eventstore.StreamAppend) ([]eventstore.StreamResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("append to %d streams: %w", len(appends), err)
+	}
+	out := make([]eventstore.StreamResult, len(appends))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wrote := false
+	for i, a := range appends {
+		if err := eventstore.CheckAppend(a.Stream, a.Events); err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i].AppendResult, out[i].Err = s.appendLocked(a.Stream, a.Expected, a.Events)
+		wrote = wrote || out[i].Err == nil
+	}
+	if wrote {
+		s.wakeLocked()
+	}
+	return out, nil
+}
+
+// appendLocked checks and writes one stream's batch; s.mu is held.
+func (s *Store) appendLocked(stream string, expected eventstore.Expected, events []eventstore.Proposed) (eventstore.AppendResult, error) {
 	idx := s.streams[stream]
 	version := int64(len(idx))
 	if !expected.Check(version) {
@@ -107,9 +139,13 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		s.ids[e.ID] = struct{}{}
 		s.log = append(s.log, r)
 	}
+	return eventstore.AppendResult{NextExpected: version}, nil
+}
+
+// wakeLocked wakes every subscriber; s.mu is held.
+func (s *Store) wakeLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
-	return eventstore.AppendResult{NextExpected: version}, nil
 }
 
 // ReadStream implements eventstore.Store.

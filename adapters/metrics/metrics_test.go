@@ -129,6 +129,28 @@ func TestStoreCountsAppendedEventsByType(t *testing.T) {
 	}
 }
 
+func TestStoreCountsAMultiStreamAppendEntryByEntry(t *testing.T) {
+	t.Parallel()
+	m := newMetrics(t, metrics.Config{})
+	s := m.Store(memstore.New(memstore.Config{}))
+	ctx := context.Background()
+	if _, err := s.Append(ctx, "execution-b", eventstore.NoStream, proposed(t, requested("b"))); err != nil {
+		t.Fatal(err)
+	}
+	results, err := s.AppendMany(ctx, []eventstore.StreamAppend{
+		{Stream: "execution-a", Expected: eventstore.NoStream, Events: []eventstore.Proposed{proposed(t, requested("a")), proposed(t, running("a"))}},
+		{Stream: "execution-b", Expected: eventstore.NoStream, Events: []eventstore.Proposed{proposed(t, requested("b"))}},
+	})
+	if err != nil || results[0].Err == nil && results[1].Err == nil {
+		t.Fatalf("append many: %v, %+v; want the second entry refused", err, results)
+	}
+	wantLines(t, scrape(t, m),
+		`attune_events_appended_total{type="ExecutionRequested"} 2`,
+		`attune_events_appended_total{type="ExecutionStatusChanged"} 1`,
+		`attune_event_append_conflicts_total 1`,
+	)
+}
+
 // Handler metrics come through bus.Config.Instrument: every attempt is timed, every failed
 // one counted, retries included. Deliveries (bus.Config.Deliveries) count the message once.
 func TestHandlerRunsAreTimedAndFailuresCounted(t *testing.T) {

@@ -38,3 +38,22 @@ func (c *countingStore) Append(ctx context.Context, stream string, expected even
 	}
 	return res, nil
 }
+
+func (c *countingStore) AppendMany(ctx context.Context, appends []eventstore.StreamAppend) ([]eventstore.StreamResult, error) {
+	results, err := c.Store.AppendMany(ctx, appends)
+	if err != nil {
+		return results, err
+	}
+	for i, r := range results {
+		var conflict *eventstore.VersionConflictError
+		switch {
+		case errors.As(r.Err, &conflict):
+			c.m.conflicts.Inc()
+		case r.Err == nil && i < len(appends):
+			for _, e := range appends[i].Events {
+				c.m.appended.WithLabelValues(e.Type).Inc()
+			}
+		}
+	}
+	return results, nil
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/groupcommit"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/postgres/pgtest"
 )
@@ -22,6 +23,34 @@ import (
 // increasing, and each stream's versions in order.
 func TestConcurrentWritersSubscriberSeesEveryEventOnceInOrder(t *testing.T) {
 	t.Parallel()
+	noSkip(t, func(s *pgstore.Store, _ int) eventstore.Store { return s })
+}
+
+// The same proof with group commit: writers in four processes (a writer each, two handlers
+// per writer), so that requests of many streams, each one transaction, commit out of order.
+func TestConcurrentBatchedWritersSubscriberSeesEveryEventOnceInOrder(t *testing.T) {
+	t.Parallel()
+	const processes = 4
+	var (
+		once    sync.Once
+		writers [processes]*groupcommit.Writer
+	)
+	noSkip(t, func(s *pgstore.Store, w int) eventstore.Store {
+		once.Do(func() {
+			for i := range writers {
+				gw, err := groupcommit.New(s, groupcommit.Config{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				writers[i] = gw
+			}
+		})
+		return writers[w%processes]
+	})
+}
+
+// noSkip runs the proof with each writer appending through via(store, writer).
+func noSkip(t *testing.T, via func(s *pgstore.Store, writer int) eventstore.Store) {
 	const (
 		writers       = 8
 		sharedStreams = 3
@@ -77,6 +106,7 @@ func TestConcurrentWritersSubscriberSeesEveryEventOnceInOrder(t *testing.T) {
 	deadline := time.Now().Add(runFor)
 	var wg sync.WaitGroup
 	for w := range writers {
+		appender := via(s, w)
 		wg.Go(func() {
 			own := fmt.Sprintf("writer-%d", w)
 			var ownVersion int64
@@ -88,10 +118,10 @@ func TestConcurrentWritersSubscriberSeesEveryEventOnceInOrder(t *testing.T) {
 				var err error
 				if i%2 == 0 { // own stream, optimistic concurrency
 					var res eventstore.AppendResult
-					res, err = s.Append(context.Background(), own, eventstore.Exact(ownVersion), batch...)
+					res, err = appender.Append(context.Background(), own, eventstore.Exact(ownVersion), batch...)
 					ownVersion = res.NextExpected
 				} else { // shared streams, contended
-					_, err = s.Append(context.Background(), fmt.Sprintf("shared-%d", rand.IntN(sharedStreams)), eventstore.Any, batch...)
+					_, err = appender.Append(context.Background(), fmt.Sprintf("shared-%d", rand.IntN(sharedStreams)), eventstore.Any, batch...)
 				}
 				if err != nil {
 					t.Errorf("writer %d append %d: %v", w, i, err)

@@ -43,6 +43,7 @@ FROM generate_series(0, 99999) AS g`); err != nil {
 		{"look for events pending after a cursor", pendingAfterSQL, `('1'::xid8, 1)`},
 		{"the head of the log", headSQL, ``},
 		{"the head of a stream", selectHeadSQL, `('execution-7')`},
+		{"the heads of a request's streams", selectHeadsSQL, `('{execution-7,execution-8,execution-9}'::text[])`},
 		{"the first event after a reader's cursor (readiness)", firstAfterSQL, `('1'::xid8, 1)`},
 	}
 	for i, q := range queries {

@@ -39,4 +39,5 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("ReadAll", func(t *testing.T) { runReadAll(t, newStore) })
 	t.Run("Subscribe", func(t *testing.T) { runSubscribe(t, newStore) })
 	t.Run("Chain", func(t *testing.T) { runChain(t, newStore) })
+	t.Run("AppendMany", func(t *testing.T) { runAppendMany(t, newStore) })
 }

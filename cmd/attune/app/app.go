@@ -24,6 +24,7 @@ import (
 	"github.com/attune-go/attune/adapters/checkpoint"
 	"github.com/attune-go/attune/adapters/eventschema"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/groupcommit"
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/metrics"
@@ -133,6 +134,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// Every append of this process goes through one group-commit writer: the appends that
+	// handlers issue while a commit is on its way go together in the next (ARCHITECTURE.md,
+	// "The log"). The guard sits in front of it, so every event is checked before it queues.
+	writer, err := groupcommit.New(pg, groupcommit.Config{})
+	if err != nil {
+		return err
+	}
 	validator, err := eventschema.New()
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
@@ -165,7 +173,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer b.Close()
 	s = &Server{
-		cfg: cfg, log: log, store: m.Store(eventschema.Guard(pg, validator)), raw: pg, bus: b, box: cfg.Box,
+		cfg: cfg, log: log, store: m.Store(eventschema.Guard(writer, validator)), raw: pg, bus: b, box: cfg.Box,
 		locks: locks, metrics: m, models: models, tokens: auth.New(cfg.Pool), keys: idempotency.New(cfg.Pool),
 		maxLag: cmp.Or(cfg.ReadyMaxLag, DefaultReadyMaxLag), checkpoints: checkpoints,
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/eventschema"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/adapters/groupcommit"
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/runtime"
@@ -134,6 +135,13 @@ func RunWorker(ctx context.Context, cfg Config, wc WorkerConfig) error {
 	if err != nil {
 		return err
 	}
+	// Every append of this process goes through one group-commit writer: the appends that
+	// handlers issue while a commit is on its way go together in the next (ARCHITECTURE.md,
+	// "The log"). The guard sits in front of it, so every event is checked before it queues.
+	writer, err := groupcommit.New(pg, groupcommit.Config{})
+	if err != nil {
+		return err
+	}
 	validator, err := eventschema.New()
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
@@ -143,7 +151,7 @@ func RunWorker(ctx context.Context, cfg Config, wc WorkerConfig) error {
 		return err
 	}
 	defer b.Close()
-	s := &Server{cfg: cfg, log: log, store: eventschema.Guard(pg, validator), bus: b, box: cfg.Box}
+	s := &Server{cfg: cfg, log: log, store: eventschema.Guard(writer, validator), bus: b, box: cfg.Box}
 
 	// A start-up step that fails cancels what already runs before returning (see Server.run).
 	runCtx, cancel := context.WithCancel(ctx)
