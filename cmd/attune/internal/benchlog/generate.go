@@ -225,3 +225,13 @@ func generate(ctx context.Context, pool *pgxpool.Pool, events int) (int, error) 
 func versionBefore(s int) int {
 	return [...]int{0, 1, 2, 4, 5}[s]
 }
+
+// AppendMany appends each entry in turn: the generator writes one stream at a time, so it has
+// nothing to gather.
+func (w *writer) AppendMany(ctx context.Context, entries []eventstore.StreamAppend) ([]eventstore.StreamResult, error) {
+	out := make([]eventstore.StreamResult, len(entries))
+	for i, e := range entries {
+		out[i].AppendResult, out[i].Err = w.Append(ctx, e.Stream, e.Expected, e.Events...)
+	}
+	return out, nil
+}
