@@ -210,17 +210,16 @@ func (s *Server) run(parent context.Context) error {
 		g.Go(func() error { return w.Run(ctx) })
 	}
 
-	// s.runners is complete before the HTTP server starts: readiness and the metrics read it.
-	for _, p := range projections.All() {
-		runner, err := projections.New(projections.Config{Projection: p, Store: s.store, Target: s.models, Logger: s.log})
-		if err != nil {
-			return err
-		}
-		s.runners = append(s.runners, runner)
+	// One reader feeds every projection: one cursor over the log, one transaction per batch
+	// for all the read models and their checkpoints, one leadership lock for the group.
+	// s.runners (its members) is complete before the HTTP server starts: readiness and the
+	// metrics read it.
+	group, err := projections.NewGroup(projections.GroupConfig{Projections: projections.All(), Store: s.store, Target: s.models, Logger: s.log})
+	if err != nil {
+		return err
 	}
-	for _, runner := range s.runners {
-		g.Go(func() error { return runner.Run(ctx) })
-	}
+	s.runners = group.Runners()
+	g.Go(func() error { return group.Run(ctx) })
 
 	rl, err := relay.New(relay.Config{
 		Store:       s.store,
