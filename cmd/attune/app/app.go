@@ -120,7 +120,8 @@ func Run(ctx context.Context, cfg Config) error {
 		// would have workers that the other's scheduler places work on and never tells.
 		// The scheduler is safe by construction (it places only on this process's worker);
 		// the guard, watched and retaken after a database restart, says so to the operator.
-		release, err := postgres.Guard(ctx, cfg.Pool, "serve-inprocess", log)
+		// On the lock session too: one connection fewer than a session of its own.
+		release, err := locks.Guard(ctx, "serve-inprocess", log)
 		if errors.Is(err, postgres.ErrHeld) {
 			return errors.New("another `attune serve` with the in-process bus already runs on this database; stop it, or run every process over RabbitMQ (--amqp-url) to run several")
 		}
