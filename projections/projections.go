@@ -18,6 +18,11 @@
 // replays, then notices the moved checkpoint and resumes from it. Because the target is just a
 // pool (a search_path) and catch-up takes an optional end position, the same code builds read
 // models into a separate schema as of a past position, for audits (Replay).
+//
+// A server runs every projection through one Group (group.go) rather than one Runner each:
+// one cursor, one leadership lock, and one transaction per batch for every read model and
+// every checkpoint (Target.UpdateGroup). A member that cannot go along — it stalls on an
+// event, a rebuild pauses it — catches up alone with the Runner's own code and rejoins.
 package projections
 
 import (
