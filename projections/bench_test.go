@@ -45,6 +45,40 @@ func BenchmarkProject(b *testing.B) {
 			b.ReportMetric(float64(w.Events), "events/op")
 		})
 	}
+	// Every read model at once through one Group (one reader, one transaction per batch of
+	// 1,000 for all ten): compare with the sum of the ten above.
+	b.Run("group", func(b *testing.B) {
+		db := readmodel.New(pgtest.New(b).Pool)
+		h, err := store.Head(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			for _, p := range projections.All() {
+				if err := db.Reset(ctx, p.Name); err != nil {
+					b.Fatal(err)
+				}
+			}
+			g, err := projections.NewGroup(projections.GroupConfig{Projections: projections.All(), Store: store, Target: db, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- g.Run(runCtx) }()
+			for _, r := range g.Runners() {
+				for r.Applied().Less(h) {
+					time.Sleep(time.Millisecond) // polls a condition
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(w.Events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(w.Events), "events/op")
+	})
 }
 
 // BenchmarkFollow measures what keeping every read model current costs PostgreSQL while the
