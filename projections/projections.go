@@ -18,6 +18,11 @@
 // replays, then notices the moved checkpoint and resumes from it. Because the target is just a
 // pool (a search_path) and catch-up takes an optional end position, the same code builds read
 // models into a separate schema as of a past position, for audits (Replay).
+//
+// A server runs every projection through one Group (group.go) rather than one Runner each:
+// one cursor, one leadership lock, and one transaction per batch for every read model and
+// every checkpoint (Target.UpdateGroup). A member that cannot go along — it stalls on an
+// event, a rebuild pauses it — catches up alone with the Runner's own code and rejoins.
 package projections
 
 import (
@@ -72,6 +77,14 @@ type Target interface {
 	// Update runs fn in one transaction that first waits out a rebuild of the projection,
 	// then moves its checkpoint from `from` to `to` (ErrCheckpointMoved if it is not at from).
 	Update(ctx context.Context, name string, from, to eventstore.Position, fn func(Tx) error) error
+	// UpdateGroup runs the moves of several projections in one transaction. For each move it
+	// takes the projection's pause lock shared without waiting and moves its checkpoint from
+	// From to To; a move that finds a rebuild (or an audit) holding the projection, or its
+	// checkpoint elsewhere, writes nothing and is returned in skipped. Without isolate, any
+	// Apply that fails fails the whole transaction. With isolate, each move runs in a
+	// savepoint of its own: one that fails is rolled back alone and returned in failed, and
+	// the others commit.
+	UpdateGroup(ctx context.Context, moves []Move, isolate bool) (skipped map[string]bool, failed map[string]error, err error)
 	// Reset empties the projection's tables and deletes its checkpoint, in one transaction.
 	Reset(ctx context.Context, name string) error
 	// Beside builds the projection into empty scratch tables beside the live ones with build

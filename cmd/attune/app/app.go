@@ -121,7 +121,8 @@ func Run(ctx context.Context, cfg Config) error {
 		// would have workers that the other's scheduler places work on and never tells.
 		// The scheduler is safe by construction (it places only on this process's worker);
 		// the guard, watched and retaken after a database restart, says so to the operator.
-		release, err := postgres.Guard(ctx, cfg.Pool, "serve-inprocess", log)
+		// On the lock session too: one connection fewer than a session of its own.
+		release, err := locks.Guard(ctx, "serve-inprocess", log)
 		if errors.Is(err, postgres.ErrHeld) {
 			return errors.New("another `attune serve` with the in-process bus already runs on this database; stop it, or run every process over RabbitMQ (--amqp-url) to run several")
 		}
@@ -218,17 +219,16 @@ func (s *Server) run(parent context.Context) error {
 		g.Go(func() error { return w.Run(ctx) })
 	}
 
-	// s.runners is complete before the HTTP server starts: readiness and the metrics read it.
-	for _, p := range projections.All() {
-		runner, err := projections.New(projections.Config{Projection: p, Store: s.store, Target: s.models, Logger: s.log})
-		if err != nil {
-			return err
-		}
-		s.runners = append(s.runners, runner)
+	// One reader feeds every projection: one cursor over the log, one transaction per batch
+	// for all the read models and their checkpoints, one leadership lock for the group.
+	// s.runners (its members) is complete before the HTTP server starts: readiness and the
+	// metrics read it.
+	group, err := projections.NewGroup(projections.GroupConfig{Projections: projections.All(), Store: s.store, Target: s.models, Logger: s.log})
+	if err != nil {
+		return err
 	}
-	for _, runner := range s.runners {
-		g.Go(func() error { return runner.Run(ctx) })
-	}
+	s.runners = group.Runners()
+	g.Go(func() error { return group.Run(ctx) })
 
 	rl, err := relay.New(relay.Config{
 		Store:       s.store,
