@@ -4,7 +4,8 @@
 //
 // The dashboard decides nothing and owns no data: it reads the read models through the same
 // functions the API is given (httpapi.Config's), masks what the API masks (httpapi's views),
-// and changes state only through the API's use cases (cancel, pause, resume). Who may see or
+// and changes state only through the API's use cases (cancel, pause, resume, answering an
+// inquiry, switching a rule; the rule test records nothing). Who may see or
 // do what is the API's role table (httpapi.RouteAccess): each page names the API route it
 // stands for.
 package web
