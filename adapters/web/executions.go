@@ -1,9 +1,11 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,8 +14,10 @@ import (
 
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/inquiry"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/policies"
 )
 
 // liveTypes are the events that change what the execution pages show: the pages follow
@@ -151,6 +155,8 @@ type detailPage struct {
 	LiveURL    string
 	Watch      string // ids whose events refresh the page
 	IsWorkflow bool
+	// Inquiry is the page of the inquiry this execution asks (core.ask), "" otherwise.
+	Inquiry string
 }
 
 func (s *Server) showExecution(w http.ResponseWriter, r *http.Request, ss session) error {
@@ -165,6 +171,9 @@ func (s *Server) showExecution(w http.ResponseWriter, r *http.Request, ss sessio
 	}
 	page := detailPage{X: httpapi.ExecutionView(x), LiveURL: "/api/v1/stream?type=" + liveTypes,
 		IsWorkflow: x.RunnerType == string(pack.RunnerWorkflow)}
+	if x.Action == inquiry.AskAction && s.cfg.GetInquiry != nil && ss.may("GET /api/v1/inquiries/{id}") {
+		page.Inquiry = "/inquiries/" + url.PathEscape(x.ID) // an inquiry's id is its execution's
+	}
 	kids, err := s.cfg.ListExecutions(r.Context(), executions.Filter{Parent: id, Limit: executions.MaxLimit})
 	if err != nil {
 		return err
@@ -220,7 +229,17 @@ type overviewPage struct {
 	Counts []statusCount
 	Recent []httpapi.Execution
 	Total  int64
+	// Queues are the policies holding executions back (queued or delayed), busiest first;
+	// Held sums them. HasPolicies: the dashboard reads policies at all.
+	Queues      []httpapi.Policy
+	Held        int64
+	HasPolicies bool
+	// Readiness is /readyz's checks: each reader's lag behind the log ("ok" or how far).
+	Readiness []readyCheck
+	Ready     bool
 }
+
+type readyCheck struct{ Name, State string }
 
 type statusCount struct {
 	Status execution.Status
@@ -241,6 +260,16 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ss session) er
 			}
 		}
 	}
+	if err := s.queues(r, &page); err != nil {
+		return err
+	}
+	if s.cfg.Ready != nil {
+		ok, checks := s.cfg.Ready(r.Context())
+		page.Ready = ok
+		for _, n := range slices.Sorted(maps.Keys(checks)) {
+			page.Readiness = append(page.Readiness, readyCheck{Name: n, State: checks[n]})
+		}
+	}
 	recent, err := s.cfg.ListExecutions(r.Context(), executions.Filter{Limit: 10})
 	if err != nil {
 		return err
@@ -249,5 +278,34 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ss session) er
 		page.Recent = append(page.Recent, httpapi.ExecutionView(x))
 	}
 	s.render(w, r, http.StatusOK, "overview", ss, "Overview", page)
+	return nil
+}
+
+// queues reads every policy (pages of the API's largest) for the executions each holds back.
+func (s *Server) queues(r *http.Request, page *overviewPage) error {
+	if s.cfg.ListPolicies == nil {
+		return nil
+	}
+	page.HasPolicies = true
+	f := policies.Filter{Limit: policies.MaxLimit}
+	for {
+		got, err := s.cfg.ListPolicies(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		for _, v := range got.Items {
+			if v.Queued+v.Delayed > 0 {
+				page.Queues = append(page.Queues, httpapi.PolicyView(v))
+				page.Held += v.Queued + v.Delayed
+			}
+		}
+		if got.Next == "" {
+			break
+		}
+		f.Cursor = got.Next
+	}
+	slices.SortStableFunc(page.Queues, func(a, b httpapi.Policy) int {
+		return cmp.Compare(b.Queued+b.Delayed, a.Queued+a.Delayed)
+	})
 	return nil
 }

@@ -94,7 +94,11 @@ type view struct {
 	// that would fail.
 	Can  func(apiPattern string) bool
 	Page any
+	// Nav lists the pages this dashboard serves and the session may see.
+	Nav []navLink
 }
+
+type navLink struct{ Path, Label string }
 
 // Open says the dashboard has no access control (--no-auth).
 func (v view) Open() bool { return v.Session.open }
@@ -112,7 +116,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if !ok {
 		panic("web: no template " + name) // a programmer error
 	}
-	v := view{Title: title, Session: ss, CSRF: s.csrfToken(ss.csrfSubject()), Path: r.URL.Path, Query: r.URL.RawQuery, Can: ss.may, Page: data}
+	v := view{Title: title, Session: ss, CSRF: s.csrfToken(ss.csrfSubject()), Path: r.URL.Path, Query: r.URL.RawQuery, Can: ss.may, Page: data, Nav: s.nav(ss)}
 	var b bytes.Buffer
 	if err := t.ExecuteTemplate(&b, "layout.html", v); err != nil {
 		s.log.ErrorContext(r.Context(), "render dashboard page", "page", name, "error", err)
@@ -215,6 +219,7 @@ func (s *Server) routes() {
 	if s.cfg.ResumeExecution != nil {
 		s.mux.HandleFunc("POST /executions/{id}/resume", s.page("POST /api/v1/executions/{id}/resume", s.hold(s.cfg.ResumeExecution)))
 	}
+	s.moreRoutes()
 	s.mux.HandleFunc("/", s.page("GET /api/v1/executions", func(w http.ResponseWriter, r *http.Request, ss session) error {
 		s.fail(w, r, ss, http.StatusNotFound, "No page at "+r.URL.Path+".")
 		return nil

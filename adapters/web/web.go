@@ -4,7 +4,8 @@
 //
 // The dashboard decides nothing and owns no data: it reads the read models through the same
 // functions the API is given (httpapi.Config's), masks what the API masks (httpapi's views),
-// and changes state only through the API's use cases (cancel, pause, resume). Who may see or
+// and changes state only through the API's use cases (cancel, pause, resume, answering an
+// inquiry, switching a rule; the rule test records nothing). Who may see or
 // do what is the API's role table (httpapi.RouteAccess): each page names the API route it
 // stands for.
 package web
@@ -16,18 +17,25 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/attune-go/attune/adapters/auth"
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
+	"github.com/attune-go/attune/projections/catalog"
 	"github.com/attune-go/attune/projections/executions"
+	"github.com/attune-go/attune/projections/inquiries"
+	"github.com/attune-go/attune/projections/policies"
+	"github.com/attune-go/attune/projections/workers"
 )
 
 // CookieName is the cookie that holds the dashboard's API token.
@@ -58,6 +66,25 @@ type Config struct {
 	CancelExecution func(ctx context.Context, id, actor string) error
 	PauseExecution  func(ctx context.Context, id, actor string) (execution.Status, error)
 	ResumeExecution func(ctx context.Context, id, actor string) (execution.Status, error)
+	// Inquiries, rules, packs, workers and policies (inquiries.go, rules.go, catalog.go): the
+	// same functions httpapi.Config holds; a nil one leaves its page (or button) out.
+	ListInquiries  func(ctx context.Context, f inquiries.Filter) (inquiries.Page, error)
+	GetInquiry     func(ctx context.Context, id string) (inquiries.Inquiry, error)
+	RespondInquiry httpapi.RespondInquiryFunc
+	ListComponents func(ctx context.Context, f catalog.ComponentFilter) (catalog.ComponentPage, error)
+	GetComponent   func(ctx context.Context, kind pack.Kind, ref string) (catalog.Component, error)
+	ListPacks      func(ctx context.Context, f catalog.PackFilter) (catalog.PackPage, error)
+	GetPack        func(ctx context.Context, ref string) (catalog.Pack, error)
+	SetRuleEnabled func(ctx context.Context, ref string, enabled bool, actor string) error
+	TestRule       func(ctx context.Context, ref string, event json.RawMessage) (any, error)
+	ListWorkers    func(ctx context.Context, f workers.Filter) (workers.Page, error)
+	ListPolicies   func(ctx context.Context, f policies.Filter) (policies.Page, error)
+	// Ready is /readyz's check (each reader's lag behind the log): the overview shows it.
+	Ready func(ctx context.Context) (ok bool, checks map[string]string)
+
+	// Now is the clock (an inquiry past its deadline takes no answer); default time.Now.
+	Now func() time.Time
+
 	// Classify maps a use case's error to the API's answer (the app's classifiers), so a
 	// refused cancel says what the API would say; nil answers 500 with the error's text.
 	Classify func(error) *httpapi.Error
@@ -76,6 +103,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.API == nil || cfg.ListExecutions == nil || cfg.GetExecution == nil {
 		panic("web: New needs the API handler, ListExecutions and GetExecution")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key) // crypto/rand never fails (Go 1.24+)

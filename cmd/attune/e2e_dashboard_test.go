@@ -43,7 +43,8 @@ func screenshotDir(t *testing.T) string {
 
 // TestE2EDashboardInABrowser drives the dashboard of a real `attune serve` with Chromium:
 // log in through the form, watch an execution started through the API appear on the list
-// without a reload, open it, cancel it with the button and see it cancelled. Screenshots at
+// without a reload, open it, cancel it with the button and see it cancelled; answer an
+// inquiry through the form its schema makes. Screenshots at
 // 1280×800 and 390×844 go to bin/screenshots.
 func TestE2EDashboardInABrowser(t *testing.T) {
 	t.Parallel()
@@ -151,5 +152,35 @@ func TestE2EDashboardInABrowser(t *testing.T) {
 	shoot("execution-cancelled")
 	if got, err := sys.api.Execution(ctx, x.ID); err != nil || got.Status != "cancelled" {
 		t.Fatalf("the API has the execution %s (%v), want cancelled", got.Status, err)
+	}
+
+	// An inquiry, answered through the form its schema makes.
+	ask, err := sys.api.Run(ctx, "core.ask", map[string]json.RawMessage{
+		"schema": json.RawMessage(`{"approved": {"type": "boolean", "required": true}, "comment": {"type": "string"}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step("the inquiry appears on the pending list", chromedp.Navigate(sys.url+"/inquiries"), chromedp.WaitVisible(chromedp.CSS(`#q-`+ask.ID)))
+	step("open it", chromedp.Click(chromedp.CSS(`#q-`+ask.ID+` a`)), chromedp.WaitVisible(chromedp.CSS(`#respond-button`)),
+		chromedp.WaitReady(chromedp.CSS(`html.live-on[data-live-synced]`)))
+	step("fill the form", chromedp.Click(chromedp.CSS(`#a-approved`)), chromedp.SendKeys(chromedp.CSS(`#a-comment`), "ship it"))
+	shoot("inquiry")
+	step("send the answer", chromedp.Click(chromedp.CSS(`#respond-button`)))
+	deadline = time.Now().Add(60 * time.Second)
+	for status = ""; status != "responded"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the inquiry's page shows %q (last read error: %v) 60s after the answer, want responded", status, readErr)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the DOM with a deadline, not proving an absence
+		status, readErr = chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("#status") || {}).textContent || ""`))
+	}
+	shoot("inquiry-answered")
+	q, err := sys.api.Inquiry(ctx, ask.ID)
+	var answer struct {
+		Approved bool   `json:"approved"`
+		Comment  string `json:"comment"`
+	}
+	if err != nil || q.Responder != "operator-user" || json.Unmarshal(q.Response, &answer) != nil || !answer.Approved || answer.Comment != "ship it" {
+		t.Fatalf("the API has the inquiry answered by %q with %s (%v), want the form's answer by operator-user", q.Responder, q.Response, err)
 	}
 }

@@ -139,6 +139,10 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		ListExecutions: api.ListExecutions, GetExecution: api.GetExecution, ReadStream: api.ReadStream,
 		CountByStatus:   s.models.CountExecutionsByStatus,
 		CancelExecution: api.CancelExecution, PauseExecution: api.PauseExecution, ResumeExecution: api.ResumeExecution,
+		ListInquiries: api.ListInquiries, GetInquiry: api.GetInquiry, RespondInquiry: api.RespondInquiry,
+		ListComponents: api.ListComponents, GetComponent: api.GetComponent, ListPacks: api.ListPacks, GetPack: api.GetPack,
+		SetRuleEnabled: api.SetRuleEnabled, TestRule: api.TestRule,
+		ListWorkers: api.ListWorkers, ListPolicies: api.ListPolicies, Ready: api.Ready,
 		Classify: func(err error) *httpapi.Error {
 			for _, c := range api.Classifiers {
 				if e := c(err); e != nil {
