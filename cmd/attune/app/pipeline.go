@@ -57,7 +57,32 @@ func (s *Server) loadPack(ctx context.Context, dir, actor string) (packs.Result,
 	if err != nil {
 		return packs.Result{}, &packLoadError{dir: abs, err: err}
 	}
-	return packs.Register(ctx, s.store, reg, actor)
+	res, err := packs.Register(ctx, s.store, reg, actor)
+	if err != nil {
+		return res, err
+	}
+	// The catalogue follows the log on its own: wait until it holds what was just recorded,
+	// so that a webhook or a run right after the load (or right after serve says it is ready)
+	// finds the pack's triggers and actions instead of a 404.
+	return res, s.awaitCatalog(ctx, reg.Ref, reg.Digest)
+}
+
+// awaitCatalog returns once the in-memory catalogue holds pack ref with the given digest, or
+// fails after a while naming what it waited for.
+func (s *Server) awaitCatalog(ctx context.Context, ref, digest string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		changed := s.registry.Changed()
+		if p, ok := s.registry.Pack(ref); ok && p.Digest == digest {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("pack %s was recorded, but the catalogue has not caught up with it: %w", ref, ctx.Err())
+		}
+	}
 }
 
 // packLoadError carries every problem of a pack (file:line: field: message) to the API.
