@@ -271,7 +271,7 @@ func (g *Gate) heads(ctx context.Context, e *earlier, l policy.Limit, key string
 // up when first needed, and again only for a later bound or position.
 type earlier struct {
 	action  string
-	request eventstore.Position // the request decided on (zero for a release)
+	request eventstore.Position // the request decided on (a release: the status change)
 	looked  bool
 	before  string              // the list holds those requested before this id
 	at      eventstore.Position // the read model had applied the log up to here
@@ -465,7 +465,9 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 	}
 	md := e.Metadata.Caused(e.ID.String())
 	var admitted []string
-	known := &earlier{action: x.Action()}
+	// The read model is read as of this status change at least, so that an execution
+	// requested earlier that ended meanwhile is seen ended.
+	known := &earlier{action: x.Action(), request: e.Position}
 	for _, l := range limits {
 		key, err := l.Key(x.Parameters())
 		if err != nil {
