@@ -13,6 +13,12 @@
 // delayed → scheduling, placed). Whatever a crash leaves half done between the two streams
 // is finished by the reaper's pass over delayed executions, which asks the scheduler, which
 // asks the gate again: a claim already on the queue stream admits.
+//
+// Admission is in request order (execution ids are ULIDs), not in the order the bus happens
+// to deliver requests: before an execution takes free room, the gate looks up in the
+// executions read model (Config.Requests) the executions of its action and key requested
+// before it that have not reached it yet, and leaves them their place (ARCHITECTURE.md,
+// "Request order").
 package admission
 
 import (
