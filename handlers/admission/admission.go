@@ -205,7 +205,7 @@ func (g *Gate) decide(ctx context.Context, l policy.Limit, key, id string, e *ea
 		dec := l.Decide(q, key, id, now)
 		if dec.Verdict == policy.Admit && len(dec.Events) > 0 && g.requests != nil {
 			// It would take a free slot: not before one requested before it, still on its way.
-			coming, err := g.coming(ctx, e, l, key, id, last)
+			coming, err := g.coming(ctx, e, l, key, id, e.request)
 			if err != nil {
 				return policy.Decision{}, nil, err
 			}
@@ -265,8 +265,14 @@ func (g *Gate) heads(ctx context.Context, e *earlier, l policy.Limit, key string
 	if len(heads) == 0 || g.requests == nil {
 		return heads, nil
 	}
+	// Those requested before a head were requested before it joined the queue: the read
+	// model must have applied the queue stream as folded.
+	at := e.request
+	if at.Less(last) {
+		at = last
+	}
 	w := q.Waiting()
-	coming, err := g.coming(ctx, e, l, key, w[len(w)-1], last)
+	coming, err := g.coming(ctx, e, l, key, w[len(w)-1], at)
 	if err != nil {
 		return nil, err
 	}
@@ -284,17 +290,13 @@ type earlier struct {
 	list    []executions.Requested
 }
 
-// coming lists the executions of the action requested before the execution id, whose key
-// under l is key, that the read model still shows requested: those that may not have reached
-// the gate yet. It waits (at most Config.CatchUp) for the read model to have applied the log
-// up to the request decided on and the queue stream's latest event (last): everything
-// requested before either is then in it. An execution whose key cannot be computed is left
-// out: the gate refuses it, so it takes no place.
-func (g *Gate) coming(ctx context.Context, e *earlier, l policy.Limit, key, before string, last eventstore.Position) ([]string, error) {
-	at := e.request
-	if at.Less(last) {
-		at = last
-	}
+// coming lists the executions of the action requested before the execution `before`, whose
+// key under l is key, that the read model still shows requested: those that may not have
+// reached the gate yet. It waits (at most Config.CatchUp) for the read model to have applied
+// the log up to at (the request decided on, or the queue stream as folded): everything
+// requested before is then in it. An execution whose key cannot be computed is left out: the
+// gate refuses it, so it takes no place.
+func (g *Gate) coming(ctx context.Context, e *earlier, l policy.Limit, key, before string, at eventstore.Position) ([]string, error) {
 	if !e.looked || e.before < before || e.at.Less(at) {
 		list, err := g.lookUp(ctx, e.action, before, at)
 		if err != nil {
