@@ -163,6 +163,11 @@ type Decision struct {
 	// Until is, for Wait under a RateLimit, the earliest moment it may be admitted: when
 	// enough claims ahead of it have aged out of the window.
 	Until time.Time
+	// Awaits lists, for Wait, the executions requested before this one that have not reached
+	// the gate yet and take the room it would have had (request order): once they have been
+	// decided, or have gone elsewhere, it may be admitted. Empty when the limit itself holds
+	// it back.
+	Awaits []string
 }
 
 // room is how many more may claim a slot now.
@@ -183,12 +188,31 @@ func (l Limit) inWindow(q *Queue, now time.Time) int {
 	return n
 }
 
-// Decide settles one execution against the queue as folded at now. An execution already
-// holding a slot is admitted again with no event (a redelivery). A newcomer is admitted at
-// once only if there is room beyond the executions already waiting, so it never overtakes
-// them; otherwise Enqueue mode queues it (QueueJoined) and Cancel mode refuses it. A queued
-// execution is admitted (SlotClaimed{FromQueue}) once it is among the first `room` waiting.
-func (l Limit) Decide(q *Queue, key, id string, now time.Time) Decision {
+// coming keeps, of the executions the caller knows to be requested with this key (the
+// read model's), those the queue has never seen (neither holding, waiting nor released) and
+// that were requested before `before` (ids are ULIDs: request order), sorted.
+func (q *Queue) coming(ids []string, before string) []string {
+	var out []string
+	for _, id := range ids {
+		if id < before && !q.released[id] && !slices.Contains(q.holders, id) && !slices.Contains(q.waiting, id) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Decide settles one execution against the queue as folded at now. Admission is in request
+// order (execution ids are ULIDs): the queue is sorted by id, and so are the executions
+// still coming, requested before id but not yet decided by the gate (coming: the caller's
+// list of this key's executions still requested, of which Decide keeps those the queue has
+// not seen). An execution already holding a slot is admitted again with no event (a
+// redelivery). Otherwise it is admitted (SlotClaimed, FromQueue when it waited) if it is
+// among the first `room` of the queue and the coming ones together, so it overtakes
+// neither one waiting nor one still on its way; if not, Enqueue mode queues it
+// (QueueJoined). Cancel mode refuses it when the limit holds it back, but queues it when
+// only coming ones stand in its way: whether it runs depends on whether they arrive.
+func (l Limit) Decide(q *Queue, key, id string, now time.Time, coming ...string) Decision {
 	switch {
 	case slices.Contains(q.holders, id):
 		return Decision{Verdict: Admit, Reason: "holds a slot of policy " + l.Ref}
@@ -196,42 +220,53 @@ func (l Limit) Decide(q *Queue, key, id string, now time.Time) Decision {
 		return Decision{Verdict: Gone, Reason: "gave its slot of policy " + l.Ref + " back"}
 	}
 	room := l.room(q, now)
-	claim := SlotClaimed{Policy: l.Ref, PolicyType: l.Type, Key: key, ExecutionID: id, At: now}
+	ahead := q.coming(coming, id)
 	waiting := q.waiting
 	queued := slices.Contains(waiting, id)
 	if !queued {
-		if room > len(waiting) {
-			return Decision{Verdict: Admit, Events: []event.Event{claim}, Reason: "admitted by policy " + l.Ref}
-		}
-		if l.Mode == Cancel {
-			return Decision{Verdict: Refuse, Reason: l.over(q, key, now)}
-		}
 		i, _ := slices.BinarySearch(waiting, id)
 		waiting = slices.Insert(slices.Clone(waiting), i, id)
 	}
-	pos := slices.Index(waiting, id)
+	own := slices.Index(waiting, id) // its place among those the gate has seen
+	pos := own + len(ahead)          // every coming one was requested before it
 	if pos < room {
-		claim.FromQueue = queued
-		ev := []event.Event{claim}
-		return Decision{Verdict: Admit, Events: ev, Reason: "admitted by policy " + l.Ref}
+		claim := SlotClaimed{Policy: l.Ref, PolicyType: l.Type, Key: key, ExecutionID: id, At: now, FromQueue: queued}
+		return Decision{Verdict: Admit, Events: []event.Event{claim}, Reason: "admitted by policy " + l.Ref}
 	}
-	d := Decision{Verdict: Wait, Reason: fmt.Sprintf("%s; %d ahead in its queue", l.over(q, key, now), pos)}
+	d := Decision{Verdict: Wait, Reason: fmt.Sprintf("%s; %d ahead in its queue", l.over(q, key, now), own)}
+	if own < room { // only the coming ones take its room
+		d.Awaits = ahead
+		d.Reason = fmt.Sprintf("policy %s: %d requested before it not admitted yet (request order)", l.Ref, len(ahead))
+	} else if l.Mode == Cancel {
+		return Decision{Verdict: Refuse, Reason: l.over(q, key, now)}
+	}
 	if !queued {
 		d.Events = []event.Event{QueueJoined{Policy: l.Ref, PolicyType: l.Type, Key: key, ExecutionID: id}}
 	}
-	if l.Type == RateLimit {
+	if l.Type == RateLimit && len(d.Awaits) == 0 {
+		// (Awaiting coming ones, it may go as soon as they have: no Until, so that the
+		// reaper looks again at its next pass.)
 		d.Until = l.until(q, pos, now)
 	}
 	return d
 }
 
 // Heads are the SlotClaimed events that admit the waiting executions there is room for now,
-// in request order: what a release hands on.
-func (l Limit) Heads(q *Queue, key string, now time.Time) []SlotClaimed {
-	n := min(max(l.room(q, now), 0), len(q.waiting))
-	out := make([]SlotClaimed, n)
-	for i, id := range q.waiting[:n] {
-		out[i] = SlotClaimed{Policy: l.Ref, PolicyType: l.Type, Key: key, ExecutionID: id, FromQueue: true, At: now}
+// in request order: what a release hands on. A coming execution (see Decide) keeps its
+// place: the room it takes is left for it.
+func (l Limit) Heads(q *Queue, key string, now time.Time, coming ...string) []SlotClaimed {
+	n := max(l.room(q, now), 0)
+	if n == 0 || len(q.waiting) == 0 {
+		return nil
+	}
+	ahead := q.coming(coming, q.waiting[len(q.waiting)-1])
+	var out []SlotClaimed
+	for i, id := range q.waiting {
+		before, _ := slices.BinarySearch(ahead, id) // coming ones ahead of it
+		if i+before >= n {
+			break
+		}
+		out = append(out, SlotClaimed{Policy: l.Ref, PolicyType: l.Type, Key: key, ExecutionID: id, FromQueue: true, At: now})
 	}
 	return out
 }
@@ -280,4 +315,10 @@ type Admission struct {
 	Key     string
 	Reason  string
 	Until   time.Time // Wait under a RateLimit: the earliest moment to look again
+	// Awaits, for Wait, lists the executions requested before it, not yet decided, that take
+	// the room it would have had (Decision.Awaits): whoever looks again may move them on.
+	Awaits []string
+	// Next lists the waiting executions the decision left room for, whose slots the gate
+	// claimed in the same append: the caller releases them (delayed → scheduling).
+	Next []string
 }

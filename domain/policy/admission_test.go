@@ -183,3 +183,118 @@ func TestFoldQueueRefusesWhatCannotHappen(t *testing.T) {
 		}
 	}
 }
+
+// decideWith decides for id knowing the executions still coming, and folds what it recorded.
+func decideWith(t *testing.T, l policy.Limit, q *policy.Queue, id string, now time.Time, coming ...string) policy.Decision {
+	t.Helper()
+	dec := l.Decide(q, "", id, now, coming...)
+	for _, e := range dec.Events {
+		if err := q.Apply(e); err != nil {
+			t.Fatalf("apply %s: %v", e.EventType(), err)
+		}
+	}
+	return dec
+}
+
+func TestAFreeSlotWaitsForTheExecutionsRequestedEarlierStillOnTheirWay(t *testing.T) {
+	t.Parallel()
+	l := one(policy.Enqueue)
+	q, _ := policy.FoldQueue(nil)
+	// b reaches the gate first; a, requested before it, is still on its way: b queues.
+	dec := decideWith(t, l, q, b, t0, a)
+	if dec.Verdict != policy.Wait || !slices.Equal(dec.Awaits, []string{a}) || len(dec.Events) != 1 ||
+		!strings.Contains(dec.Reason, "1 requested before it") {
+		t.Fatalf("b before a: %+v", dec)
+	}
+	// c, on its way too but requested after b, does not hold b back; nor does b itself.
+	if dec := l.Decide(q, "", b, t0, b, c); dec.Verdict != policy.Admit {
+		t.Errorf("b with only later ones coming: %+v", dec)
+	}
+	if got := l.Heads(q, "", t0, a); len(got) != 0 {
+		t.Errorf("heads while a is on its way: %+v", got)
+	}
+	// a arrives: it sorts ahead of b and takes the slot; b waits for it to end.
+	if dec := decideWith(t, l, q, a, t0); dec.Verdict != policy.Admit || dec.Events[0].(policy.SlotClaimed).FromQueue {
+		t.Fatalf("a: %+v", dec)
+	}
+	if dec := l.Decide(q, "", b, t0, a); dec.Verdict != policy.Wait || len(dec.Awaits) != 0 {
+		t.Errorf("b behind a's slot: %+v (a is on the stream now, so no longer coming)", dec)
+	}
+	release(t, q, a)
+	if heads := l.Heads(q, "", t0, a); len(heads) != 1 || heads[0].ExecutionID != b {
+		t.Errorf("heads after a ended: %+v, want b (a, released, is not coming)", heads)
+	}
+}
+
+func TestAnExecutionThatNeverCameLeavesTheSlotToTheOneBehindIt(t *testing.T) {
+	t.Parallel()
+	l := one(policy.Enqueue)
+	q, _ := policy.FoldQueue(nil)
+	decideWith(t, l, q, c, t0, a, b)
+	if got := q.Waiting(); !slices.Equal(got, []string{c}) {
+		t.Fatalf("waiting %v", got)
+	}
+	// b arrives, a is still on its way: b queues ahead of c, awaiting a.
+	if dec := decideWith(t, l, q, b, t0, a); dec.Verdict != policy.Wait || !slices.Equal(dec.Awaits, []string{a}) {
+		t.Fatalf("b: %+v", dec)
+	}
+	// a went elsewhere (cancelled, a workflow's delay): nothing coming, b is the head.
+	heads := l.Heads(q, "", t0)
+	if len(heads) != 1 || heads[0].ExecutionID != b {
+		t.Fatalf("heads %+v, want b", heads)
+	}
+	if dec := decideWith(t, l, q, c, t0); dec.Verdict != policy.Wait || len(dec.Awaits) != 0 {
+		t.Errorf("c behind b: %+v", dec)
+	}
+}
+
+func TestHeadsLeaveRoomForTheOnesComing(t *testing.T) {
+	t.Parallel()
+	l := policy.Limit{Ref: "p.two", Type: policy.Concurrency, Mode: policy.Enqueue, Threshold: 2}
+	q, _ := policy.FoldQueue(nil)
+	for _, id := range []string{b, d} { // queued while the slots were held, since given back
+		if err := q.Apply(policy.QueueJoined{Policy: "p.two", ExecutionID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Room for two: a (coming) takes one, b the other; d waits behind c (coming).
+	heads := l.Heads(q, "", t0, a, c)
+	if len(heads) != 1 || heads[0].ExecutionID != b || !heads[0].FromQueue {
+		t.Fatalf("heads %+v, want b", heads)
+	}
+	if got := l.Heads(q, "", t0); len(got) != 2 {
+		t.Errorf("nothing coming: heads %+v, want b and d", got)
+	}
+}
+
+func TestCancelModeRefusesOnlyWhatTheLimitHoldsBack(t *testing.T) {
+	t.Parallel()
+	l := one(policy.Cancel)
+	q, _ := policy.FoldQueue(nil)
+	// b finds the slot free but a on its way: it waits to see whether a comes.
+	if dec := decideWith(t, l, q, b, t0, a); dec.Verdict != policy.Wait || len(dec.Events) != 1 {
+		t.Fatalf("b: %+v", dec)
+	}
+	// c is behind b: over the limit whatever a does.
+	if dec := l.Decide(q, "", c, t0, a); dec.Verdict != policy.Refuse {
+		t.Errorf("c: %+v", dec)
+	}
+	decideWith(t, l, q, a, t0)
+	if dec := l.Decide(q, "", b, t0); dec.Verdict != policy.Refuse || len(dec.Events) != 0 {
+		t.Errorf("b once a holds the slot: %+v", dec)
+	}
+}
+
+func TestRateLimitWaitingForOnesComingHasNoUntil(t *testing.T) {
+	t.Parallel()
+	l := policy.Limit{Ref: "p.rate", Type: policy.RateLimit, Mode: policy.Enqueue, Limit: 1, Window: 5 * time.Second}
+	q, _ := policy.FoldQueue(nil)
+	dec := decideWith(t, l, q, b, t0, a)
+	if dec.Verdict != policy.Wait || !dec.Until.IsZero() || !slices.Equal(dec.Awaits, []string{a}) {
+		t.Fatalf("b: %+v", dec)
+	}
+	decideWith(t, l, q, a, t0)
+	if dec := l.Decide(q, "", b, t0.Add(time.Second)); dec.Verdict != policy.Wait || !dec.Until.Equal(t0.Add(5*time.Second)) {
+		t.Errorf("b behind a's start: %+v, want until +5s", dec)
+	}
+}

@@ -18,12 +18,14 @@ import (
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/postgres/pgtest"
+	"github.com/attune-go/attune/adapters/readmodel"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/handlers/admission"
 	"github.com/attune-go/attune/handlers/scheduler"
+	"github.com/attune-go/attune/projections"
 	"github.com/attune-go/attune/projections/registry"
 )
 
@@ -43,6 +45,9 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 // everything, and the scheduler with the admission gate, as attune serve wires them.
 type scenario struct {
 	t       *testing.T
+	models  *readmodel.DB // the executions read model, projected when the test says (project)
+	mu      sync.Mutex
+	last    eventstore.Position // of the latest event appended (tracked)
 	ctx     context.Context
 	log     eventstore.Store
 	reg     *registry.Registry
@@ -54,6 +59,18 @@ type scenario struct {
 
 func setup(t *testing.T, policies ...pack.Policy) *scenario {
 	t.Helper()
+	return setupWith(t, false, policies...)
+}
+
+// setupOrdered is setup with the gate keeping request order from the executions read model,
+// which the test projects when it says (project, deliver), as attune serve wires it.
+func setupOrdered(t *testing.T, policies ...pack.Policy) *scenario {
+	t.Helper()
+	return setupWith(t, true, policies...)
+}
+
+func setupWith(t *testing.T, ordered bool, policies ...pack.Policy) *scenario {
+	t.Helper()
 	ctx := context.Background()
 	schema := pgtest.New(t)
 	pg, err := pgstore.New(ctx, schema.Pool, pgstore.Config{})
@@ -64,7 +81,8 @@ func setup(t *testing.T, policies ...pack.Policy) *scenario {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scenario{t: t, ctx: ctx, log: eventschema.Guard(pg, v), reg: registry.New(registry.Config{}), clock: &clock{now: t0}}
+	s := &scenario{t: t, ctx: ctx, reg: registry.New(registry.Config{}), clock: &clock{now: t0}}
+	s.log = tracked{Store: eventschema.Guard(pg, v), s: s}
 	follow, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.reg.Follow(follow, s.log) }()
@@ -73,7 +91,12 @@ func setup(t *testing.T, policies ...pack.Policy) *scenario {
 	if _, err := beats.Beat(ctx, heartbeat.Worker{ID: "w1", Name: "w1", Host: "h", Runtimes: []string{"shell"}, MaxConcurrency: 100}); err != nil {
 		t.Fatal(err)
 	}
-	s.gate, err = admission.New(admission.Config{Log: s.log, Catalog: s.reg, Now: s.clock.Now, QueueDeadline: time.Hour})
+	cfg := admission.Config{Log: s.log, Catalog: s.reg, Now: s.clock.Now, QueueDeadline: time.Hour}
+	if ordered {
+		s.models = readmodel.New(schema.Pool)
+		cfg.Requests, cfg.CatchUp = s.models, 5*time.Second
+	}
+	s.gate, err = admission.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +114,65 @@ func setup(t *testing.T, policies ...pack.Policy) *scenario {
 		Parameters: pack.Params{"host": {Type: pack.ParamString}},
 	}}, Policies: policies})
 	return s
+}
+
+// project brings the executions read model up to the last event appended. (An event is
+// readable once no older transaction is open on the server, other tests' included: it may
+// take a moment.)
+func (s *scenario) project() {
+	s.t.Helper()
+	if err := s.projectUntil(s.ctx, s.head()); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *scenario) projectUntil(ctx context.Context, head eventstore.Position) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		at, err := projections.CatchUp(ctx, s.log, s.models, projections.Executions, eventstore.Start)
+		if err != nil {
+			return err
+		}
+		if !at.Less(head) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("project up to %s: at %s: %w", head, at, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// tracked is the log as the scenario's components see it, noting where each append landed
+// (for project).
+type tracked struct {
+	eventstore.Store
+	s *scenario
+}
+
+func (l tracked) Append(ctx context.Context, stream string, expected eventstore.Expected, events ...eventstore.Proposed) (eventstore.AppendResult, error) {
+	res, err := l.Store.Append(ctx, stream, expected, events...)
+	if err != nil {
+		return res, err
+	}
+	recorded, err := l.Store.ReadStream(ctx, stream)
+	if err != nil {
+		return res, err
+	}
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if p := recorded[len(recorded)-1].Position; l.s.last.Less(p) {
+		l.s.last = p
+	}
+	return res, nil
+}
+
+func (s *scenario) head() eventstore.Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 // append writes events to a stream and folds the log into the catalogue.
@@ -131,9 +213,14 @@ func (s *scenario) request(hosts ...string) ([]string, []eventstore.Recorded) {
 	return ids, recs
 }
 
+// deliver hands each message to h; with the read model (setupOrdered), projected first, as
+// it is in a server a moment after each append.
 func (s *scenario) deliver(h func(context.Context, eventstore.Recorded) error, recs ...eventstore.Recorded) {
 	s.t.Helper()
 	for _, r := range recs {
+		if s.models != nil {
+			s.project()
+		}
 		if err := h(s.ctx, r); err != nil {
 			s.t.Fatalf("deliver %s: %v", r.Type, err)
 		}

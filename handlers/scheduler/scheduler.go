@@ -202,18 +202,14 @@ func (s *Scheduler) Retry(ctx context.Context, executionID string, now time.Time
 	if maxWait <= 0 {
 		return Unchanged, fmt.Errorf("retry scheduling of %s: max wait %s, want > 0", executionID, maxWait)
 	}
-	return s.advance(ctx, execution.StreamID(executionID), func(last eventstore.Recorded) event.Metadata {
-		return last.Metadata.Caused(last.ID.String())
-	}, wait{now: now, max: maxWait})
+	return s.advance(ctx, execution.StreamID(executionID), causedByLast, wait{now: now, max: maxWait})
 }
 
 // Release moves on an execution a policy has just admitted (handlers/admission, when a slot
 // frees): delayed → scheduling with ExecutionReleased, and placed. Like Handle it applies no
 // deadline; what it appends names the execution's latest event as its cause.
 func (s *Scheduler) Release(ctx context.Context, executionID string) (Result, error) {
-	return s.advance(ctx, execution.StreamID(executionID), func(last eventstore.Recorded) event.Metadata {
-		return last.Metadata.Caused(last.ID.String())
-	}, wait{now: s.now()})
+	return s.advance(ctx, execution.StreamID(executionID), causedByLast, wait{now: s.now()})
 }
 
 // wait is the clock a not_before is compared with, and the deadline Retry applies; Handle
@@ -242,54 +238,108 @@ type stream struct {
 	hold policy.ExecutionDelayed
 }
 
+// advance decides for the execution and appends what it decided; then it releases the
+// executions admission admitted along with it (Admission.Next). On the reaper's pass (a
+// deadline applies: w.max > 0), an execution held back only by executions requested before
+// it that have not reached admission yet (Admission.Awaits: their message is late, or lost)
+// has them moved on as their ExecutionRequested would, and is then looked at again: an
+// execution that is never coming holds nobody back beyond one pass.
 func (s *Scheduler) advance(ctx context.Context, streamID string, meta func(last eventstore.Recorded) event.Metadata, w wait) (Result, error) {
+	res, f, err := s.advanceOnce(ctx, streamID, meta, w)
+	s.releaseNext(ctx, f.next)
+	if err != nil || w.max <= 0 || len(f.awaits) == 0 {
+		return res, err
+	}
+	for _, id := range f.awaits {
+		s.logger.Debug("moving on an execution requested earlier that has not reached admission", "execution_id", id, "waiting", streamID)
+		_, g, err := s.advanceOnce(ctx, execution.StreamID(id), causedByLast, wait{now: w.now})
+		s.releaseNext(ctx, g.next)
+		if err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
+			s.logger.Warn("could not move on an execution requested earlier", "execution_id", id, "error", err)
+		}
+	}
+	res, f, err = s.advanceOnce(ctx, streamID, meta, w)
+	s.releaseNext(ctx, f.next)
+	return res, err
+}
+
+// causedByLast is the metadata of what is appended to a stream: caused by its latest event.
+func causedByLast(last eventstore.Recorded) event.Metadata {
+	return last.Metadata.Caused(last.ID.String())
+}
+
+// releaseNext releases the executions admission claimed slots for along with another one.
+// What fails here is left to the reaper's pass, which finds the claim and releases it.
+func (s *Scheduler) releaseNext(ctx context.Context, ids []string) {
+	for _, id := range ids {
+		if _, err := s.Release(ctx, id); err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
+			s.logger.Warn("could not release an execution admitted from a policy queue; the reaper will", "execution_id", id, "error", err)
+		}
+	}
+}
+
+// follow is what an advance leaves to do for other executions (policy.Admission's Next and
+// Awaits).
+type follow struct {
+	next, awaits []string
+}
+
+func (s *Scheduler) advanceOnce(ctx context.Context, streamID string, meta func(last eventstore.Recorded) event.Metadata, w wait) (Result, follow, error) {
 	// Decided on the stream as folded, appended with its version; a conflict (a cancel, the
 	// reaper, another delivery wrote meanwhile) is decided again on what is there now
-	// (handlers/internal/decide).
-	var p plan
+	// (handlers/internal/decide). Every decision's Next is kept: the gate claimed their
+	// slots, and a decision taken again finds nothing more to claim.
+	var (
+		p plan
+		f follow
+	)
 	loop := decide.Loop[stream]{Log: s.log, Fold: foldStream}
-	_, err := loop.Run(ctx, streamID, func(ctx context.Context, f decide.Folded[stream]) (decide.Decision, error) {
+	_, err := loop.Run(ctx, streamID, func(ctx context.Context, fs decide.Folded[stream]) (decide.Decision, error) {
 		var err error
-		p, err = s.decide(ctx, f.State, meta, w)
+		p, err = s.decide(ctx, fs.State, meta, w)
+		if p.d != nil {
+			f.next = append(f.next, p.d.next...)
+			f.awaits = p.d.awaits
+		}
 		if err != nil || p.done {
 			return decide.Decision{}, err
 		}
-		return decide.Decision{Events: p.d.events, Metadata: meta(f.State.last)}, nil
+		return decide.Decision{Events: p.d.events, Metadata: meta(fs.State.last)}, nil
 	})
 	if err != nil {
 		if errors.Is(err, decide.ErrNoStream) {
-			return Unchanged, fmt.Errorf("read %s: no such execution", streamID)
+			return Unchanged, f, fmt.Errorf("read %s: no such execution", streamID)
 		}
 		if errors.Is(err, eventstore.ErrVersionConflict) {
-			return Unchanged, fmt.Errorf("append %d scheduling events to %s: %w", len(p.d.events), streamID, err)
+			return Unchanged, f, fmt.Errorf("append %d scheduling events to %s: %w", len(p.d.events), streamID, err)
 		}
-		return Unchanged, err
+		return Unchanged, f, err
 	}
 	if p.done {
-		return p.result, nil
+		return p.result, f, nil
 	}
 	x, d, rt, chosen := p.d.x, p.d, p.rt, p.chosen
 	switch x.Status() {
 	case execution.Delayed:
 		if len(d.events) == 0 {
-			return Unchanged, nil
+			return Unchanged, f, nil
 		}
 		s.logger.Debug("execution delayed", "execution_id", x.ID(), "not_before", x.NotBefore())
-		return Delayed, nil
+		return Delayed, f, nil
 	case execution.Scheduled:
 		s.placed.add(chosen)
 		s.logger.Debug("execution scheduled", "execution_id", x.ID(), "worker_id", chosen.ID, "runtime", string(rt))
-		return Placed, nil
+		return Placed, f, nil
 	case execution.Failed:
 		s.logger.Info("execution failed to schedule", "execution_id", x.ID(), "runner_type", x.RunnerType(), "reason", d.reason)
-		return Failed, nil
+		return Failed, f, nil
 	case execution.Cancelled:
 		s.logger.Info("execution refused by a policy", "execution_id", x.ID(), "reason", d.reason)
-		return Refused, nil
+		return Refused, f, nil
 	case execution.Requested:
-		return Unchanged, nil
+		return Unchanged, f, nil
 	}
-	return Waiting, nil
+	return Waiting, f, nil
 }
 
 // choose lists the live workers with list and picks one for runtime rt, preferring any but
@@ -412,6 +462,9 @@ type decision struct {
 	events []event.Event
 	err    error
 	reason string // of the latest transition
+	// next and awaits are what admission left to do for other executions
+	// (policy.Admission's Next and Awaits).
+	next, awaits []string
 }
 
 func (d *decision) add(e event.Event) {
@@ -452,6 +505,7 @@ func (s *Scheduler) admission(ctx context.Context, d *decision, st stream, md ev
 	if err != nil {
 		return err
 	}
+	d.next, d.awaits = a.Next, a.Awaits
 	switch a.Verdict {
 	case policy.Admit:
 		if held {

@@ -65,7 +65,8 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 			return []string{local.ID()}
 		})
 	}
-	gate, err := admission.New(admission.Config{Log: s.store, Catalog: s.registry, QueueDeadline: s.cfg.QueueDeadline, Logger: s.log})
+	gate, err := admission.New(admission.Config{Log: s.store, Catalog: s.registry, Requests: s.models,
+		QueueDeadline: s.cfg.QueueDeadline, Logger: s.log})
 	if err != nil {
 		return err
 	}
