@@ -128,3 +128,11 @@ func (c *Client) followOutputOnce(ctx context.Context, id string, after *int64, 
 		event, data = "", ""
 	}
 }
+
+// Output reads one page of an execution's live output after seq (the JSON form of
+// GET /api/v1/executions/{id}/output).
+func (c *Client) Output(ctx context.Context, id string, after int64) (httpapi.OutputPage, error) {
+	var page httpapi.OutputPage
+	err := c.Do(ctx, http.MethodGet, "/api/v1/executions/"+url.PathEscape(id)+"/output?after="+strconv.FormatInt(after, 10), nil, &page)
+	return page, err
+}

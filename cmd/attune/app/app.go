@@ -53,9 +53,8 @@ type Config struct {
 	// Packs are pack directories loaded (validated and registered) at start-up.
 	Packs []string
 	// OutputTTL is how long an execution's live output stays readable after its run ended
-	// (liveoutput.DefaultTTL if 0), swept every OutputSweepEvery (a minute if 0).
-	OutputTTL        time.Duration
-	OutputSweepEvery time.Duration
+	// (liveoutput.DefaultTTL if 0); the sweep runs every TTL, at least once a minute.
+	OutputTTL time.Duration
 	// PackLimits bound what loading a pack may read (packloader's defaults where zero).
 	PackLimits packloader.Limits
 	// Contain is how sensor processes are contained (a worker's actions: WorkerConfig.Contain).
@@ -265,14 +264,14 @@ func (s *Server) run(parent context.Context) error {
 	// Live output (adapters/liveoutput): chunks go TTL after their run ended, or at MaxAge
 	// when their worker died before recording the end.
 	g.Go(func() error {
-		liveoutput.New(s.cfg.Pool).SweepEvery(ctx, cmp.Or(s.cfg.OutputSweepEvery, time.Minute),
-			cmp.Or(s.cfg.OutputTTL, liveoutput.DefaultTTL), liveoutput.DefaultMaxAge, func(n int64, err error) {
-				if err != nil {
-					s.log.Warn("live output: sweep failed; retried at the next", "error", err)
-				} else if n > 0 {
-					s.log.Debug("live output: swept", "deleted", n)
-				}
-			})
+		ttl := cmp.Or(s.cfg.OutputTTL, liveoutput.DefaultTTL)
+		liveoutput.New(s.cfg.Pool).SweepEvery(ctx, min(ttl, time.Minute), ttl, liveoutput.DefaultMaxAge, func(n int64, err error) {
+			if err != nil {
+				s.log.Warn("live output: sweep failed; retried at the next", "error", err)
+			} else if n > 0 {
+				s.log.Debug("live output: swept", "deleted", n)
+			}
+		})
 		return nil
 	})
 
