@@ -120,6 +120,7 @@ func (c *Client) do(ctx context.Context, method, path, key string, body, out any
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Accept", "application/json") // routes that also stream answer JSON
 	if key != "" {
 		req.Header.Set(idempotency.Header, key)
 	}

@@ -73,6 +73,9 @@ var routeAccess = map[string]access{
 	"GET /api/v1/log":                     accessViewer,
 	// The workflow tree read model (workflow_routes.go).
 	"GET /api/v1/executions/{id}/workflow": accessViewer,
+	// An execution's live output: who may read the execution (and its final output) may
+	// read it as it grows.
+	"GET /api/v1/executions/{id}/output": accessViewer,
 	// The catalogue and pipeline read models (catalog_routes.go).
 	"GET /api/v1/packs":             accessViewer,
 	"GET /api/v1/packs/{ref}":       accessViewer,

@@ -198,6 +198,7 @@ func TestOpenAPIResponsesMatchTheGoTypes(t *testing.T) {
 		{"GET /api/v1/executions/{id}", "200", reflect.TypeFor[Execution]()},
 		{"GET /api/v1/executions", "200", reflect.TypeFor[page[Execution]]()},
 		{"GET /api/v1/executions/{id}/history", "200", reflect.TypeFor[items[Envelope]]()},
+		{"GET /api/v1/executions/{id}/output", "200", reflect.TypeFor[OutputPage]()},
 		{"GET /api/v1/log", "200", reflect.TypeFor[LogPage]()},
 		{"GET /api/v1/policies", "200", reflect.TypeFor[page[Policy]]()},
 		{"GET /api/v1/policies/{ref}", "200", reflect.TypeFor[Policy]()},

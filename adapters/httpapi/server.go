@@ -130,6 +130,10 @@ type Config struct {
 	ListWorkers       func(ctx context.Context, f workers.Filter) (workers.Page, error)
 	Trace             func(ctx context.Context, eventID string) (causality.Trace, error)
 
+	// ReadOutput reads the live output of an execution after a seq (adapters/liveoutput's
+	// Store.Read): GET /api/v1/executions/{id}/output (output_routes.go). Needs GetExecution.
+	ReadOutput func(ctx context.Context, executionID string, after int64, limit int) ([]OutputChunk, error)
+
 	// GetWorkflow serves GET /api/v1/executions/{id}/workflow, the workflow tree
 	// (workflow_routes.go; *readmodel.DB's GetWorkflow); workflows.ErrNotFound answers 404.
 	GetWorkflow func(ctx context.Context, executionID string) (workflows.Tree, error)
@@ -217,6 +221,7 @@ func (s *Server) routes() {
 	s.registerFeedRoutes()
 	s.registerCatalogRoutes()
 	s.registerWorkflowRoutes()
+	s.registerOutputRoutes()
 	s.registerPolicyRoutes()
 	s.registerInquiryRoutes()
 	s.registerKeyRoutes()

@@ -83,6 +83,11 @@ func (r *Registry) Run(ctx context.Context, req Request) Outcome {
 		return Failed("this worker has no %s runtime (it has %v)", rt, r.Supported())
 	}
 	req.RunnerType = rt
+	if req.Output != nil {
+		masked := MaskOutput(req.Output, req.Parameters, req.Secrets)
+		req.Output = masked
+		defer masked.Flush() // before the caller reports the outcome: the chunks come first
+	}
 	o := runner.Run(ctx, req)
 	if !o.Status.Terminal() {
 		// A runner bug must not leave the execution running forever.

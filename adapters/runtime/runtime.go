@@ -41,6 +41,10 @@ type Request struct {
 	Secrets []string
 	// Timeout bounds the run; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Output, when set, receives the output while the action runs (process runtimes). The
+	// Registry masks secrets in it as in the Outcome (MaskOutput) and flushes it before Run
+	// returns. The Outcome still carries the capped output whole.
+	Output OutputSink
 }
 
 // Outcome is how a run ended: always a terminal status (completed, failed, timeout or

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/attune-go/attune/adapters/liveoutput"
 	"github.com/attune-go/attune/adapters/packloader"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
@@ -24,6 +25,7 @@ func serveCommand(cfg *config) *cobra.Command {
 		readyMaxLag  string
 		maxPaused    time.Duration
 		queueWait    time.Duration
+		outputTTL    time.Duration
 		wf           workerFlags
 		packLimits   packloader.Limits
 	)
@@ -41,6 +43,9 @@ func serveCommand(cfg *config) *cobra.Command {
 			}
 			if queueWait <= 0 {
 				return fmt.Errorf("policy queue deadline %s (--policy-queue-deadline): want a positive duration such as 24h", queueWait)
+			}
+			if outputTTL <= 0 {
+				return fmt.Errorf("output TTL %s (--output-ttl): want a positive duration such as 5m", outputTTL)
 			}
 			pool, err := openDatabase(cmd.Context(), *cfg, withSchemaCreated(), asRole("serve"))
 			if err != nil {
@@ -67,6 +72,7 @@ func serveCommand(cfg *config) *cobra.Command {
 				ReadyMaxLag:    maxLag,
 				MaxPaused:      maxPaused,
 				QueueDeadline:  queueWait,
+				OutputTTL:      outputTTL,
 				Logger:         newLogger(*cfg, cmd.ErrOrStderr()),
 			})
 		},
@@ -82,6 +88,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().DurationVar(&queueWait, "policy-queue-deadline", admission.DefaultQueueDeadline,
 		"how long an execution may wait in a concurrency or rate-limit policy's queue before it fails")
 	wf.bind(cmd.Flags())
+	cmd.Flags().DurationVar(&outputTTL, "output-ttl", liveoutput.DefaultTTL, "how long an execution's live output (GET /api/v1/executions/{id}/output) stays readable after its run ended")
 	cmd.Flags().DurationVar(&maxPaused, "max-paused", reaper.DefaultMaxPaused, "a workflow paused for longer than this is cancelled (the deadline of paused)")
 	cmd.Flags().Int64Var(&packLimits.MaxFileBytes, "pack-max-file-bytes", packloader.DefaultMaxFileBytes, "largest file a pack may hold")
 	cmd.Flags().Int64Var(&packLimits.MaxPackBytes, "pack-max-bytes", packloader.DefaultMaxPackBytes, "largest size of all a pack's files together")

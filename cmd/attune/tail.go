@@ -16,13 +16,21 @@ import (
 	"github.com/attune-go/attune/domain/execution"
 )
 
-// executionTailCommand is `attune execution tail ID`: an execution's events so far, then the
-// new ones as they are appended, until it ends.
+// executionTailCommand is `attune execution tail ID`: the action's output as it runs (its
+// stdout to stdout, its stderr to stderr), then the final status; with --events, the
+// execution's events so far, then the new ones as they are appended. Either way until it
+// ends, and non-zero unless it completed.
 func executionTailCommand() *cobra.Command {
-	var flags clientFlags
-	cmd := clientCommand("tail ID", "Follow an execution's events live until it ends", &flags, cobra.ExactArgs(1),
+	var (
+		flags  clientFlags
+		events bool
+	)
+	cmd := clientCommand("tail ID", "Follow an execution's output (or, with --events, its events) live until it ends", &flags, cobra.ExactArgs(1),
 		func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			ctx, id := cmd.Context(), args[0]
+			if !events {
+				return tailOutput(ctx, c, id, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
 			// The stream opens before the history is read, so that what the history misses
 			// the stream has; what both have is printed once (by stream version).
 			st, err := c.OpenStream(ctx, apiclient.StreamQuery{Executions: []string{id}})
@@ -68,8 +76,53 @@ func executionTailCommand() *cobra.Command {
 				}
 			}
 		})
-	cmd.Example = "  attune execution tail 01JB7Q7K9W3V8M6D4N5P2R1S0T\n  attune execution tail 01JB7Q7K9W3V8M6D4N5P2R1S0T --json | jq .type"
+	cmd.Flags().BoolVar(&events, "events", false, "follow the execution's events instead of its output")
+	cmd.Example = "  attune execution tail 01JB7Q7K9W3V8M6D4N5P2R1S0T\n  attune execution tail 01JB7Q7K9W3V8M6D4N5P2R1S0T --events --json | jq .type"
 	return cmd
+}
+
+// notYetFor is how long tail waits for an execution the read model does not show yet (one
+// just submitted: the run's answer waits for no read model).
+const notYetFor = 10 * time.Second
+
+// tailOutput prints the execution's output as it arrives, then its final status on stderr.
+func tailOutput(ctx context.Context, c *apiclient.Client, id string, stdout, stderr io.Writer) error {
+	deadline := time.Now().Add(notYetFor)
+	for {
+		var final httpapi.OutputEnd
+		err := c.FollowOutput(ctx, id, 0, func(ch httpapi.OutputChunk) error {
+			w := stdout
+			if ch.Stream == "stderr" {
+				w = stderr
+			}
+			_, err := io.WriteString(w, ch.Data)
+			return err
+		}, func(e httpapi.OutputEnd) error {
+			final = e
+			return nil
+		})
+		switch {
+		case apiclient.IsCode(err, "not_found") && time.Now().Before(deadline):
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		case interrupted(ctx, err):
+			return nil
+		case err != nil:
+			return err
+		}
+		code := "-"
+		if final.ExitCode != nil {
+			code = fmt.Sprint(*final.ExitCode)
+		}
+		if _, err := fmt.Fprintf(stderr, "execution %s %s (exit code %s)\n", id, final.Status, code); err != nil {
+			return err
+		}
+		return endedError(id, final.Status, final.Reason)
+	}
 }
 
 // eventsCommand is `attune events …`: the log itself.

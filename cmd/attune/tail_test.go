@@ -99,7 +99,7 @@ func TestExecutionTailFollowsTheExecutionUntilItEnds(t *testing.T) {
 		execution.ExecutionRequested{ExecutionID: "x1", Action: "core.local"},
 		changed("x1", execution.Requested, execution.Scheduling, ""))
 
-	cmd := background(t, "execution", "tail", "x1", "--url", url)
+	cmd := background(t, "execution", "tail", "x1", "--events", "--url", url)
 	out := cmd.out
 	waitOutput(t, out, "#2  ExecutionStatusChanged") // the history is out: the stream is open
 	appendTo(t, s, "other", execution.ExecutionRequested{ExecutionID: "other", Action: "core.noop"})
@@ -135,7 +135,7 @@ func TestExecutionTailOfAnEndedExecutionPrintsItsHistory(t *testing.T) {
 		execution.ExecutionRequested{ExecutionID: "done", Action: "core.noop"},
 		changed("done", execution.Requested, execution.Running, ""),
 		changed("done", execution.Running, execution.Completed, ""))
-	stdout, _, err := attune(t, "execution", "tail", "done", "--url", url, "--json")
+	stdout, _, err := attune(t, "execution", "tail", "done", "--events", "--url", url, "--json")
 	if err != nil {
 		t.Fatalf("tail of a completed execution: %v", err)
 	}
@@ -150,7 +150,7 @@ func TestExecutionTailOfAnEndedExecutionPrintsItsHistory(t *testing.T) {
 		}
 	}
 
-	_, _, err = attune(t, "execution", "tail", "nosuch", "--url", url)
+	_, _, err = attune(t, "execution", "tail", "nosuch", "--events", "--url", url)
 	if err == nil || !strings.Contains(err.Error(), `execution "nosuch" not found`) {
 		t.Fatalf("tail of an unknown execution: %v, want not found", err)
 	}

@@ -83,6 +83,11 @@ type Config struct {
 	Heartbeats Heartbeats
 	Runner     runtime.Runner // normally a *runtime.Registry
 	Catalog    Catalog
+	// LiveOutput, when set, opens where the output of a run goes while it runs
+	// (adapters/liveoutput): the worker hands sink to the runner and calls end once the run
+	// has returned, before it reports the outcome, so that the chunks are all written when
+	// the execution is seen terminal. The outcome's final output is unchanged.
+	LiveOutput func(executionID string) (sink runtime.OutputSink, end func(context.Context))
 	// Box opens sealed (secret) parameters right before a run. Nil: an execution with a
 	// sealed parameter fails.
 	Box    *secret.Box

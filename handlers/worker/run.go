@@ -61,7 +61,14 @@ func (w *Worker) runJob(j job) {
 	}
 	out := failed
 	if out == nil {
+		var end func(context.Context)
+		if w.cfg.LiveOutput != nil {
+			req.Output, end = w.cfg.LiveOutput(req.ExecutionID)
+		}
 		o := w.cfg.Runner.Run(ctx, req)
+		if end != nil {
+			end(context.WithoutCancel(w.life)) // a stopping worker still writes what it has
+		}
 		out = &o
 	}
 	md := j.cause.Metadata.Caused(runningID)

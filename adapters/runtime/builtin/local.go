@@ -60,6 +60,7 @@ func (r *Runner) local(ctx context.Context, req runtime.Request) runtime.Outcome
 		Dir:    cmp.Or(p.Cwd, r.cfg.TempDir),
 		Env:    env,
 		Stdin:  params,
+		Output: req.Output,
 	})
 	res, err := result(localResult{
 		Stdout: o.Stdout, Stderr: o.Stderr, ReturnCode: o.ExitCode,

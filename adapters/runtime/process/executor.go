@@ -115,6 +115,9 @@ type Command struct {
 	// Env is added to the minimal environment (KEY=VALUE). Never put a secret here: a
 	// process's environment is readable in /proc by its user.
 	Env []string
+	// Output, when set, receives stdout and stderr as the child writes them, besides the
+	// capture (runtime.Request.Output).
+	Output runtime.OutputSink
 	// Stdin is written to the child's stdin, which is then closed.
 	Stdin []byte
 	// Script, when set, is readable by the child as /dev/fd/3 (a pipe): a program text that
@@ -286,8 +289,8 @@ func (e *Executor) start(c Command, cell *contain.Cell) (*child, error) {
 		_, _ = inW.Write(c.Stdin)
 		_ = inW.Close()
 	}()
-	go collect(outR, newCapture(e.cfg.MaxOutputBytes, 0), p.outDone)
-	go collect(errR, newCapture(e.cfg.MaxOutputBytes, reasonTail), p.errDone)
+	go collect(outR, newCapture(e.cfg.MaxOutputBytes, 0), c.Output, runtime.Stdout, p.outDone)
+	go collect(errR, newCapture(e.cfg.MaxOutputBytes, reasonTail), c.Output, runtime.Stderr, p.errDone)
 	return p, nil
 }
 
@@ -302,9 +305,24 @@ func (e *Executor) env(c Command, cell *contain.Cell) []string {
 	return append(env, "ATTUNE_EXECUTION_ID="+c.ExecutionID, "ATTUNE_ACTION="+c.Action)
 }
 
-func collect(r *os.File, c *capture, done chan<- *capture) {
-	_, _ = io.Copy(c, r) // ends at EOF, or with an error once drain closes r
+func collect(r *os.File, c *capture, sink runtime.OutputSink, stream string, done chan<- *capture) {
+	var w io.Writer = c
+	if sink != nil {
+		w = io.MultiWriter(c, streamWriter{sink, stream})
+	}
+	_, _ = io.Copy(w, r) // ends at EOF, or with an error once drain closes r
 	done <- c
+}
+
+// streamWriter passes what one stream writes to the sink.
+type streamWriter struct {
+	sink   runtime.OutputSink
+	stream string
+}
+
+func (s streamWriter) Write(p []byte) (int, error) {
+	s.sink.Output(s.stream, p) // the sink copies what it keeps; io.Copy reuses p
+	return len(p), nil
 }
 
 // stop sends SIGTERM to the group, then SIGKILL if the child has not exited after grace, and

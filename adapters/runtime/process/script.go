@@ -49,6 +49,7 @@ func (s *Script) Run(ctx context.Context, req runtime.Request) runtime.Outcome {
 		Args:        append(append([]string(nil), s.args...), req.EntryPoint),
 		Dir:         filepath.Dir(req.EntryPoint),
 		Stdin:       params,
+		Output:      req.Output,
 	})
 	o.Result = Result(o.Stdout)
 	return o

@@ -14,6 +14,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/adapters/idempotency"
+	"github.com/attune-go/attune/adapters/liveoutput"
 	"github.com/attune-go/attune/adapters/safetext"
 	"github.com/attune-go/attune/adapters/web"
 	"github.com/attune-go/attune/domain/execution"
@@ -36,6 +37,14 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 		GetExecution:   s.models.GetExecution,
 		ListExecutions: s.models.ListExecutions,
 		ReadStream:     s.store.ReadStream,
+		ReadOutput: func(ctx context.Context, id string, after int64, limit int) ([]httpapi.OutputChunk, error) {
+			chunks, err := liveoutput.New(s.cfg.Pool).Read(ctx, id, after, limit)
+			out := make([]httpapi.OutputChunk, len(chunks))
+			for i, c := range chunks {
+				out[i] = httpapi.OutputChunk{Seq: c.Seq, Stream: c.Stream, Data: c.Data, At: c.At}
+			}
+			return out, err
+		},
 		RunAction: func(ctx context.Context, req httpapi.RunRequest) (httpapi.Execution, error) {
 			r, err := request.Submit(ctx, s.store, s.registry, s.box, request.Run{
 				Action: req.Action, Parameters: req.Parameters, Actor: req.Actor, TraceTag: req.TraceTag,

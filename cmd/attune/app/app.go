@@ -27,6 +27,7 @@ import (
 	"github.com/attune-go/attune/adapters/groupcommit"
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/adapters/idempotency"
+	"github.com/attune-go/attune/adapters/liveoutput"
 	"github.com/attune-go/attune/adapters/metrics"
 	"github.com/attune-go/attune/adapters/outage"
 	"github.com/attune-go/attune/adapters/packloader"
@@ -51,6 +52,9 @@ type Config struct {
 	Logger         *slog.Logger
 	// Packs are pack directories loaded (validated and registered) at start-up.
 	Packs []string
+	// OutputTTL is how long an execution's live output stays readable after its run ended
+	// (liveoutput.DefaultTTL if 0); the sweep runs every TTL, at least once a minute.
+	OutputTTL time.Duration
 	// PackLimits bound what loading a pack may read (packloader's defaults where zero).
 	PackLimits packloader.Limits
 	// Contain is how sensor processes are contained (a worker's actions: WorkerConfig.Contain).
@@ -252,6 +256,20 @@ func (s *Server) run(parent context.Context) error {
 				s.log.Warn("idempotency keys: sweep failed; retried in an hour", "error", err)
 			} else if n > 0 {
 				s.log.Debug("idempotency keys: swept", "deleted", n)
+			}
+		})
+		return nil
+	})
+
+	// Live output (adapters/liveoutput): chunks go TTL after their run ended, or at MaxAge
+	// when their worker died before recording the end.
+	g.Go(func() error {
+		ttl := cmp.Or(s.cfg.OutputTTL, liveoutput.DefaultTTL)
+		liveoutput.New(s.cfg.Pool).SweepEvery(ctx, min(ttl, time.Minute), ttl, liveoutput.DefaultMaxAge, func(n int64, err error) {
+			if err != nil {
+				s.log.Warn("live output: sweep failed; retried at the next", "error", err)
+			} else if n > 0 {
+				s.log.Debug("live output: swept", "deleted", n)
 			}
 		})
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/groupcommit"
 	"github.com/attune-go/attune/adapters/heartbeat"
+	"github.com/attune-go/attune/adapters/liveoutput"
 	"github.com/attune-go/attune/adapters/pgstore"
 	"github.com/attune-go/attune/adapters/runtime"
 	"github.com/attune-go/attune/adapters/runtime/contain"
@@ -115,10 +116,15 @@ func newWorker(ctx context.Context, wc WorkerConfig, log eventstore.Store, beats
 			return nil, fmt.Errorf("worker runtimes %v are not available on this host (it has %v)", missing, runtimes.Supported())
 		}
 	}
+	output := liveoutput.New(s.cfg.Pool)
 	return worker.New(worker.Config{
 		Name: wc.Name, Runtimes: offered, MaxConcurrency: wc.MaxConcurrency, PacksDir: wc.PacksDir,
 		HeartbeatInterval: wc.HeartbeatInterval, Version: cmp.Or(wc.Version, "dev"),
 		Log: log, Heartbeats: beats, Runner: runtimes, Catalog: catalog, Box: s.box, Logger: s.log,
+		LiveOutput: func(executionID string) (runtime.OutputSink, func(context.Context)) {
+			w := output.Writer(executionID, liveoutput.WriterConfig{MaxBytes: process.DefaultMaxOutputBytes, Logger: s.log})
+			return w, w.Close
+		},
 	})
 }
 
