@@ -33,7 +33,7 @@ type Chunk struct {
 	At     time.Time
 }
 
-// Store is the execution_output table (schemas/migrations/00018_output.sql).
+// Store is the execution_output table (schemas/migrations/00019_output.sql).
 type Store struct {
 	pool *pgxpool.Pool
 }
