@@ -29,8 +29,10 @@ func TestAWorkflowPausedPastItsDeadlineIsCancelled(t *testing.T) {
 		)
 		return id
 	}
-	old := paused()
+	// The deadline counts from the pause's recorded time, which is before Append returns:
+	// start the clock before it.
 	start := time.Now()
+	old := paused()
 	ch := env.WaitStatus(old, execution.Canceling)
 	if waited := time.Since(start); waited < 700*time.Millisecond {
 		t.Errorf("cancelled after %s, before its deadline", waited)
