@@ -135,12 +135,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// streamCookie lets the dashboard's cookie authenticate GET /api/v1/stream (an EventSource
-// cannot send headers). Only that route, only GET, and only when no Authorization header is
-// sent: it reads, so a forged cross-site request could change nothing, and the cookie is
-// SameSite=Strict besides. Every other API route still wants the bearer header.
+// streamCookie lets the dashboard's cookie authenticate the two event streams its pages
+// follow (an EventSource cannot send headers): GET /api/v1/stream and an execution's live
+// output, GET /api/v1/executions/{id}/output. Only those, only GET, and only when no
+// Authorization header is sent: they read, so a forged cross-site request could change
+// nothing, and the cookie is SameSite=Strict besides. Every other API route still wants the
+// bearer header.
 func streamCookie(r *http.Request) *http.Request {
-	if r.Method != http.MethodGet || r.URL.Path != "/api/v1/stream" || r.Header.Get("Authorization") != "" {
+	if r.Method != http.MethodGet || !isStream(r.URL.Path) || r.Header.Get("Authorization") != "" {
 		return r
 	}
 	c, err := r.Cookie(CookieName)
@@ -150,6 +152,19 @@ func streamCookie(r *http.Request) *http.Request {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+c.Value)
 	return r
+}
+
+// isStream says whether path is one of the event streams the dashboard's cookie may open.
+func isStream(path string) bool {
+	if path == "/api/v1/stream" {
+		return true
+	}
+	id, ok := strings.CutPrefix(path, "/api/v1/executions/")
+	if !ok {
+		return false
+	}
+	id, ok = strings.CutSuffix(id, "/output")
+	return ok && id != "" && !strings.Contains(id, "/")
 }
 
 // session is who is looking at a page.

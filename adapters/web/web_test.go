@@ -277,6 +277,10 @@ func TestViewerSeesNoCancelButtonAndCannotCancel(t *testing.T) {
 	if !strings.Contains(page, "sleep 30") || !strings.Contains(page, "vera (viewer)") {
 		t.Fatalf("a viewer's page lacks the parameters or who is logged in:\n%s", page)
 	}
+	// A running action's page follows its output as it comes (static/live.js).
+	if !strings.Contains(page, `id="live-output"`) || !strings.Contains(page, `data-output="/api/v1/executions/01RUN/output"`) {
+		t.Fatalf("a running execution's page does not follow its live output:\n%s", page)
+	}
 	csrf := f.csrfOf(t, "/executions/01RUN", "tok-viewer")
 	resp, body := f.do(t, "POST", "/executions/01RUN/cancel", "tok-viewer", url.Values{"csrf": {csrf}})
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "operator") {
@@ -308,13 +312,16 @@ func TestNoAuthDashboardIsOpen(t *testing.T) {
 	}
 }
 
-func TestTheCookieAuthenticatesTheEventStreamOnly(t *testing.T) {
+func TestTheCookieAuthenticatesTheEventStreamsOnly(t *testing.T) {
 	t.Parallel()
 	f := setup(t, true, false)
 	f.do(t, "GET", "/api/v1/stream?type=ExecutionRequested", "tok-viewer", nil)
 	f.do(t, "GET", "/api/v1/executions", "tok-viewer", nil)
 	f.do(t, "POST", "/api/v1/executions/01RUN/cancel", "tok-operator", url.Values{})
 	f.do(t, "GET", "/api/v1/stream", "tok-viewer", nil, "Authorization", "Bearer tok-operator")
+	f.do(t, "GET", "/api/v1/executions/01RUN/output", "tok-viewer", nil)
+	f.do(t, "GET", "/api/v1/executions/01RUN/output/more", "tok-viewer", nil)
+	f.do(t, "GET", "/api/v1/executions/01RUN", "tok-viewer", nil)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	want := []string{
@@ -322,6 +329,9 @@ func TestTheCookieAuthenticatesTheEventStreamOnly(t *testing.T) {
 		"GET /api/v1/executions ",
 		"POST /api/v1/executions/01RUN/cancel ",
 		"GET /api/v1/stream Bearer tok-operator",
+		"GET /api/v1/executions/01RUN/output Bearer tok-viewer",
+		"GET /api/v1/executions/01RUN/output/more ",
+		"GET /api/v1/executions/01RUN ",
 	}
 	if strings.Join(f.apiAuth, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("the API saw:\n%s\nwant:\n%s", strings.Join(f.apiAuth, "\n"), strings.Join(want, "\n"))

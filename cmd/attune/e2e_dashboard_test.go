@@ -130,6 +130,14 @@ func TestE2EDashboardInABrowser(t *testing.T) {
 	if params := get("read its parameters", chromedp.Text(chromedp.CSS(`#params + pre`))); !strings.Contains(params, "sleep 30") {
 		t.Fatalf("the execution's page shows parameters %q, want the command", params)
 	}
+	// Its output arrives while it runs: the line it printed before sleeping.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if out := get("read its live output", chromedp.Text(chromedp.CSS(`#live-stdout`))); strings.Contains(out, "started") {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the running execution's page shows output %q after 30s, want the line it printed", out)
+		}
+	}
 	shoot("execution")
 
 	step("cancel it", chromedp.Click(chromedp.CSS(`#cancel`)))

@@ -51,10 +51,34 @@
     });
   }
 
+  // An execution's output while it runs: the worker's chunks, appended as they come. The
+  // section is kept across the live region's refreshes (hx-preserve) and leaves with the
+  // refresh that shows the execution ended, its final output in its place. EventSource
+  // resumes a dropped stream after the last chunk it had (Last-Event-ID).
+  var out = null;
+  function follow() {
+    var el = document.getElementById("live-output");
+    if (!el || out || !window.EventSource) return;
+    out = new EventSource(el.getAttribute("data-output"));
+    out.addEventListener("output", function (e) {
+      var c = JSON.parse(e.data);
+      var pre = document.getElementById(c.stream === "stderr" ? "live-stderr" : "live-stdout");
+      if (pre) pre.textContent += c.data;
+    });
+    out.addEventListener("end", function () {
+      out.close();
+      refresh();
+    });
+  }
+
   // Marks the page as caught up with the stream once a refresh has landed (tests wait on it).
   document.addEventListener("htmx:afterSettle", function () {
     document.documentElement.setAttribute("data-live-synced", "");
   });
   document.addEventListener("DOMContentLoaded", connect);
-  window.addEventListener("pagehide", function () { if (es) es.close(); });
+  document.addEventListener("DOMContentLoaded", follow);
+  window.addEventListener("pagehide", function () {
+    if (es) es.close();
+    if (out) out.close();
+  });
 })();
