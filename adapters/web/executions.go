@@ -18,6 +18,7 @@ import (
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/projections/executions"
 	"github.com/attune-go/attune/projections/policies"
+	"github.com/attune-go/attune/projections/workflows"
 )
 
 // liveTypes are the events that change what the execution pages show: the pages follow
@@ -157,26 +158,46 @@ type detailPage struct {
 	IsWorkflow bool
 	// Inquiry is the page of the inquiry this execution asks (core.ask), "" otherwise.
 	Inquiry string
+	// Tree is the workflow's nested tree (GetWorkflow), nil without one: the page then lists
+	// the children flat.
+	Tree *httpapi.WorkflowTree
+	// Rerun: the execution has ended and the dashboard can re-run it. RerunTasks are the
+	// tasks a workflow that did not complete can be re-run from (its form's select).
+	Rerun      bool
+	RerunTasks []string
+	// RerunError is why the last re-run was refused (the API's 409 or 422), shown on the page.
+	RerunError *httpapi.Error
 }
 
 func (s *Server) showExecution(w http.ResponseWriter, r *http.Request, ss session) error {
-	id := r.PathValue("id")
-	x, err := s.cfg.GetExecution(r.Context(), id)
-	if errors.Is(err, executions.ErrNotFound) {
-		s.fail(w, r, ss, http.StatusNotFound, fmt.Sprintf("No execution %q (a new one may take a moment to appear).", id))
-		return nil
-	}
-	if err != nil {
+	page, ok, err := s.detail(r, ss, r.PathValue("id"))
+	if err != nil || !ok {
 		return err
 	}
+	s.render(w, r, http.StatusOK, "execution", ss, page.X.Action+" "+page.X.ID, page)
+	return nil
+}
+
+// detail reads what an execution's page shows. Not ok: no such execution, and the error page
+// is written.
+func (s *Server) detail(r *http.Request, ss session, id string) (detailPage, bool, error) {
+	x, err := s.cfg.GetExecution(r.Context(), id)
+	if errors.Is(err, executions.ErrNotFound) {
+		return detailPage{}, false, &httpapi.Error{Status: http.StatusNotFound,
+			Message: fmt.Sprintf("No execution %q (a new one may take a moment to appear).", id)}
+	}
+	if err != nil {
+		return detailPage{}, false, err
+	}
 	page := detailPage{X: httpapi.ExecutionView(x), LiveURL: "/api/v1/stream?type=" + liveTypes,
-		IsWorkflow: x.RunnerType == string(pack.RunnerWorkflow)}
+		IsWorkflow: x.RunnerType == string(pack.RunnerWorkflow),
+		Rerun:      x.Status.Terminal() && s.cfg.RerunExecution != nil}
 	if x.Action == inquiry.AskAction && s.cfg.GetInquiry != nil && ss.may("GET /api/v1/inquiries/{id}") {
 		page.Inquiry = "/inquiries/" + url.PathEscape(x.ID) // an inquiry's id is its execution's
 	}
 	kids, err := s.cfg.ListExecutions(r.Context(), executions.Filter{Parent: id, Limit: executions.MaxLimit})
 	if err != nil {
-		return err
+		return detailPage{}, false, err
 	}
 	watch := []string{id}
 	for _, k := range slices.Backward(kids.Items) { // oldest first: the order tasks ran in
@@ -186,11 +207,26 @@ func (s *Server) showExecution(w http.ResponseWriter, r *http.Request, ss sessio
 		}
 	}
 	page.MoreKids = kids.Next != ""
+	if page.IsWorkflow && s.cfg.GetWorkflow != nil && ss.may("GET /api/v1/executions/{id}/workflow") {
+		tree, err := s.cfg.GetWorkflow(r.Context(), id)
+		switch {
+		case errors.Is(err, workflows.ErrNotFound): // not projected yet: the flat list stands in
+		case err != nil:
+			return detailPage{}, false, err
+		default:
+			view := httpapi.WorkflowTreeView(tree)
+			page.Tree = &view
+			watch = append(watch, unfinishedChildren(view)...)
+		}
+	}
 	page.Watch = strings.Join(watch, " ")
+	if page.Rerun && page.IsWorkflow && x.Status != execution.Completed {
+		page.RerunTasks = rerunTasks(page)
+	}
 	if s.cfg.ReadStream != nil {
 		recs, err := s.cfg.ReadStream(r.Context(), execution.StreamID(id))
 		if err != nil {
-			return err
+			return detailPage{}, false, err
 		}
 		here := map[string]bool{}
 		for _, e := range recs {
@@ -199,7 +235,73 @@ func (s *Server) showExecution(w http.ResponseWriter, r *http.Request, ss sessio
 			here[env.EventID] = true
 		}
 	}
-	s.render(w, r, http.StatusOK, "execution", ss, x.Action+" "+x.ID, page)
+	return page, true, nil
+}
+
+// unfinishedChildren lists the child executions of a tree's runs, nested ones too, that have
+// not ended: their events refresh the page.
+func unfinishedChildren(t httpapi.WorkflowTree) []string {
+	var out []string
+	for _, task := range t.Tasks {
+		if task.Child.ID != "" && !task.Child.Status.Terminal() {
+			out = append(out, task.Child.ID)
+		}
+		if task.Workflow != nil {
+			out = append(out, unfinishedChildren(*task.Workflow)...)
+		}
+	}
+	return out
+}
+
+// rerunTasks names the tasks a workflow ran, in the order they first ran: the ones it can be
+// re-run from.
+func rerunTasks(page detailPage) []string {
+	var names []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	if page.Tree != nil {
+		for _, t := range page.Tree.Tasks {
+			add(t.Name)
+		}
+		return names
+	}
+	for _, k := range page.Children {
+		add(k.WorkflowTask)
+	}
+	return names
+}
+
+// rerun asks the re-run use case, as POST /api/v1/executions/{id}/rerun does: the whole
+// execution again, or a workflow from a task (only its failed items, when asked). It sends
+// the browser to the new execution; a refusal (409, 422) is shown on the execution's page.
+func (s *Server) rerun(w http.ResponseWriter, r *http.Request, ss session) error {
+	id := r.PathValue("id")
+	req := httpapi.RerunRequest{FromTask: strings.TrimSpace(r.PostFormValue("from_task")),
+		FailedItems: r.PostFormValue("failed_items") != "", Actor: ss.actor()}
+	var err error
+	if req.FailedItems && req.FromTask == "" {
+		err = &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: httpapi.CodeValidation, Field: "failed_items",
+			Message: "failed_items re-runs the failed items of the task from_task names: name it"}
+	} else {
+		var newID string
+		if newID, err = s.cfg.RerunExecution(r.Context(), id, req); err == nil {
+			seeOther(w, r, "/executions/"+url.PathEscape(newID))
+			return nil
+		}
+	}
+	refused := s.classify(err)
+	if refused == nil || refused.Status < 400 || refused.Status >= 500 || refused.Status == http.StatusNotFound {
+		return err
+	}
+	page, ok, derr := s.detail(r, ss, id)
+	if derr != nil || !ok {
+		return err
+	}
+	page.RerunError = refused
+	s.render(w, r, refused.Status, "execution", ss, page.X.Action+" "+page.X.ID, page)
 	return nil
 }
 

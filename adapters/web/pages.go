@@ -181,11 +181,7 @@ func (s *Server) page(apiPattern string, h pageFunc) http.HandlerFunc {
 // pageError answers a use case's or read model's error as the API would: its status and
 // message, through the app's classifiers.
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, ss session, err error) {
-	var apiErr *httpapi.Error
-	if !errors.As(err, &apiErr) && s.cfg.Classify != nil {
-		apiErr = s.cfg.Classify(err)
-	}
-	if apiErr != nil && apiErr.Status != 0 {
+	if apiErr := s.classify(err); apiErr != nil && apiErr.Status != 0 {
 		s.fail(w, r, ss, apiErr.Status, apiErr.Message)
 		return
 	}
@@ -218,6 +214,9 @@ func (s *Server) routes() {
 	}
 	if s.cfg.ResumeExecution != nil {
 		s.mux.HandleFunc("POST /executions/{id}/resume", s.page("POST /api/v1/executions/{id}/resume", s.hold(s.cfg.ResumeExecution)))
+	}
+	if s.cfg.RerunExecution != nil {
+		s.mux.HandleFunc("POST /executions/{id}/rerun", s.page("POST /api/v1/executions/{id}/rerun", s.rerun))
 	}
 	s.moreRoutes()
 	s.mux.HandleFunc("/", s.page("GET /api/v1/executions", func(w http.ResponseWriter, r *http.Request, ss session) error {

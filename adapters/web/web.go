@@ -36,6 +36,7 @@ import (
 	"github.com/attune-go/attune/projections/inquiries"
 	"github.com/attune-go/attune/projections/policies"
 	"github.com/attune-go/attune/projections/workers"
+	"github.com/attune-go/attune/projections/workflows"
 )
 
 // CookieName is the cookie that holds the dashboard's API token.
@@ -66,6 +67,19 @@ type Config struct {
 	CancelExecution func(ctx context.Context, id, actor string) error
 	PauseExecution  func(ctx context.Context, id, actor string) (execution.Status, error)
 	ResumeExecution func(ctx context.Context, id, actor string) (execution.Status, error)
+	// RerunExecution is POST /api/v1/executions/{id}/rerun's use case (with from_task and
+	// failed_items for a workflow); nil hides the re-run button.
+	RerunExecution func(ctx context.Context, id string, req httpapi.RerunRequest) (executionID string, err error)
+	// GetWorkflow is GET /api/v1/executions/{id}/workflow's read model (*readmodel.DB's
+	// GetWorkflow): a workflow's page shows its nested tree; nil shows the flat child list.
+	GetWorkflow func(ctx context.Context, executionID string) (workflows.Tree, error)
+	// ExecutionsPerMinute counts the executions created since a time per minute and status
+	// (*readmodel.DB's ExecutionsPerMinute): the overview's chart; nil leaves it out.
+	ExecutionsPerMinute func(ctx context.Context, since time.Time) (map[time.Time]map[execution.Status]int64, error)
+	// Head is the log's head position and Checkpoints each reader's (the relay's and every
+	// projection's): the audit page shows them; nil Head leaves the page out.
+	Head        func(ctx context.Context) (eventstore.Position, error)
+	Checkpoints func(ctx context.Context) (map[string]eventstore.Position, error)
 	// Inquiries, rules, packs, workers and policies (inquiries.go, rules.go, catalog.go): the
 	// same functions httpapi.Config holds; a nil one leaves its page (or button) out.
 	ListInquiries  func(ctx context.Context, f inquiries.Filter) (inquiries.Page, error)
