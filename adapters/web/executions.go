@@ -339,6 +339,9 @@ type overviewPage struct {
 	// Readiness is /readyz's checks: each reader's lag behind the log ("ok" or how far).
 	Readiness []readyCheck
 	Ready     bool
+	// Chart is executions per minute by status over the last half hour; nil without
+	// ExecutionsPerMinute.
+	Chart *perMinuteChart
 }
 
 type readyCheck struct{ Name, State string }
@@ -361,6 +364,15 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ss session) er
 				page.Total += n
 			}
 		}
+	}
+	if s.cfg.ExecutionsPerMinute != nil {
+		since, until := chartWindow(s.cfg.Now())
+		counts, err := s.cfg.ExecutionsPerMinute(r.Context(), since, until)
+		if err != nil {
+			return err
+		}
+		c := buildChart(since, counts)
+		page.Chart = &c
 	}
 	if err := s.queues(r, &page); err != nil {
 		return err

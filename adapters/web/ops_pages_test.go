@@ -240,3 +240,89 @@ func TestWorkflowPageShowsTheNestedTree(t *testing.T) {
 	mustLack(t, "the flat list", page, `class="tasks tree"`, "per_host")
 	mustContain(t, "the flat list", page, `<a href="/executions/01PREP"><strong>prepare</strong> core.local</a>`)
 }
+
+// setupOverview is a dashboard whose overview charts the given counts per minute at now.
+func setupOverview(t *testing.T, now time.Time, counts map[time.Time]map[execution.Status]int64) (*fixture, *[]time.Time) {
+	t.Helper()
+	var asked []time.Time
+	cfg := web.Config{
+		API:            http.NotFoundHandler(),
+		ListExecutions: func(context.Context, executions.Filter) (executions.Page, error) { return executions.Page{}, nil },
+		GetExecution: func(context.Context, string) (executions.Execution, error) {
+			return executions.Execution{}, executions.ErrNotFound
+		},
+		ExecutionsPerMinute: func(_ context.Context, since, until time.Time) (map[time.Time]map[execution.Status]int64, error) {
+			asked = append(asked, since, until)
+			return counts, nil
+		},
+		Head: func(context.Context) (eventstore.Position, error) { return eventstore.Position{Major: 7, Minor: 42}, nil },
+		Checkpoints: func(context.Context) (map[string]eventstore.Position, error) {
+			return map[string]eventstore.Position{"executions": {Major: 7, Minor: 42}, "workflows": {Major: 7, Minor: 30}, "relay": {Major: 7, Minor: 42}}, nil
+		},
+		Ready: func(context.Context) (bool, map[string]string) {
+			return false, map[string]string{"executions": "ok", "workflows": "behind the log by 45s (more than 30s) at 7-30", "relay": "ok", "database": "ok"}
+		},
+		Now: func() time.Time { return now },
+		Auth: httpapi.AuthenticatorFunc(func(_ context.Context, token string) (auth.Principal, error) {
+			if p, ok := principals[token]; ok {
+				return p, nil
+			}
+			return auth.Principal{}, fmt.Errorf("%w: unknown token", auth.ErrInvalidToken)
+		}),
+	}
+	f := &fixture{srv: httptest.NewServer(web.New(cfg))}
+	t.Cleanup(f.srv.Close)
+	return f, &asked
+}
+
+func TestOverviewChartsExecutionsPerMinuteByStatus(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 9, 30, 25, 0, time.UTC)
+	first := time.Date(2026, 12, 1, 9, 1, 0, 0, time.UTC) // the window's first minute: 9:01 to 9:31
+	f, asked := setupOverview(t, now, map[time.Time]map[execution.Status]int64{
+		first.Add(29 * time.Minute): {execution.Completed: 3, execution.Failed: 1}, // the tallest: 4 a minute
+		first.Add(10 * time.Minute): {execution.Running: 2},
+	})
+	resp, page := f.do(t, "GET", "/", "tok-viewer", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /: %d", resp.StatusCode)
+	}
+	if want := []time.Time{first, first.Add(30 * time.Minute)}; fmt.Sprint(*asked) != fmt.Sprint(want) {
+		t.Fatalf("asked for %v, want the half hour %v", *asked, want)
+	}
+	// Columns 10 wide, 100 high at 4 a minute, on a baseline at y=114: completed at the
+	// bottom (75 high), failed on top of it (25), running's two in minute 10 (50).
+	mustContain(t, "the chart", page, `<svg class="chart" id="chart" viewBox="0 0 300 130"`, "6 executions created", "at most 4 in a minute",
+		`<rect x="291" y="39" width="8" height="75" fill="#2da44e"><title>09:30 UTC: 3 completed</title></rect>`,
+		`<rect x="291" y="14" width="8" height="25" fill="#cf222e"><title>09:30 UTC: 1 failed</title></rect>`,
+		`<rect x="101" y="64" width="8" height="50" fill="#0969da"><title>09:11 UTC: 2 running</title></rect>`,
+		">09:01</text>", ">09:30</text>", "4/min", `<a href="/executions?status=completed">completed</a> 3`)
+	if n := strings.Count(page, "<rect x="); n != 3 {
+		t.Fatalf("the chart has %d bars, want 3:\n%s", n, page)
+	}
+	mustLack(t, "the chart", page, "style=")
+
+	f, _ = setupOverview(t, now, nil)
+	_, page = f.do(t, "GET", "/", "tok-viewer", nil)
+	mustContain(t, "an empty half hour", page, `id="chart-empty"`)
+	mustLack(t, "an empty half hour", page, `id="chart"`)
+}
+
+func TestAuditPageShowsTheHeadCheckpointsAndHowToVerify(t *testing.T) {
+	t.Parallel()
+	f, _ := setupOverview(t, time.Now(), nil)
+	_, home := f.do(t, "GET", "/", "tok-viewer", nil)
+	mustContain(t, "the navigation", home, `href="/audit"`)
+	resp, page := f.do(t, "GET", "/audit", "tok-viewer", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /audit: %d\n%s", resp.StatusCode, page)
+	}
+	mustContain(t, "the audit page", page, `<code id="log-head">7-42</code>`,
+		"<tr><td>executions</td><td><code>7-42</code></td><td>no</td>", "caught up",
+		"<tr><td>workflows</td><td><code>7-30</code></td><td>yes</td>", "behind the log by 45s",
+		"<tr><td>relay</td>", "database</span> ok",
+		"<code>attune audit verify</code>", "<code>attune replay --until 7-42 --into SCHEMA</code>", "<code>attune projections rebuild NAME</code>")
+	if resp, _ := f.do(t, "GET", "/audit", "", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("an anonymous GET /audit: %d, want 303 to the login", resp.StatusCode)
+	}
+}

@@ -19,6 +19,7 @@ func (s *Server) navPages() []navPage {
 		{"/packs", "Packs", "GET /api/v1/packs", c.ListPacks != nil && c.GetPack != nil && c.GetComponent != nil},
 		{"/workers", "Workers", "GET /api/v1/workers", c.ListWorkers != nil},
 		{"/policies", "Policies", "GET /api/v1/policies", c.ListPolicies != nil},
+		{"/audit", "Audit", "GET /api/v1/stream", c.Head != nil},
 	}
 }
 
@@ -56,6 +57,8 @@ func (s *Server) moreRoutes() {
 	handle("GET /packs/{ref}", "GET /api/v1/packs/{ref}", pk, s.showPack)
 	handle("GET /workers", "GET /api/v1/workers", c.ListWorkers != nil, s.listWorkers)
 	handle("GET /policies", "GET /api/v1/policies", c.ListPolicies != nil, s.listPolicies)
+	// The audit page shows log positions, which the event stream (a viewer's) shows too.
+	handle("GET /audit", "GET /api/v1/stream", c.Head != nil, s.audit)
 }
 
 // seeOther answers a form with a redirect to the page that shows its effect.

@@ -73,9 +73,9 @@ type Config struct {
 	// GetWorkflow is GET /api/v1/executions/{id}/workflow's read model (*readmodel.DB's
 	// GetWorkflow): a workflow's page shows its nested tree; nil shows the flat child list.
 	GetWorkflow func(ctx context.Context, executionID string) (workflows.Tree, error)
-	// ExecutionsPerMinute counts the executions created since a time per minute and status
+	// ExecutionsPerMinute counts the executions created in [since, until) per minute and status
 	// (*readmodel.DB's ExecutionsPerMinute): the overview's chart; nil leaves it out.
-	ExecutionsPerMinute func(ctx context.Context, since time.Time) (map[time.Time]map[execution.Status]int64, error)
+	ExecutionsPerMinute func(ctx context.Context, since, until time.Time) (map[time.Time]map[execution.Status]int64, error)
 	// Head is the log's head position and Checkpoints each reader's (the relay's and every
 	// projection's): the audit page shows them; nil Head leaves the page out.
 	Head        func(ctx context.Context) (eventstore.Position, error)

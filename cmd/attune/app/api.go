@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -12,9 +13,11 @@ import (
 	"github.com/attune-go/attune/handlers/keystore"
 	"github.com/attune-go/attune/projections/keys"
 
+	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/httpapi"
 	"github.com/attune-go/attune/adapters/idempotency"
 	"github.com/attune-go/attune/adapters/liveoutput"
+	"github.com/attune-go/attune/adapters/relay"
 	"github.com/attune-go/attune/adapters/safetext"
 	"github.com/attune-go/attune/adapters/web"
 	"github.com/attune-go/attune/domain/execution"
@@ -23,6 +26,7 @@ import (
 	"github.com/attune-go/attune/handlers/packs"
 	"github.com/attune-go/attune/handlers/pause"
 	"github.com/attune-go/attune/handlers/request"
+	"github.com/attune-go/attune/projections"
 )
 
 func (s *Server) routes(stopping <-chan struct{}) http.Handler {
@@ -146,8 +150,11 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 	return web.New(web.Config{
 		Logger: s.log, API: httpapi.New(api), Auth: authn,
 		ListExecutions: api.ListExecutions, GetExecution: api.GetExecution, ReadStream: api.ReadStream,
-		CountByStatus:   s.models.CountExecutionsByStatus,
-		CancelExecution: api.CancelExecution, PauseExecution: api.PauseExecution, ResumeExecution: api.ResumeExecution,
+		CountByStatus:       s.models.CountExecutionsByStatus,
+		ExecutionsPerMinute: s.models.ExecutionsPerMinute,
+		CancelExecution:     api.CancelExecution, PauseExecution: api.PauseExecution, ResumeExecution: api.ResumeExecution,
+		RerunExecution: api.RerunExecution, GetWorkflow: api.GetWorkflow,
+		Head: s.raw.Head, Checkpoints: s.readerCheckpoints,
 		ListInquiries: api.ListInquiries, GetInquiry: api.GetInquiry, RespondInquiry: api.RespondInquiry,
 		ListComponents: api.ListComponents, GetComponent: api.GetComponent, ListPacks: api.ListPacks, GetPack: api.GetPack,
 		SetRuleEnabled: api.SetRuleEnabled, TestRule: api.TestRule,
@@ -161,6 +168,23 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 			return nil
 		},
 	})
+}
+
+// readerCheckpoints is where each reader of the log stands: the relay and every projection
+// (the readers /readyz checks), for the dashboard's audit page.
+func (s *Server) readerCheckpoints(ctx context.Context) (map[string]eventstore.Position, error) {
+	out := map[string]eventstore.Position{}
+	cp, err := s.checkpoints.Load(ctx, relay.Name)
+	if err != nil {
+		return nil, fmt.Errorf("read the relay's checkpoint: %w", err)
+	}
+	out[relay.Name] = cp
+	for _, p := range projections.All() {
+		if out[p.Name], err = s.models.Checkpoint(ctx, p.Name); err != nil {
+			return nil, fmt.Errorf("read projection %s's checkpoint: %w", p.Name, err)
+		}
+	}
+	return out, nil
 }
 
 // claimExecutionID returns how a request with an Idempotency-Key gets its execution's id (nil
