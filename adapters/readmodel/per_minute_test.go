@@ -99,4 +99,3 @@ FROM generate_series(1, 50000) AS g`); err != nil {
 		t.Errorf("the plan does not use executions_created:\n%s", plan)
 	}
 }
-

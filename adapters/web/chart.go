@@ -29,7 +29,7 @@ var statusColour = map[execution.Status]string{
 }
 
 type chartBar struct {
-	X, Y, W, H int
+	X, Y, W, H  int
 	Fill, Title string
 }
 

@@ -255,7 +255,9 @@ func setupOverview(t *testing.T, now time.Time, counts map[time.Time]map[executi
 			asked = append(asked, since, until)
 			return counts, nil
 		},
-		Head: func(context.Context) (eventstore.Position, error) { return eventstore.Position{Major: 7, Minor: 42}, nil },
+		Head: func(context.Context) (eventstore.Position, error) {
+			return eventstore.Position{Major: 7, Minor: 42}, nil
+		},
 		Checkpoints: func(context.Context) (map[string]eventstore.Position, error) {
 			return map[string]eventstore.Position{"executions": {Major: 7, Minor: 42}, "workflows": {Major: 7, Minor: 30}, "relay": {Major: 7, Minor: 42}}, nil
 		},
