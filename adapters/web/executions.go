@@ -170,13 +170,26 @@ type detailPage struct {
 }
 
 func (s *Server) showExecution(w http.ResponseWriter, r *http.Request, ss session) error {
-	page, ok, err := s.detail(r, ss, r.PathValue("id"))
+	id := r.PathValue("id")
+	page, ok, err := s.detail(r, ss, id)
+	var apiErr *httpapi.Error
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+		// A new execution (a re-run's, a run's just asked for) is in the log before its read
+		// model has it: the page follows the stream and turns into the execution's page when
+		// it appears.
+		s.render(w, r, http.StatusNotFound, "missing", ss, "No execution "+id,
+			missingPage{ID: id, Message: apiErr.Message, LiveURL: "/api/v1/stream?type=" + liveTypes})
+		return nil
+	}
 	if err != nil || !ok {
 		return err
 	}
 	s.render(w, r, http.StatusOK, "execution", ss, page.X.Action+" "+page.X.ID, page)
 	return nil
 }
+
+// missingPage is the page of an execution the read model does not have (yet).
+type missingPage struct{ ID, Message, LiveURL string }
 
 // detail reads what an execution's page shows. Not ok: no such execution, and the error page
 // is written.

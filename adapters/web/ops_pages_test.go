@@ -172,8 +172,15 @@ func TestRerunButtonByRoleWithCSRF(t *testing.T) {
 		t.Fatalf("re-runs %q, want %q", got, want)
 	}
 
+	// The new execution's page waits for it while the read model has not caught up.
+	resp, page := o.do(t, "GET", "/executions/01NEW", "tok-operator", nil)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a new execution the read model lacks: %d, want 404", resp.StatusCode)
+	}
+	mustContain(t, "the page of an execution not there yet", page, `id="missing"`, `data-watch="01NEW"`, `hx-get="/executions/01NEW"`)
+
 	// The use case's refusals are shown on the execution's page, with the API's status.
-	resp, page := o.do(t, "POST", "/executions/01RUN/rerun", "tok-operator", url.Values{"csrf": {csrf}})
+	resp, page = o.do(t, "POST", "/executions/01RUN/rerun", "tok-operator", url.Values{"csrf": {csrf}})
 	if resp.StatusCode != http.StatusConflict {
 		t.Fatalf("re-running a running execution: %d, want 409", resp.StatusCode)
 	}

@@ -43,7 +43,8 @@ func screenshotDir(t *testing.T) string {
 
 // TestE2EDashboardInABrowser drives the dashboard of a real `attune serve` with Chromium:
 // log in through the form, watch an execution started through the API appear on the list
-// without a reload, open it, cancel it with the button and see it cancelled; answer an
+// without a reload, open it, cancel it with the button and see it cancelled, re-run it and
+// land on the new execution's page; answer an
 // inquiry through the form its schema makes. Screenshots at
 // 1280×800 and 390×844 go to bin/screenshots.
 func TestE2EDashboardInABrowser(t *testing.T) {
@@ -160,6 +161,27 @@ func TestE2EDashboardInABrowser(t *testing.T) {
 	shoot("execution-cancelled")
 	if got, err := sys.api.Execution(ctx, x.ID); err != nil || got.Status != "cancelled" {
 		t.Fatalf("the API has the execution %s (%v), want cancelled", got.Status, err)
+	}
+
+	// Re-run it with the button: the browser lands on the new execution's page (which waits
+	// for the read model to have it, if it must).
+	step("re-run it", chromedp.Click(chromedp.CSS(`#rerun`)))
+	var rerunID string
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("60s after the re-run the browser is at %q (last read error: %v), want the new execution's page", rerunID, readErr)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the DOM with a deadline, not proving an absence
+		rerunID, readErr = chromedp.Run(ctx, chromedp.Evaluate[string](
+			`document.querySelector("#status") && location.pathname !== "/executions/`+x.ID+`" ? location.pathname.replace("/executions/", "") : ""`))
+		if rerunID != "" {
+			break
+		}
+	}
+	shoot("execution-rerun")
+	if got, err := sys.api.Execution(ctx, rerunID); err != nil || got.RerunOf != x.ID {
+		t.Fatalf("the page's execution %s is a re-run of %q (%v), want of %s", rerunID, got.RerunOf, err, x.ID)
 	}
 
 	// An inquiry, answered through the form its schema makes.
