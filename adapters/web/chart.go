@@ -34,8 +34,8 @@ type chartBar struct {
 }
 
 type chartLabel struct {
-	X    int
-	Text string
+	X            int
+	Anchor, Text string
 }
 
 type chartLegend struct {
@@ -101,8 +101,11 @@ func buildChart(since time.Time, counts map[time.Time]map[execution.Status]int64
 			y = top
 		}
 	}
-	for _, m := range []int{0, chartMinutes / 2, chartMinutes - 1} {
-		c.Labels = append(c.Labels, chartLabel{X: m*chartBarW + chartBarW/2, Text: since.Add(time.Duration(m) * time.Minute).Format("15:04")})
+	// The first and last labels align to the chart's edges, so neither is cut off.
+	c.Labels = []chartLabel{
+		{X: 0, Anchor: "start", Text: since.Format("15:04")},
+		{X: chartMinutes / 2 * chartBarW, Anchor: "middle", Text: since.Add(chartMinutes / 2 * time.Minute).Format("15:04")},
+		{X: c.Width, Anchor: "end", Text: since.Add((chartMinutes - 1) * time.Minute).Format("15:04")},
 	}
 	return c
 }

@@ -213,4 +213,13 @@ func TestE2EDashboardInABrowser(t *testing.T) {
 	if err != nil || q.Responder != "operator-user" || json.Unmarshal(q.Response, &answer) != nil || !answer.Approved || answer.Comment != "ship it" {
 		t.Fatalf("the API has the inquiry answered by %q with %s (%v), want the form's answer by operator-user", q.Responder, q.Response, err)
 	}
+
+	// The overview charts this half hour's executions; the audit page shows the log's head.
+	step("the overview's chart", chromedp.Navigate(sys.url+"/"), chromedp.WaitVisible(chromedp.CSS(`#chart rect`)))
+	shoot("overview")
+	step("the audit page", chromedp.Navigate(sys.url+"/audit"), chromedp.WaitVisible(chromedp.CSS(`#log-head`)))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#checkpoints tbody tr").length`)); err != nil || n < 2 {
+		t.Fatalf("the audit page lists %d readers (%v), want the relay and the projections", n, err)
+	}
+	shoot("audit")
 }
