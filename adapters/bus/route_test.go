@@ -25,9 +25,9 @@ func TestRoutingKeyAddressesWhatIsForOneWorker(t *testing.T) {
 	}{
 		{execution.ExecutionScheduled{ExecutionID: "x", WorkerID: "w1.a", Runtime: "shell"}, "worker.w1.a"},
 		{changed("x", execution.Running, execution.Canceling, "w1"), "worker.w1"},
-		{changed("x", execution.Running, execution.Canceling, ""), bus.Unaddressed}, // a workflow's
-		{changed("x", execution.Scheduled, execution.Running, "w1"), bus.Unaddressed},
-		{changed("x", execution.Running, execution.Completed, "w1"), bus.Unaddressed},
+		{changed("x", execution.Running, execution.Canceling, ""), "unaddressed.canceling"}, // a workflow's
+		{changed("x", execution.Scheduled, execution.Running, "w1"), "unaddressed.running"},
+		{changed("x", execution.Running, execution.Completed, "w1"), "unaddressed.completed"},
 		{requested("x"), ""}, // not an addressed topic
 	}
 	for _, c := range cases {
@@ -60,6 +60,9 @@ func TestEachWorkerGetsOnlyWhatIsAddressedToIt(t *testing.T) {
 			addressed("worker.w2.cancel", "ExecutionStatusChanged", "w2")
 			r.AddHandler("canceler", "ExecutionStatusChanged", c.Handler("canceler"))
 			handlers["canceler"] = b.QueueName("ExecutionStatusChanged", "canceler")
+			// A handler of some statuses: its queue gets those, addressed to a worker or not.
+			r.AddStatusHandler("ender", []execution.Status{execution.Completed, execution.Canceling}, c.Handler("ender"))
+			handlers["ender"] = b.QueueName("ExecutionStatusChanged", "ender")
 			startRouter(t, r)
 
 			events := record(t,
@@ -71,6 +74,7 @@ func TestEachWorkerGetsOnlyWhatIsAddressedToIt(t *testing.T) {
 				changed("x1", execution.Running, execution.Canceling, "w1"),
 				changed("x2", execution.Running, execution.Canceling, "w2"),
 				changed("x9", execution.Running, execution.Canceling, ""),
+				changed("x5", execution.Running, execution.Completed, "w1"),
 			)
 			if err := <-publishAsync(b, events...); err != nil {
 				t.Fatal(err)
@@ -81,7 +85,9 @@ func TestEachWorkerGetsOnlyWhatIsAddressedToIt(t *testing.T) {
 				"worker.w1.cancel": {"ExecutionStatusChanged x1 canceling"},
 				"worker.w2.cancel": {"ExecutionStatusChanged x2 canceling"},
 				"canceler": {"ExecutionStatusChanged x1 canceling", "ExecutionStatusChanged x1 running",
-					"ExecutionStatusChanged x2 canceling", "ExecutionStatusChanged x9 canceling"},
+					"ExecutionStatusChanged x2 canceling", "ExecutionStatusChanged x5 completed", "ExecutionStatusChanged x9 canceling"},
+				"ender": {"ExecutionStatusChanged x1 canceling", "ExecutionStatusChanged x2 canceling",
+					"ExecutionStatusChanged x5 completed", "ExecutionStatusChanged x9 canceling"},
 			}
 			got := func(h string) []string {
 				var out []string

@@ -443,9 +443,16 @@ func NewHandler(g *Gate, p Placer) *Handler {
 	return &Handler{gate: g, placer: p}
 }
 
-// Register subscribes the release handler to the status changes of executions.
+// Register subscribes the release handler to the status changes of executions that end
+// them, the only ones it acts on.
 func Register(r *bus.Router, h *Handler) {
-	r.AddHandler(Name, execution.ExecutionStatusChanged{}.EventType(), h.Handle)
+	var ends []execution.Status
+	for _, s := range execution.Statuses {
+		if s.Terminal() {
+			ends = append(ends, s)
+		}
+	}
+	r.AddStatusHandler(Name, ends, h.Handle)
 }
 
 // Handle reacts to one ExecutionStatusChanged: when it is a terminal status, every policy on

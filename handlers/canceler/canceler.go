@@ -20,9 +20,10 @@ import (
 // (ExecutionStatusChanged.canceler). Renaming it is a migration.
 const Name = "canceler"
 
-// Register subscribes the handler to the status changes of executions.
+// Register subscribes the handler to the status changes of executions to canceling, the
+// only ones it acts on.
 func Register(r *bus.Router, log Log) {
-	r.AddHandler(Name, execution.ExecutionStatusChanged{}.EventType(), New(log).Handle)
+	r.AddStatusHandler(Name, []execution.Status{execution.Canceling}, New(log).Handle)
 }
 
 // Log is what the handler needs of the event store.
