@@ -29,10 +29,12 @@ import (
 //   - ExecutionStatusChanged to canceling goes to the worker running the execution (the
 //     transition names it: execution.Execution.Transition); every other status change, and a
 //     canceling one that names no worker (a workflow's), is unaddressed: no worker gets it.
-//     An unaddressed status change carries its new status, "unaddressed.<status>" (StatusKey),
-//     so a handler that acts on some statuses only binds those (Router.AddStatusHandler) and
-//     the broker does not store, deliver and take back the acks of the rest: a no-op
-//     execution's two changes (running, completed) reach 3 queues instead of 10.
+//     An unaddressed status change says what it is in its key,
+//     "unaddressed.<to>.<from>.<task|top|unknown>" (StatusKey: the new status, the old one,
+//     and whether the execution is a workflow's task, a top-level one, or the event does not
+//     say), so a handler that acts on some changes only binds those (Router.AddStatusHandler)
+//     and the broker does not store, deliver and take back the acks of the rest: a no-op
+//     execution's two changes (running, completed) reach 1 queue instead of 10.
 //
 // A message addressed to a worker whose queue is gone (the worker died and its queue expired)
 // is dropped by the broker. Nothing is lost by that: the log still says the execution is
@@ -82,24 +84,39 @@ func RoutingKey(e eventstore.Recorded) string {
 		if p.To == execution.Canceling && p.WorkerID != "" {
 			return WorkerKey(p.WorkerID)
 		}
-		if p.To != "" && !strings.ContainsAny(string(p.To), ".*# ") {
-			return StatusKey(p.To)
+		if word(string(p.To)) {
+			return StatusKey(p)
 		}
 	}
 	return Unaddressed
 }
 
-// StatusKey is the routing key of an unaddressed ExecutionStatusChanged to status.
-func StatusKey(status execution.Status) string { return Unaddressed + "." + string(status) }
+// StatusKey is the routing key of an unaddressed ExecutionStatusChanged:
+// "unaddressed.<to>.<from>.<task|top|unknown>".
+func StatusKey(c *execution.ExecutionStatusChanged) string {
+	from := string(c.From)
+	if !word(from) {
+		from = "unknown"
+	}
+	parent := "unknown"
+	if id, known := c.Parent(); known && id != "" {
+		parent = "task"
+	} else if known {
+		parent = "top"
+	}
+	return strings.Join([]string{Unaddressed, string(c.To), from, parent}, ".")
+}
 
-// StatusKeys are the bindings of a handler of ExecutionStatusChanged that acts only on the
-// changes to statuses: their StatusKeys; for canceling also every change addressed to a
-// worker (those are all to canceling); and Unaddressed itself, which an event that cannot be
-// decoded is published with, and every status change by a version before StatusKey.
+// word reports whether s can be one word of a routing key.
+func word(s string) bool { return s != "" && !strings.ContainsAny(s, ".*# ") }
+
+// StatusKeys are the bindings that take every change to one of statuses; for canceling also
+// every change addressed to a worker (those are all to canceling). Every handler's bindings
+// start with Unaddressed itself (see AddStatusHandler).
 func StatusKeys(statuses ...execution.Status) []string {
-	keys := []string{Unaddressed}
+	var keys []string
 	for _, s := range statuses {
-		keys = append(keys, StatusKey(s))
+		keys = append(keys, Unaddressed+"."+string(s)+".#")
 		if s == execution.Canceling {
 			keys = append(keys, "worker.#")
 		}
@@ -107,15 +124,46 @@ func StatusKeys(statuses ...execution.Status) []string {
 	return keys
 }
 
-// AddStatusHandler is AddHandler for a handler of ExecutionStatusChanged that acts only on
-// the changes to some statuses (it ignores the others itself too): its queue is bound with
-// StatusKeys(statuses...) instead of taking every change. A queue an earlier version bound to
-// every change loses that binding.
-func (r *Router) AddStatusHandler(name string, statuses []execution.Status, h HandlerFunc) {
-	if len(statuses) == 0 {
-		panic(fmt.Sprintf("bus: status handler %q: no statuses", name))
+// FromKeys are the bindings that take every unaddressed change from one of statuses.
+func FromKeys(statuses ...execution.Status) []string {
+	var keys []string
+	for _, s := range statuses {
+		keys = append(keys, Unaddressed+".*."+string(s)+".#")
 	}
-	keys := StatusKeys(statuses...)
+	return keys
+}
+
+// TaskKeys are the bindings that take every unaddressed change to one of statuses of an
+// execution that is a workflow's task, or may be one (the event does not say).
+func TaskKeys(statuses ...execution.Status) []string {
+	var keys []string
+	for _, s := range statuses {
+		keys = append(keys, Unaddressed+"."+string(s)+".*.task", Unaddressed+"."+string(s)+".*.unknown")
+	}
+	return keys
+}
+
+// Ends are the terminal statuses.
+func Ends() []execution.Status {
+	var ends []execution.Status
+	for _, s := range execution.Statuses {
+		if s.Terminal() {
+			ends = append(ends, s)
+		}
+	}
+	return ends
+}
+
+// AddStatusHandler is AddHandler for a handler of ExecutionStatusChanged that acts only on
+// some changes (and ignores the others itself too): its queue is bound with keys (StatusKeys,
+// FromKeys, TaskKeys) instead of taking every change, and with Unaddressed, which an event
+// that cannot be decoded is published with, as is every status change by a version before
+// StatusKey. A queue an earlier version bound to every change loses that binding.
+func (r *Router) AddStatusHandler(name string, keys []string, h HandlerFunc) {
+	if len(keys) == 0 {
+		panic(fmt.Sprintf("bus: status handler %q: no keys", name))
+	}
+	keys = append([]string{Unaddressed}, keys...)
 	r.addHandler(name, execution.ExecutionStatusChanged{}.EventType(), h, func(handler, eventType string) (message.Subscriber, error) {
 		return r.bus.newSubscriber(handler, eventType, keys, 0)
 	})

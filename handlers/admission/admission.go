@@ -446,13 +446,7 @@ func NewHandler(g *Gate, p Placer) *Handler {
 // Register subscribes the release handler to the status changes of executions that end
 // them, the only ones it acts on.
 func Register(r *bus.Router, h *Handler) {
-	var ends []execution.Status
-	for _, s := range execution.Statuses {
-		if s.Terminal() {
-			ends = append(ends, s)
-		}
-	}
-	r.AddStatusHandler(Name, ends, h.Handle)
+	r.AddStatusHandler(Name, bus.StatusKeys(bus.Ends()...), h.Handle)
 }
 
 // Handle reacts to one ExecutionStatusChanged: when it is a terminal status, every policy on

@@ -23,7 +23,7 @@ const Name = "canceler"
 // Register subscribes the handler to the status changes of executions to canceling, the
 // only ones it acts on.
 func Register(r *bus.Router, log Log) {
-	r.AddStatusHandler(Name, []execution.Status{execution.Canceling}, New(log).Handle)
+	r.AddStatusHandler(Name, bus.StatusKeys(execution.Canceling), New(log).Handle)
 }
 
 // Log is what the handler needs of the event store.

@@ -81,7 +81,7 @@ func New(cfg Config) *Engine {
 func Register(r *bus.Router, en *Engine) {
 	r.AddHandler(AskName, execution.ExecutionRequested{}.EventType(), en.Ask)
 	r.AddHandler(AnsweredName, inquiry.InquiryResponded{}.EventType(), en.Answered)
-	r.AddStatusHandler(ClosedName, []execution.Status{execution.Cancelled, execution.Failed}, en.Closed) // what Closed acts on
+	r.AddStatusHandler(ClosedName, bus.StatusKeys(execution.Cancelled, execution.Failed), en.Closed) // what Closed acts on
 }
 
 // Ask reacts to ExecutionRequested: an execution of core.ask asks its question.

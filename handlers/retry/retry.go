@@ -85,7 +85,7 @@ func New(cfg Config) *Handler {
 // Register subscribes both handlers.
 func Register(r *bus.Router, cfg Config) {
 	h := New(cfg)
-	r.AddStatusHandler(ScheduleName, policy.RetryOn, h.Schedule) // the endings it may retry
+	r.AddStatusHandler(ScheduleName, bus.StatusKeys(policy.RetryOn...), h.Schedule) // the endings it may retry
 	r.AddHandler(RequestName, policy.ExecutionRetryScheduled{}.EventType(), h.Request)
 }
 

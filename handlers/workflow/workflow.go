@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/handlers/internal/kvscope"
+	"slices"
 	"time"
 
 	"github.com/attune-go/attune/adapters/bus"
@@ -109,7 +110,11 @@ func New(cfg Config) *Engine {
 func Register(r *bus.Router, cfg Config) {
 	e := New(cfg)
 	r.AddHandler(StartName, execution.ExecutionRequested{}.EventType(), e.Start)
-	r.AddHandler(AdvanceName, execution.ExecutionStatusChanged{}.EventType(), e.Advance)
+	// What Advance acts on: a move to canceling; a child moving into or out of a wait; the
+	// end of a task (or of what may be one).
+	advances := slices.Concat(bus.StatusKeys(execution.Canceling, execution.Pending, execution.Paused),
+		bus.FromKeys(execution.Pending, execution.Paused), bus.TaskKeys(bus.Ends()...))
+	r.AddStatusHandler(AdvanceName, advances, e.Advance)
 	r.AddHandler(PauseName, wf.WorkflowPaused{}.EventType(), e.Paused)
 	r.AddHandler(ResumeName, wf.WorkflowResumed{}.EventType(), e.Resumed)
 }
