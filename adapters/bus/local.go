@@ -66,7 +66,7 @@ func (l *local) Publish(topic string, msgs ...*message.Message) error {
 	l.mu.Lock()
 	queues := make([]*localQueue, 0, len(l.queues[topic]))
 	for _, q := range l.queues[topic] {
-		if slices.ContainsFunc(q.keys, func(b string) bool { return matches(b, key) }) {
+		if slices.ContainsFunc(q.keys, func(b string) bool { return Matches(b, key) }) {
 			queues = append(queues, q)
 		}
 	}

@@ -1,6 +1,10 @@
-package bus
+package bus_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/attune-go/attune/adapters/bus"
+)
 
 func TestMatchesAsATopicExchange(t *testing.T) {
 	t.Parallel()
@@ -22,8 +26,8 @@ func TestMatchesAsATopicExchange(t *testing.T) {
 		{"worker.w1", "worker.w12", false},
 	}
 	for _, c := range cases {
-		if got := matches(c.binding, c.key); got != c.want {
-			t.Errorf("matches(%q, %q) = %v, want %v", c.binding, c.key, got, c.want)
+		if got := bus.Matches(c.binding, c.key); got != c.want {
+			t.Errorf("Matches(%q, %q) = %v, want %v", c.binding, c.key, got, c.want)
 		}
 	}
 }

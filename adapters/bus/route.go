@@ -163,16 +163,20 @@ func (r *Router) AddStatusHandler(name string, keys []string, h HandlerFunc) {
 	if len(keys) == 0 {
 		panic(fmt.Sprintf("bus: status handler %q: no keys", name))
 	}
-	keys = append([]string{Unaddressed}, keys...)
+	keys = StatusBindings(keys)
 	r.addHandler(name, execution.ExecutionStatusChanged{}.EventType(), h, func(handler, eventType string) (message.Subscriber, error) {
 		return r.bus.newSubscriber(handler, eventType, keys, 0)
 	})
 }
 
-// matches reports whether a routing key matches a binding, as a RabbitMQ topic exchange
+// StatusBindings are what the queue of a status handler with keys is bound with: keys and
+// Unaddressed (AddStatusHandler).
+func StatusBindings(keys []string) []string { return append([]string{Unaddressed}, keys...) }
+
+// Matches reports whether a routing key matches a binding, as a RabbitMQ topic exchange
 // decides: words separated by '.', '*' stands for one word, '#' for zero or more; "" (a
 // fanout binding) matches every key.
-func matches(binding, key string) bool {
+func Matches(binding, key string) bool {
 	if binding == "" || binding == everything {
 		return true
 	}
