@@ -304,7 +304,7 @@ func (b *Bus) Connected() bool {
 // all retries. The caller acks what it has dealt with; the subscription ends with ctx.
 func (b *Bus) Poisoned(ctx context.Context) (<-chan *message.Message, error) {
 	if b.local != nil {
-		msgs, err := b.local.subscriber("reader-"+watermill.NewULID(), PoisonTopic, "").Subscribe(ctx, PoisonTopic)
+		msgs, err := b.local.subscriber("reader-"+watermill.NewULID(), PoisonTopic, []string{""}).Subscribe(ctx, PoisonTopic)
 		if err != nil {
 			return nil, fmt.Errorf("subscribe to %s: %w", PoisonTopic, err)
 		}
@@ -362,7 +362,7 @@ func (b *Bus) declared(exchange, queue string) {
 // subscriber returns what one handler of eventType consumes from: on RabbitMQ its own queue,
 // which receives every event of the type.
 func (b *Bus) subscriber(handler, eventType string) (message.Subscriber, error) {
-	return b.newSubscriber(handler, eventType, binding(eventType), 0)
+	return b.newSubscriber(handler, eventType, []string{binding(eventType)}, 0)
 }
 
 var (

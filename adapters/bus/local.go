@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,9 +22,9 @@ import (
 // never passes an event a handler has not finished, which is what "confirmed" means without
 // a broker. A nacked message is delivered again.
 //
-// A queue is bound with a key, as on RabbitMQ (route.go): "" or "#" takes every message of
-// its topic, any other key only the messages published with that routing key, so a worker's
-// queue gets only what is addressed to it.
+// A queue is bound with keys, as on RabbitMQ's topic exchanges (route.go): "" or "#" takes
+// every message of its topic, any other key the messages whose routing key it matches, so a
+// worker's queue gets only what is addressed to it.
 type local struct {
 	mu     sync.Mutex
 	queues map[string]map[string]*localQueue // topic → handler → queue
@@ -36,14 +37,14 @@ func newLocal() *local {
 }
 
 type localQueue struct {
-	ch  chan *message.Message
-	key string // binding: "" or "#" for every message, else the routing key it takes
+	ch   chan *message.Message
+	keys []string // bindings: "" or "#" for every message, else the routing keys it matches
 
 	mu   sync.Mutex
 	subs int // consumers subscribed now
 }
 
-func (l *local) queue(topic, handler, key string) *localQueue {
+func (l *local) queue(topic, handler string, keys []string) *localQueue {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	byHandler, ok := l.queues[topic]
@@ -53,7 +54,7 @@ func (l *local) queue(topic, handler, key string) *localQueue {
 	}
 	q, ok := byHandler[handler]
 	if !ok {
-		q = &localQueue{ch: make(chan *message.Message), key: key}
+		q = &localQueue{ch: make(chan *message.Message), keys: keys}
 		byHandler[handler] = q
 	}
 	return q
@@ -65,7 +66,7 @@ func (l *local) Publish(topic string, msgs ...*message.Message) error {
 	l.mu.Lock()
 	queues := make([]*localQueue, 0, len(l.queues[topic]))
 	for _, q := range l.queues[topic] {
-		if q.key == "" || q.key == everything || q.key == key {
+		if slices.ContainsFunc(q.keys, func(b string) bool { return Matches(b, key) }) {
 			queues = append(queues, q)
 		}
 	}
@@ -153,8 +154,8 @@ func (l *local) Close() error {
 // subscriber returns the consumer side of one handler's queue on topic, created now so that
 // events published before the handler's router runs are not lost on it (publishing waits for
 // the routers in any case: see gate).
-func (l *local) subscriber(handler, topic, key string) message.Subscriber {
-	l.queue(topic, handler, key)
+func (l *local) subscriber(handler, topic string, keys []string) message.Subscriber {
+	l.queue(topic, handler, keys)
 	return localSubscriber{l: l, handler: handler}
 }
 
@@ -168,7 +169,7 @@ type localSubscriber struct {
 // Subscribe implements message.Subscriber. The channel closes when ctx ends; a message taken
 // from the queue but not yet handed over then is nacked, so another consumer gets it.
 func (s localSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	q := s.l.queue(topic, s.handler, "") // made by subscriber, with its key
+	q := s.l.queue(topic, s.handler, nil) // made by subscriber, with its keys
 	q.mu.Lock()
 	q.subs++
 	q.mu.Unlock()

@@ -29,6 +29,12 @@ import (
 //   - ExecutionStatusChanged to canceling goes to the worker running the execution (the
 //     transition names it: execution.Execution.Transition); every other status change, and a
 //     canceling one that names no worker (a workflow's), is unaddressed: no worker gets it.
+//     An unaddressed status change says what it is in its key,
+//     "unaddressed.<to>.<from>.<task|top|unknown>" (StatusKey: the new status, the old one,
+//     and whether the execution is a workflow's task, a top-level one, or the event does not
+//     say), so a handler that acts on some changes only binds those (Router.AddStatusHandler)
+//     and the broker does not store, deliver and take back the acks of the rest: a no-op
+//     execution's two changes (running, completed) reach 1 queue instead of 10.
 //
 // A message addressed to a worker whose queue is gone (the worker died and its queue expired)
 // is dropped by the broker. Nothing is lost by that: the log still says the execution is
@@ -78,8 +84,127 @@ func RoutingKey(e eventstore.Recorded) string {
 		if p.To == execution.Canceling && p.WorkerID != "" {
 			return WorkerKey(p.WorkerID)
 		}
+		if word(string(p.To)) {
+			return StatusKey(p)
+		}
 	}
 	return Unaddressed
+}
+
+// StatusKey is the routing key of an unaddressed ExecutionStatusChanged:
+// "unaddressed.<to>.<from>.<task|top|unknown>".
+func StatusKey(c *execution.ExecutionStatusChanged) string {
+	from := string(c.From)
+	if !word(from) {
+		from = "unknown"
+	}
+	parent := "unknown"
+	if id, known := c.Parent(); known && id != "" {
+		parent = "task"
+	} else if known {
+		parent = "top"
+	}
+	return strings.Join([]string{Unaddressed, string(c.To), from, parent}, ".")
+}
+
+// word reports whether s can be one word of a routing key.
+func word(s string) bool { return s != "" && !strings.ContainsAny(s, ".*# ") }
+
+// StatusKeys are the bindings that take every change to one of statuses; for canceling also
+// every change addressed to a worker (those are all to canceling). Every handler's bindings
+// start with Unaddressed itself (see AddStatusHandler).
+func StatusKeys(statuses ...execution.Status) []string {
+	var keys []string
+	for _, s := range statuses {
+		keys = append(keys, Unaddressed+"."+string(s)+".#")
+		if s == execution.Canceling {
+			keys = append(keys, "worker.#")
+		}
+	}
+	return keys
+}
+
+// FromKeys are the bindings that take every unaddressed change from one of statuses.
+func FromKeys(statuses ...execution.Status) []string {
+	var keys []string
+	for _, s := range statuses {
+		keys = append(keys, Unaddressed+".*."+string(s)+".#")
+	}
+	return keys
+}
+
+// TaskKeys are the bindings that take every unaddressed change to one of statuses of an
+// execution that is a workflow's task, or may be one (the event does not say).
+func TaskKeys(statuses ...execution.Status) []string {
+	var keys []string
+	for _, s := range statuses {
+		keys = append(keys, Unaddressed+"."+string(s)+".*.task", Unaddressed+"."+string(s)+".*.unknown")
+	}
+	return keys
+}
+
+// Ends are the terminal statuses.
+func Ends() []execution.Status {
+	var ends []execution.Status
+	for _, s := range execution.Statuses {
+		if s.Terminal() {
+			ends = append(ends, s)
+		}
+	}
+	return ends
+}
+
+// AddStatusHandler is AddHandler for a handler of ExecutionStatusChanged that acts only on
+// some changes (and ignores the others itself too): its queue is bound with keys (StatusKeys,
+// FromKeys, TaskKeys) instead of taking every change, and with Unaddressed, which an event
+// that cannot be decoded is published with, as is every status change by a version before
+// StatusKey. A queue an earlier version bound to every change loses that binding.
+func (r *Router) AddStatusHandler(name string, keys []string, h HandlerFunc) {
+	if len(keys) == 0 {
+		panic(fmt.Sprintf("bus: status handler %q: no keys", name))
+	}
+	keys = StatusBindings(keys)
+	r.addHandler(name, execution.ExecutionStatusChanged{}.EventType(), h, func(handler, eventType string) (message.Subscriber, error) {
+		return r.bus.newSubscriber(handler, eventType, keys, 0)
+	})
+}
+
+// StatusBindings are what the queue of a status handler with keys is bound with: keys and
+// Unaddressed (AddStatusHandler).
+func StatusBindings(keys []string) []string { return append([]string{Unaddressed}, keys...) }
+
+// Matches reports whether a routing key matches a binding, as a RabbitMQ topic exchange
+// decides: words separated by '.', '*' stands for one word, '#' for zero or more; "" (a
+// fanout binding) matches every key.
+func Matches(binding, key string) bool {
+	if binding == "" || binding == everything {
+		return true
+	}
+	return matchWords(strings.Split(binding, "."), strings.Split(key, "."))
+}
+
+func matchWords(pattern, words []string) bool {
+	for len(pattern) > 0 {
+		switch pattern[0] {
+		case "#":
+			for i := 0; i <= len(words); i++ {
+				if matchWords(pattern[1:], words[i:]) {
+					return true
+				}
+			}
+			return false
+		case "*":
+			if len(words) == 0 {
+				return false
+			}
+		default:
+			if len(words) == 0 || words[0] != pattern[0] {
+				return false
+			}
+		}
+		pattern, words = pattern[1:], words[1:]
+	}
+	return len(words) == 0
 }
 
 // routeSep joins a topic and a routing key into the one string watermill's AMQP publisher
@@ -112,7 +237,7 @@ func (r *Router) AddAddressedHandler(name, eventType, key string, idle time.Dura
 		panic(fmt.Sprintf("bus: addressed handler %q: idle expiry %s, want at least 1ms", name, idle))
 	}
 	r.addHandler(name, eventType, h, func(handler, eventType string) (message.Subscriber, error) {
-		return r.bus.newSubscriber(handler, eventType, key, idle)
+		return r.bus.newSubscriber(handler, eventType, []string{key}, idle)
 	})
 }
 
@@ -125,15 +250,18 @@ func binding(topic string) string {
 }
 
 // newSubscriber returns what one handler consumes from: on RabbitMQ its own queue, bound to
-// its topic's exchange with key (every event: "" on a fanout exchange, "#" on an addressed
+// its topic's exchange with keys (every event: "" on a fanout exchange, "#" on an addressed
 // one), expiring after idle without a consumer if idle > 0.
-func (b *Bus) newSubscriber(handler, eventType, key string, idle time.Duration) (message.Subscriber, error) {
+func (b *Bus) newSubscriber(handler, eventType string, keys []string, idle time.Duration) (message.Subscriber, error) {
 	if b.local != nil {
-		return b.local.subscriber(handler, eventType, key), nil
+		return b.local.subscriber(handler, eventType, keys), nil
 	}
 	b.declared(b.ExchangeName(eventType), b.QueueName(eventType, handler))
 	cfg := b.amqpConfig(func(topic string) string { return b.QueueName(topic, handler) })
-	cfg.QueueBind.GenerateRoutingKey = func(string) string { return key }
+	cfg.QueueBind.GenerateRoutingKey = func(string) string { return keys[0] }
+	if len(keys) > 1 {
+		cfg.TopologyBuilder = &topology{more: keys[1:]}
+	}
 	if idle > 0 {
 		cfg.Queue.Arguments = amqp091.Table{"x-expires": idle.Milliseconds()}
 	}
@@ -142,7 +270,13 @@ func (b *Bus) newSubscriber(handler, eventType, key string, idle time.Duration) 
 
 // topology declares each exchange with the type its name calls for: a topic exchange for an
 // addressed topic, fanout for every other.
-type topology struct{ amqp.DefaultTopologyBuilder }
+// more are the bindings of a queue beyond its first (QueueBind.GenerateRoutingKey): a queue
+// bound with several keys is one that takes only some events of its topic, so it also loses
+// the binding to every event that an earlier version may have given it.
+type topology struct {
+	amqp.DefaultTopologyBuilder
+	more []string
+}
 
 func (t *topology) ExchangeDeclare(ch *amqp091.Channel, name string, cfg amqp.Config) error {
 	if strings.HasSuffix(name, AddressedSuffix) {
@@ -160,5 +294,19 @@ func (t *topology) BuildTopology(ch *amqp091.Channel, queue, exchange string, cf
 	if strings.HasSuffix(exchange, AddressedSuffix) {
 		cfg.Exchange.Type = amqp091.ExchangeTopic
 	}
-	return t.DefaultTopologyBuilder.BuildTopology(ch, queue, exchange, cfg, log)
+	if err := t.DefaultTopologyBuilder.BuildTopology(ch, queue, exchange, cfg, log); err != nil {
+		return err
+	}
+	if len(t.more) == 0 {
+		return nil
+	}
+	for _, key := range t.more {
+		if err := ch.QueueBind(queue, key, exchange, false, nil); err != nil {
+			return fmt.Errorf("bind queue %s to %s with %q: %w", queue, exchange, key, err)
+		}
+	}
+	if err := ch.QueueUnbind(queue, everything, exchange, nil); err != nil {
+		return fmt.Errorf("unbind queue %s from every event of %s: %w", queue, exchange, err)
+	}
+	return nil
 }

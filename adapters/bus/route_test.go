@@ -17,6 +17,12 @@ func changed(id string, from, to execution.Status, workerID string) execution.Ex
 	return execution.ExecutionStatusChanged{ExecutionID: id, From: from, To: to, WorkerID: workerID}
 }
 
+func task(id string, from, to execution.Status, parent string) execution.ExecutionStatusChanged {
+	c := changed(id, from, to, "")
+	c.ParentID = &parent
+	return c
+}
+
 func TestRoutingKeyAddressesWhatIsForOneWorker(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -25,9 +31,11 @@ func TestRoutingKeyAddressesWhatIsForOneWorker(t *testing.T) {
 	}{
 		{execution.ExecutionScheduled{ExecutionID: "x", WorkerID: "w1.a", Runtime: "shell"}, "worker.w1.a"},
 		{changed("x", execution.Running, execution.Canceling, "w1"), "worker.w1"},
-		{changed("x", execution.Running, execution.Canceling, ""), bus.Unaddressed}, // a workflow's
-		{changed("x", execution.Scheduled, execution.Running, "w1"), bus.Unaddressed},
-		{changed("x", execution.Running, execution.Completed, "w1"), bus.Unaddressed},
+		{changed("x", execution.Running, execution.Canceling, ""), "unaddressed.canceling.running.unknown"}, // a workflow's
+		{changed("x", execution.Scheduled, execution.Running, "w1"), "unaddressed.running.scheduled.unknown"},
+		{changed("x", execution.Running, execution.Completed, "w1"), "unaddressed.completed.running.unknown"},
+		{task("x", execution.Running, execution.Completed, "p"), "unaddressed.completed.running.task"},
+		{task("x", execution.Running, execution.Completed, ""), "unaddressed.completed.running.top"},
 		{requested("x"), ""}, // not an addressed topic
 	}
 	for _, c := range cases {
@@ -60,6 +68,12 @@ func TestEachWorkerGetsOnlyWhatIsAddressedToIt(t *testing.T) {
 			addressed("worker.w2.cancel", "ExecutionStatusChanged", "w2")
 			r.AddHandler("canceler", "ExecutionStatusChanged", c.Handler("canceler"))
 			handlers["canceler"] = b.QueueName("ExecutionStatusChanged", "canceler")
+			// A handler of some statuses: its queue gets those, addressed to a worker or not.
+			r.AddStatusHandler("ender", bus.StatusKeys(execution.Completed, execution.Canceling), c.Handler("ender"))
+			// A handler of the ends of tasks and of what moves out of paused.
+			r.AddStatusHandler("tasks", slices.Concat(bus.TaskKeys(execution.Completed), bus.FromKeys(execution.Paused)), c.Handler("tasks"))
+			handlers["tasks"] = b.QueueName("ExecutionStatusChanged", "tasks")
+			handlers["ender"] = b.QueueName("ExecutionStatusChanged", "ender")
 			startRouter(t, r)
 
 			events := record(t,
@@ -71,6 +85,10 @@ func TestEachWorkerGetsOnlyWhatIsAddressedToIt(t *testing.T) {
 				changed("x1", execution.Running, execution.Canceling, "w1"),
 				changed("x2", execution.Running, execution.Canceling, "w2"),
 				changed("x9", execution.Running, execution.Canceling, ""),
+				changed("x5", execution.Running, execution.Completed, "w1"),
+				task("x6", execution.Running, execution.Completed, "p"),
+				task("x7", execution.Running, execution.Completed, ""),
+				task("x8", execution.Paused, execution.Running, "p"),
 			)
 			if err := <-publishAsync(b, events...); err != nil {
 				t.Fatal(err)
@@ -81,7 +99,13 @@ func TestEachWorkerGetsOnlyWhatIsAddressedToIt(t *testing.T) {
 				"worker.w1.cancel": {"ExecutionStatusChanged x1 canceling"},
 				"worker.w2.cancel": {"ExecutionStatusChanged x2 canceling"},
 				"canceler": {"ExecutionStatusChanged x1 canceling", "ExecutionStatusChanged x1 running",
-					"ExecutionStatusChanged x2 canceling", "ExecutionStatusChanged x9 canceling"},
+					"ExecutionStatusChanged x2 canceling", "ExecutionStatusChanged x5 completed", "ExecutionStatusChanged x6 completed",
+					"ExecutionStatusChanged x7 completed", "ExecutionStatusChanged x8 running", "ExecutionStatusChanged x9 canceling"},
+				"ender": {"ExecutionStatusChanged x1 canceling", "ExecutionStatusChanged x2 canceling",
+					"ExecutionStatusChanged x5 completed", "ExecutionStatusChanged x6 completed", "ExecutionStatusChanged x7 completed",
+					"ExecutionStatusChanged x9 canceling"},
+				// x5 may be a task (the event does not say), x6 is one, x7 is not; x8 leaves paused.
+				"tasks": {"ExecutionStatusChanged x5 completed", "ExecutionStatusChanged x6 completed", "ExecutionStatusChanged x8 running"},
 			}
 			got := func(h string) []string {
 				var out []string

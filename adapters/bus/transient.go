@@ -29,5 +29,5 @@ func (r *Router) AddTransientHandler(name, eventType string, idle time.Duration,
 }
 
 func (b *Bus) transientSubscriber(handler, eventType string, idle time.Duration) (message.Subscriber, error) {
-	return b.newSubscriber(handler, eventType, binding(eventType), idle)
+	return b.newSubscriber(handler, eventType, []string{binding(eventType)}, idle)
 }

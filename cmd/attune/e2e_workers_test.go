@@ -24,6 +24,9 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/relay"
 	"github.com/attune-go/attune/domain/execution"
+	admissionh "github.com/attune-go/attune/handlers/admission"
+	cancelerh "github.com/attune-go/attune/handlers/canceler"
+	workflowh "github.com/attune-go/attune/handlers/workflow"
 )
 
 // metrics returns the lines of the server's /metrics.
@@ -83,6 +86,8 @@ func (s *system) handledTwice(log []eventstore.Recorded) bool {
 		}
 	}
 	perType := countTypes(log, nil)
+	// A status handler's queue takes only the changes its keys match (bus.AddStatusHandler).
+	statusKeys := map[string][]string{"canceler": cancelerh.Keys, "admission": admissionh.Keys, "workflow_advance": workflowh.AdvanceKeys}
 	seen := 0
 	for handler, n := range done {
 		topic := handlerTopic(handler)
@@ -90,7 +95,15 @@ func (s *system) handledTwice(log []eventstore.Recorded) bool {
 			continue
 		}
 		seen++
-		if n < float64(2*perType[topic]) {
+		want := perType[topic]
+		if keys, ok := statusKeys[handler]; ok {
+			bindings := bus.StatusBindings(keys)
+			want = countTypes(log, func(e eventstore.Recorded) bool {
+				key := bus.RoutingKey(e)
+				return slices.ContainsFunc(bindings, func(b string) bool { return bus.Matches(b, key) })
+			})[topic]
+		}
+		if n < float64(2*want) {
 			return false
 		}
 	}

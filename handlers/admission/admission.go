@@ -443,10 +443,14 @@ func NewHandler(g *Gate, p Placer) *Handler {
 	return &Handler{gate: g, placer: p}
 }
 
-// Register subscribes the release handler to the status changes of executions.
+// Register subscribes the release handler to the status changes of executions that end
+// them, the only ones it acts on.
 func Register(r *bus.Router, h *Handler) {
-	r.AddHandler(Name, execution.ExecutionStatusChanged{}.EventType(), h.Handle)
+	r.AddStatusHandler(Name, Keys, h.Handle)
 }
+
+// Keys bind the handler's queue: the changes that end an execution.
+var Keys = bus.StatusKeys(bus.Ends()...)
 
 // Handle reacts to one ExecutionStatusChanged: when it is a terminal status, every policy on
 // the execution's action gives back what the execution holds of it (a slot or a place in the

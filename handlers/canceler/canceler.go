@@ -20,10 +20,14 @@ import (
 // (ExecutionStatusChanged.canceler). Renaming it is a migration.
 const Name = "canceler"
 
-// Register subscribes the handler to the status changes of executions.
+// Register subscribes the handler to the status changes of executions to canceling, the
+// only ones it acts on.
 func Register(r *bus.Router, log Log) {
-	r.AddHandler(Name, execution.ExecutionStatusChanged{}.EventType(), New(log).Handle)
+	r.AddStatusHandler(Name, Keys, New(log).Handle)
 }
+
+// Keys bind the handler's queue: the moves to canceling.
+var Keys = bus.StatusKeys(execution.Canceling)
 
 // Log is what the handler needs of the event store.
 type Log interface {

@@ -77,11 +77,14 @@ func New(cfg Config) *Engine {
 	return &Engine{log: cfg.Log, due: cfg.Due, now: now, logger: cmp.Or(cfg.Logger, slog.Default()).With("component", "inquiry")}
 }
 
+// ClosedKeys bind Closed's queue: what it acts on, a cancelled or failed execution.
+var ClosedKeys = bus.StatusKeys(execution.Cancelled, execution.Failed)
+
 // Register subscribes the engine's three handlers.
 func Register(r *bus.Router, en *Engine) {
 	r.AddHandler(AskName, execution.ExecutionRequested{}.EventType(), en.Ask)
 	r.AddHandler(AnsweredName, inquiry.InquiryResponded{}.EventType(), en.Answered)
-	r.AddHandler(ClosedName, execution.ExecutionStatusChanged{}.EventType(), en.Closed)
+	r.AddStatusHandler(ClosedName, ClosedKeys, en.Closed)
 }
 
 // Ask reacts to ExecutionRequested: an execution of core.ask asks its question.

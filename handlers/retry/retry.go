@@ -82,10 +82,13 @@ func New(cfg Config) *Handler {
 	return &Handler{cfg: cfg}
 }
 
+// ScheduleKeys bind Schedule's queue: the endings it may retry.
+var ScheduleKeys = bus.StatusKeys(policy.RetryOn...)
+
 // Register subscribes both handlers.
 func Register(r *bus.Router, cfg Config) {
 	h := New(cfg)
-	r.AddHandler(ScheduleName, execution.ExecutionStatusChanged{}.EventType(), h.Schedule)
+	r.AddStatusHandler(ScheduleName, ScheduleKeys, h.Schedule)
 	r.AddHandler(RequestName, policy.ExecutionRetryScheduled{}.EventType(), h.Request)
 }
 

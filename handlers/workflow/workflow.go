@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/handlers/internal/kvscope"
+	"slices"
 	"time"
 
 	"github.com/attune-go/attune/adapters/bus"
@@ -105,11 +106,16 @@ func New(cfg Config) *Engine {
 	return &Engine{log: cfg.Log, catalog: cfg.Catalog, now: now, box: cfg.Box, kv: cfg.KV, flows: newFlowCache(cmp.Or(cfg.CachedFlows, DefaultCachedFlows))}
 }
 
+// AdvanceKeys bind Advance's queue: what it acts on, a move to canceling, a child moving
+// into or out of a wait, the end of a task (or of what may be one).
+var AdvanceKeys = slices.Concat(bus.StatusKeys(execution.Canceling, execution.Pending, execution.Paused),
+	bus.FromKeys(execution.Pending, execution.Paused), bus.TaskKeys(bus.Ends()...))
+
 // Register subscribes both handlers.
 func Register(r *bus.Router, cfg Config) {
 	e := New(cfg)
 	r.AddHandler(StartName, execution.ExecutionRequested{}.EventType(), e.Start)
-	r.AddHandler(AdvanceName, execution.ExecutionStatusChanged{}.EventType(), e.Advance)
+	r.AddStatusHandler(AdvanceName, AdvanceKeys, e.Advance)
 	r.AddHandler(PauseName, wf.WorkflowPaused{}.EventType(), e.Paused)
 	r.AddHandler(ResumeName, wf.WorkflowResumed{}.EventType(), e.Resumed)
 }

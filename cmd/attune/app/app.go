@@ -245,6 +245,9 @@ func (s *Server) run(parent context.Context) error {
 		return err
 	}
 	g.Go(func() error { return leadForever(ctx, s.locks, relay.Name, s.log, rl.Run) })
+	// Statistics that keep up with a fresh database's growth (postgres.Analyzer).
+	analyzer := &postgres.Analyzer{Pool: s.cfg.Pool, Log: s.log}
+	g.Go(func() error { return leadForever(ctx, s.locks, postgres.AnalyzerName, s.log, analyzer.Run) })
 
 	if err := s.startSensors(ctx, g); err != nil {
 		return err
