@@ -2,9 +2,7 @@ package readmodel
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
-	"strings"
 	"testing"
 	"time"
 
@@ -64,38 +62,6 @@ FROM generate_series(1, 50000) AS g`); err != nil {
 	if _, err := s.Pool.Exec(ctx, `ANALYZE executions`); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := s.Pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "PREPARE per_minute AS "+executionsPerMinuteSQL); err != nil {
-		t.Fatalf("prepare: %v", err)
-	}
-	var plan []byte
-	if err := conn.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE per_minute(now() - interval '30 minutes', now())`).Scan(&plan); err != nil {
-		t.Fatalf("explain: %v", err)
-	}
-	var doc []struct{ Plan planNode }
-	if err := json.Unmarshal(plan, &doc); err != nil {
-		t.Fatal(err)
-	}
-	var walk func(planNode)
-	walk = func(n planNode) {
-		if n.NodeType == "Seq Scan" && n.Relation == "executions" {
-			t.Errorf("the generic plan scans the whole of executions:\n%s", plan)
-		}
-		for _, c := range n.Plans {
-			walk(c)
-		}
-	}
-	for _, d := range doc {
-		walk(d.Plan)
-	}
-	if !json.Valid(plan) || !strings.Contains(string(plan), "executions_created") {
-		t.Errorf("the plan does not use executions_created:\n%s", plan)
-	}
+	genericPlan(t, ctx, s.Pool, "per_minute", executionsPerMinuteSQL,
+		`EXECUTE per_minute(now() - interval '30 minutes', now())`, "executions", "executions_created")
 }

@@ -79,40 +79,8 @@ func TestRequestedBeforeNeverScansExecutionsUnderAGenericPlan(t *testing.T) {
 	s := pgtest.New(t)
 	ctx := context.Background()
 	fillExecutions(t, ctx, s)
-	conn, err := s.Pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "PREPARE requested AS "+requestedBeforeSQL); err != nil {
-		t.Fatalf("prepare: %v", err)
-	}
-	var plan []byte
-	if err := conn.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE requested('`+executions.Name+`', 'p.a3', 'Z', 1000)`).Scan(&plan); err != nil {
-		t.Fatalf("explain: %v", err)
-	}
-	var doc []struct{ Plan planNode }
-	if err := json.Unmarshal(plan, &doc); err != nil {
-		t.Fatal(err)
-	}
-	var walk func(planNode)
-	walk = func(n planNode) {
-		if n.NodeType == "Seq Scan" && n.Relation == "executions" {
-			t.Errorf("the generic plan scans the whole of executions:\n%s", plan)
-		}
-		for _, c := range n.Plans {
-			walk(c)
-		}
-	}
-	for _, d := range doc {
-		walk(d.Plan)
-	}
-	if !strings.Contains(string(plan), "executions_requested") {
-		t.Errorf("the plan does not use executions_requested:\n%s", plan)
-	}
+	genericPlan(t, ctx, s.Pool, "requested", requestedBeforeSQL,
+		`EXECUTE requested('`+executions.Name+`', 'p.a3', 'Z', 1000)`, "executions", "executions_requested")
 }
 
 type planNode struct {
