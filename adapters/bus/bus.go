@@ -4,9 +4,10 @@
 // Topology on RabbitMQ: one durable fanout exchange per topic (the event's wire type) and one
 // durable queue per handler name, "<topic>.<handler>", bound to it. Every handler therefore
 // sees every event of its type, and handlers of different types or purposes never compete for
-// one queue. The two topics whose events are for one worker are addressed instead (route.go):
-// a topic exchange "<topic>.addressed", a routing key per worker, and a worker's queue bound
-// with its own key, so one placement reaches one worker. Messages that keep failing go to the poison topic, whose durable queue keeps them
+// one queue. Three topics are addressed instead (route.go): a topic exchange
+// "<topic>.addressed" and a routing key per event, a worker's queue bound with its own key, so
+// one placement reaches one worker, and handlers that act on some events only bound with
+// theirs (status changes, requests by who runs them). Messages that keep failing go to the poison topic, whose durable queue keeps them
 // for an operator.
 //
 // Wiring, in a role's composition root:

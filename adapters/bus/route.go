@@ -12,6 +12,8 @@ import (
 
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/inquiry"
+	"github.com/attune-go/attune/domain/pack"
 )
 
 // Addressed topics carry messages meant for one consumer: a worker. Their events are
@@ -35,6 +37,15 @@ import (
 //     say), so a handler that acts on some changes only binds those (Router.AddStatusHandler)
 //     and the broker does not store, deliver and take back the acks of the rest: a no-op
 //     execution's two changes (running, completed) reach 1 queue instead of 10.
+//   - ExecutionRequested is addressed to no worker but says in its key who runs the execution
+//     (RequestedKey): "requested.workflow" (runner type workflow: the workflow engine),
+//     "requested.ask" (core.ask: the inquiry engine), "requested.action" (any other: the
+//     scheduler places it on a worker). Its three handlers each bind their kind
+//     (Router.AddKeyedHandler), so a plain execution's request reaches the scheduler's queue
+//     only, not three. The scheduler leaves workflows and core.ask alone (on delivery and on
+//     the reaper's Retry, which reads the log, not the bus), so it binds requested.action
+//     only. A request that cannot be classified (it does not decode, or is both a workflow
+//     and core.ask) is Unaddressed, which every keyed handler binds.
 //
 // A message addressed to a worker whose queue is gone (the worker died and its queue expired)
 // is dropped by the broker. Nothing is lost by that: the log still says the execution is
@@ -57,7 +68,8 @@ func WorkerKey(workerID string) string { return "worker." + workerID }
 // Addressed reports whether topic is an addressed topic.
 func Addressed(topic string) bool {
 	switch topic {
-	case execution.ExecutionScheduled{}.EventType(), execution.ExecutionStatusChanged{}.EventType():
+	case execution.ExecutionScheduled{}.EventType(), execution.ExecutionStatusChanged{}.EventType(),
+		execution.ExecutionRequested{}.EventType():
 		return true
 	}
 	return false
@@ -76,6 +88,8 @@ func RoutingKey(e eventstore.Recorded) string {
 		return Unaddressed
 	}
 	switch p := payload.(type) {
+	case *execution.ExecutionRequested:
+		return RequestedKey(p)
 	case *execution.ExecutionScheduled:
 		if p.WorkerID != "" {
 			return WorkerKey(p.WorkerID)
@@ -89,6 +103,31 @@ func RoutingKey(e eventstore.Recorded) string {
 		}
 	}
 	return Unaddressed
+}
+
+// The routing keys of ExecutionRequested: who runs the execution (RequestedKey).
+const (
+	RequestedAction   = "requested.action"   // a worker, placed by the scheduler
+	RequestedWorkflow = "requested.workflow" // the workflow engine (runner type workflow)
+	RequestedAsk      = "requested.ask"      // the inquiry engine (core.ask)
+)
+
+// RequestedKey is the routing key of an ExecutionRequested: RequestedWorkflow,
+// RequestedAsk or RequestedAction by the engine that runs it, decided as those engines
+// decide (the workflow engine and the scheduler on the runner type as requested, the inquiry
+// engine and the scheduler on the action); Unaddressed for one that is both a workflow and
+// core.ask, which every handler of requests binds.
+func RequestedKey(r *execution.ExecutionRequested) string {
+	flow, ask := pack.RunnerType(r.RunnerType) == pack.RunnerWorkflow, r.Action == inquiry.AskAction
+	switch {
+	case flow && ask:
+		return Unaddressed
+	case flow:
+		return RequestedWorkflow
+	case ask:
+		return RequestedAsk
+	}
+	return RequestedAction
 }
 
 // StatusKey is the routing key of an unaddressed ExecutionStatusChanged:
@@ -160,17 +199,29 @@ func Ends() []execution.Status {
 // that cannot be decoded is published with, as is every status change by a version before
 // StatusKey. A queue an earlier version bound to every change loses that binding.
 func (r *Router) AddStatusHandler(name string, keys []string, h HandlerFunc) {
-	if len(keys) == 0 {
-		panic(fmt.Sprintf("bus: status handler %q: no keys", name))
+	r.AddKeyedHandler(name, execution.ExecutionStatusChanged{}.EventType(), keys, h)
+}
+
+// AddKeyedHandler is AddHandler for a handler of an addressed topic that acts only on the
+// events whose routing keys match keys (and ignores the others itself too): its queue is
+// bound with keys and with Unaddressed, which an event that cannot be decoded or classified
+// is published with. A queue an earlier version bound to every event of the topic loses that
+// binding. It panics if eventType is not addressed or keys is empty, wiring mistakes.
+func (r *Router) AddKeyedHandler(name, eventType string, keys []string, h HandlerFunc) {
+	switch {
+	case !Addressed(eventType):
+		panic(fmt.Sprintf("bus: keyed handler %q: %s is not an addressed topic", name, eventType))
+	case len(keys) == 0:
+		panic(fmt.Sprintf("bus: keyed handler %q: no keys", name))
 	}
 	keys = StatusBindings(keys)
-	r.addHandler(name, execution.ExecutionStatusChanged{}.EventType(), h, func(handler, eventType string) (message.Subscriber, error) {
+	r.addHandler(name, eventType, h, func(handler, eventType string) (message.Subscriber, error) {
 		return r.bus.newSubscriber(handler, eventType, keys, 0)
 	})
 }
 
-// StatusBindings are what the queue of a status handler with keys is bound with: keys and
-// Unaddressed (AddStatusHandler).
+// StatusBindings are what the queue of a keyed handler with keys is bound with: keys and
+// Unaddressed (AddKeyedHandler, AddStatusHandler).
 func StatusBindings(keys []string) []string { return append([]string{Unaddressed}, keys...) }
 
 // Matches reports whether a routing key matches a binding, as a RabbitMQ topic exchange

@@ -9,6 +9,7 @@ import (
 	"github.com/attune-go/attune/adapters/bus"
 	"github.com/attune-go/attune/adapters/bus/bustest"
 	"github.com/attune-go/attune/adapters/eventstore"
+	"github.com/attune-go/attune/domain/enforcement"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 )
@@ -36,7 +37,12 @@ func TestRoutingKeyAddressesWhatIsForOneWorker(t *testing.T) {
 		{changed("x", execution.Running, execution.Completed, "w1"), "unaddressed.completed.running.unknown"},
 		{task("x", execution.Running, execution.Completed, "p"), "unaddressed.completed.running.task"},
 		{task("x", execution.Running, execution.Completed, ""), "unaddressed.completed.running.top"},
-		{requested("x"), ""}, // not an addressed topic
+		{requested("x"), "requested.action"},
+		{execution.ExecutionRequested{ExecutionID: "x", Action: "core.echo", RunnerType: "local-shell-cmd"}, "requested.action"},
+		{execution.ExecutionRequested{ExecutionID: "x", Action: "p.flow", RunnerType: "workflow"}, "requested.workflow"},
+		{execution.ExecutionRequested{ExecutionID: "x", Action: "core.ask"}, "requested.ask"},
+		{execution.ExecutionRequested{ExecutionID: "x", Action: "core.ask", RunnerType: "workflow"}, "unaddressed"}, // both: every handler
+		{enforcement.EnforcementCreated{}, ""}, // not an addressed topic
 	}
 	for _, c := range cases {
 		e := record(t, c.event)[0]
@@ -157,9 +163,11 @@ func TestAddressedHandlersAreCheckedAtWiring(t *testing.T) {
 	r := b.NewRouter()
 	h := func(context.Context, eventstore.Recorded) error { return nil }
 	for name, add := range map[string]func(){
-		"not an addressed topic": func() { r.AddAddressedHandler("a", "ExecutionRequested", bus.WorkerKey("w"), bustest.QueueExpiry, h) },
+		"not an addressed topic": func() { r.AddAddressedHandler("a", "EnforcementCreated", bus.WorkerKey("w"), bustest.QueueExpiry, h) },
 		"every key":              func() { r.AddAddressedHandler("b", "ExecutionScheduled", "#", bustest.QueueExpiry, h) },
 		"no key":                 func() { r.AddAddressedHandler("c", "ExecutionScheduled", "", bustest.QueueExpiry, h) },
+		"keyed, not addressed":   func() { r.AddKeyedHandler("e", "EnforcementCreated", []string{"x"}, h) },
+		"keyed, no keys":         func() { r.AddKeyedHandler("f", "ExecutionRequested", nil, h) },
 		"no expiry":              func() { r.AddAddressedHandler("d", "ExecutionScheduled", bus.WorkerKey("w"), 0, h) },
 	} {
 		func() {
@@ -170,5 +178,79 @@ func TestAddressedHandlersAreCheckedAtWiring(t *testing.T) {
 			}()
 			add()
 		}()
+	}
+}
+
+// TestEachRequestReachesOnlyTheEngineThatRunsIt: an ExecutionRequested reaches the scheduler
+// for an action a worker runs, the workflow engine for a workflow, the inquiry engine for
+// core.ask; one that cannot be classified reaches all three; a handler that takes every
+// request still gets every one. On RabbitMQ nothing else waits in their queues.
+func TestEachRequestReachesOnlyTheEngineThatRunsIt(t *testing.T) {
+	t.Parallel()
+	for _, tr := range bustest.Transports {
+		t.Run(string(tr), func(t *testing.T) {
+			t.Parallel()
+			b := bustest.New(t, tr)
+			c := bustest.NewCollector()
+			r := b.NewRouter()
+			const topic = "ExecutionRequested"
+			r.AddKeyedHandler("scheduler", topic, []string{bus.RequestedAction}, c.Handler("scheduler"))
+			r.AddKeyedHandler("workflow_start", topic, []string{bus.RequestedWorkflow}, c.Handler("workflow_start"))
+			r.AddKeyedHandler("inquiry_ask", topic, []string{bus.RequestedAsk}, c.Handler("inquiry_ask"))
+			r.AddHandler("audit", topic, c.Handler("audit"))
+			startRouter(t, r)
+
+			events := record(t,
+				execution.ExecutionRequested{ExecutionID: "a1", Action: "core.echo", RunnerType: "local-shell-cmd"},
+				execution.ExecutionRequested{ExecutionID: "w1", Action: "p.flow", RunnerType: "workflow"},
+				execution.ExecutionRequested{ExecutionID: "q1", Action: "core.ask", RunnerType: "inquirer"},
+				execution.ExecutionRequested{ExecutionID: "a2", Action: "core.noop"}, // no runner type: the scheduler fails it
+				execution.ExecutionRequested{ExecutionID: "b1", Action: "core.ask", RunnerType: "workflow"},
+			)
+			if err := <-publishAsync(b, events...); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string][]string{
+				"scheduler":      {"a1", "a2", "b1"},
+				"workflow_start": {"b1", "w1"},
+				"inquiry_ask":    {"b1", "q1"},
+				"audit":          {"a1", "a2", "b1", "q1", "w1"},
+			}
+			got := func(h string) []string {
+				var out []string
+				for _, e := range c.Got(h) {
+					payload, err := e.Decode()
+					if err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, payload.(*execution.ExecutionRequested).ExecutionID)
+				}
+				slices.Sort(out)
+				return out
+			}
+			c.WaitUntil(t, waitLong, "every engine to get its requests", func() bool {
+				for h, w := range want {
+					if len(c.Got(h)) < len(w) {
+						return false
+					}
+				}
+				return true
+			})
+			// Every publish was confirmed and "audit" got all: stop consuming, then nothing
+			// may be left over in any queue.
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for h, w := range want {
+				if g := got(h); !slices.Equal(g, w) {
+					t.Errorf("%s received %q, want %q", h, g, w)
+				}
+				if tr == bustest.RabbitMQ {
+					if n := bustest.QueueDepth(t, b.QueueName(topic, h)); n != 0 {
+						t.Errorf("%s: %d more messages wait in its queue", h, n)
+					}
+				}
+			}
+		})
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/attune-go/attune/domain/execution"
 	admissionh "github.com/attune-go/attune/handlers/admission"
 	cancelerh "github.com/attune-go/attune/handlers/canceler"
+	schedulerh "github.com/attune-go/attune/handlers/scheduler"
 	workflowh "github.com/attune-go/attune/handlers/workflow"
 )
 
@@ -87,7 +88,8 @@ func (s *system) handledTwice(log []eventstore.Recorded) bool {
 	}
 	perType := countTypes(log, nil)
 	// A status handler's queue takes only the changes its keys match (bus.AddStatusHandler).
-	statusKeys := map[string][]string{"canceler": cancelerh.Keys, "admission": admissionh.Keys, "workflow_advance": workflowh.AdvanceKeys}
+	statusKeys := map[string][]string{"scheduler": schedulerh.Keys, "workflow_start": workflowh.StartKeys,
+		"canceler": cancelerh.Keys, "admission": admissionh.Keys, "workflow_advance": workflowh.AdvanceKeys}
 	seen := 0
 	for handler, n := range done {
 		topic := handlerTopic(handler)

@@ -80,9 +80,12 @@ func New(cfg Config) *Engine {
 // ClosedKeys bind Closed's queue: what it acts on, a cancelled or failed execution.
 var ClosedKeys = bus.StatusKeys(execution.Cancelled, execution.Failed)
 
+// AskKeys bind Ask's queue: the requests of core.ask (bus.RequestedKey).
+var AskKeys = []string{bus.RequestedAsk}
+
 // Register subscribes the engine's three handlers.
 func Register(r *bus.Router, en *Engine) {
-	r.AddHandler(AskName, execution.ExecutionRequested{}.EventType(), en.Ask)
+	r.AddKeyedHandler(AskName, execution.ExecutionRequested{}.EventType(), AskKeys, en.Ask)
 	r.AddHandler(AnsweredName, inquiry.InquiryResponded{}.EventType(), en.Answered)
 	r.AddStatusHandler(ClosedName, ClosedKeys, en.Closed)
 }

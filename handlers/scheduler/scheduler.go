@@ -156,9 +156,13 @@ func New(cfg Config) (*Scheduler, error) {
 	return s, nil
 }
 
+// Keys are the requests the scheduler's queue takes (bus.RequestedKey): those of executions a
+// worker runs. Workflows and core.ask it leaves alone (decide), so it does not bind theirs.
+var Keys = []string{bus.RequestedAction}
+
 // Register subscribes the scheduler to requested executions.
 func Register(r *bus.Router, s *Scheduler) {
-	r.AddHandler(Name, execution.ExecutionRequested{}.EventType(), s.Handle)
+	r.AddKeyedHandler(Name, execution.ExecutionRequested{}.EventType(), Keys, s.Handle)
 }
 
 // Result says what Retry (or a delivery) did to an execution.

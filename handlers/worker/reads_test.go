@@ -16,6 +16,7 @@ import (
 	"github.com/attune-go/attune/handlers/canceler"
 	"github.com/attune-go/attune/handlers/inquiry"
 	"github.com/attune-go/attune/handlers/retry"
+	"github.com/attune-go/attune/handlers/scheduler"
 	"github.com/attune-go/attune/handlers/worker"
 	"github.com/attune-go/attune/handlers/worker/workertest"
 	"github.com/attune-go/attune/handlers/workflow"
@@ -109,7 +110,8 @@ func TestAnExecutionCostsTheHandlersFewStreamReads(t *testing.T) {
 		// routing): a plain execution's changes never reach it.
 	}
 	// The status handlers take only the changes their keys bind (bus.AddStatusHandler).
-	statusKeys := map[string][]string{canceler.Name: canceler.Keys, workflow.AdvanceName: workflow.AdvanceKeys,
+	statusKeys := map[string][]string{"scheduler": scheduler.Keys, workflow.StartName: workflow.StartKeys, inquiry.AskName: inquiry.AskKeys,
+		canceler.Name: canceler.Keys, workflow.AdvanceName: workflow.AdvanceKeys,
 		retry.ScheduleName: retry.ScheduleKeys, admission.Name: admission.Keys, inquiry.ClosedName: inquiry.ClosedKeys}
 	handling := func(e eventstore.Recorded) []string {
 		var out []string

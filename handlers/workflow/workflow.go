@@ -111,10 +111,13 @@ func New(cfg Config) *Engine {
 var AdvanceKeys = slices.Concat(bus.StatusKeys(execution.Canceling, execution.Pending, execution.Paused),
 	bus.FromKeys(execution.Pending, execution.Paused), bus.TaskKeys(bus.Ends()...))
 
+// StartKeys bind Start's queue: the requests of workflows (bus.RequestedKey).
+var StartKeys = []string{bus.RequestedWorkflow}
+
 // Register subscribes both handlers.
 func Register(r *bus.Router, cfg Config) {
 	e := New(cfg)
-	r.AddHandler(StartName, execution.ExecutionRequested{}.EventType(), e.Start)
+	r.AddKeyedHandler(StartName, execution.ExecutionRequested{}.EventType(), StartKeys, e.Start)
 	r.AddStatusHandler(AdvanceName, AdvanceKeys, e.Advance)
 	r.AddHandler(PauseName, wf.WorkflowPaused{}.EventType(), e.Paused)
 	r.AddHandler(ResumeName, wf.WorkflowResumed{}.EventType(), e.Resumed)
