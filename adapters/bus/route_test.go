@@ -130,29 +130,7 @@ func TestEachWorkerGetsOnlyWhatIsAddressedToIt(t *testing.T) {
 				slices.Sort(out)
 				return out
 			}
-			c.WaitUntil(t, waitLong, "every handler to get what is addressed to it", func() bool {
-				for h, w := range want {
-					if len(c.Got(h)) < len(w) {
-						return false
-					}
-				}
-				return true
-			})
-			// Every publish was confirmed, so whatever was routed to a queue is delivered or
-			// still waits there: stop consuming, then nothing may be left over.
-			if err := r.Close(); err != nil {
-				t.Fatal(err)
-			}
-			for h, w := range want {
-				if g := got(h); !slices.Equal(g, w) {
-					t.Errorf("%s received %q, want %q", h, g, w)
-				}
-				if tr == bustest.RabbitMQ {
-					if n := bustest.QueueDepth(t, handlers[h]); n != 0 {
-						t.Errorf("%s: %d more messages wait in queue %s", h, n, handlers[h])
-					}
-				}
-			}
+			expectRouted(t, c, r, tr, want, got, func(h string) string { return handlers[h] })
 		})
 	}
 }
@@ -228,29 +206,37 @@ func TestEachRequestReachesOnlyTheEngineThatRunsIt(t *testing.T) {
 				slices.Sort(out)
 				return out
 			}
-			c.WaitUntil(t, waitLong, "every engine to get its requests", func() bool {
-				for h, w := range want {
-					if len(c.Got(h)) < len(w) {
-						return false
-					}
-				}
-				return true
-			})
-			// Every publish was confirmed and "audit" got all: stop consuming, then nothing
-			// may be left over in any queue.
-			if err := r.Close(); err != nil {
-				t.Fatal(err)
-			}
-			for h, w := range want {
-				if g := got(h); !slices.Equal(g, w) {
-					t.Errorf("%s received %q, want %q", h, g, w)
-				}
-				if tr == bustest.RabbitMQ {
-					if n := bustest.QueueDepth(t, b.QueueName(topic, h)); n != 0 {
-						t.Errorf("%s: %d more messages wait in its queue", h, n)
-					}
-				}
-			}
+			expectRouted(t, c, r, tr, want, got, func(h string) string { return b.QueueName(topic, h) })
 		})
+	}
+}
+
+// expectRouted waits until every handler of want has received as many messages as it wants,
+// stops consuming, then checks that each received exactly want[h] (as got renders it) and,
+// on RabbitMQ, that nothing more waits in its queue: every publish was confirmed, so whatever
+// was routed to a queue has been delivered or still waits there.
+func expectRouted(t *testing.T, c *bustest.Collector, r *bus.Router, tr bustest.Transport,
+	want map[string][]string, got func(handler string) []string, queue func(handler string) string) {
+	t.Helper()
+	c.WaitUntil(t, waitLong, "every handler to get what is routed to it", func() bool {
+		for h, w := range want {
+			if len(c.Got(h)) < len(w) {
+				return false
+			}
+		}
+		return true
+	})
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for h, w := range want {
+		if g := got(h); !slices.Equal(g, w) {
+			t.Errorf("%s received %q, want %q", h, g, w)
+		}
+		if tr == bustest.RabbitMQ {
+			if n := bustest.QueueDepth(t, queue(h)); n != 0 {
+				t.Errorf("%s: %d more messages wait in queue %s", h, n, queue(h))
+			}
+		}
 	}
 }
