@@ -285,6 +285,12 @@ func (s *Server) run(parent context.Context) error {
 	if listener != nil && !s.cfg.NoAuth {
 		path, created, err := auth.Bootstrap(ctx, s.tokens, s.cfg.ClientConfig, clientconfig.LocalURL(listener.Addr().String()))
 		if err != nil {
+			if ctx.Err() != nil {
+				// A role failed while the token was being made: its error is the one to report.
+				if gerr := g.Wait(); gerr != nil {
+					return gerr
+				}
+			}
 			return fmt.Errorf("bootstrap the admin token: %w", err)
 		}
 		if created {
