@@ -57,6 +57,6 @@ func packCommand() *cobra.Command {
 				return nil
 			})
 		})
-	cmd.AddCommand(load, del, packListCommand(), packGetCommand())
+	cmd.AddCommand(load, del, packListCommand(), packGetCommand(), packCheckCommand())
 	return cmd
 }
