@@ -1,6 +1,9 @@
 package packloader
 
 import (
+	"maps"
+	"slices"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/attune-go/attune/domain/pack"
@@ -27,7 +30,7 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 	// Neither changes what the action does, and a pack that has them still runs as its
 	// author meant: they load, and the user is told they do nothing here.
 	for key, why := range map[string]string{
-		"notify":        "notifications are not sent: Attune has no StackStorm notifier (watch executions with `attune execution list --follow` or a rule instead)",
+		"notify":        "notifications are not sent: Attune has no StackStorm notifier (follow executions with `attune tail` instead)",
 		"output_schema": "the result is not checked against output_schema",
 	} {
 		if n := o.get(key); n != nil {
@@ -163,8 +166,8 @@ func (f fileProblems) withRunnerParams(n *yaml.Node, runner pack.RunnerType, own
 // can read (/proc/PID/cmdline).
 func (f fileProblems) noSecretOnCommandLine(n *yaml.Node, params pack.Params) {
 	runnerParams := pack.StackStormRunnerParams(pack.RunnerLocalShellScript)
-	for name, p := range params {
-		if _, isRunner := runnerParams[name]; isRunner || !p.Secret {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		if _, isRunner := runnerParams[name]; isRunner || !params[name].Secret {
 			continue
 		}
 		f.at(child(child(n, name), "secret"), join(join("parameters", name), "secret"),

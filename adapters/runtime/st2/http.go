@@ -11,7 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,7 +83,7 @@ func (r *runners) http(ctx context.Context, req runtime.Request) runtime.Outcome
 	for name, values := range resp.Header {
 		res.Headers[name] = strings.Join(values, ", ")
 	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); !truncated && contains(jsonTypes, mt) {
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); !truncated && slices.Contains(jsonTypes, mt) {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
 		var v any
@@ -192,14 +192,3 @@ func pyStrOr(v any, def string) string {
 	}
 	return pyStr(v)
 }
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-var _ = strconv.Itoa
