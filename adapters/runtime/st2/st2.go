@@ -110,6 +110,17 @@ func (r *runners) prepare(ctx context.Context, req runtime.Request) (*call, *run
 		}
 		given, _ = v.(map[string]any)
 	}
+	// A value given as it is is checked before anything renders, so that a template reading
+	// it fails on the value's problem rather than on what rendering made of it.
+	plain := map[string]any{}
+	for name, v := range given {
+		if !hasTemplate(v) {
+			plain[name] = v
+		}
+	}
+	if problems := check(req.Params, plain); len(problems) > 0 {
+		return fail("%v", problems)
+	}
 	rendered, err := r.render(ctx, req, given)
 	if err != nil {
 		return fail("%v", err)
@@ -129,15 +140,7 @@ func (r *runners) prepare(ctx context.Context, req runtime.Request) (*call, *run
 			return fail("parameter %s: %v", name, err)
 		}
 	}
-	var problems pack.InvalidParamsError
-	for _, name := range slices.Sorted(maps.Keys(all)) {
-		if spec, ok := req.Params[name]; ok && all[name] != nil {
-			if e := spec.Check(name, all[name]); e != nil {
-				problems = append(problems, e)
-			}
-		}
-	}
-	if len(problems) > 0 {
+	if problems := check(req.Params, all); len(problems) > 0 {
 		return fail("once rendered, %v", problems)
 	}
 	c := &call{all: all, runner: map[string]any{}, action: map[string]any{}}
@@ -255,4 +258,32 @@ func cast(t pack.ParamType, s string) any {
 		}
 	}
 	return s
+}
+
+// check checks values against their parameters' specs and schemas.
+func check(specs pack.Params, values map[string]any) pack.InvalidParamsError {
+	var problems pack.InvalidParamsError
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		spec, ok := specs[name]
+		if !ok || values[name] == nil {
+			continue
+		}
+		if e := spec.Check(name, values[name]); e != nil {
+			problems = append(problems, e)
+			continue
+		}
+		if spec.Schema != nil {
+			if err := checkSchema(spec.Schema, values[name]); err != nil {
+				problems = append(problems, &pack.ParamError{Param: name, Reason: err.Error()})
+			}
+		}
+	}
+	return problems
+}
+
+// hasTemplate reports Jinja anywhere in v.
+func hasTemplate(v any) bool {
+	found := false
+	walkStrings(v, func(s string) { found = found || strings.Contains(s, "{{") || strings.Contains(s, "{%") })
+	return found
 }

@@ -249,3 +249,21 @@ func equalJSON(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+func TestJSONSchemaBeyondTheBasicKeywords(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	if o := h.run("connect", map[string]any{"target": map[string]any{"host": "db1", "port": 5432}, "label": nil}); o.Status != execution.Completed || result(t, o)["stdout"] != "db1:5432" {
+		t.Fatalf("a valid object: %s %s (%s)", o.Status, o.Result, o.Reason)
+	}
+	for _, bad := range []map[string]any{
+		{"target": map[string]any{"port": 1}},                  // host is required (StackStorm's required: true)
+		{"target": map[string]any{"host": "x", "extra": true}}, // additionalProperties: false
+		{"target": map[string]any{"host": "x"}, "label": 3},    // neither string nor null
+	} {
+		o := h.run("connect", bad)
+		if o.Status != execution.Failed || !strings.Contains(o.Reason, "parameter \"target\"") && !strings.Contains(o.Reason, "parameter \"label\"") {
+			t.Errorf("%v: %s (%s), want refused by the schema", bad, o.Status, o.Reason)
+		}
+	}
+}
