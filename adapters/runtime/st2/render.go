@@ -23,7 +23,7 @@ var kvRef = regexp.MustCompile(`st2kv\.(system|user)\.([A-Za-z0-9_][A-Za-z0-9_-]
 type template struct {
 	name string
 	t    []*st2expr.Template // every string inside the value, in walk order
-	uses []string           // other parameters it reads
+	uses []string            // other parameters it reads
 }
 
 // render gives every declared parameter its value (given, else its default) and evaluates
