@@ -253,7 +253,9 @@ func (m *Manager) Status() []Env {
 	return out
 }
 
-func key(packRef string, k Kind, hash string) string { return packRef + "\x00" + string(k) + "\x00" + hash }
+func key(packRef string, k Kind, hash string) string {
+	return packRef + "\x00" + string(k) + "\x00" + hash
+}
 
 // start returns the build of (pack, kind, hash), starting it if there is none.
 func (m *Manager) start(packRef, packDir string, k Kind, hash string) *build {
