@@ -109,6 +109,9 @@ func load(fsys fs.FS, dir string, others Resolver, isCore bool, limits Limits) (
 		return pack.PackRegistered{}, errors.Join(l.errs...)
 	}
 	l.readFile("pack.yaml", l.readPack)
+	if l.st2 {
+		l.readST2Config()
+	}
 	l.readDir("actions", l.readAction)
 	l.readDir("triggers", l.readTrigger)
 	l.readDir("sensors", l.readSensor)
@@ -146,6 +149,7 @@ type loader struct {
 
 	p     pack.PackRegistered
 	refOK bool
+	st2   bool // the pack is in StackStorm's dialect (pack.yaml has name)
 	// defined maps each kind's names to where they are defined ("file:line"), so a duplicate
 	// names its twin.
 	defined map[pack.Kind]map[string]string
