@@ -146,7 +146,7 @@ mounts:
 func TestST2ConfigSchemaRefusals(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, want string }{
 		"secret default": {"token:\n  type: string\n  secret: true\n  default: s3cr3t\n", "mon/config.schema.yaml:4: token.default: a secret config key has no default"},
-		"wrong type":     {"n:\n  type: integer\n  default: many\n", `mon/config.schema.yaml:3: n.default: want an integer, got string "many"`},
+		"wrong type":     {"n:\n  type: integer\n  default: many\n", `mon/config.schema.yaml:3: n.default: want an integer, got "many"`},
 		"unknown":        {"n:\n  type: integer\n  dflt: 1\n", "mon/config.schema.yaml:3: n.dflt: unknown field"},
 	} {
 		t.Run(name, func(t *testing.T) {
