@@ -151,6 +151,9 @@ func New(cfg Config) (*Manager, error) {
 	return &Manager{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), builds: map[string]*build{}}, nil
 }
 
+// Dir is the root of the environments (Config.Dir, made absolute).
+func (m *Manager) Dir() string { return m.cfg.Dir }
+
 // DefaultDir is where a worker keeps pack environments when told nothing:
 // $XDG_STATE_HOME/attune/packenv, or ~/.local/state/attune/packenv.
 func DefaultDir() string {

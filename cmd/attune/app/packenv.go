@@ -3,11 +3,15 @@ package app
 import (
 	"cmp"
 	"context"
+	"path/filepath"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/attune-go/attune/adapters/runtime/packenv"
+	"github.com/attune-go/attune/adapters/runtime/st2py"
+	"github.com/attune-go/attune/adapters/sensor/process"
+	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/handlers/worker"
 	"github.com/attune-go/attune/projections/registry"
 )
@@ -58,4 +62,55 @@ func (s *Server) ensurePackEnvs(ctx context.Context, g *errgroup.Group, catalog 
 		})
 	})
 	return nil
+}
+
+// watchBoth calls fn now, then whenever the catalogue changes or changed receives, until ctx
+// ends.
+func watchBoth(ctx context.Context, catalog *registry.Registry, changed <-chan struct{}, fn func()) error {
+	for {
+		ch := catalog.Changed()
+		fn()
+		select {
+		case <-ch:
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// withPackEnv completes the run of a sensor with what its pack's dependencies and dialect
+// need: the st2reactor wrapper for a StackStorm sensor class, the virtualenv's python for a
+// python sensor of a pack with a requirements.txt. It returns false while that virtualenv is
+// building (the sensor starts once it is ready) or when it failed (the log says why, with
+// the build log's path).
+func (s *Server) withPackEnv(envs *packenv.Manager, p pack.PackRegistered, run *process.Sensor) bool {
+	if run.Sensor.RunnerType != pack.RunnerPython {
+		return true
+	}
+	if run.Sensor.ClassName != "" {
+		dir, err := st2py.Materialize(envs.Dir())
+		if err != nil {
+			s.log.Error("sensor not started: the st2reactor stand-in cannot be written", "sensor", run.Sensor.Ref, "error", err)
+			return false
+		}
+		run.Wrapper = filepath.Join(dir, st2py.SensorWrapper)
+	}
+	if err := envs.Ensure(p.Ref, p.Path); err != nil {
+		s.log.Error("sensor not started", "sensor", run.Sensor.Ref, "error", err)
+		return false
+	}
+	env, declared, found := envs.Lookup(p.Ref, p.Path, packenv.Python)
+	switch {
+	case !declared:
+		return true
+	case !found || env.State == packenv.Building:
+		s.log.Info("sensor waits for its pack's virtualenv", "sensor", run.Sensor.Ref, "log", env.Log)
+		return false
+	case env.State == packenv.Failed:
+		s.log.Error("sensor not started: its pack's virtualenv failed to build", "sensor", run.Sensor.Ref, "reason", env.Reason, "log", env.Log)
+		return false
+	}
+	run.Interpreter = env.Python()
+	return true
 }
