@@ -101,7 +101,7 @@ type Config struct {
 	// its virtualenv's python or its node_modules (adapters/runtime/packenv). A run waits
 	// for a build under way; a failed build fails it with a reason naming the build's log.
 	PackEnvs PackEnvs
-	Logger *slog.Logger
+	Logger   *slog.Logger
 }
 
 // idPattern is what a handler name and the worker_id of the event schemas accept.
