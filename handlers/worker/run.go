@@ -229,9 +229,9 @@ func (w *Worker) packEnv(ctx context.Context, req *runtime.Request) error {
 	}
 	var kind packenv.Kind
 	switch req.RunnerType {
-	case "python", "python3", "python-script", "run-python":
+	case pack.RunnerPython, "python3", pack.RunnerPythonScript:
 		kind = packenv.Python
-	case "node", "nodejs":
+	case pack.RunnerNode, "nodejs":
 		kind = packenv.Node
 	default:
 		return nil

@@ -2,6 +2,7 @@ package process_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -72,6 +73,9 @@ func TestAStackStormPollingSensorClassFiresThroughTheStandIn(t *testing.T) {
 		}
 		if e.Trigger != "examples.ping" || payload["msg"] != "hello-from-config" || payload["n"] != float64(i+1) {
 			t.Errorf("event %d: %s %s", i, e.Trigger, e.Payload)
+		}
+		if want := fmt.Sprintf("tag-%d", i+1); e.rec.Metadata.TraceTag != want {
+			t.Errorf("event %d: trace tag %q, want %q", i, e.rec.Metadata.TraceTag, want)
 		}
 	}
 	if len(b.logs.matching("sensor stderr", "a stray print")) == 0 {

@@ -63,12 +63,13 @@ class SensorService:
     def dispatch(self, trigger, payload=None, trace_tag=None):
         """Posts an event of trigger (a ref, or a trigger dict) with payload (a dict).
 
-        trace_tag is StackStorm's label for following an event through its traces; Attune
-        follows an event by its id and causation, so the tag is logged, not recorded."""
+        trace_tag labels the event and every execution it causes (`attune execution get`
+        shows it), as StackStorm's trace does."""
         ref = self._trigger_ref(trigger)
+        event = {"trigger": ref, "payload": payload if payload is not None else {}}
         if trace_tag is not None:
-            self._logger.debug("trace_tag %s of a %s event is not recorded by Attune", trace_tag, ref)
-        line = json.dumps({"trigger": ref, "payload": payload if payload is not None else {}}, default=str)
+            event["trace_tag"] = str(trace_tag)
+        line = json.dumps(event, default=str)
         with self._lock:
             self._out.write(line + "\n")
             self._out.flush()
