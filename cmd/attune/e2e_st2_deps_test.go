@@ -157,4 +157,14 @@ func TestE2EPackDependenciesNodeModulesAndAFailedVirtualenv(t *testing.T) {
 	if out, err := cli("run", "depsmix.plain_shell", "--wait"); err != nil || !strings.Contains(out, "plain") {
 		t.Fatalf("shell action of the same pack: %v\n%s", err, out)
 	}
+	// The operator sees both environments on the worker's host, with their logs.
+	sys.eventually(30*time.Second, "attune worker envs to list both environments", func() bool {
+		out, err := cli("worker", "envs")
+		var python, node bool
+		for _, line := range strings.Split(out, "\n") {
+			python = python || strings.Contains(line, "depsmix") && strings.Contains(line, "python") && strings.Contains(line, "failed:") && strings.Contains(line, venvLog)
+			node = node || strings.Contains(line, "depsmix") && strings.Contains(line, "node") && strings.Contains(line, "ready") && strings.Contains(line, filepath.Join(envDir, "node", "depsmix-"))
+		}
+		return err == nil && python && node
+	})
 }

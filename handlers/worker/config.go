@@ -57,6 +57,8 @@ type Catalog interface {
 // PackEnvs finds (building if need be) a pack's dependency environment on this host.
 type PackEnvs interface {
 	Wait(ctx context.Context, packRef, packDir string, k packenv.Kind) (env packenv.Env, declared bool, err error)
+	// Status lists the environments of this host the worker knows, reported with each beat.
+	Status() []packenv.Env
 }
 
 // Config configures a Worker.

@@ -87,7 +87,7 @@ type Env struct {
 	// Log is the build's output: where the build writes while it runs, and where it stays.
 	Log    string        `json:"log"`
 	Reason string        `json:"reason,omitempty"` // why it failed
-	Took   time.Duration `json:"took,omitempty"`
+	Took   time.Duration `json:"-"`
 	Reused bool          `json:"reused,omitempty"` // found built on disk, not built by this process
 }
 
