@@ -80,6 +80,7 @@ func (r *runners) python(ctx context.Context, req runtime.Request) runtime.Outco
 		return runtime.Failed("%s: %v", req.Action, err)
 	}
 	env = append(env, "PYTHONPATH="+strings.Join(r.pythonPath(req), ":"), "PYTHONIOENCODING=utf-8")
+	env = append(env, req.Env...)
 	fromChild, toWorker, err := os.Pipe()
 	if err != nil {
 		return runtime.Failed("%s: make the key-value pipe: %v", req.Action, err)
@@ -100,7 +101,7 @@ func (r *runners) python(ctx context.Context, req runtime.Request) runtime.Outco
 	o := r.cfg.Executor.Exec(ctx, process.Command{
 		ExecutionID: req.ExecutionID,
 		Action:      req.Action,
-		Path:        r.cfg.Python,
+		Path:        cmp.Or(req.Interpreter, r.cfg.Python), // the pack's virtualenv, if it has one
 		Args:        []string{filepath.Join(r.cfg.StandIn, st2py.ActionWrapper)},
 		Dir:         filepath.Dir(req.EntryPoint),
 		Env:         env,

@@ -83,7 +83,7 @@ func (r *runners) shell(ctx context.Context, req runtime.Request, c *call, cmd p
 	ctx, cancel := runtime.WithTimeout(ctx, c.timeout(req))
 	defer cancel()
 	cmd.ExecutionID, cmd.Action, cmd.Output = req.ExecutionID, req.Action, req.Output
-	cmd.Env = env
+	cmd.Env = append(env, req.Env...)
 	o := r.cfg.Executor.Exec(ctx, cmd)
 	ok := o.Status == execution.Completed
 	o.Result = resultOf(shellResult{
