@@ -1,6 +1,7 @@
 package packloader
 
 import (
+	"cmp"
 	"fmt"
 	"github.com/attune-go/attune/domain/inquiry"
 	"slices"
@@ -64,7 +65,7 @@ func (l *loader) resolveRule(r ruleSource) {
 		if msg != "" {
 			r.f.at(r.trigger, "trigger", "%s", msg)
 		} else {
-			l.checkParams(r.f, r.tparams, r.root, "trigger_params", "trigger "+t.Ref, t.ParametersSchema)
+			l.checkParams(r.f, r.tparams, r.root, cmp.Or(r.tfield, "trigger_params"), "trigger "+t.Ref, t.ParametersSchema)
 			checkTimer(r.f, t.Ref, r.tparams)
 			checkPaths(r.f, t, r.paths)
 		}
@@ -74,8 +75,11 @@ func (l *loader) resolveRule(r ruleSource) {
 		if msg != "" {
 			r.f.at(r.action, "action", "%s", msg)
 		} else {
-			l.checkParams(r.f, r.params, r.root, "parameters", "action "+a.Ref, a.Parameters)
+			l.checkParams(r.f, r.params, r.root, cmp.Or(r.pfield, "parameters"), "action "+a.Ref, a.Parameters)
 		}
+	}
+	if r.url != nil {
+		l.checkHookURL(r)
 	}
 }
 

@@ -36,9 +36,17 @@ type ruleSource struct {
 	params  *yaml.Node // the parameters mapping, nil when absent
 	tparams *yaml.Node // the trigger_params mapping, nil when absent
 	paths   []entry    // the criteria's keys
+	url     *yaml.Node // a StackStorm webhook's url, checked against the triggers' refs
+	// tfield and pfield name the trigger's and the action's parameters in messages when the
+	// file does not call them trigger_params and parameters (StackStorm's shape).
+	tfield, pfield string
 }
 
 func (l *loader) readRule(f fileProblems, root *yaml.Node) {
+	if l.st2 {
+		l.readSt2Rule(f, root)
+		return
+	}
 	before := len(l.errs)
 	defer func() {
 		// Templates and expressions are compiled by the rule evaluator, the code that runs
