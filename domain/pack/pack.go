@@ -202,6 +202,18 @@ type Rule struct {
 	Dialect string `json:"dialect,omitempty"`
 }
 
+// HookURL is the url a rule listens on when its trigger is StackStorm's webhook
+// (trigger_params {url: NAME}); "" for any other rule.
+func HookURL(r Rule) string {
+	var p struct {
+		URL string `json:"url"`
+	}
+	if len(r.TriggerParams) == 0 || json.Unmarshal(r.TriggerParams, &p) != nil {
+		return ""
+	}
+	return p.URL
+}
+
 // Policy applies flow control to one action: policies/<name>.yaml. Exactly the spec matching
 // Type is set.
 type Policy struct {

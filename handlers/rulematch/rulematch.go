@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,10 +125,20 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 	return nil
 }
 
+// St2Webhook is StackStorm's webhook trigger (adapters/sensor/webhook.St2Trigger).
+const St2Webhook = "core.st2.webhook"
+
 // rulesFor lists the rules that may react to the event: a timer's tick is meant for the rule
 // that runs the timer alone (its trigger_params made it), any other event for every enabled
 // rule on its trigger.
 func (h *Handler) rulesFor(fired *trigger.EventFired) []pack.Rule {
+	if fired.Trigger == St2Webhook {
+		// StackStorm's webhook is one trigger for every url: an event is for the rules on
+		// its url (one posted without a url, through the API, is for none).
+		return slices.DeleteFunc(slices.Clone(h.cfg.Catalog.EnabledRulesFor(fired.Trigger)), func(r pack.Rule) bool {
+			return fired.URL == "" || pack.HookURL(r) != fired.URL
+		})
+	}
 	if fired.Rule == "" {
 		return h.cfg.Catalog.EnabledRulesFor(fired.Trigger)
 	}
