@@ -243,6 +243,15 @@ func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ul
 		// Without the action its secret parameters are unknown: record none of the values.
 		return h.record(ctx, e, created, fmt.Sprintf("action %s is not registered", r.Action), nil)
 	}
+	if r.Dialect == pack.DialectStackStorm {
+		// StackStorm casts each rendered value to the type the action declares.
+		if params, err = ruleeval.CastParams(params, action.Parameters); err != nil {
+			created.Failure = fmt.Sprintf("%s: %v", where(r), err)
+			return h.record(ctx, e, created, "", func() {
+				slog.WarnContext(ctx, "rule's rendered parameters do not fit the action: its execution fails", "rule", r.Ref, "file", r.File, "field", "parameters", "reason", err.Error())
+			})
+		}
+	}
 	// A secret key read by a template reaches the action sealed for that action and
 	// parameter, or the run is refused where it would leak (kvscope).
 	params, err = store.SealParams(h.cfg.Box, params, compiled.ParamsKV(), r.Action, action.Parameters.IsSecret)
