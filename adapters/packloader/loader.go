@@ -158,8 +158,6 @@ type loader struct {
 	policies  []policySource
 	workflows []workflowSource
 	core      *pack.PackRegistered
-	// st2 is set while pack.yaml is read when the pack is in StackStorm's dialect.
-	st2 bool
 }
 
 // readFile parses one file of the pack (relative to its directory) and hands its root node

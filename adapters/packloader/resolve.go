@@ -108,6 +108,9 @@ func (l *loader) checkParams(f fileProblems, n, root *yaml.Node, field, owner st
 					f.at(e.v, pf, "is secret: pass a template, never a literal (the event log is immutable)")
 					continue
 				}
+				if s, isStr := v.(string); isStr && l.st2 && strings.HasPrefix(owner, "action ") && st2Jinja(s) {
+					continue // a StackStorm rule's Jinja renders text, cast to the type when it runs
+				}
 				f.check(e.v, pf, spec, v)
 			}
 		}

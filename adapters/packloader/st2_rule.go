@@ -1,6 +1,7 @@
 package packloader
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -32,8 +33,8 @@ func (l *loader) readSt2Rule(f fileProblems, root *yaml.Node) {
 	r.Name, r.Ref = l.name(f, o, pack.KindRule)
 	r.Description = o.str("description")
 	r.Enabled = o.boolean("enabled", false)
-	l.st2Identity(f, o, "rule", r.Name)
-	st2Tags(f, o)
+	l.st2Identity(f, o, "rule", r.Ref)
+	f.st2Tags(o) // labels for people: checked, not recorded
 	if c := o.get("context"); c != nil {
 		f.at(c, "context", "is set by StackStorm's API (the user who created the rule); Attune records who registered the pack instead")
 	}
@@ -170,13 +171,22 @@ func (f fileProblems) st2Criteria(n *yaml.Node) (map[string]pack.Criterion, []en
 			f.at(e.k, field, "the same test as %q: give one of them a different #tag", first)
 			continue
 		}
-		o := f.object(e.v, field, "type", "pattern")
+		o := f.object(e.v, field, "type", "pattern", "condition")
 		if o.n == nil {
 			continue
 		}
 		c, ok := f.criterion(o)
 		if !ok {
 			continue
+		}
+		if cond := o.get("condition"); cond != nil {
+			// StackStorm writes search's condition beside type; Attune's search reads it
+			// inside the pattern.
+			if c.Type != "search" {
+				f.at(cond, join(field, "condition"), "only the search operator takes a condition")
+				continue
+			}
+			c.Pattern = toJSON(map[string]any{"condition": o.str("condition"), "pattern": json.RawMessage(c.Pattern)})
 		}
 		keys[key] = e.key
 		out[key] = c
@@ -232,6 +242,9 @@ func st2CriteriaKey(key string) (path, tag string, err error) {
 	}
 	return "payload." + strings.Join(segs, "."), tag, nil
 }
+
+// st2Jinja reports Jinja in a string: an expression or a statement.
+func st2Jinja(s string) bool { return strings.Contains(s, "{{") || strings.Contains(s, "{%") }
 
 // st2kvUser finds StackStorm's per-user key-value scope in a template.
 var st2kvUser = regexp.MustCompile(`st2kv\s*\.\s*user\b|st2kv\s*\[\s*['"]user['"]`)

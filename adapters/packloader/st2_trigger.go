@@ -248,8 +248,8 @@ func (l *loader) readSt2Trigger(f fileProblems, root *yaml.Node) {
 	t := pack.Trigger{Type: pack.TriggerSensor}
 	t.Name, t.Ref = l.name(f, o, pack.KindTrigger)
 	t.Description = o.str("description")
-	l.st2Identity(f, o, "trigger_type", t.Name)
-	st2Tags(f, o)
+	l.st2Identity(f, o, "trigger_type", t.Ref)
+	f.st2Tags(o) // labels for people: checked, not recorded
 	t.PayloadSchema = f.st2ObjectSchema(o.get("payload_schema"), "payload_schema")
 	t.ParametersSchema = f.st2ObjectSchema(o.get("parameters_schema"), "parameters_schema")
 	if len(t.ParametersSchema) > 0 {
@@ -258,47 +258,6 @@ func (l *loader) readSt2Trigger(f fileProblems, root *yaml.Node) {
 		f.at(o.get("parameters_schema"), "parameters_schema", "a pack's own trigger takes no parameters in Attune: its sensor posts events, and rules filter them with criteria")
 	}
 	l.p.Triggers = append(l.p.Triggers, t)
-}
-
-// st2Identity checks the fields StackStorm computes and packs may still write: pack (the pack
-// the file is in), ref (pack.name) and uid (kind:pack:name).
-func (l *loader) st2Identity(f fileProblems, o object, uidKind, name string) {
-	if p := o.str("pack"); p != "" && p != l.p.Ref {
-		f.at(o.get("pack"), "pack", "%q is not this pack (%s)", p, l.p.Ref)
-	}
-	if r := o.str("ref"); r != "" && name != "" && r != l.p.Ref+"."+name {
-		f.at(o.get("ref"), "ref", "%q does not match pack and name: want %s.%s", r, l.p.Ref, name)
-	}
-	if u := o.str("uid"); u != "" && name != "" && u != uidKind+":"+l.p.Ref+":"+name {
-		f.at(o.get("uid"), "uid", "%q does not match pack and name: want %s:%s:%s", u, uidKind, l.p.Ref, name)
-	}
-}
-
-// st2Tags checks StackStorm's tags ([{name, value}]): labels for people, with no effect on
-// what runs, so they are checked and not recorded.
-func st2Tags(f fileProblems, o object) {
-	n := o.get("tags")
-	if n == nil {
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		f.at(n, "tags", "want a list of {name, value}, got %s", describe(n))
-		return
-	}
-	for i, c := range n.Content {
-		t := f.object(c, index("tags", i), "name", "value")
-		t.needStr("name")
-		t.str("value")
-	}
-}
-
-// st2SchemaKeywords maps the JSON Schema keywords a property may use onto Attune's flat
-// schema; anything else is refused at its line.
-var st2SchemaKeywords = map[string]string{
-	"type": "type", "description": "description", "default": "default", "enum": "enum",
-	"pattern": "pattern", "minimum": "minimum", "maximum": "maximum", "minLength": "min_length",
-	"maxLength": "max_length", "items": "items", "required": "required", "secret": "secret",
-	"title": "", // a label: dropped
 }
 
 // st2ObjectSchema maps {type: object, properties: {...}, required: [...]} onto a flat schema.
@@ -321,11 +280,7 @@ func (f fileProblems) st2ObjectSchema(n *yaml.Node, field string) pack.Params {
 		f.at(props, o.field("properties"), "want a mapping of field name to schema, got %s", describe(props))
 		return nil
 	}
-	flat := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: props.Line, Column: props.Column}
-	for _, e := range f.entries(props, o.field("properties")) {
-		flat.Content = append(flat.Content, e.k, f.st2Property(e.v, join(o.field("properties"), e.key)))
-	}
-	out := f.params(flat, o.field("properties"))
+	out := f.st2Params(props, o.field("properties"))
 	for _, it := range o.strs("required") {
 		p, ok := out[it.s]
 		if !ok {
@@ -334,37 +289,6 @@ func (f fileProblems) st2ObjectSchema(n *yaml.Node, field string) pack.Params {
 		}
 		p.Required = true
 		out[it.s] = p
-	}
-	return out
-}
-
-// st2Property renames one property's JSON Schema keywords to the flat schema's, refusing the
-// ones it has no counterpart for.
-func (f fileProblems) st2Property(n *yaml.Node, field string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return n // params reports it
-	}
-	out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
-	for _, e := range f.entries(n, field) {
-		to, ok := st2SchemaKeywords[e.key]
-		switch {
-		case !ok:
-			f.at(e.k, join(field, e.key), "JSON Schema keyword %q has no counterpart in Attune's flat schema (type, description, default, enum, pattern, minimum, maximum, minLength, maxLength, items, required, secret)", e.key)
-			continue
-		case to == "":
-			continue
-		}
-		v := e.v
-		if e.key == "type" && v.Kind == yaml.SequenceNode {
-			f.at(v, join(field, "type"), "a list of types is not supported: give one type, or none for any value")
-			continue
-		}
-		if e.key == "items" {
-			v = f.st2Property(v, join(field, "items"))
-		}
-		k := *e.k
-		k.Value = to
-		out.Content = append(out.Content, &k, v)
 	}
 	return out
 }
