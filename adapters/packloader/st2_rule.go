@@ -121,6 +121,9 @@ var hookURLSyntax = regexp.MustCompile(`^[A-Za-z0-9_.~-]+$`)
 
 // hookURL checks a StackStorm webhook's url and returns its node for the collision check.
 func hookURL(f fileProblems, params *yaml.Node) *yaml.Node {
+	if params == nil {
+		return nil // the trigger's schema reports the missing url
+	}
 	for _, e := range f.quiet().entries(params, "trigger.parameters") {
 		if e.key != "url" || e.v.Kind != yaml.ScalarNode {
 			continue
