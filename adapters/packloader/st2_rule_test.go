@@ -105,11 +105,11 @@ func TestStackStormRulesRefuseWhatCannotRunNamingFileAndLine(t *testing.T) {
 func TestStackStormTriggerFilesRefuseJSONSchemaBeyondTheFlatSchema(t *testing.T) {
 	t.Parallel()
 	for body, want := range map[string]string{
-		"payload_schema:\n  type: object\n  additionalProperties: false\n":                      "additionalProperties: only true",
-		"payload_schema:\n  type: array\n":                                                     `want object`,
-		"payload_schema:\n  type: object\n  properties:\n    x:\n      oneOf: []\n":              "properties.x.oneOf: unknown field",
+		"payload_schema:\n  type: object\n  additionalProperties: false\n":                         "additionalProperties: only true",
+		"payload_schema:\n  type: array\n":                                                         `want object`,
+		"payload_schema:\n  type: object\n  properties:\n    x:\n      oneOf: []\n":                "properties.x.oneOf: unknown field",
 		"payload_schema:\n  type: object\n  properties:\n    x: {type: string}\n  required: [y]\n": `"y" is not one of the properties`,
-		"parameters_schema:\n  type: object\n  properties:\n    x: {type: string}\n":             "takes no parameters in Attune",
+		"parameters_schema:\n  type: object\n  properties:\n    x: {type: string}\n":               "takes no parameters in Attune",
 	} {
 		_, err := packloader.Load(st2Files("p", map[string]string{"triggers/t.yaml": "---\nname: t\npack: hello_st2\n" + body}), "p", nil)
 		if err == nil || !strings.Contains(err.Error(), "p/triggers/t.yaml:") || !strings.Contains(err.Error(), want) {

@@ -50,10 +50,10 @@ func TestAStackStormRuleReadingAMissingFieldFailsNamingIt(t *testing.T) {
 func TestAStackStormRuleRefusesWhatItCannotRender(t *testing.T) {
 	t.Parallel()
 	for params, want := range map[string]string{
-		`{"m": "{{ event.payload.msg }}"}`:         "event: a rule's Jinja reads trigger",
-		`{"m": "{{ st2kv.user.token }}"}`:          "st2kv.user has no counterpart",
+		`{"m": "{{ event.payload.msg }}"}`:          "event: a rule's Jinja reads trigger",
+		`{"m": "{{ st2kv.user.token }}"}`:           "st2kv.user has no counterpart",
 		`{"m": "{{ trigger.x | no_such_filter }}"}`: "no_such_filter",
-		`{"m": "{{ ctx('x') }}"}`:                  "belongs to workflows",
+		`{"m": "{{ ctx('x') }}"}`:                   "belongs to workflows",
 	} {
 		err := ruleeval.CheckRule(st2Rule(nil, params))
 		if err == nil || !strings.Contains(err.Error(), want) {
