@@ -2,7 +2,6 @@ package packloader
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -10,7 +9,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/attune-go/attune/adapters/ruleeval"
 	"github.com/attune-go/attune/domain/pack"
 )
 
@@ -63,7 +61,7 @@ func (l *loader) readSt2Rule(f fileProblems, root *yaml.Node) {
 	l.rules = append(l.rules, src)
 	// Jinja is compiled by the rule evaluator, which runs it, once the rest is sound.
 	if len(l.errs) == before {
-		f.st2RuleEval(root, r, keys)
+		f.ruleeval(root, r, st2Path(keys))
 	}
 }
 
@@ -268,27 +266,18 @@ func (f fileProblems) st2kvScopes(n *yaml.Node) {
 	}
 }
 
-// st2RuleEval reports what the rule evaluator refuses (Jinja that does not compile, a
-// criteria pattern it cannot read), at the line of the field as the file writes it.
-func (f fileProblems) st2RuleEval(root *yaml.Node, r pack.Rule, keys map[string]string) {
-	var re *ruleeval.RuleError
-	if err := ruleeval.CheckRule(r); !errors.As(err, &re) {
-		if err != nil {
-			f.at(root, "", "%v", err)
-		}
-		return
-	}
-	for _, p := range re.Problems {
-		path := slices.Clone(p.Path)
+// st2Path is where a rule's field is in a StackStorm rule file: the parameters under action,
+// a criteria key as written (keys maps the recorded keys back).
+func st2Path(keys map[string]string) func([]string) []string {
+	return func(path []string) []string {
 		switch {
 		case len(path) > 0 && path[0] == "parameters":
-			path = append([]string{"action"}, path...)
+			return append([]string{"action"}, path...)
 		case len(path) > 1 && path[0] == "criteria":
 			if k, ok := keys[path[1]]; ok {
 				path[1] = k
 			}
 		}
-		field := (&ruleeval.Problem{Path: path}).Where()
-		f.at(walk(root, path), field, "%s", strings.TrimPrefix(p.Error(), p.Where()+": "))
+		return path
 	}
 }

@@ -3,10 +3,8 @@ package ruleeval
 import (
 	"context"
 	"errors"
-	"maps"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/attune-go/attune/adapters/st2expr"
@@ -107,30 +105,6 @@ func compileJinja(s string, path []string, ps *problems) node {
 	return n
 }
 
-// compileJinjaNode compiles a StackStorm rule's parameters: objects and lists member by
-// member, every string as Jinja.
-func compileJinjaNode(v any, path []string, ps *problems) node {
-	switch x := v.(type) {
-	case map[string]any:
-		o := &object{}
-		for _, k := range slices.Sorted(maps.Keys(x)) {
-			o.keys = append(o.keys, k)
-			o.nodes = append(o.nodes, compileJinjaNode(x[k], appendPath(path, k), ps))
-		}
-		return o
-	case []any:
-		l := make(list, len(x))
-		for i, e := range x {
-			l[i] = compileJinjaNode(e, appendPath(path, strconv.Itoa(i)), ps)
-		}
-		return l
-	case string:
-		return compileJinja(x, path, ps)
-	default:
-		return literal{v}
-	}
-}
-
 func compileJinjaParameters(raw []byte, ps *problems) *Template {
 	path := []string{"parameters"}
 	v, err := DecodeJSON(raw)
@@ -145,7 +119,7 @@ func compileJinjaParameters(raw []byte, ps *problems) *Template {
 		ps.add(path, "", "parameters must be an object")
 		return nil
 	}
-	return &Template{root: compileJinjaNode(v, path, ps)}
+	return &Template{root: compileTree(v, path, ps, compileJinja)}
 }
 
 // untag drops a StackStorm criteria key's #tag: payload.x#2 tests payload.x.

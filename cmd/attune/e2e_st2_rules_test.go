@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"reflect"
@@ -20,26 +19,7 @@ import (
 // event id.
 func (s *system) st2Hook(body string) string {
 	s.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.url+"/api/v1/webhooks/st2rules", bytes.NewReader([]byte(body)))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Source", "curl")
-	req.Header.Set("Authorization", "Bearer not-for-the-log")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		EventID string `json:"event_id"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != http.StatusAccepted || out.EventID == "" {
-		s.t.Fatalf("POST /api/v1/webhooks/st2rules %s = %d", body, resp.StatusCode)
-	}
-	return out.EventID
+	return s.webhook("st2rules", json.RawMessage(body), "X-Source", "curl", "Authorization", "Bearer not-for-the-log")
 }
 
 // ranFor waits for the execution rule made of event and returns it ended.
