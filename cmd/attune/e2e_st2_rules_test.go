@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -84,6 +85,14 @@ func TestE2EStackStormRulesAndTriggers(t *testing.T) {
 		t.Errorf("webhook_tagged: %s %v (%s), want parameters %v", x.Status, got, x.Reason, want)
 	}
 	above := sys.st2Hook(`{"kind": "count", "name": "Ann", "count": 25}`) // fails count#below
+	// attune rule test shows the same checks and casts without running anything.
+	event := filepath.Join(t.TempDir(), "event.json")
+	if err := os.WriteFile(event, []byte(`{"body": {"count": 12, "name": "Cy"}, "headers": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli("rule", "test", "st2_rules.webhook_tagged", "--event", event); err != nil || !strings.Contains(out, "payload.body.count#below") || !strings.Contains(out, "112") || !strings.Contains(out, `"Cy"`) {
+		t.Errorf("rule test: %v\n%s", err, out)
+	}
 
 	// st2kv.system reads the key-value store.
 	if x := sys.ranFor("st2_rules.webhook_kv", sys.st2Hook(`{"kind": "kv", "name": "Bea"}`)); x.Status != execution.Completed || params(t, x)["message"] != "hello from st2kv, Bea" {
