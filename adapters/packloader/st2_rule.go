@@ -101,17 +101,18 @@ func (l *loader) st2RuleTrigger(f fileProblems, o object, r *pack.Rule, src *rul
 		return
 	}
 	src.trigger = t.get("type")
-	if params != nil {
-		r.TriggerParams, src.tparams = toJSON(mustValue(f, params)), params
+	if params == nil {
+		return
 	}
-	if typ == St2Webhook {
+	v, _ := f.value(params, "trigger.parameters")
+	if m, ok := v.(map[string]any); ok && typ == St2Webhook {
+		if url, isStr := m["url"].(string); isStr {
+			// StackStorm strips the slashes around a url, so /github/ and github are one hook.
+			m["url"] = strings.Trim(url, "/")
+		}
 		src.url = hookURL(f, params)
 	}
-}
-
-func mustValue(f fileProblems, n *yaml.Node) any {
-	v, _ := f.value(n, "trigger.parameters")
-	return v
+	r.TriggerParams, src.tparams = toJSON(v), params
 }
 
 // hookURLSyntax is one path segment of a URL: what /api/v1/webhooks/{url} can route.
@@ -126,8 +127,8 @@ func hookURL(f fileProblems, params *yaml.Node) *yaml.Node {
 		if e.key != "url" || e.v.Kind != yaml.ScalarNode {
 			continue
 		}
-		if !hookURLSyntax.MatchString(e.v.Value) {
-			f.at(e.v, "trigger.parameters.url", "%q: a webhook url is one path segment of letters, digits, _ . ~ and - (served at /api/v1/webhooks/{url})", e.v.Value)
+		if !hookURLSyntax.MatchString(strings.Trim(e.v.Value, "/")) {
+			f.at(e.v, "trigger.parameters.url", "%q: Attune serves a webhook url of one path segment, of letters, digits, _ . ~ and - (at /api/v1/webhooks/{url}; the slashes around it are dropped, as StackStorm drops them)", e.v.Value)
 			return nil
 		}
 		return e.v
@@ -138,7 +139,7 @@ func hookURL(f fileProblems, params *yaml.Node) *yaml.Node {
 // checkHookURL refuses a url that is also the ref of a webhook trigger: /api/v1/webhooks/X
 // would then mean two things.
 func (l *loader) checkHookURL(r ruleSource) {
-	url := r.url.Value
+	url := strings.Trim(r.url.Value, "/")
 	if t, msg := l.trigger(url); msg == "" && t != nil {
 		r.f.at(r.url, "trigger.parameters.url", "%q is the ref of trigger %s, which /api/v1/webhooks/%s already serves: choose another url", url, t.Ref, url)
 	}

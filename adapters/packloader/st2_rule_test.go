@@ -33,6 +33,7 @@ func TestStackStormRulesMapOntoAttunesRules(t *testing.T) {
 		"date":     {"core.datetimer", `{"date":"2020-01-01T08:00:00Z"}`},
 		// The webhook keeps its url.
 		"webhook_sample": {"core.st2.webhook", `{"url":"st2rules"}`},
+		"webhook_twin":   {"core.st2.webhook", `{"url":"st2rules"}`}, // written /st2rules/
 		"ticket_closed":  {"st2_rules.ticket", ``},
 	} {
 		r := rules[name]
@@ -81,7 +82,7 @@ func TestStackStormRulesRefuseWhatCannotRunNamingFileAndLine(t *testing.T) {
 		{"two keys for one test", head + hook + "criteria:\n  trigger.x:\n    type: exists\n  trigger['x']:\n    type: exists\n" + echo, `give one of them a different #tag`},
 		{"an unknown operator", head + hook + "criteria:\n  trigger.x#1:\n    type: equal\n    pattern: 1\n" + echo, `criteria.trigger.x#1.type: unknown operator "equal"`},
 		{"condition off search", head + hook + "criteria:\n  trigger.x:\n    type: equals\n    condition: any\n    pattern: 1\n" + echo, "only the search operator takes a condition"},
-		{"a url with a slash", head + "trigger:\n  type: core.st2.webhook\n  parameters:\n    url: a/b\n" + echo, "one path segment"},
+		{"a url with a slash", head + "trigger:\n  type: core.st2.webhook\n  parameters:\n    url: /a/b/\n" + echo, "one path segment"},
 		{"a url that is a trigger", head + "trigger:\n  type: core.st2.webhook\n  parameters:\n    url: core.webhook\n" + echo, "is the ref of trigger core.webhook"},
 		{"a webhook without url", head + "trigger:\n  type: core.st2.webhook\n" + echo, "trigger.parameters.url: required by trigger core.st2.webhook"},
 		{"cron with a year", head + "trigger:\n  type: core.st2.CronTimer\n  parameters:\n    year: 2027\n" + echo, "no year field"},
