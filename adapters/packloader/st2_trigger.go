@@ -250,45 +250,12 @@ func (l *loader) readSt2Trigger(f fileProblems, root *yaml.Node) {
 	t.Description = o.str("description")
 	l.st2Identity(f, o, "trigger_type", t.Ref)
 	f.st2Tags(o) // labels for people: checked, not recorded
-	t.PayloadSchema = f.st2ObjectSchema(o.get("payload_schema"), "payload_schema")
-	t.ParametersSchema = f.st2ObjectSchema(o.get("parameters_schema"), "parameters_schema")
+	t.PayloadSchema = f.jsonSchemaObject(o.get("payload_schema"), "payload_schema")
+	t.ParametersSchema = f.jsonSchemaObject(o.get("parameters_schema"), "parameters_schema")
 	if len(t.ParametersSchema) > 0 {
 		// Attune passes a rule's trigger_params to timers only; a sensor-posted event has no
 		// parameters to be matched against.
 		f.at(o.get("parameters_schema"), "parameters_schema", "a pack's own trigger takes no parameters in Attune: its sensor posts events, and rules filter them with criteria")
 	}
 	l.p.Triggers = append(l.p.Triggers, t)
-}
-
-// st2ObjectSchema maps {type: object, properties: {...}, required: [...]} onto a flat schema.
-func (f fileProblems) st2ObjectSchema(n *yaml.Node, field string) pack.Params {
-	if n == nil {
-		return nil
-	}
-	o := f.object(n, field, "type", "properties", "required", "additionalProperties", "description", "title", "$schema")
-	if t := o.str("type"); t != "" && t != "object" {
-		f.at(o.get("type"), o.field("type"), "want object (a schema of named fields), got %q", t)
-	}
-	if ap := o.get("additionalProperties"); ap != nil && (ap.ShortTag() != "!!bool" || ap.Value != "true") {
-		f.at(ap, o.field("additionalProperties"), "only true is supported: Attune lets fields the schema does not name pass, as StackStorm does by default")
-	}
-	props := o.get("properties")
-	if props == nil {
-		return nil
-	}
-	if props.Kind != yaml.MappingNode {
-		f.at(props, o.field("properties"), "want a mapping of field name to schema, got %s", describe(props))
-		return nil
-	}
-	out := f.st2Params(props, o.field("properties"))
-	for _, it := range o.strs("required") {
-		p, ok := out[it.s]
-		if !ok {
-			f.at(it.n, it.field, "%q is not one of the properties", it.s)
-			continue
-		}
-		p.Required = true
-		out[it.s] = p
-	}
-	return out
 }
