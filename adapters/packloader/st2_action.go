@@ -37,7 +37,7 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 			l.warn("%s:%d: %s: %s", f.file, n.Line, key, why)
 		}
 	}
-	a.Parameters = f.st2Params(o.get("parameters"), "parameters")
+	a.Parameters = f.st2ActionParams(o.get("parameters"), "parameters")
 	rt := o.needStr("runner_type")
 	if rt == "" {
 		return

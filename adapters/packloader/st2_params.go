@@ -36,6 +36,17 @@ var st2ParamName = regexp.MustCompile(`^\w+$`)
 // keywords. Positions must be distinct: two parameters at one place on a command line would
 // depend on map order.
 func (f fileProblems) st2Params(n *yaml.Node, field string) pack.Params {
+	return f.st2ParamsOf(n, field, false)
+}
+
+// st2ActionParams is st2Params for an action: JSON Schema's other keywords are taken too, kept
+// in Param.Schema for the worker to check. A trigger's payload schema has no such check, so
+// there they stay unknown fields.
+func (f fileProblems) st2ActionParams(n *yaml.Node, field string) pack.Params {
+	return f.st2ParamsOf(n, field, true)
+}
+
+func (f fileProblems) st2ParamsOf(n *yaml.Node, field string, schema bool) pack.Params {
 	if isNull(n) {
 		return nil
 	}
@@ -50,7 +61,7 @@ func (f fileProblems) st2Params(n *yaml.Node, field string) pack.Params {
 			f.at(e.k, join(field, e.key), "%q is not a parameter name: letters, digits and _", e.key)
 			continue
 		}
-		p := f.st2Param(e.v, join(field, e.key))
+		p := f.st2Param(e.v, join(field, e.key), schema)
 		if p.Position != nil {
 			if other, dup := positions[*p.Position]; dup {
 				f.at(child(e.v, "position"), join(field, e.key)+".position", "position %d is already %s's", *p.Position, other)
@@ -63,8 +74,12 @@ func (f fileProblems) st2Params(n *yaml.Node, field string) pack.Params {
 }
 
 // st2Param decodes one StackStorm parameter.
-func (f fileProblems) st2Param(n *yaml.Node, field string) pack.Param {
-	o := f.object(n, field, st2ParamFields...)
+func (f fileProblems) st2Param(n *yaml.Node, field string, schema bool) pack.Param {
+	fields := st2ParamFields
+	if !schema {
+		fields = st2ParamFields[:len(st2ParamFields)-len(st2SchemaOnly)]
+	}
+	o := f.object(n, field, fields...)
 	var p pack.Param
 	typeList := false
 	if t := o.get("type"); t != nil {
@@ -111,13 +126,16 @@ func (f fileProblems) st2Param(n *yaml.Node, field string) pack.Param {
 	}
 	itemSchema := false
 	if items := o.get("items"); items != nil {
-		item := f.st2Param(items, o.field("items"))
+		item := f.st2Param(items, o.field("items"), schema)
 		p.Items, itemSchema = toJSON(item), item.Schema != nil
 	}
 	if en := o.get("enum"); en != nil {
 		p.Enum = f.enum(en, o.field("enum"), p)
 	}
-	if typeList || itemSchema || slices.ContainsFunc(st2SchemaOnly, func(k string) bool { return o.get(k) != nil }) {
+	switch {
+	case !schema && typeList:
+		f.at(o.get("type"), o.field("type"), "a list of types is not supported here: give one type")
+	case typeList || itemSchema || slices.ContainsFunc(st2SchemaOnly, func(k string) bool { return o.get(k) != nil }):
 		p.Schema = f.st2Schema(n, field)
 	}
 	if def := o.get("default"); def != nil {
