@@ -28,8 +28,10 @@ func TestStackStormContent(t *testing.T) {
 		return wf[args[0].(string)], nil
 	}
 	env := st2expr.Env{Root: wf, Funcs: map[string]st2expr.Func{
-		"ctx":    ctxFunc,
-		"result": func(context.Context, ...any) (any, error) { return map[string]any{"result": map[string]any{"vm_id": "i-1"}}, nil },
+		"ctx": ctxFunc,
+		"result": func(context.Context, ...any) (any, error) {
+			return map[string]any{"result": map[string]any{"vm_id": "i-1"}}, nil
+		},
 	}}
 	for _, lang := range []struct {
 		name  string

@@ -249,7 +249,7 @@ func init() {
 		}),
 		"zip":    yZip,
 		"random": yRandom,
-		"json": unary(yJSON),
+		"json":   unary(yJSON),
 		"isEmpty": unary(func(v any) (any, error) {
 			n, err := yLen(v)
 			if err != nil {
