@@ -130,14 +130,22 @@ func checkValueSize(v *exec.Value) error {
 	return nil
 }
 
-// jinjaArgs is a filter's or function's arguments as plain values, keyword arguments placed by
-// the builtin's parameter names.
+// jinjaArgs is a filter's or function's arguments as plain values.
 func (b builtin) jinjaArgs(name string, first []any, va *exec.VarArgs) ([]any, error) {
 	args := first
 	for _, a := range va.Args {
 		args = append(args, goValue(a))
 	}
+	kw := make(map[string]any, len(va.KwArgs))
 	for k, v := range va.KwArgs {
+		kw[k] = goValue(v)
+	}
+	return b.place(name, args, kw)
+}
+
+// place puts keyword arguments where the builtin's parameter names say, and checks the count.
+func (b builtin) place(name string, args []any, kw map[string]any) ([]any, error) {
+	for k, v := range kw {
 		i := slices.Index(b.params, k)
 		if i < 0 {
 			return nil, fmt.Errorf("%s has no argument %q (it takes %s)", name, k, strings.Join(b.params, ", "))
@@ -145,7 +153,7 @@ func (b builtin) jinjaArgs(name string, first []any, va *exec.VarArgs) ([]any, e
 		for len(args) <= i {
 			args = append(args, nil)
 		}
-		args[i] = goValue(v)
+		args[i] = v
 	}
 	if len(args) < b.min {
 		return nil, fmt.Errorf("%s needs %d arguments (%s), got %d", name, b.min, strings.Join(b.params[:b.min], ", "), len(args))
