@@ -79,7 +79,9 @@ func (r *runners) python(ctx context.Context, req runtime.Request) runtime.Outco
 	if err != nil {
 		return runtime.Failed("%s: %v", req.Action, err)
 	}
-	env = append(env, "PYTHONPATH="+strings.Join(r.pythonPath(req), ":"), "PYTHONIOENCODING=utf-8")
+	// No byte-code next to the pack's files: the pack directory is the registered content
+	// (its digest covers it), and the action's user may not write there anyway.
+	env = append(env, "PYTHONPATH="+strings.Join(r.pythonPath(req), ":"), "PYTHONIOENCODING=utf-8", "PYTHONDONTWRITEBYTECODE=1")
 	env = append(env, req.Env...)
 	fromChild, toWorker, err := os.Pipe()
 	if err != nil {
