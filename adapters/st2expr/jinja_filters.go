@@ -27,8 +27,24 @@ var jinjaOwnFilters = []string{
 // turns `a * b` into `a | $grow('*', b)`. `$` cannot start a filter name in a template.
 const growFilterName = "$grow"
 
+// iterateFilterName charges a for-loop's collection when the loop starts: the walk turns
+// `for x in xs` into `for x in xs | $iterate`.
+const iterateFilterName = "$iterate"
+
+func iterateFilter(e *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	if in.IsList() || in.IsDict() || in.IsString() {
+		if err := runOf(e).step(in.Len() + 1); err != nil {
+			return exec.AsValue(err)
+		}
+	}
+	return in
+}
+
 func jinjaFilters() map[string]exec.FilterFunction {
-	out := map[string]exec.FilterFunction{growFilterName: growFilter}
+	out := map[string]exec.FilterFunction{growFilterName: growFilter, iterateFilterName: iterateFilter}
 	for _, name := range jinjaOwnFilters {
 		f, ok := builtins.Filters.Get(name)
 		if !ok {
