@@ -26,6 +26,7 @@ type jinjaCheck struct {
 	callees map[*nodes.Name]bool
 	funcs   map[string]bool
 	paths   map[string]string // gonja's spelling of a lookup → the template's (pretty)
+	outputs []*nodes.Output
 	err     error
 	seen    map[uintptr]bool
 }
@@ -145,6 +146,8 @@ func (c *jinjaCheck) visit(n nodes.Node, field string) nodes.Node {
 		}
 	case *nodes.GetAttribute, *nodes.GetItem:
 		c.paths[x.String()] = pretty(x)
+	case *nodes.Output:
+		c.outputs = append(c.outputs, x)
 	case *nodes.Call:
 		if name, ok := x.Func.(*nodes.Name); ok {
 			c.callees[name] = true
