@@ -164,7 +164,20 @@ func compileJinja(src string) (t *jinjaTemplate, err error) {
 	t = &jinjaTemplate{src: src, tpl: tpl, paths: check.paths}
 	t.names, t.funcs = check.results()
 	t.single = singleOutput(tpl.Root())
+	if t.single == nil {
+		for _, o := range check.outputs {
+			o.Expression = asText(o.Expression)
+			if o.Alternative != nil {
+				o.Alternative = asText(o.Alternative)
+			}
+		}
+	}
 	return t, nil
+}
+
+// asText wraps an output's expression in the filter that writes None as Python does.
+func asText(e nodes.Expression) nodes.Expression {
+	return &nodes.FilteredExpression{Expression: e, Filters: []*nodes.FilterCall{{Token: e.Position(), Name: textFilterName}}}
 }
 
 // singleOutput is the one {{ expr }} of a template that holds nothing else but blanks.

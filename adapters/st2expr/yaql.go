@@ -447,6 +447,19 @@ func binary(op string, l, r any) (any, error) {
 			return nil, err
 		}
 		return re.MatchString(ToString(l)) == (op == "=~"), nil
+	case "*":
+		// 'ab' * 2, as YAQL repeats a string.
+		s, isStr := l.(string)
+		n, isInt := r.(int64)
+		if isStr && isInt {
+			if n < 0 {
+				n = 0
+			}
+			if n > maxStringBytes || checkString(len(s)*int(n)) != nil {
+				return nil, checkString(maxStringBytes + 1)
+			}
+			return strings.Repeat(s, int(n)), nil
+		}
 	case "+":
 		switch a := l.(type) {
 		case string:

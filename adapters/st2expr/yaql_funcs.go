@@ -247,9 +247,24 @@ func init() {
 			}
 			return out, nil
 		}),
-		"zip":    yZip,
-		"random": yRandom,
-		"json":   unary(yJSON),
+		"isList":    isKind(func(v any) bool { _, ok := v.([]any); return ok }),
+		"isDict":    isKind(func(v any) bool { _, ok := v.(map[string]any); return ok }),
+		"isString":  isKind(func(v any) bool { _, ok := v.(string); return ok }),
+		"isInteger": isKind(func(v any) bool { _, ok := v.(int64); return ok }),
+		"isNumber":  isKind(func(v any) bool { _, ok := number(v); return ok }),
+		"isBoolean": isKind(func(v any) bool { _, ok := v.(bool); return ok }),
+		"mergeWith": yMergeWith,
+		"selectMany": func(c *ycall) (any, error) {
+			lists, err := yMap(false)(c)
+			if err != nil {
+				return nil, err
+			}
+			return flatten(lists.([]any))
+		},
+		"indexWhere": yIndexWhere,
+		"zip":        yZip,
+		"random":     yRandom,
+		"json":       unary(yJSON),
 		"isEmpty": unary(func(v any) (any, error) {
 			n, err := yLen(v)
 			if err != nil {
@@ -1172,6 +1187,11 @@ func yFlatten(c *ycall) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return flatten(l)
+}
+
+// flatten is a list's items with the lists among them spliced in (one level).
+func flatten(l []any) (any, error) {
 	var out []any
 	for _, x := range l {
 		if inner, ok := x.([]any); ok {
@@ -1184,6 +1204,95 @@ func yFlatten(c *ycall) (any, error) {
 		}
 	}
 	return out, nil
+}
+
+func isKind(test func(any) bool) yfunc {
+	return unary(func(v any) (any, error) { return test(v), nil })
+}
+
+// yMergeWith is YAQL's dict.mergeWith(other): other's keys win, dicts under the same key
+// merged the same way, lists joined without repeats.
+func yMergeWith(c *ycall) (any, error) {
+	if err := c.arity(2, 2); err != nil {
+		return nil, err
+	}
+	v, err := c.vals()
+	if err != nil {
+		return nil, err
+	}
+	a, err := asDict("mergeWith", v[0])
+	if err != nil {
+		return nil, err
+	}
+	b, err := asDict("mergeWith", v[1])
+	if err != nil {
+		return nil, err
+	}
+	return mergeDicts(a, b), nil
+}
+
+func mergeDicts(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		old, ok := out[k]
+		switch {
+		case !ok:
+			out[k] = v
+		case isDictPair(old, v):
+			out[k] = mergeDicts(old.(map[string]any), v.(map[string]any))
+		case isListPair(old, v):
+			merged := append([]any{}, old.([]any)...)
+			for _, x := range v.([]any) {
+				if !contains(merged, x) {
+					merged = append(merged, x)
+				}
+			}
+			out[k] = merged
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func isDictPair(a, b any) bool {
+	_, okA := a.(map[string]any)
+	_, okB := b.(map[string]any)
+	return okA && okB
+}
+
+func isListPair(a, b any) bool {
+	_, okA := a.([]any)
+	_, okB := b.([]any)
+	return okA && okB
+}
+
+// yIndexWhere is the index of the first item the predicate is true for, or -1.
+func yIndexWhere(c *ycall) (any, error) {
+	if err := c.arity(2, 2); err != nil {
+		return nil, err
+	}
+	coll, err := c.val(0)
+	if err != nil {
+		return nil, err
+	}
+	l, err := asList("indexWhere", coll)
+	if err != nil {
+		return nil, err
+	}
+	for i, item := range l {
+		v, err := c.lambda(1, item)
+		if err != nil {
+			return nil, err
+		}
+		if truthy(v) {
+			return int64(i), nil
+		}
+	}
+	return int64(-1), nil
 }
 
 // yZip is Orquesta's zip(list, list, …, pad => x): the lists side by side, the shorter padded.

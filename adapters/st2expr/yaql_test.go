@@ -181,6 +181,11 @@ func TestYAQLRender(t *testing.T) {
 		{`<% $.vms.where($.region = $region).len() %>`, int64(2)},
 		{`<% $.vms.select(dict(n => $.name)).take(1) %>`, []any{map[string]any{"n": "vmweb1"}}},
 		{`<% $.none?.x %>`, nil},
+		{`<% '-' * 3 %>`, "---"},
+		{`<% [isList([]), isDict({}), isString(''), isInteger(1), isNumber(1.5), isBoolean(1)] %>`, []any{true, true, true, true, true, false}},
+		{`<% {a => {b => 1}, l => [1]}.mergeWith({a => {c => 2}, l => [1, 2]}) %>`, map[string]any{"a": map[string]any{"b": int64(1), "c": int64(2)}, "l": []any{int64(1), int64(2)}}},
+		{`<% $.vms.selectMany([$.name, $.role]).len() %>`, int64(8)},
+		{`<% $.vms.indexWhere($.role = 'db') %>`, int64(1)},
 	} {
 		tpl, err := st2expr.Compile(tc.src)
 		if err != nil {
@@ -267,6 +272,8 @@ func TestYAQLBounded(t *testing.T) {
 		`<% range(50000).select($.toString()) %>`,
 		`<% let(a => 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx') -> let(b => $a + $a + $a + $a + $a + $a + $a + $a) -> let(c => $b + $b + $b + $b + $b + $b + $b + $b) -> let(d => $c + $c + $c + $c + $c + $c + $c + $c) -> let(e => $d + $d + $d + $d + $d + $d + $d + $d) -> let(f => $e + $e + $e + $e + $e + $e + $e + $e) -> $f + $f %>`,
 		`<% range(90000).select(range(90000)).flatten() %>`,
+		`<% 'x' * 1000000000 %>`,
+		`<% ('x' * 1000000) * 1000000 %>`,
 	} {
 		tpl, err := st2expr.Compile(src)
 		if err != nil {
