@@ -119,9 +119,23 @@ func (d *decision) activate(name string, activation int) error {
 	if !ok {
 		return failf("no task %s in the workflow", name)
 	}
+	if t.Action == "" {
+		// An Orquesta task with no action only transitions (publishes, joins, branches).
+		return d.finish(t, activation, execution.Completed)
+	}
 	notBefore := time.Time{}
-	if t.Delay > 0 {
-		notBefore = d.now.Add(t.Delay)
+	delay := t.Delay
+	if t.Delayed() {
+		s, err := d.scope()
+		if err != nil {
+			return err
+		}
+		if delay, err = t.DelayIn(s); err != nil {
+			return failf("%v", err)
+		}
+	}
+	if delay > 0 {
+		notBefore = d.now.Add(delay)
 	}
 	if !t.WithItems() {
 		return d.schedule(t, activation, nil, nil, 1, notBefore)
@@ -239,8 +253,14 @@ func (d *decision) completed(r workflow.Run, child execution.Status, result json
 	if !ok {
 		return failf("no task %s in the workflow", r.Task)
 	}
-	if child != execution.Completed && r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
-		return d.retry(t, r, child)
+	if r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
+		again, err := d.retries(t, child, result)
+		if err != nil {
+			return err
+		}
+		if again {
+			return d.retry(t, r, child)
+		}
 	}
 	runs := d.f.runs(t.Name, r.Activation)
 	if !t.WithItems() {
@@ -286,6 +306,24 @@ func (d *decision) moreItems(t *workflowdef.Task, activation, count int) error {
 		inFlight++
 	}
 	return nil
+}
+
+// retries reports whether a run that ended child with result runs again: when it did not
+// complete, or, for an Orquesta retry with when, when that holds.
+func (d *decision) retries(t *workflowdef.Task, child execution.Status, result json.RawMessage) (bool, error) {
+	s, err := d.scope()
+	if err != nil {
+		return false, err
+	}
+	v, err := decode(result)
+	if err != nil {
+		return false, fmt.Errorf("result of task %s: %w", t.Name, err)
+	}
+	again, err := t.Retries(s, child, v)
+	if err != nil {
+		return false, failf("%v", err)
+	}
+	return again, nil
 }
 
 func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.Status) error {
@@ -359,7 +397,7 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 				published[k] = raw
 			}
 		}
-		next = append(next, tr.Do...)
+		next = append(next, d.f.def.Targets(t.Name, tr.Do)...)
 	}
 	var pub json.RawMessage
 	if len(published) > 0 {
@@ -368,7 +406,7 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 		}
 	}
 	for _, n := range next {
-		if _, ok := d.f.def.Task(n); !ok {
+		if _, ok := d.f.def.Task(n); !ok && !d.f.def.Command(n) {
 			return failf("task %s leads to unknown task %s", t.Name, n)
 		}
 	}
@@ -447,6 +485,12 @@ func (d *decision) endIfIdle() error {
 }
 
 func (d *decision) end(status execution.Status, output json.RawMessage, reason string) error {
+	if status == execution.Failed && output == nil && d.f.def != nil {
+		// Orquesta's dialect gives a failed workflow a result: {errors, output}.
+		if s, err := d.f.scope(); err == nil {
+			output = d.f.def.FailedResult(s, []string{reason})
+		}
+	}
 	if d.f.st.ExecutionID() == "" {
 		// It failed before WorkflowStarted (its vars cannot render): the parent's failure
 		// alone says so.

@@ -157,6 +157,9 @@ func (f *flow) transitioned(e workflow.WorkflowTaskTransitioned) error {
 	if e.Status != execution.Completed && len(e.Next) == 0 {
 		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s%s and no transition handles it", e.Task, e.Status, endings(f.runs(e.Task, e.Activation))))
 	}
+	if f.def != nil && f.def.Fails(e.Next) {
+		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s and a transition ran the fail command", e.Task, e.Status))
+	}
 	return nil
 }
 
