@@ -9,6 +9,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/ruleeval"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/inquiry"
 )
 
 // StackStorm's action-chain runner, compiled onto the same Workflow: each node of the chain is
@@ -83,6 +84,9 @@ func ParseActionChain(raw json.RawMessage) (*Workflow, error) {
 				c.bad(at+".params", "want a mapping of parameter: value, got %s", kind(p))
 			} else {
 				t.input = sc.raw(p, at+".params").expression()
+				if t.Action == inquiry.AskAction {
+					t.input = askInput{inner: t.input}
+				}
 			}
 		}
 		var publish expression

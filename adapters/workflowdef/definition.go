@@ -242,6 +242,8 @@ func Parse(raw json.RawMessage) (*Workflow, error) {
 			return ParseOrquesta(e.Definition)
 		case DialectActionChain:
 			return ParseActionChain(e.Definition)
+		case DialectInquirer:
+			return inquirerWorkflow(), nil
 		}
 		return nil, fmt.Errorf("definition: unknown dialect %q", e.Dialect)
 	}

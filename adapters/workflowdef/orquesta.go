@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/inquiry"
 )
 
 // Orquesta, StackStorm's workflow language, compiles onto the same Workflow as Attune's own
@@ -225,6 +226,9 @@ func (sc st2Compiler) task(name, at string, rt map[string]json.RawMessage) *Task
 	var inline map[string]any
 	if ref, params, ok := strings.Cut(strings.TrimSpace(action), " "); ok {
 		action, inline = ref, parseInline(params)
+		if rest := strings.TrimSpace(inlineParams.ReplaceAllString(params, "")); rest != "" {
+			c.bad(at+".action", "cannot read %q as inline parameters (name=value, a text value quoted)", rest)
+		}
 	}
 	switch {
 	case strings.Contains(action, "<%") || strings.Contains(action, "{{"):
@@ -247,6 +251,9 @@ func (sc st2Compiler) task(name, at string, rt map[string]json.RawMessage) *Task
 		if action == "" {
 			c.bad(at+".input", "a task without an action takes no input")
 		}
+	}
+	if action == inquiry.AskAction && t.input != nil {
+		t.input = askInput{inner: t.input}
 	}
 	t.delay = sc.seconds(rt["delay"], at+".delay", &t.Delay)
 	if r := rt["retry"]; !absent(r) {

@@ -319,7 +319,7 @@ func (d *decision) retries(t *workflowdef.Task, child execution.Status, result j
 	if err != nil {
 		return false, fmt.Errorf("result of task %s: %w", t.Name, err)
 	}
-	again, err := t.Retries(s, child, v)
+	again, err := t.Retries(s, child, d.f.def.TaskResult(t.Name, v))
 	if err != nil {
 		return false, failf("%v", err)
 	}
@@ -370,6 +370,7 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 	if err != nil {
 		return fmt.Errorf("result of task %s: %w", t.Name, err)
 	}
+	result = d.f.def.TaskResult(t.Name, result)
 	s.Status, s.Result = status, result
 	s.Results[t.Name] = result
 	published := map[string]json.RawMessage{}

@@ -152,7 +152,7 @@ func (f *flow) transitioned(e workflow.WorkflowTaskTransitioned) error {
 	if err != nil {
 		return fmt.Errorf("result of task %s: %w", e.Task, err)
 	}
-	f.results[e.Task] = result
+	f.results[e.Task] = f.def.TaskResult(e.Task, result)
 	f.ended[activationOf{e.Task, e.Activation}] = true
 	if e.Status != execution.Completed && len(e.Next) == 0 {
 		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s%s and no transition handles it", e.Task, e.Status, endings(f.runs(e.Task, e.Activation))))
