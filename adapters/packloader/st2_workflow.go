@@ -17,26 +17,31 @@ import (
 // (workflowdef.Wrap) as a workflow action, so the engine evaluates what was registered. An
 // inquirer action is registered as a workflow of one core.ask task.
 
-// st2Workflow reads the definition of a StackStorm orquesta or action-chain action into a.
-func (l *loader) st2Workflow(f fileProblems, o object, a *pack.Action, dialect string) {
+// st2Workflow reads the definition of a StackStorm orquesta or action-chain action into a
+// (its runner_type is the dialect: workflowdef's names are StackStorm's). It registers it as
+// a workflow action: every part of Attune that tells a workflow from a process (the bus's
+// routing, the scheduler, the reaper, the dashboard) then treats it as one, and the wrapped
+// definition says which dialect the engine reads. It reports whether a is to be registered.
+func (l *loader) st2Workflow(f fileProblems, o object, a *pack.Action) bool {
+	dialect := string(a.RunnerType)
 	a.RunnerType = pack.RunnerWorkflow
 	ep, data, ok := l.entryPoint(f, o, "actions")
 	if !ok {
-		return
+		return true
 	}
 	a.EntryPoint, a.EntryPointSHA256 = ep, digestOf(data)
 	wf := fileProblems{f.problems, path.Join(l.dir, "actions", ep)}
 	root := l.parse(wf, data)
 	if root == nil {
-		return
+		return true
 	}
 	if root.Kind != yaml.MappingNode {
 		wf.at(root, "", "want a mapping (a workflow definition), got %s", describe(root))
-		return
+		return true
 	}
 	v, ok := wf.value(root, "")
 	if !ok {
-		return
+		return true
 	}
 	def := toJSON(v)
 	parse := workflowdef.ParseOrquesta
@@ -49,10 +54,11 @@ func (l *loader) st2Workflow(f fileProblems, o object, a *pack.Action, dialect s
 	wrapped, err := workflowdef.Wrap(dialect, def)
 	if err != nil {
 		wf.at(root, "", "record the definition: %v", err)
-		return
+		return true
 	}
 	a.Workflow = wrapped
 	l.workflows = append(l.workflows, workflowSource{f: wf, root: root, dialect: dialect})
+	return true
 }
 
 // st2Inquirer registers an inquirer action (StackStorm's core.ask shape: schema, roles,
