@@ -40,15 +40,23 @@ func samples() []event.Event {
 		"count": {Type: pack.ParamInteger, Minimum: ptr(0.0), Maximum: ptr(10.0)},
 		"tags":  {Type: pack.ParamArray, Items: raw(`{"type":"string"}`)},
 		"token": {Type: pack.ParamString, Secret: true},
+		"hosts": {Type: pack.ParamArray, MinItems: ptr(1), MaxItems: ptr(3), Position: ptr(0)},
 	}
 	return []event.Event{
 		pack.PackRegistered{
 			Ref: "examples", Version: "1.2.0", Description: "Example automations",
 			Config: raw(`{"greeting":"hello"}`), Digest: sha("pack"), Path: "/srv/attune/packs/examples",
+			Dialect: pack.DialectStackStorm,
+			StackStorm: &pack.StackStormPack{
+				Name: "examples", Author: "Ops", Email: "ops@example.com", Keywords: []string{"demo"},
+				Contributors: []string{"A <a@example.com>"}, StackStormVersion: ">=3.0.0", PythonVersions: []string{"3"},
+				Dependencies: []string{"core"}, System: map[string]any{"os": "linux"},
+			},
 			Actions: []pack.Action{{
 				Ref: "examples.shout", Name: "shout", Description: "Shouts", RunnerType: pack.RunnerPython,
 				EntryPoint: "shout.py", EntryPointSHA256: sha("shout.py"), Parameters: params, TimeoutSeconds: 30,
 				Workflow: raw(`{"tasks":{"a":{"action":"core.echo"}}}`),
+				Disabled: true, Tags: []pack.Tag{{Name: "team", Value: "ops"}},
 			}},
 			Triggers: []pack.Trigger{{
 				Ref: "examples.ping", Name: "ping", Description: "A ping", Type: pack.TriggerWebhook,

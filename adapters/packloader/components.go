@@ -12,6 +12,10 @@ import (
 )
 
 func (l *loader) readAction(f fileProblems, root *yaml.Node) {
+	if l.st2 {
+		l.readSt2Action(f, root)
+		return
+	}
 	o := f.object(root, "", "name", "description", "runner_type", "entry_point", "timeout", "parameters")
 	var a pack.Action
 	a.Name, a.Ref = l.name(f, o, pack.KindAction)

@@ -146,6 +146,9 @@ type loader struct {
 
 	p     pack.PackRegistered
 	refOK bool
+	// st2 is set while pack.yaml is read, before any other file: the pack is in StackStorm's
+	// dialect, and every reader takes StackStorm's shape of its files.
+	st2 bool
 	// defined maps each kind's names to where they are defined ("file:line"), so a duplicate
 	// names its twin.
 	defined map[pack.Kind]map[string]string
@@ -207,6 +210,10 @@ func (l *loader) readDir(sub string, decode func(fileProblems, *yaml.Node)) {
 }
 
 func (l *loader) readPack(f fileProblems, root *yaml.Node) {
+	if l.st2 = isStackStormPack(root); l.st2 {
+		l.readSt2Pack(f, root)
+		return
+	}
 	o := f.object(root, "", "ref", "version", "description", "config")
 	ref := o.needStr("ref")
 	switch {

@@ -61,6 +61,10 @@ func (s *Server) loadPack(ctx context.Context, dir, actor string) (packs.Result,
 	if err != nil {
 		return res, err
 	}
+	res.Warnings = reg.Warnings
+	for _, w := range reg.Warnings {
+		s.log.Warn("pack loaded without part of it", "pack", reg.Ref, "warning", w)
+	}
 	// The catalogue follows the log on its own: wait until it holds what was just recorded,
 	// so that a webhook or a run right after the load (or right after serve says it is ready)
 	// finds the pack's triggers and actions instead of a 404.
