@@ -114,4 +114,3 @@ func (l *loader) resolveSt2Workflow(w workflowSource) {
 		check(tasks.Content[i+1], "action", "tasks."+tasks.Content[i].Value+".action")
 	}
 }
-
