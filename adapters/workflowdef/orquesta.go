@@ -40,7 +40,7 @@ const (
 var commands = []string{CommandContinue, CommandFail, CommandNoop, CommandRetry}
 
 var (
-	orquestaKeys   = []string{"version", "description", "input", "vars", "output", "tasks"}
+	orquestaKeys   = []string{"version", "name", "description", "tags", "input", "vars", "output", "tasks"}
 	orqTaskKeys    = []string{"action", "description", "input", "next", "join", "with", "retry", "delay"}
 	orqNextKeys    = []string{"when", "publish", "do"}
 	orqWithKeys    = []string{"items", "concurrency"}
@@ -97,10 +97,21 @@ func ParseOrquesta(raw json.RawMessage) (*Workflow, error) {
 		return nil, errors.Join(c.errs...)
 	}
 	sc := st2Compiler{c: c, env: orquestaEnv}
-	if v := top["version"]; !absent(v) && (kind(v) == "a mapping" || kind(v) == "a list") {
-		c.bad("version", "want a number or a string, got %s", kind(v))
+	if v := top["version"]; !absent(v) {
+		var f float64
+		var s string
+		if (json.Unmarshal(v, &f) != nil || f != 1) && (json.Unmarshal(v, &s) != nil || (s != "1.0" && s != "1")) {
+			c.bad("version", "Orquesta's version is 1.0, got %s", v)
+		}
 	}
+	c.str(top["name"], "name")
 	c.str(top["description"], "description")
+	if t := top["tags"]; !absent(t) {
+		var tags []string
+		if json.Unmarshal(t, &tags) != nil {
+			c.bad("tags", "want a list of strings, got %s", kind(t))
+		}
+	}
 	w := &Workflow{tasks: map[string]*Task{}, dialect: DialectOrquesta}
 	input := sc.entries(top["input"], "input", true)
 	w.vars = &initialContext{input: input, vars: newOrdered(sc.entries(top["vars"], "vars", false))}

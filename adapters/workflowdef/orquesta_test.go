@@ -93,6 +93,7 @@ func TestOrquestaRefusals(t *testing.T) {
 		"undefined task":  {`{"tasks": {"a": {"action": "core.noop", "next": [{"do": "b"}]}}}`, `tasks.a.next[0].do: the task "b" is not defined`},
 		"unknown key":     {`{"tasks": {"a": {"action": "core.noop", "timeout": 3}}}`, `tasks.a.timeout: unknown field`},
 		"unknown top key": {`{"tasks": {"a": {"action": "core.noop"}}, "env": 1}`, `env: unknown field`},
+		"version 2":       {`{"version": 2.0, "tasks": {"a": {"action": "core.noop"}}}`, `version: Orquesta's version is 1.0, got 2`},
 		"count expr":      {`{"tasks": {"a": {"action": "core.noop", "retry": {"count": "<% ctx().n %>"}}}}`, `tasks.a.retry.count: an expression here is not supported`},
 		"no count":        {`{"tasks": {"a": {"action": "core.noop", "retry": {"delay": 1}}}}`, `tasks.a.retry.count: missing`},
 		"inline and input": {`{"tasks": {"a": {"action": "core.echo message=\"hi\"", "input": {"message": "x"}}}}`,
