@@ -73,11 +73,12 @@ func (w *Workflow) kvPlaces(inputs bool) []KVPlace {
 }
 
 // InputKV tells, per parameter of the task's input, which keys it reads.
-// Only Attune's templates tell it member by member; a StackStorm input reads none a secret
-// parameter may take (KVOutsideInputs refuses a secret key there).
 func (t *Task) InputKV() map[string]ruleeval.KVMember {
-	if a, ok := t.input.(attuneTemplate); ok {
-		return a.t.KVMembers()
+	switch in := t.input.(type) {
+	case attuneTemplate:
+		return in.t.KVMembers()
+	case *st2Value:
+		return in.kvMembers()
 	}
 	return nil
 }

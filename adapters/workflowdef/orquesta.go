@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attune-go/attune/adapters/ruleeval"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/inquiry"
 )
@@ -275,7 +276,7 @@ func (sc st2Compiler) task(name, at string, rt map[string]json.RawMessage) *Task
 			t.Retry.Count = int(sc.literal(m["count"], at+".retry.count", true))
 			t.Retry.Delay = seconds(sc.literal(m["delay"], at+".retry.delay", false))
 			if when := c.str(m["when"], at+".retry.when"); when != "" {
-				t.retryWhen = sc.value(when, at+".retry.when").expression()
+				t.retryWhen = truthy{sc.value(when, at+".retry.when")}
 			}
 		}
 	}
@@ -322,7 +323,7 @@ func (sc st2Compiler) transition(raw json.RawMessage, at string) Transition {
 		return tr
 	}
 	if when := c.str(m["when"], at+".when"); when != "" {
-		tr.when = sc.value(when, at+".when").expression()
+		tr.when = truthy{sc.value(when, at+".when")}
 	}
 	switch p := m["publish"]; {
 	case absent(p):
@@ -574,4 +575,33 @@ func (w *Workflow) Targets(task string, do []string) []string {
 		}
 	}
 	return out
+}
+
+// truthy reads a condition as Orquesta does, by Python's truth: null, false, 0, "" and an
+// empty list or mapping are false, anything else true.
+type truthy struct{ e expression }
+
+func (t truthy) kvRefs() []ruleeval.KVRef { return t.e.kvRefs() }
+
+func (t truthy) eval(s Scope) (any, error) {
+	v, err := t.e.eval(s)
+	if err != nil {
+		return nil, err
+	}
+	switch x := v.(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return x, nil
+	case string:
+		return x != "", nil
+	case []any:
+		return len(x) > 0, nil
+	case map[string]any:
+		return len(x) > 0, nil
+	}
+	if f, ok := number(v); ok {
+		return f != 0, nil
+	}
+	return true, nil
 }

@@ -28,3 +28,5 @@ func st2Compile(src string) (*st2Template, error) {
 func (t *st2Template) Literal() bool { return true }
 
 func (t *st2Template) Render(_ context.Context, _ st2Env) (any, error) { return t.src, nil }
+
+func (t *st2Template) Source() string { return t.src }

@@ -262,3 +262,29 @@ func parseInline(s string) map[string]any {
 	}
 	return out
 }
+
+// wholeKV matches a value that is exactly one key of the store, the way StackStorm content
+// reads a secret into a parameter: {{ st2kv.system.name | decrypt_kv }},
+// <% st2kv('system.name', decrypt => true) %>, {{ st2kv('system.name', decrypt=true) }}.
+var wholeKV = regexp.MustCompile(`^\s*(?:\{\{\s*st2kv\.system\.\w+(?:\s*\|\s*decrypt_kv)?\s*\}\}|<%\s*st2kv\([^()]*\)\s*%>|\{\{\s*st2kv\([^()]*\)\s*\}\})\s*$`)
+
+// kvMembers tells, per parameter of a mapping (a task's input), which keys it reads, and
+// which one it is as a whole: the policy that lets a secret key reach only a secret
+// parameter, sealed (kvscope.SealParams).
+func (v *st2Value) kvMembers() map[string]ruleeval.KVMember {
+	if v.kind != mapValue {
+		return nil
+	}
+	out := map[string]ruleeval.KVMember{}
+	for i, k := range v.keys {
+		m := ruleeval.KVMember{Refs: v.vals[i].kv}
+		if len(m.Refs) == 0 {
+			continue
+		}
+		if v.vals[i].kind == templateValue && len(m.Refs) == 1 && wholeKV.MatchString(v.vals[i].tmpl.Source()) {
+			m.Whole = &m.Refs[0]
+		}
+		out[k] = m
+	}
+	return out
+}
