@@ -66,7 +66,7 @@ func samples() []event.Event {
 			Sensors: []pack.Sensor{{
 				Ref: "examples.watch", Name: "watch", Description: "Watches", Enabled: true,
 				RunnerType: pack.RunnerShell, EntryPoint: "watch.sh", EntryPointSHA256: sha("watch.sh"),
-				Triggers: []string{"examples.ping"}, PollIntervalSeconds: 60,
+				Triggers: []string{"examples.ping"}, PollIntervalSeconds: 60, ClassName: "WatchSensor",
 			}},
 			Rules: []pack.Rule{
 				{

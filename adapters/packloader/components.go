@@ -121,6 +121,10 @@ type sensorSource struct {
 }
 
 func (l *loader) readSensor(f fileProblems, root *yaml.Node) {
+	if l.st2 {
+		l.readST2Sensor(f, root)
+		return
+	}
 	o := f.object(root, "", "name", "description", "enabled", "runner_type", "entry_point", "triggers", "poll_interval")
 	var s pack.Sensor
 	s.Name, s.Ref = l.name(f, o, pack.KindSensor)

@@ -109,6 +109,9 @@ func load(fsys fs.FS, dir string, others Resolver, isCore bool, limits Limits) (
 		return pack.PackRegistered{}, errors.Join(l.errs...)
 	}
 	l.readFile("pack.yaml", l.readPack)
+	if l.st2 {
+		l.readST2Config()
+	}
 	l.readDir("actions", l.readAction)
 	l.readDir("triggers", l.readTrigger)
 	l.readDir("sensors", l.readSensor)

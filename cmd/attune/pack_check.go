@@ -27,6 +27,8 @@ type packCheck struct {
 	Rules     int      `json:"rules"`
 	Policies  int      `json:"policies"`
 	Problems  []string `json:"problems,omitempty"`
+	// Warnings name what the loader read and did not take (a StackStorm pack's aliases/).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // packCheckCommand validates pack directories on this machine without a server: the loader
@@ -100,7 +102,7 @@ func checkPacks(dirs []string) []packCheck {
 }
 
 func summarise(dir string, p pack.PackRegistered) packCheck {
-	r := packCheck{Dir: dir, Ref: p.Ref, OK: true, Triggers: len(p.Triggers),
+	r := packCheck{Dir: dir, Ref: p.Ref, Dialect: p.Dialect, Warnings: p.Warnings, OK: true, Triggers: len(p.Triggers),
 		Sensors: len(p.Sensors), Rules: len(p.Rules), Policies: len(p.Policies)}
 	for _, a := range p.Actions {
 		if len(a.Workflow) > 0 {
@@ -148,6 +150,9 @@ func printPackChecks(w io.Writer, results []packCheck) {
 			}
 			fprintf(w, "ok    %s%s: %d actions, %d workflows, %d triggers, %d sensors, %d rules, %d policies\n",
 				name, dialect, r.Actions, r.Workflows, r.Triggers, r.Sensors, r.Rules, r.Policies)
+			for _, warning := range r.Warnings {
+				fprintf(w, "      warning: %s\n", warning)
+			}
 			continue
 		}
 		fprintf(w, "FAIL  %s: %d problems\n", name, len(r.Problems))

@@ -185,6 +185,10 @@ type Sensor struct {
 	EntryPointSHA256    string     `json:"entry_point_sha256,omitempty"`
 	Triggers            []string   `json:"triggers"` // refs of the triggers it emits
 	PollIntervalSeconds int        `json:"poll_interval,omitempty"`
+	// ClassName is the Python class in EntryPoint that is the sensor, for a StackStorm
+	// sensor (st2reactor.sensor.base.Sensor or PollingSensor), run by the stand-in in
+	// adapters/runtime/st2py; empty for a sensor that speaks the protocol itself.
+	ClassName string `json:"class_name,omitempty"`
 }
 
 // Criterion is one test on a path of the trigger event (StackStorm's operators: equals,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/attune-go/attune/adapters/runtime/contain"
+	"github.com/attune-go/attune/adapters/runtime/packenv"
 	"path/filepath"
 	"strings"
 	"time"
@@ -124,8 +125,14 @@ func (s *Server) startSensors(ctx context.Context, g *errgroup.Group) error {
 	sensors := process.New(process.Config{Store: s.store, Triggers: s.triggerLookup(), Logger: s.log, Sandbox: sandbox})
 	g.Go(func() error { return timers.Run(ctx) })
 	g.Go(func() error { return sensors.Run(ctx) })
+	envs, err := s.packEnvManager()
+	if err != nil {
+		return err
+	}
 	g.Go(func() error {
-		return s.registry.Watch(ctx, func() {
+		// Again when the catalogue changes, and when a pack's virtualenv is ready: a
+		// sensor whose pack has a requirements.txt starts only then.
+		return watchBoth(ctx, s.registry, s.envs.changed, func() {
 			var rules []timer.TimerRule
 			for _, r := range s.registry.TimerRules() {
 				rules = append(rules, timer.TimerRule{Ref: r.Ref, Trigger: r.Trigger, TriggerParams: r.TriggerParams})
@@ -133,7 +140,7 @@ func (s *Server) startSensors(ctx context.Context, g *errgroup.Group) error {
 			if err := timers.Set(rules); err != nil {
 				s.log.Warn("some timer rules cannot run", "error", err)
 			}
-			if err := sensors.Set(s.sensorsToRun()); err != nil {
+			if err := sensors.Set(s.sensorsToRun(envs)); err != nil {
 				s.log.Warn("some sensors cannot run", "error", err)
 			}
 		})
@@ -141,7 +148,7 @@ func (s *Server) startSensors(ctx context.Context, g *errgroup.Group) error {
 	return nil
 }
 
-func (s *Server) sensorsToRun() []process.Sensor {
+func (s *Server) sensorsToRun(envs *packenv.Manager) []process.Sensor {
 	var out []process.Sensor
 	for _, sn := range s.registry.Sensors() {
 		packRef, _, _ := strings.Cut(sn.Ref, ".")
@@ -149,7 +156,10 @@ func (s *Server) sensorsToRun() []process.Sensor {
 		if !ok || p.Path == "" || !sn.Enabled {
 			continue
 		}
-		out = append(out, process.Sensor{Sensor: sn, Script: filepath.Join(p.Path, "sensors", sn.EntryPoint), Config: p.Config})
+		run := process.Sensor{Sensor: sn, Script: filepath.Join(p.Path, "sensors", sn.EntryPoint), Config: p.Config}
+		if s.withPackEnv(envs, p, &run) {
+			out = append(out, run)
+		}
 	}
 	return out
 }
