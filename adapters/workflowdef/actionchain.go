@@ -202,5 +202,7 @@ func chainEnv(s Scope) st2Env {
 	}
 	vars["__results"] = results
 	vars["st2kv"] = kvOrEmpty(s.KV)
-	return st2Env{Vars: vars, Root: vars, Funcs: map[string]st2Func{"st2kv": st2kv(s.KV)}}
+	// st2kv is a name here, as in action parameters ({{ st2kv.system.x }}); in Orquesta it is a
+	// function (st2kv('system.x')).
+	return st2Env{Vars: vars, Root: vars}
 }

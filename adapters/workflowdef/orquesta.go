@@ -497,7 +497,7 @@ func orquestaEnv(s Scope) st2Env {
 		"completed": func(context.Context, ...any) (any, error) { return s.Status.Terminal(), nil },
 		"st2kv":     st2kv(s.KV),
 	}
-	return st2Env{Vars: map[string]any{"st2kv": kvOrEmpty(s.KV)}, Root: ctx, Funcs: funcs}
+	return st2Env{Root: ctx, Funcs: funcs}
 }
 
 // st2kv reads the key-value store as StackStorm's st2kv('system.name') does, from what the

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/attune-go/attune/domain/execution"
 )
@@ -208,5 +209,103 @@ func TestInlineParamsUnreadable(t *testing.T) {
 	_, err := ParseOrquesta(json.RawMessage(`{"tasks": {"a": {"action": "core.echo message=hi there"}}}`))
 	if err == nil || !strings.Contains(err.Error(), `tasks.a.action: cannot read "message=hi there" as inline parameters`) {
 		t.Errorf("error = %v", err)
+	}
+}
+
+func TestOrquestaJinjaEvaluation(t *testing.T) {
+	t.Parallel()
+	w := mustOrquesta(t, `{"input": ["n", {"greeting": "{{ 'hello ' ~ ctx().n }}"}],
+	  "vars": [{"twice": "{{ ctx().n * 2 }}"}, {"thrice": "{{ ctx('twice') + ctx().n }}"}],
+	  "tasks": {
+	    "each": {"with": {"items": "h, p in {{ ctx().pairs }}"}, "action": "core.echo",
+	      "input": {"message": "{{ item('h') }}:{{ item('p') }}"}, "delay": "{{ ctx().n }}",
+	      "retry": {"when": "{{ result().code }}", "count": 1},
+	      "next": [{"when": "{{ result() }}", "publish": [{"a": "{{ result() | length }}"}, {"b": "{{ ctx().a + 1 }}"}], "do": "read"}]},
+	    "read": {"action": "core.echo", "input": {"message": "{{ task('each').result[0] }}", "token": "{{ st2kv('system.tok', true) }}",
+	      "mixed": "x{{ st2kv('system.tok') }}"}}},
+	  "output": [{"seen": "{{ ctx().b }}"}]}`)
+	raw, err := w.Vars(Scope{Parameters: map[string]any{"n": 3}})
+	if err != nil || string(raw) != `{"greeting":"hello 3","n":3,"thrice":9,"twice":6}` {
+		t.Fatalf("initial context = %s, %v", raw, err)
+	}
+	var ctx map[string]any
+	_ = json.Unmarshal(raw, &ctx)
+	s := Scope{Vars: ctx, Item: []any{"web", 80}}
+	each, _ := w.Task("each")
+	in, err := each.Input(s)
+	if err != nil || string(in) != `{"message":"web:80"}` {
+		t.Errorf("item input = %s, %v", in, err)
+	}
+	if d, err := each.DelayIn(s); err != nil || d != 3*time.Second {
+		t.Errorf("delay = %v, %v", d, err)
+	}
+	if again, err := each.Retries(s, execution.Completed, map[string]any{"code": 0}); err != nil || again {
+		t.Errorf("retry when code 0: %v, %v; want no retry (0 is false)", again, err)
+	}
+	if again, err := each.Retries(s, execution.Completed, map[string]any{"code": 2}); err != nil || !again {
+		t.Errorf("retry when code 2: %v, %v; want a retry", again, err)
+	}
+	s.Status, s.Result = execution.Completed, []any{"x", "y"}
+	tr := each.Next[0]
+	if ok, err := tr.Holds(s); err != nil || !ok {
+		t.Errorf("when a non-empty list: %v, %v", ok, err)
+	}
+	pub, err := tr.Publish(s)
+	if err != nil || string(pub["a"]) != "2" || string(pub["b"]) != "3" {
+		t.Errorf("publish = %v, %v; want a=2 then b=a+1=3", pub, err)
+	}
+	read, _ := w.Task("read")
+	members := read.InputKV()
+	if m := members["token"]; m.Whole == nil || m.Whole.Name != "tok" {
+		t.Errorf("token reads %+v, want the whole key system.tok", m)
+	}
+	if m := members["mixed"]; m.Whole != nil || len(m.Refs) != 1 {
+		t.Errorf("mixed reads %+v, want system.tok inside a larger value", m)
+	}
+	if refs := w.KVRefs(); len(refs) != 1 || refs[0].Name != "tok" {
+		t.Errorf("KVRefs = %v", refs)
+	}
+	s.Results = map[string]any{"each": []any{"first"}}
+	s.KV = map[string]any{"system": map[string]any{"tok": "s3cret"}, "pack": map[string]any{}}
+	in, err = read.Input(s)
+	if err != nil || !strings.Contains(string(in), `"message":"first"`) || !strings.Contains(string(in), `"token":"s3cret"`) {
+		t.Errorf("read input = %s, %v", in, err)
+	}
+	_, err = read.Input(Scope{Vars: ctx})
+	if err == nil || !strings.Contains(err.Error(), `task "each" has not run yet`) {
+		t.Errorf("reading a task that has not run: %v", err)
+	}
+}
+
+func TestActionChainJinja(t *testing.T) {
+	t.Parallel()
+	w, err := ParseActionChain(json.RawMessage(`{"vars": {"dir": "/tmp/{{ who }}"}, "chain": [
+	  {"name": "a", "ref": "core.echo", "params": {"message": "{{ who }} in {{ dir }}"}, "publish": {"said": "{{ a.stdout }}"}, "on-success": "b"},
+	  {"name": "b", "ref": "core.echo", "params": {"message": "{{ said }} / {{ __results.a.stdout }}"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := w.Vars(Scope{Parameters: map[string]any{"who": "ann"}})
+	if err != nil || string(raw) != `{"dir":"/tmp/ann"}` {
+		t.Fatalf("vars = %s, %v", raw, err)
+	}
+	s := Scope{Parameters: map[string]any{"who": "ann"}, Vars: map[string]any{"dir": "/tmp/ann"}}
+	a, _ := w.Task("a")
+	if in, err := a.Input(s); err != nil || string(in) != `{"message":"ann in /tmp/ann"}` {
+		t.Errorf("a's params = %s, %v", in, err)
+	}
+	s.Status, s.Result, s.Results = execution.Completed, map[string]any{"stdout": "hi"}, map[string]any{"a": map[string]any{"stdout": "hi"}}
+	pub, err := a.Next[0].Publish(s)
+	if err != nil || string(pub["said"]) != `"hi"` {
+		t.Errorf("publish = %v, %v", pub, err)
+	}
+	s.Vars["said"] = "hi"
+	b, _ := w.Task("b")
+	if in, err := b.Input(s); err != nil || string(in) != `{"message":"hi / hi"}` {
+		t.Errorf("b's params = %s, %v", in, err)
+	}
+	out, err := w.Output(s)
+	if err != nil || !strings.Contains(string(out), `"published":{"dir":"/tmp/ann","said":"hi"}`) {
+		t.Errorf("chain result = %s, %v", out, err)
 	}
 }
