@@ -412,6 +412,7 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 		}
 	}
 	arrivals := d.f.arrivals(next)
+	failing := len(d.f.unhandled) > 0
 	if err := d.add(workflow.WorkflowTaskTransitioned{
 		ExecutionID: d.f.parent.ID(),
 		Task:        t.Name,
@@ -422,9 +423,11 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 	}); err != nil {
 		return err
 	}
-	if len(d.f.unhandled) > 0 {
+	if failing || (len(d.f.unhandled) > 0 && !d.f.def.Fails(next)) {
 		return nil // a failure ends the workflow: nothing new starts
 	}
+	// Orquesta's `do: log, fail` runs log, then the workflow fails: the tasks named beside
+	// the fail command start, and nothing after them.
 	for _, a := range arrivals {
 		if err := d.activate(a.task, a.activation); err != nil {
 			return err

@@ -39,6 +39,10 @@ func TestOrquestaEngineCommands(t *testing.T) {
 		"fail fails a workflow whose task completed": {
 			`{"tasks": {"a": {"action": "ex.echo", "next": [{"do": "fail"}]}, "b": {"action": "ex.echo"}}}`,
 			execution.Failed, `{"errors":[{"message":"task a ended completed and a transition ran the fail command","type":"error"}],"output":null}`},
+		"fail beside a task runs that task, then fails": {
+			`{"tasks": {"a": {"action": "ex.fail", "next": [{"publish": "error=true", "do": "log, fail"}]}, "log": {"action": "ex.echo", "input": {"m": 1}, "next": [{"do": "after"}]},
+			  "after": {"action": "ex.echo"}}, "output": [{"logged": "{{ task('log').result }}"}]}`,
+			execution.Failed, `{"errors":[{"message":"task a ended failed and a transition ran the fail command","type":"error"}],"output":{"logged":{"m":1}}}`},
 		"a task without an action only transitions; a join waits for both": {
 			`{"tasks": {"start": {"next": [{"do": "b, c"}]}, "b": {"action": "ex.echo", "next": [{"do": "j"}]},
 			  "c": {"action": "ex.echo", "next": [{"do": ["j"]}]}, "j": {"join": "all", "action": "ex.echo"}}}`,
@@ -53,6 +57,11 @@ func TestOrquestaEngineCommands(t *testing.T) {
 			got, _ := json.Marshal(resultOf(t, b))
 			if x.Status() != tc.status || string(got) != tc.result {
 				t.Errorf("workflow %s %s, want %s %s", x.Status(), got, tc.status, tc.result)
+			}
+			for _, c := range b.children(t) {
+				if c.WorkflowTask == "after" {
+					t.Error("a task ran after the fail command's sibling")
+				}
 			}
 		})
 	}
