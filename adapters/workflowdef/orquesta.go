@@ -556,20 +556,23 @@ func (w *Workflow) FailedResult(s Scope, reasons []string) json.RawMessage {
 // Delayed reports whether the task's delay is an expression (DelayIn renders it).
 func (t *Task) Delayed() bool { return t.delay != nil }
 
-// Targets is what a firing transition of task records as its next: its tasks, and its engine
-// commands as the engine acts on them — continue drops out (a failure stays unhandled), noop
-// and fail stay (handled; failing the workflow), retry becomes the task itself (it runs
-// again).
-func (w *Workflow) Targets(task string, do []string) []string {
+// Targets is what a firing transition of task, whose run ended status, records as its next:
+// its tasks, and its engine commands as the engine acts on them — continue drops out (a
+// failure stays unhandled), noop and fail stay (handled; failing the workflow), retry becomes
+// the task itself (it runs again). A retry with no when applies to a run that did not
+// complete, as Orquesta's does.
+func (w *Workflow) Targets(task string, tr Transition, status execution.Status) []string {
 	if w.dialect == DialectAttune {
-		return do
+		return tr.Do
 	}
-	out := make([]string, 0, len(do))
-	for _, n := range do {
+	out := make([]string, 0, len(tr.Do))
+	for _, n := range tr.Do {
 		switch n {
 		case CommandContinue:
 		case CommandRetry:
-			out = append(out, task)
+			if tr.when != nil || status != execution.Completed {
+				out = append(out, task)
+			}
 		default:
 			out = append(out, n)
 		}

@@ -73,10 +73,13 @@ func TestOrquestaGraphCommandsAndJoin(t *testing.T) {
 	}
 	var next []string
 	for _, tr := range c.Next {
-		next = append(next, w.Targets("c", tr.Do)...)
+		next = append(next, w.Targets("c", tr, execution.Failed)...)
 	}
 	if !reflect.DeepEqual(next, []string{"d", "fail", "c"}) {
 		t.Errorf("c's targets = %v, want d, fail, c (continue drops out, retry is c itself)", next)
+	}
+	if got := w.Targets("c", c.Next[3], execution.Completed); len(got) != 0 {
+		t.Errorf("retry with no when after a run that completed: %v, want nothing", got)
 	}
 	if !w.Fails(next) || !w.Command("noop") || w.Command("d") {
 		t.Error("fail, noop are commands; d is not")

@@ -398,7 +398,7 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 				published[k] = raw
 			}
 		}
-		next = append(next, d.f.def.Targets(t.Name, tr.Do)...)
+		next = append(next, d.f.def.Targets(t.Name, tr, status)...)
 	}
 	var pub json.RawMessage
 	if len(published) > 0 {
