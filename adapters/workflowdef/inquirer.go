@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 
 	"github.com/attune-go/attune/adapters/ruleeval"
 	"github.com/attune-go/attune/domain/inquiry"
@@ -59,6 +61,9 @@ func (a askInput) eval(s Scope) (any, error) {
 		return v, nil // the schema check of core.ask says what is wrong
 	}
 	out := maps.Clone(in)
+	if schema, ok := in["schema"].(map[string]any); ok {
+		out["schema"] = draft3Required(schema)
+	}
 	delete(out, "users")
 	if users, ok := in["users"].([]any); ok && len(users) > 0 {
 		out["tokens"] = users
@@ -99,4 +104,44 @@ func (w *Workflow) TaskResult(task string, v any) any {
 		return map[string]any{"response": v}
 	}
 	return v
+}
+
+// draft3Required rewrites StackStorm's `required: true` inside a property (JSON Schema draft
+// 3, which StackStorm's validator accepts and its examples write) into the object's required
+// list, which the JSON Schema core.ask checks answers with understands.
+func draft3Required(schema map[string]any) map[string]any {
+	props, ok := schema["properties"].(map[string]any)
+	if !ok {
+		return schema
+	}
+	out := maps.Clone(schema)
+	newProps := make(map[string]any, len(props))
+	var required []any
+	if list, ok := schema["required"].([]any); ok {
+		required = slices.Clone(list)
+	}
+	for name, p := range props {
+		pm, ok := p.(map[string]any)
+		if !ok {
+			newProps[name] = p
+			continue
+		}
+		flag, isBool := pm["required"].(bool)
+		if !isBool {
+			newProps[name] = draft3Required(pm)
+			continue
+		}
+		pm = maps.Clone(pm)
+		delete(pm, "required")
+		newProps[name] = draft3Required(pm)
+		if flag && !slices.Contains(required, any(name)) {
+			required = append(required, name)
+		}
+	}
+	out["properties"] = newProps
+	if len(required) > 0 {
+		slices.SortFunc(required, func(a, b any) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+		out["required"] = required
+	}
+	return out
 }

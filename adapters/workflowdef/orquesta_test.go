@@ -34,7 +34,8 @@ func TestOrquestaInputDefaultsAndOrderedVars(t *testing.T) {
 	if err := json.Unmarshal(raw, &ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"who": "ann", "greeting": "hello", "count": 5.0, "a": 1.0, "b": []any{1.0, 2.0}}
+	want := map[string]any{"who": "ann", "greeting": "hello", "count": 5.0, "a": 1.0, "b": []any{1.0, 2.0},
+		"st2": map[string]any{"action": "", "action_execution_id": "", "pack": "", "workflow_execution_id": ""}}
 	if !reflect.DeepEqual(ctx, want) {
 		t.Errorf("initial context = %v, want %v", ctx, want)
 	}
@@ -227,8 +228,8 @@ func TestOrquestaJinjaEvaluation(t *testing.T) {
 	    "read": {"action": "core.echo", "input": {"message": "{{ task('each').result[0] }}", "token": "{{ st2kv('system.tok', true) }}",
 	      "mixed": "x{{ st2kv('system.tok') }}"}}},
 	  "output": [{"seen": "{{ ctx().b }}"}]}`)
-	raw, err := w.Vars(Scope{Parameters: map[string]any{"n": 3}})
-	if err != nil || string(raw) != `{"greeting":"hello 3","n":3,"thrice":9,"twice":6}` {
+	raw, err := w.Vars(Scope{Parameters: map[string]any{"n": 3}, Execution: "01X", Action: "p.flow"})
+	if err != nil || string(raw) != `{"greeting":"hello 3","n":3,"st2":{"action":"p.flow","action_execution_id":"01X","pack":"p","workflow_execution_id":"01X"},"thrice":9,"twice":6}` {
 		t.Fatalf("initial context = %s, %v", raw, err)
 	}
 	var ctx map[string]any
@@ -310,5 +311,21 @@ func TestActionChainJinja(t *testing.T) {
 	out, err := w.Output(s)
 	if err != nil || !strings.Contains(string(out), `"published":{"dir":"/tmp/ann","said":"hi"}`) {
 		t.Errorf("chain result = %s, %v", out, err)
+	}
+}
+
+func TestCoreAskTakesStackStormsParameters(t *testing.T) {
+	t.Parallel()
+	w := mustOrquesta(t, `{"tasks": {"ask": {"action": "core.ask", "input": {
+	  "schema": {"type": "object", "properties": {"approved": {"type": "boolean", "required": true}, "why": {"type": "string", "required": false}}},
+	  "users": ["ann"], "roles": [], "route": "", "ttl": 2}}}}`)
+	ask, _ := w.Task("ask")
+	in, err := ask.Input(Scope{})
+	want := `{"schema":{"properties":{"approved":{"type":"boolean"},"why":{"type":"string"}},"required":["approved"],"type":"object"},"tokens":["ann"],"ttl":120}`
+	if err != nil || string(in) != want {
+		t.Errorf("core.ask input = %s, %v\nwant %s", in, err, want)
+	}
+	if got := w.TaskResult("ask", map[string]any{"approved": true}); !reflect.DeepEqual(got, map[string]any{"response": map[string]any{"approved": true}}) {
+		t.Errorf("core.ask's result reads as %v, want {response: answer}", got)
 	}
 }

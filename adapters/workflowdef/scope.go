@@ -20,6 +20,9 @@ type Scope struct {
 	Index      int
 	Status     execution.Status // of the task whose transitions are evaluated
 	Result     any              // its result
+	// Execution and Action are the workflow's own execution and action ref (Orquesta's
+	// ctx(st2)).
+	Execution, Action string
 	// KV is what the workflow reads of the key-value store, {"system": {…}, "pack": {…}}
 	// (Workflow.KVRefs, fetched by the engine); nil: every key is missing.
 	KV map[string]any

@@ -211,7 +211,12 @@ func (c *initialContext) kvRefs() []ruleeval.KVRef {
 }
 
 func (c *initialContext) eval(s Scope) (any, error) {
-	rolling := map[string]any{}
+	// StackStorm's runtime context, ctx(st2): which execution and action this is.
+	pack, _, _ := strings.Cut(s.Action, ".")
+	rolling := map[string]any{"st2": map[string]any{
+		"action_execution_id": s.Execution, "workflow_execution_id": s.Execution,
+		"action": s.Action, "pack": pack,
+	}}
 	for _, e := range c.input {
 		v, given := s.Parameters[e.name]
 		if !given && e.value != nil {

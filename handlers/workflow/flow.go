@@ -265,7 +265,7 @@ func (f *flow) scope() (workflowdef.Scope, error) {
 		}
 		vars[k] = v
 	}
-	return workflowdef.Scope{Parameters: f.params, Vars: vars, Results: maps.Clone(f.results)}, nil
+	return workflowdef.Scope{Parameters: f.params, Vars: vars, Results: maps.Clone(f.results), Execution: f.parent.ID(), Action: f.parent.Action()}, nil
 }
 
 // runOf finds the run of a child execution.

@@ -97,7 +97,7 @@ func (en *Engine) start(d *decision, from *origin) error {
 	if err != nil {
 		return err
 	}
-	vars, err := def.Vars(workflowdef.Scope{Parameters: params, KV: store.Vars})
+	vars, err := def.Vars(workflowdef.Scope{Parameters: params, KV: store.Vars, Execution: f.parent.ID(), Action: f.parent.Action()})
 	if err != nil {
 		return failf("%v", err)
 	}
