@@ -8,6 +8,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -385,6 +386,14 @@ func (t *Task) DelayIn(s Scope) (time.Duration, error) {
 	v, err := t.delay.eval(s)
 	if err != nil {
 		return 0, fmt.Errorf("render delay of task %s: %w", t.Name, err)
+	}
+	if v == nil {
+		return 0, nil // delay: <% ctx().delay %> with no delay given: none, as in Orquesta
+	}
+	if str, isString := v.(string); isString {
+		if n, err := strconv.ParseFloat(strings.TrimSpace(str), 64); err == nil {
+			v = n
+		}
 	}
 	f, ok := number(v)
 	if !ok || f < 0 || f > maxSeconds {
