@@ -48,9 +48,10 @@ type Task struct {
 	items expression // nil unless with-items
 	// Orquesta only: the names of `x, y in <% … %>` items, a delay that is an expression,
 	// and retry's when (absent: retry a run that did not complete).
-	itemKeys  []string
-	delay     expression
-	retryWhen expression
+	itemKeys    []string
+	delay       expression
+	retryWhen   expression
+	concurrency expression
 }
 
 // Retry is a task's retry clause: Count more attempts after a failure, Delay before the

@@ -63,6 +63,7 @@ func (w *Workflow) kvPlaces(inputs bool) []KVPlace {
 		}
 		add("tasks."+name+".with.items", t.items)
 		add("tasks."+name+".delay", t.delay)
+		add("tasks."+name+".with.concurrency", t.concurrency)
 		add("tasks."+name+".retry.when", t.retryWhen)
 		for i, tr := range t.Next {
 			add(fmt.Sprintf("tasks.%s.next[%d].when", name, i), tr.when)

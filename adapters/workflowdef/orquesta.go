@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -286,7 +287,11 @@ func (sc st2Compiler) task(name, at string, rt map[string]json.RawMessage) *Task
 		if kind(with) == "a mapping" {
 			m := c.mapping(with, at+".with", "a mapping of items, concurrency", orqWithKeys)
 			items = m["items"]
-			t.Concurrency = int(sc.literal(m["concurrency"], at+".with.concurrency", true))
+			if kind(m["concurrency"]) == "a string" {
+				t.concurrency = sc.raw(m["concurrency"], at+".with.concurrency").expression()
+			} else {
+				t.Concurrency = int(c.number(m["concurrency"], at+".with.concurrency", true))
+			}
 		}
 		src := c.str(items, at+".with.items")
 		m := orqItemsSyntax.FindStringSubmatch(src)
@@ -560,6 +565,31 @@ func (w *Workflow) FailedResult(s Scope, reasons []string) json.RawMessage {
 		return nil
 	}
 	return b
+}
+
+// ConcurrencyIn is how many items of the task run at once (0: all of them): its number, or
+// its expression rendered.
+func (t *Task) ConcurrencyIn(s Scope) (int, error) {
+	if t.concurrency == nil {
+		return t.Concurrency, nil
+	}
+	v, err := t.concurrency.eval(s)
+	if err != nil {
+		return 0, fmt.Errorf("render concurrency of task %s: %w", t.Name, err)
+	}
+	if v == nil {
+		return 0, nil
+	}
+	if str, isString := v.(string); isString {
+		if n, err := strconv.Atoi(strings.TrimSpace(str)); err == nil {
+			v = int64(n)
+		}
+	}
+	f, ok := number(v)
+	if !ok || f < 0 || f != math.Trunc(f) {
+		return 0, fmt.Errorf("concurrency of task %s: want a whole number, got %v", t.Name, v)
+	}
+	return int(f), nil
 }
 
 // Delayed reports whether the task's delay is an expression (DelayIn renders it).

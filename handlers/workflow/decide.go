@@ -148,8 +148,12 @@ func (d *decision) activate(name string, activation int) error {
 		return d.finish(t, activation, execution.Completed)
 	}
 	window := len(items)
-	if t.Concurrency > 0 {
-		window = min(window, t.Concurrency)
+	concurrency, err := d.concurrency(t)
+	if err != nil {
+		return err
+	}
+	if concurrency > 0 {
+		window = min(window, concurrency)
 	}
 	for i := range window {
 		if err := d.schedule(t, activation, &workflow.Item{Index: i, Count: len(items)}, items[i], 1, notBefore); err != nil {
@@ -157,6 +161,20 @@ func (d *decision) activate(name string, activation int) error {
 		}
 	}
 	return nil
+}
+
+// concurrency is how many items of t run at once (0: all): its number, or its expression
+// rendered now.
+func (d *decision) concurrency(t *workflowdef.Task) (int, error) {
+	s, err := d.scope()
+	if err != nil {
+		return 0, err
+	}
+	n, err := t.ConcurrencyIn(s)
+	if err != nil {
+		return 0, failf("%v", err)
+	}
+	return n, nil
 }
 
 func (d *decision) items(t *workflowdef.Task) ([]any, error) {
@@ -286,8 +304,12 @@ func (d *decision) moreItems(t *workflowdef.Task, activation, count int) error {
 	for _, r := range runs {
 		seen[r.Item.Index] = true
 	}
+	concurrency, err := d.concurrency(t)
+	if err != nil {
+		return err
+	}
 	var items []any
-	for next := 0; next < count && (t.Concurrency == 0 || inFlight < t.Concurrency); next++ {
+	for next := 0; next < count && (concurrency == 0 || inFlight < concurrency); next++ {
 		if seen[next] {
 			continue
 		}
