@@ -84,10 +84,10 @@ func ParseActionChain(raw json.RawMessage) (*Workflow, error) {
 				c.bad(at+".params", "want a mapping of parameter: value, got %s", kind(p))
 			} else {
 				t.input = sc.raw(p, at+".params").expression()
-				if t.Action == inquiry.AskAction {
-					t.input = askInput{inner: t.input}
-				}
 			}
+		}
+		if t.Action == inquiry.AskAction {
+			t.input = asking(t.input, sc.env)
 		}
 		var publish expression
 		if p := m["publish"]; !absent(p) {

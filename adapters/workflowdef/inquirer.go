@@ -44,6 +44,14 @@ type parametersValue struct{ noKV }
 
 func (parametersValue) eval(s Scope) (any, error) { return orEmpty(s.Parameters), nil }
 
+// asking wraps the input of a task running core.ask (none: no parameters) in askInput.
+func asking(input expression, env func(Scope) st2Env) expression {
+	if input == nil {
+		input = &st2Value{kind: mapValue, env: env}
+	}
+	return askInput{inner: input}
+}
+
 // askInput translates StackStorm's core.ask parameters into Attune's: users are the names of
 // the tokens that may answer, ttl is in minutes. An empty list of roles or users means no
 // restriction in both.
@@ -63,6 +71,8 @@ func (a askInput) eval(s Scope) (any, error) {
 	out := maps.Clone(in)
 	if schema, ok := in["schema"].(map[string]any); ok {
 		out["schema"] = draft3Required(schema)
+	} else if _, given := in["schema"]; !given {
+		out["schema"] = stackStormAskSchema()
 	}
 	delete(out, "users")
 	if users, ok := in["users"].([]any); ok && len(users) > 0 {
@@ -144,4 +154,16 @@ func draft3Required(schema map[string]any) map[string]any {
 		out["required"] = required
 	}
 	return out
+}
+
+// stackStormAskSchema is StackStorm's core.ask schema when none is given: may the workflow
+// continue?
+func stackStormAskSchema() map[string]any {
+	return map[string]any{
+		"type":     "object",
+		"required": []any{"continue"},
+		"properties": map[string]any{
+			"continue": map[string]any{"type": "boolean", "description": "Would you like to continue the workflow?"},
+		},
+	}
 }

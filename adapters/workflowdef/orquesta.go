@@ -266,8 +266,8 @@ func (sc st2Compiler) task(name, at string, rt map[string]json.RawMessage) *Task
 			c.bad(at+".input", "a task without an action takes no input")
 		}
 	}
-	if action == inquiry.AskAction && t.input != nil {
-		t.input = askInput{inner: t.input}
+	if action == inquiry.AskAction {
+		t.input = asking(t.input, sc.env)
 	}
 	t.delay = sc.seconds(rt["delay"], at+".delay", &t.Delay)
 	if r := rt["retry"]; !absent(r) {

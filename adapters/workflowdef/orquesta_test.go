@@ -332,3 +332,15 @@ func TestCoreAskTakesStackStormsParameters(t *testing.T) {
 		t.Errorf("core.ask's result reads as %v, want {response: answer}", got)
 	}
 }
+
+func TestCoreAskWithoutASchemaAsksStackStormsQuestion(t *testing.T) {
+	t.Parallel()
+	w := mustOrquesta(t, `{"tasks": {"ask": {"action": "core.ask", "input": {"route": "ops"}, "next": [{"do": "bare"}]}, "bare": {"action": "core.ask"}}}`)
+	for _, name := range []string{"ask", "bare"} {
+		ask, _ := w.Task(name)
+		in, err := ask.Input(Scope{})
+		if err != nil || !strings.Contains(string(in), `"required":["continue"]`) {
+			t.Errorf("%s: core.ask input = %s, %v; want StackStorm's continue question", name, in, err)
+		}
+	}
+}
