@@ -1,7 +1,6 @@
 package packloader_test
 
 import (
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -174,15 +173,7 @@ func TestStackStormPackProblemsNameFileLineAndField(t *testing.T) {
 			fsys := st2Files("p", tc.files)
 			delete(fsys, "p/actions/greet.yaml")
 			_, err := packloader.Load(fsys, "p", nil)
-			var got []string
-			var joined interface{ Unwrap() []error }
-			if errors.As(err, &joined) {
-				for _, e := range joined.Unwrap() {
-					got = append(got, e.Error())
-				}
-			} else if err != nil {
-				got = []string{err.Error()}
-			}
+			got := problems(err)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
 			}

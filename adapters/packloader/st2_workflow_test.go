@@ -22,6 +22,7 @@ func st2WorkflowPack(files map[string]string) fstest.MapFS {
 	return fsys
 }
 
+// problems lists the messages a Load error joins.
 func problems(err error) []string {
 	var out []string
 	var joined interface{ Unwrap() []error }

@@ -390,11 +390,21 @@ func ParseNative(raw json.RawMessage) (*Workflow, error) {
 		joins[name] = rt["join"]
 		w.tasks[name] = t
 	}
+	w.link(c, joins, inbound)
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	return w, nil
+}
+
+// link resolves each task's join against the tasks leading to it (inbound), finds the start
+// tasks (those no transition leads to) and checks that a path reaches every task.
+func (w *Workflow) link(c *shapes, joins map[string]json.RawMessage, inbound map[string]map[string]bool) {
 	for _, name := range slices.Sorted(maps.Keys(w.tasks)) {
 		t := w.tasks[name]
 		join, err := parseJoin(joins[name], len(inbound[name]))
 		if err != nil {
-			bad("tasks."+name+".join", "%v", err)
+			c.bad("tasks."+name+".join", "%v", err)
 		}
 		t.Join = join
 		if len(inbound[name]) == 0 {
@@ -402,15 +412,11 @@ func ParseNative(raw json.RawMessage) (*Workflow, error) {
 		}
 	}
 	if len(w.tasks) > 0 && len(w.start) == 0 {
-		bad("tasks", "no start task (every task has an inbound transition)")
+		c.bad("tasks", "no start task (every task has an inbound transition)")
 	}
 	for _, name := range w.unreachable() {
-		bad("tasks."+name, "no path from a start task reaches it")
+		c.bad("tasks."+name, "no path from a start task reaches it")
 	}
-	if len(c.errs) > 0 {
-		return nil, errors.Join(c.errs...)
-	}
-	return w, nil
 }
 
 // targets accepts do as a list of task names or one name.

@@ -165,23 +165,7 @@ func ParseOrquesta(raw json.RawMessage) (*Workflow, error) {
 		joins[name] = rt["join"]
 		w.tasks[name] = t
 	}
-	for _, name := range slices.Sorted(maps.Keys(w.tasks)) {
-		t := w.tasks[name]
-		j, err := parseJoin(joins[name], len(inbound[name]))
-		if err != nil {
-			c.bad("tasks."+name+".join", "%v", err)
-		}
-		t.Join = j
-		if len(inbound[name]) == 0 {
-			w.start = append(w.start, name)
-		}
-	}
-	if len(w.tasks) > 0 && len(w.start) == 0 {
-		c.bad("tasks", "no start task (every task has an inbound transition)")
-	}
-	for _, name := range w.unreachable() {
-		c.bad("tasks."+name, "no path from a start task reaches it")
-	}
+	w.link(c, joins, inbound)
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
@@ -395,11 +379,6 @@ func (t *Task) DelayIn(s Scope) (time.Duration, error) {
 	if v == nil {
 		return 0, nil // delay: <% ctx().delay %> with no delay given: none, as in Orquesta
 	}
-	if str, isString := v.(string); isString {
-		if n, err := strconv.ParseFloat(strings.TrimSpace(str), 64); err == nil {
-			v = n
-		}
-	}
 	f, ok := number(v)
 	if !ok || f < 0 || f > maxSeconds {
 		return 0, fmt.Errorf("delay of task %s: want a number of seconds from 0 to %d, got %v", t.Name, maxSeconds, v)
@@ -425,8 +404,13 @@ func (t *Task) Retries(s Scope, status execution.Status, result any) (bool, erro
 	return b, nil
 }
 
+// number reads a rendered number: an integer, a float, or text holding one (an expression
+// rendered inside a larger string).
 func number(v any) (float64, bool) {
 	switch n := v.(type) {
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+		return f, err == nil
 	case float64:
 		return n, true
 	case int64:
@@ -579,11 +563,6 @@ func (t *Task) ConcurrencyIn(s Scope) (int, error) {
 	}
 	if v == nil {
 		return 0, nil
-	}
-	if str, isString := v.(string); isString {
-		if n, err := strconv.Atoi(strings.TrimSpace(str)); err == nil {
-			v = int64(n)
-		}
 	}
 	f, ok := number(v)
 	if !ok || f < 0 || f != math.Trunc(f) {
