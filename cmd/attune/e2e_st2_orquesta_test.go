@@ -67,7 +67,7 @@ func TestE2EStackStormOrquesta(t *testing.T) {
 		"sequential":       {execution.Completed, `{"output":{"loud":"HELLO, ANN","said":"Hello, ann"}}`},
 		"parallel_join":    {execution.Completed, `{"output":{"both":"left and right"}}`},
 		"branching":        {execution.Completed, `{"output":{"path":"went right"}}`},
-		"with_items":       {execution.Completed, `{"output":{"count":3,"greetings":["hi ann","hi bob","hi cy"]}}`},
+		"with_items":       {execution.Completed, `{"output":{"count":3,"greetings":["hi ann","hi bob","hi cy"],"pairs":["ann=1","bob=2","cy=3"]}}`},
 		"retry":            {execution.Completed, `{"output":{"outcome":"recovered\n"}}`},
 		"fail_command":     {execution.Failed, `{"reason":"disk 95% full"}`},
 		"noop_command":     {execution.Completed, `{"output":{"code":4}}`},
@@ -106,8 +106,8 @@ func TestE2EStackStormOrquesta(t *testing.T) {
 	if got := tasks(ids["branching"]); got["go_left"] != 0 || got["go_right"] != 1 {
 		t.Errorf("branching ran %v, want go_right only", got)
 	}
-	if got := tasks(ids["with_items"]); got["greet"] != 3 {
-		t.Errorf("with_items ran %v, want greet 3 times", got)
+	if got := tasks(ids["with_items"]); got["greet"] != 3 || got["pair"] != 3 {
+		t.Errorf("with_items ran %v, want greet and pair 3 times each", got)
 	}
 	if got := tasks(ids["retry"]); got["flaky"] != 2 {
 		t.Errorf("retry ran %v, want flaky twice", got)
