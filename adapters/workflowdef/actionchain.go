@@ -204,5 +204,5 @@ func chainEnv(s Scope) st2Env {
 	vars["st2kv"] = kvOrEmpty(s.KV)
 	// st2kv is a name here, as in action parameters ({{ st2kv.system.x }}); in Orquesta it is a
 	// function (st2kv('system.x')).
-	return st2Env{Vars: vars, Root: vars}
+	return st2Env{Vars: vars, Root: vars, Funcs: map[string]st2Func{"decrypt_kv": decryptKV}}
 }

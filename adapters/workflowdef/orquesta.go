@@ -470,9 +470,20 @@ func orquestaEnv(s Scope) st2Env {
 			if !ok {
 				return nil, fmt.Errorf("task %q has not run yet", name)
 			}
-			return map[string]any{"task_name": name, "result": r}, nil
+			return map[string]any{"task_name": name, "result": r, "status": orquestaStatus(s.Statuses[name])}, nil
 		},
-		"result": func(context.Context, ...any) (any, error) { return s.Result, nil },
+		"task_status": func(_ context.Context, args ...any) (any, error) {
+			if len(args) == 0 {
+				return orquestaStatus(s.Status), nil
+			}
+			st, ok := s.Statuses[fmt.Sprint(args[0])]
+			if !ok {
+				return nil, nil // not run yet: Orquesta says null too
+			}
+			return orquestaStatus(st), nil
+		},
+		"decrypt_kv": decryptKV,
+		"result":     func(context.Context, ...any) (any, error) { return s.Result, nil },
 		"item": func(_ context.Context, args ...any) (any, error) {
 			if len(args) == 0 {
 				return s.Item, nil
@@ -625,4 +636,26 @@ func (t truthy) eval(s Scope) (any, error) {
 		return f != 0, nil
 	}
 	return true, nil
+}
+
+// orquestaStatus names a task's ending as Orquesta does.
+func orquestaStatus(s execution.Status) string {
+	switch s {
+	case execution.Completed:
+		return "succeeded"
+	case execution.Timeout:
+		return "failed" // a timed-out action fails its Orquesta task
+	case execution.Cancelled:
+		return "canceled"
+	}
+	return string(s)
+}
+
+// decryptKV is StackStorm's decrypt_kv: the engine has opened a secret key it fetched
+// already (kvscope), so the value passes as it is.
+func decryptKV(_ context.Context, args ...any) (any, error) {
+	if len(args) == 0 {
+		return nil, errors.New("decrypt_kv: want a value")
+	}
+	return args[0], nil
 }

@@ -344,3 +344,14 @@ func TestCoreAskWithoutASchemaAsksStackStormsQuestion(t *testing.T) {
 		}
 	}
 }
+
+func TestOrquestaTaskStatus(t *testing.T) {
+	t.Parallel()
+	w := mustOrquesta(t, `{"tasks": {"a": {"action": "core.noop", "next": [{"do": "b"}]},
+	  "b": {"action": "core.echo", "input": {"message": "{{ task_status('a') }} {{ task('a').status }} {{ task_status('b') }}"}}}}`)
+	b, _ := w.Task("b")
+	in, err := b.Input(Scope{Results: map[string]any{"a": nil}, Statuses: map[string]execution.Status{"a": execution.Timeout}})
+	if err != nil || string(in) != `{"message":"failed failed "}` {
+		t.Errorf("input = %s, %v", in, err)
+	}
+}

@@ -15,7 +15,8 @@ import (
 type Scope struct {
 	Parameters map[string]any
 	Vars       map[string]any
-	Results    map[string]any // task name → its result
+	Results    map[string]any              // task name → its result
+	Statuses   map[string]execution.Status // task name → how it ended (Orquesta's task_status)
 	Item       any
 	Index      int
 	Status     execution.Status // of the task whose transitions are evaluated

@@ -395,6 +395,7 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 	result = d.f.def.TaskResult(t.Name, result)
 	s.Status, s.Result = status, result
 	s.Results[t.Name] = result
+	s.Statuses[t.Name] = status
 	published := map[string]json.RawMessage{}
 	var next []string
 	for i, tr := range t.Next {
