@@ -89,3 +89,16 @@ func TestStackStormWorkflowProblemsAreLocated(t *testing.T) {
 		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
+
+func TestStackStormWorkflowExpressionsAreCheckedAtLoad(t *testing.T) {
+	t.Parallel()
+	_, err := packloader.Load(st2WorkflowPack(map[string]string{
+		"actions/flow.yaml": "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\n",
+		"actions/workflows/flow.yaml": "version: 1.0\ntasks:\n  a:\n    action: core.echo\n    input:\n" +
+			"      message: \"{{ ctx().x | no_such_filter }}\"\n",
+	}), "p", nil)
+	got := problems(err)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "p/actions/workflows/flow.yaml:6: tasks.a.input.message: ") || !strings.Contains(got[0], "no_such_filter") {
+		t.Errorf("got %q, want the unknown filter refused at its line", got)
+	}
+}
