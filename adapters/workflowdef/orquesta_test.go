@@ -351,7 +351,7 @@ func TestOrquestaTaskStatus(t *testing.T) {
 	  "b": {"action": "core.echo", "input": {"message": "{{ task_status('a') }} {{ task('a').status }} {{ task_status('b') }}"}}}}`)
 	b, _ := w.Task("b")
 	in, err := b.Input(Scope{Results: map[string]any{"a": nil}, Statuses: map[string]execution.Status{"a": execution.Timeout}})
-	if err != nil || string(in) != `{"message":"failed failed "}` {
+	if err != nil || string(in) != `{"message":"failed failed None"}` {
 		t.Errorf("input = %s, %v", in, err)
 	}
 }
