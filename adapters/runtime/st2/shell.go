@@ -54,23 +54,37 @@ func (r *runners) shellScript(ctx context.Context, req runtime.Request) runtime.
 	if failed != nil {
 		return *failed
 	}
-	for _, name := range req.Secrets {
-		if _, isAction := c.action[name]; isAction {
-			return runtime.Failed("%s: parameter %s is secret, and a local-shell-script would put it on its command line", req.Action, name)
-		}
+	if o := c.noSecretArgs(req); o != nil {
+		return *o
 	}
 	if req.EntryPoint == "" {
 		return runtime.Failed("%s: no entry point", req.Action)
 	}
-	kwargOp := "--"
-	if op, ok := c.runner["kwarg_op"].(string); ok {
-		kwargOp = op
-	}
 	return r.shell(ctx, req, c, process.Command{
 		Path: req.EntryPoint,
-		Args: scriptArgs(c.action, req.Params, kwargOp),
+		Args: scriptArgs(c.action, req.Params, c.kwargOp()),
 		Dir:  cmp.Or(c.str("cwd"), filepath.Dir(req.EntryPoint)),
 	})
+}
+
+// noSecretArgs fails a script run that would put a secret parameter on its command line (the
+// loader refuses such an action; this holds for one registered before it did).
+func (c *call) noSecretArgs(req runtime.Request) *runtime.Outcome {
+	for _, name := range req.Secrets {
+		if _, isAction := c.action[name]; isAction {
+			o := runtime.Failed("%s: parameter %s is secret, and a %s would put it on its command line", req.Action, name, req.RunnerType)
+			return &o
+		}
+	}
+	return nil
+}
+
+// kwargOp is the kwarg_op runner parameter: what goes before a named argument.
+func (c *call) kwargOp() string {
+	if op, ok := c.runner["kwarg_op"].(string); ok {
+		return op
+	}
+	return "--"
 }
 
 // shell runs cmd with the runner parameters common to both local runners and shapes the
