@@ -343,10 +343,10 @@ func (c *Client) Run(ctx context.Context, command string, stdin io.Reader, stdou
 		select {
 		case <-done:
 		case <-t.C:
+			_ = s.Close()
+			<-done // the output is all written before the caller reads it
 		}
 		t.Stop()
-		_ = s.Close()
-		<-done // the output is all written before the caller reads it
 		return -1, context.Cause(ctx)
 	}
 	var exit *ssh.ExitError
