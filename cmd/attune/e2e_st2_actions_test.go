@@ -66,6 +66,10 @@ func TestE2EStackStormActionsRunAsStackStormRunsThem(t *testing.T) {
 	if x := run("st2_actions.kv_cmd"); result(x)["stdout"] != "maintenance tonight" {
 		t.Errorf("kv_cmd: %s %s (%s)", x.Status, x.Result, x.Reason)
 	}
+	// ... and the pack's config (config.schema.yaml's defaults).
+	if x := run("st2_actions.where_cmd"); result(x)["stdout"] != "region=eu-west" {
+		t.Errorf("where_cmd: %s %s (%s)", x.Status, x.Result, x.Reason)
+	}
 	// A failing command: the result still says what it printed and how it ended.
 	if x := run("st2_actions.json_cmd", "code=3"); x.Status != execution.Failed || result(x)["return_code"] != 3.0 || result(x)["stderr"] != "oops" {
 		t.Errorf("json_cmd code=3: %s %s", x.Status, x.Result)
@@ -80,7 +84,8 @@ func TestE2EStackStormActionsRunAsStackStormRunsThem(t *testing.T) {
 	}
 	x := run("st2_actions.remember", "word=coffee")
 	inner, _ := result(x)["result"].(map[string]any)
-	if x.Status != execution.Completed || inner["previous"] != "tea" || inner["shout"] != "COFFEE!" || result(x)["stdout"] != "stored coffee\n" {
+	if x.Status != execution.Completed || inner["previous"] != "tea" || inner["shout"] != "COFFEE!" || result(x)["stdout"] != "stored coffee\n" ||
+		inner["unset_is_none"] != true || inner["config"].(map[string]any)["region"] != "eu-west" {
 		t.Errorf("remember coffee: %s %s", x.Status, x.Result)
 	}
 	if x := run("st2_actions.remember", "word=x", "fail=true"); x.Status != execution.Failed {
