@@ -204,7 +204,7 @@ func TestJinjaCompileRefuses(t *testing.T) {
 
 func TestJinjaNamesAndFunctions(t *testing.T) {
 	t.Parallel()
-	tpl, err := st2expr.Compile(`{% for t in trigger.body.tags %}{{ t ~ message }}{% endfor %}{{ ctx('x') | to_json_string }}{% set y = st2kv.system.k %}{{ y }}{{ task('a').result }}`)
+	tpl, err := st2expr.Compile(`{% for t in trigger.body.tags %}{{ t ~ message }}{% endfor %}{{ ctx('x') | to_json_string }}{% set y = st2kv.system.k %}{{ y }}{{ task('a').result }}{% with w = 1 %}{{ w }}{% endwith %}`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,6 +116,9 @@ func (c *jinjaCheck) walk(v reflect.Value, field string) {
 	case reflect.Map:
 		iter := v.MapRange()
 		for iter.Next() {
+			if field == "pairs" && iter.Key().Kind() == reflect.String { // {% with name = … %}
+				c.bound[iter.Key().String()] = true
+			}
 			val := reflect.New(v.Type().Elem()).Elem()
 			val.Set(iter.Value())
 			c.walk(val, field)
