@@ -100,7 +100,30 @@ func jinjaFilters() map[string]exec.FilterFunction {
 	for name, b := range st2Functions {
 		out[name] = b.jinjaFilter(name)
 	}
+	out["reverse"] = boundedFilter("reverse", reverseFilter)
 	return out
+}
+
+// reverseFilter is Jinja's reverse: gonja v2.9.1's sorts a list in reverse instead of
+// reversing it.
+func reverseFilter(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	if len(params.Args) > 0 || len(params.KwArgs) > 0 {
+		return exec.AsValue(errors.New("reverse takes no arguments"))
+	}
+	switch v := goValue(in).(type) {
+	case string:
+		r := []rune(v)
+		slices.Reverse(r)
+		return exec.AsValue(string(r))
+	case []any:
+		out := slices.Clone(v)
+		slices.Reverse(out)
+		return exec.AsValue(out)
+	}
+	return exec.AsValue(fmt.Errorf("reverse: %s is not a string or a list", in.String()))
 }
 
 // sizingArgs are the filters whose integer arguments set the size of what they build.

@@ -104,6 +104,8 @@ func TestJinjaRender(t *testing.T) {
 		{`{{ 42 | string }}`, "42"},
 		{`{{ trigger.body.x | replace('full', 'ok') }}`, "disk ok"},
 		{`{{ [3, 1, 2] | sort }}`, []any{int64(1), int64(2), int64(3)}},
+		{`{{ ['c', 'a', 'b'] | reverse }}`, []any{"b", "a", "c"}},
+		{`{{ 'abc' | reverse }}`, "cba"},
 		{`{{ [1, 2, 3] | sum }}`, int64(6)},
 		{`{{ ' x ' | trim }}`, "x"},
 		{`{{ trigger.body.tags | first }}`, "a"},
