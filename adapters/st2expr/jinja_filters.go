@@ -49,7 +49,7 @@ const textFilterName = "$text"
 
 func textFilter(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
 	if !in.IsError() && in.IsNil() {
-		return exec.AsValue("None")
+		return exec.AsValue(jinjaText(in))
 	}
 	return in
 }
@@ -347,12 +347,21 @@ func growFilter(e *exec.Evaluator, left *exec.Value, params *exec.VarArgs) *exec
 			return exec.AsValue(left.String() + right.String())
 		}
 		return exec.AsValue(left.Integer() + right.Integer())
-	default: // "~"
-		if err := checkString(len(left.String()) + len(right.String())); err != nil {
+	default: // "~", which writes None as Python does
+		l, r := jinjaText(left), jinjaText(right)
+		if err := checkString(len(l) + len(r)); err != nil {
 			return fail(err)
 		}
-		return exec.AsValue(left.String() + right.String())
+		return exec.AsValue(l + r)
 	}
+}
+
+// jinjaText is a value as Jinja writes it into text: None as "None", the rest as gonja does.
+func jinjaText(v *exec.Value) string {
+	if v.IsNil() {
+		return "None"
+	}
+	return v.String()
 }
 
 // jinjaMethods are the Python methods a template may call on values: every string method

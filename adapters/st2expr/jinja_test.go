@@ -109,7 +109,7 @@ func TestJinjaRender(t *testing.T) {
 		{`{{ [1, 2, 3] | sum }}`, int64(6)},
 		{`{{ ' x ' | trim }}`, "x"},
 		{`{{ trigger.body.tags | first }}`, "a"},
-		{`{{ 'a' ~ 'b' ~ 1 }}`, "ab1"},
+		{`{{ 'a' ~ 'b' ~ 1 ~ None }}`, "ab1None"},
 		{`{{ 'ab' * 2 }}`, "abab"},
 		{`{{ [1] + [2] }}`, []any{int64(1), int64(2)}},
 		{`{{ ctx().obj.get('k') }}`, "v"},
