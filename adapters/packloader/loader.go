@@ -129,6 +129,7 @@ func load(fsys fs.FS, dir string, others Resolver, isCore bool, limits Limits) (
 		return pack.PackRegistered{}, err
 	}
 	l.p.Digest = digest
+	l.p.Warnings = l.warns
 	byRef := func(a, b string) int { return cmp.Compare(a, b) }
 	slices.SortFunc(l.p.Actions, func(a, b pack.Action) int { return byRef(a.Ref, b.Ref) })
 	slices.SortFunc(l.p.Triggers, func(a, b pack.Trigger) int { return byRef(a.Ref, b.Ref) })

@@ -199,7 +199,7 @@ func TestStackStormPackProblemsNameFileLineAndField(t *testing.T) {
 		{"orquesta before the workflow loader", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/w.yaml": "name: w\nrunner_type: orquesta\nentry_point: workflows/w.yaml\n"},
 			[]string{`p/actions/w.yaml:2: runner_type: orquesta workflows are not yet supported`}},
 		{"runner parameter's type changed", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: local-shell-cmd\nparameters:\n  timeout: {type: string}\n"},
-			[]string{`p/actions/a.yaml:4: parameters.timeout.type: timeout is a parameter of the local-shell-cmd runner, of type integer: an action may override only its default, description, enum, immutable, required`}},
+			[]string{`p/actions/a.yaml:4: parameters.timeout.type: timeout is a parameter of the local-shell-cmd runner, of type integer: an action may refine it but not change its type`}},
 		{"secret on a script's command line", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: local-shell-script\nentry_point: a.sh\nparameters:\n  token:\n    type: string\n    secret: true\n", "actions/a.sh": "#!/bin/sh\n"},
 			[]string{`p/actions/a.yaml:7: parameters.token.secret: a local-shell-script gets its parameters on its command line (--token=…), which every process on the host can read: a secret cannot be one of them; make the action a python-script (parameters on a pipe), or have the script read the secret from the key-value store`}},
 		{"two parameters at one position", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: noop\nparameters:\n  x: {position: 0}\n  y: {position: 0}\n"},
