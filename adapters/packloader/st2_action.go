@@ -60,6 +60,9 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 		if n := o.get("entry_point"); n != nil && n.Value != "" {
 			l.warn("%s:%d: entry_point: not used: a %s action has no entry point", f.file, n.Line, runner)
 		}
+		if runner == pack.RunnerInquirer {
+			l.st2Inquirer(&a) // st2_workflow.go
+		}
 	case runner == pack.RunnerLocalShellCmd || runner == pack.RunnerHTTPRequest:
 		// Their entry point, when a pack writes one, is unused by StackStorm too: these
 		// runners run their parameters (cmd, url).
