@@ -79,6 +79,12 @@ func samples() []event.Event {
 					Action: "examples.shout", Parameters: raw(`{"message":"{{ event.payload.msg }}"}`),
 				},
 				{
+					Ref: "examples.on_hook", Name: "on_hook", Enabled: true, Dialect: pack.DialectStackStorm,
+					Trigger: "core.st2.webhook", TriggerParams: raw(`{"url":"hook"}`),
+					Criteria: map[string]pack.Criterion{"payload.body.n#2": {Type: "lessthan", Pattern: raw(`3`)}},
+					Action:   "examples.shout", Parameters: raw(`{"message":"{{ trigger.body.msg }}"}`),
+				},
+				{
 					Ref: "examples.on_many", Name: "on_many", Enabled: false, Trigger: "examples.ping",
 					Expression: "{{ event.payload.count > 3 }}", Action: "core.echo", File: "rules/on_many.yaml",
 				},
@@ -108,7 +114,7 @@ func samples() []event.Event {
 		rule.RuleDisabled{Rule: "examples.on_error_ping", Reason: "maintenance"},
 		trigger.EventFired{
 			EventID: id(1), Trigger: "core.intervaltimer", Payload: raw(`{"executed_at":"2026-03-01T12:00:00Z"}`),
-			Source: trigger.Timer, Rule: "core.every_two_seconds", Sensor: "core.timers", OccurredAt: sampleTime,
+			Source: trigger.Timer, Rule: "core.every_two_seconds", Sensor: "core.timers", OccurredAt: sampleTime, URL: "hook",
 		},
 		enforcement.EnforcementCreated{
 			EnforcementID: id(2), Rule: "examples.on_error_ping", Trigger: "examples.ping", EventID: id(1),

@@ -68,6 +68,10 @@ func (l *loader) readAction(f fileProblems, root *yaml.Node) {
 }
 
 func (l *loader) readTrigger(f fileProblems, root *yaml.Node) {
+	if l.st2 {
+		l.readSt2Trigger(f, root)
+		return
+	}
 	o := f.object(root, "", "name", "description", "type", "payload_schema", "parameters_schema", "rate_limit", "allow_from")
 	var t pack.Trigger
 	t.Name, t.Ref = l.name(f, o, pack.KindTrigger)

@@ -219,6 +219,22 @@ type Rule struct {
 	// File is the rule's file in its pack (rules/on_ping.yaml), named by the reasons of the
 	// enforcements it cannot render.
 	File string `json:"file,omitempty"`
+	// Dialect is the language of the rule's templates: "" for Attune's ({{ expr }} over
+	// event, config, kv), DialectStackStorm for StackStorm's (Jinja over trigger and st2kv,
+	// criteria keys that may end in a #tag, rendered values cast to the action's types).
+	Dialect string `json:"dialect,omitempty"`
+}
+
+// HookURL is the url a rule listens on when its trigger is StackStorm's webhook
+// (trigger_params {url: NAME}); "" for any other rule.
+func HookURL(r Rule) string {
+	var p struct {
+		URL string `json:"url"`
+	}
+	if len(r.TriggerParams) == 0 || json.Unmarshal(r.TriggerParams, &p) != nil {
+		return ""
+	}
+	return p.URL
 }
 
 // Policy applies flow control to one action: policies/<name>.yaml. Exactly the spec matching

@@ -6,6 +6,7 @@ import (
 	"github.com/attune-go/attune/adapters/runtime/contain"
 	"github.com/attune-go/attune/adapters/runtime/packenv"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,5 +180,16 @@ func (s *Server) webhooks() *webhook.Handler {
 		Secrets:  webhook.EnvSecrets(nil),
 		Keys:     s.keys,
 		Logger:   s.log,
+		Hooks:    s.st2Hooks,
 	})
+}
+
+// st2Hooks finds the enabled StackStorm rules on a webhook url: the url is served while one
+// listens, with core.st2.webhook's gate.
+func (s *Server) st2Hooks(_ context.Context, url string) (pack.Trigger, bool, error) {
+	t, ok := s.registry.Trigger(webhook.St2Trigger)
+	if !ok || !slices.ContainsFunc(s.registry.EnabledRulesFor(webhook.St2Trigger), func(r pack.Rule) bool { return pack.HookURL(r) == url }) {
+		return pack.Trigger{}, false, nil
+	}
+	return t, true, nil
 }
