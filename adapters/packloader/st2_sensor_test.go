@@ -133,6 +133,9 @@ mounts:
   type: array
   items: {type: string}
   default: ["/"]
+api_url:
+  type: string
+  default: "{{ st2kv.system.api_url }}"
 `)})
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +143,9 @@ mounts:
 	want := `{"mounts":["/"],"server":{"host":"localhost","port":8080},"threshold":1024}`
 	if string(p.Config) != want {
 		t.Fatalf("config %s, want %s", p.Config, want)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "mon/config.schema.yaml:23: api_url.default: the default {{ st2kv.system.api_url }} is a template") {
+		t.Fatalf("warnings %q, want one naming the template default", p.Warnings)
 	}
 }
 
