@@ -1,6 +1,9 @@
 package packloader
 
 import (
+	"maps"
+	"slices"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/attune-go/attune/domain/pack"
@@ -21,16 +24,20 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 	a.Disabled = !o.boolean("enabled", true)
 	l.st2Identity(f, o, "action", a.Ref)
 	a.Tags = f.st2Tags(o)
+	if n := o.get("id"); n != nil {
+		f.at(n, "id", "StackStorm's database sets it; remove it")
+	}
+	// Neither changes what the action does, and a pack that has them still runs as its
+	// author meant: they load, and the user is told they do nothing here.
 	for key, why := range map[string]string{
-		"id":            "StackStorm's database sets it; remove it",
-		"notify":        "notifications are not supported yet",
-		"output_schema": "output_schema is not supported yet",
+		"notify":        "notifications are not sent: Attune has no StackStorm notifier (follow executions with `attune tail` instead)",
+		"output_schema": "the result is not checked against output_schema",
 	} {
 		if n := o.get(key); n != nil {
-			f.at(n, key, "%s", why)
+			l.warn("%s:%d: %s: %s", f.file, n.Line, key, why)
 		}
 	}
-	a.Parameters = f.st2Params(o.get("parameters"), "parameters")
+	a.Parameters = f.st2ActionParams(o.get("parameters"), "parameters")
 	rt := o.needStr("runner_type")
 	if rt == "" {
 		return
@@ -41,6 +48,7 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 		return
 	}
 	a.RunnerType = runner
+	a.Parameters = f.withRunnerParams(o.get("parameters"), runner, a.Parameters)
 	switch {
 	case runner.IsWorkflow():
 		// orquesta and action-chain definitions are the workflow loader's (st2_workflow.go).
@@ -49,17 +57,20 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 		}
 	case runner == pack.RunnerInquirer || runner == pack.RunnerNoop:
 		if n := o.get("entry_point"); n != nil && n.Value != "" {
-			f.at(n, "entry_point", "a %s action has no entry point", runner)
+			l.warn("%s:%d: entry_point: not used: a %s action has no entry point", f.file, n.Line, runner)
 		}
 	case runner == pack.RunnerLocalShellCmd || runner == pack.RunnerHTTPRequest:
 		// Their entry point, when a pack writes one, is unused by StackStorm too: these
 		// runners run their parameters (cmd, url).
 		if n := o.get("entry_point"); n != nil && n.Value != "" {
-			f.at(n, "entry_point", "a %s action runs its parameters, not a file: remove entry_point", runner)
+			l.warn("%s:%d: entry_point: not used: a %s action runs its parameters, not a file", f.file, n.Line, runner)
 		}
 	default:
 		if ep, data, ok := l.entryPoint(f, o, "actions"); ok {
 			a.EntryPoint, a.EntryPointSHA256 = ep, digestOf(data)
+		}
+		if runner == pack.RunnerLocalShellScript {
+			f.noSecretOnCommandLine(o.get("parameters"), a.Parameters)
 		}
 	}
 	l.p.Actions = append(l.p.Actions, a)
@@ -99,4 +110,67 @@ func (f fileProblems) st2Tags(o object) []pack.Tag {
 		}
 	}
 	return out
+}
+
+// runnerOverridable are the attributes of a runner parameter an action may override, as in
+// StackStorm (RUNNER_PARAM_OVERRIDABLE_ATTRS).
+var runnerOverridable = "default, description, enum, immutable, required"
+
+// withRunnerParams merges the runner's parameters into the action's: an action takes them
+// all, and a parameter it declares with a runner parameter's name overrides that parameter's
+// default, description, enum, immutable and required. Changing its type is refused, as in
+// StackStorm.
+func (f fileProblems) withRunnerParams(n *yaml.Node, runner pack.RunnerType, own pack.Params) pack.Params {
+	runnerParams := pack.StackStormRunnerParams(runner)
+	if len(runnerParams) == 0 {
+		return own
+	}
+	out := pack.Params{}
+	for name, p := range runnerParams {
+		out[name] = p
+	}
+	for name, p := range own {
+		base, isRunner := runnerParams[name]
+		if !isRunner {
+			out[name] = p
+			continue
+		}
+		spec := child(n, name)
+		if p.Type != "" && p.Type != base.Type {
+			f.at(child(spec, "type"), join(join("parameters", name), "type"), "%s is a parameter of the %s runner, of type %s: an action may override only its %s", name, runner, base.Type, runnerOverridable)
+			continue
+		}
+		for _, key := range []string{"pattern", "minimum", "maximum", "minLength", "maxLength", "items", "minItems", "maxItems", "position", "secret"} {
+			if c := child(spec, key); c != nil {
+				f.at(c, join(join("parameters", name), key), "%s is a parameter of the %s runner: an action may override only its %s", name, runner, runnerOverridable)
+			}
+		}
+		if p.Description != "" {
+			base.Description = p.Description
+		}
+		if p.Default != nil {
+			base.Default = p.Default
+		}
+		if p.Enum != nil {
+			base.Enum = p.Enum
+		}
+		base.Immutable = base.Immutable || p.Immutable
+		base.Required = base.Required || p.Required
+		out[name] = base
+	}
+	return out
+}
+
+// noSecretOnCommandLine refuses a secret parameter of a local-shell-script action: StackStorm
+// passes every action parameter on the script's command line, which any process on the host
+// can read (/proc/PID/cmdline).
+func (f fileProblems) noSecretOnCommandLine(n *yaml.Node, params pack.Params) {
+	runnerParams := pack.StackStormRunnerParams(pack.RunnerLocalShellScript)
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		if _, isRunner := runnerParams[name]; isRunner || !params[name].Secret {
+			continue
+		}
+		f.at(child(child(n, name), "secret"), join(join("parameters", name), "secret"),
+			"a local-shell-script gets its parameters on its command line (--%s=…), which every process on the host can read: a secret cannot be one of them; make the action a python-script (parameters on a pipe), or have the script read the secret from the key-value store", name)
+	}
 }

@@ -83,6 +83,7 @@ func TestJinjaRender(t *testing.T) {
 		{"{% if trigger.body.count > 3 %}\nbig\n{% else %}\nsmall\n{% endif %}", "big\n"},
 		{"{% set y = trigger.body.count * 2 %}{{ y }}", "8"},
 		{`{# comment #}plain`, "plain"},
+		{`x {{ None }} {{ trigger.body.count > 3 }} {{ trigger.body.tags }}`, "x None True ['a', 'b']"},
 		// Caller functions.
 		{`{{ ctx('x') }}`, "hello"},
 		{`{{ ctx().x }}`, "hello"},
@@ -272,9 +273,17 @@ func TestJinjaStopsAtDeadline(t *testing.T) {
 func TestJinjaCallerFunctions(t *testing.T) {
 	t.Parallel()
 	kv := st2expr.Env{Funcs: map[string]st2expr.Func{
-		"st2kv": func(_ context.Context, args ...any) (any, error) { return "kv:" + args[0].(string), nil },
-	}}
-	tpl, err := st2expr.Compile(`{{ st2kv('system.k') }}`)
+		"st2kv":      func(_ context.Context, args ...any) (any, error) { return "kv:" + args[0].(string), nil },
+		"decrypt_kv": func(_ context.Context, args ...any) (any, error) { return "plain:" + args[0].(string), nil },
+	}, Vars: map[string]any{"secret": "cipher"}}
+	tpl, err := st2expr.Compile(`{{ secret | decrypt_kv }}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tpl.Render(context.Background(), kv); err != nil || got != "plain:cipher" {
+		t.Errorf("a caller function as a filter = %v, %v", got, err)
+	}
+	tpl, err = st2expr.Compile(`{{ st2kv('system.k') }}`)
 	if err != nil {
 		t.Fatal(err)
 	}

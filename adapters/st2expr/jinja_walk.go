@@ -26,6 +26,7 @@ type jinjaCheck struct {
 	callees map[*nodes.Name]bool
 	funcs   map[string]bool
 	paths   map[string]string // gonja's spelling of a lookup → the template's (pretty)
+	outputs []*nodes.Output
 	err     error
 	seen    map[uintptr]bool
 }
@@ -65,7 +66,7 @@ func (c *jinjaCheck) walk(v reflect.Value, field string) {
 			if !jinjaFilterExists(x.Name) {
 				c.refuse(x.Token, "unknown filter %q", x.Name)
 			}
-			if x.Name != growFilterName {
+			if !strings.HasPrefix(x.Name, "$") {
 				c.funcs[x.Name] = true
 			}
 		case *nodes.TestCall:
@@ -145,6 +146,8 @@ func (c *jinjaCheck) visit(n nodes.Node, field string) nodes.Node {
 		}
 	case *nodes.GetAttribute, *nodes.GetItem:
 		c.paths[x.String()] = pretty(x)
+	case *nodes.Output:
+		c.outputs = append(c.outputs, x)
 	case *nodes.Call:
 		if name, ok := x.Func.(*nodes.Name); ok {
 			c.callees[name] = true
@@ -172,7 +175,13 @@ func (c *jinjaCheck) visit(n nodes.Node, field string) nodes.Node {
 		if x.Value != "" {
 			c.bound[x.Value] = true
 		}
-		// Every iteration charges a step: the tick is the first node of the body.
+		// A loop charges its collection's length when it starts (gonja walks the whole
+		// collection to set up loop.length and the like, however early the body stops), and
+		// a step per iteration: the tick is the first node of the body.
+		x.ObjectEvaluator = &nodes.FilteredExpression{
+			Expression: x.ObjectEvaluator,
+			Filters:    []*nodes.FilterCall{{Token: x.Position(), Name: iterateFilterName}},
+		}
 		x.BodyWrapper.Nodes = append([]nodes.Node{&nodes.ControlStructureBlock{
 			Location: x.Position(), Name: "tick", ControlStructure: &tick{at: x.Position()},
 		}}, x.BodyWrapper.Nodes...)
