@@ -83,7 +83,7 @@ func (l *loader) st2ConfigKey(f fileProblems, n *yaml.Node, field string) (any, 
 			asParam.Content = append(asParam.Content, k, v)
 		}
 	}
-	p := f.st2Param(asParam, field)
+	p := f.st2Param(asParam, field, false)
 	if additional != nil && additional.Kind == yaml.ScalarNode && additional.ShortTag() != "!!bool" {
 		f.at(additional, join(field, "additionalProperties"), "want true, false or a schema, got %s", describe(additional))
 	}
