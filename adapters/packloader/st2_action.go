@@ -1,6 +1,7 @@
 package packloader
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 
@@ -59,6 +60,9 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 		if n := o.get("entry_point"); n != nil && n.Value != "" {
 			l.warn("%s:%d: entry_point: not used: a %s action has no entry point", f.file, n.Line, runner)
 		}
+		if runner == pack.RunnerInquirer {
+			l.st2Inquirer(&a) // st2_workflow.go
+		}
 	case runner == pack.RunnerLocalShellCmd || runner == pack.RunnerHTTPRequest:
 		// Their entry point, when a pack writes one, is unused by StackStorm too: these
 		// runners run their parameters (cmd, url).
@@ -112,51 +116,36 @@ func (f fileProblems) st2Tags(o object) []pack.Tag {
 	return out
 }
 
-// runnerOverridable are the attributes of a runner parameter an action may override, as in
-// StackStorm (RUNNER_PARAM_OVERRIDABLE_ATTRS).
-var runnerOverridable = "default, description, enum, immutable, required"
-
 // withRunnerParams merges the runner's parameters into the action's: an action takes them
-// all, and a parameter it declares with a runner parameter's name overrides that parameter's
-// default, description, enum, immutable and required. Changing its type is refused, as in
-// StackStorm.
+// all, and a parameter it declares with a runner parameter's name refines that parameter (a
+// default, immutable, a description, an enum, secret, required, bounds), keeping the runner's
+// type when it gives none. Changing the type is refused: the runner reads the value as its own
+// type.
 func (f fileProblems) withRunnerParams(n *yaml.Node, runner pack.RunnerType, own pack.Params) pack.Params {
 	runnerParams := pack.StackStormRunnerParams(runner)
 	if len(runnerParams) == 0 {
 		return own
 	}
-	out := pack.Params{}
-	for name, p := range runnerParams {
-		out[name] = p
-	}
+	out := maps.Clone(runnerParams)
 	for name, p := range own {
 		base, isRunner := runnerParams[name]
 		if !isRunner {
 			out[name] = p
 			continue
 		}
-		spec := child(n, name)
 		if p.Type != "" && p.Type != base.Type {
-			f.at(child(spec, "type"), join(join("parameters", name), "type"), "%s is a parameter of the %s runner, of type %s: an action may override only its %s", name, runner, base.Type, runnerOverridable)
+			f.at(child(child(n, name), "type"), join(join("parameters", name), "type"),
+				"%s is a parameter of the %s runner, of type %s: an action may refine it but not change its type", name, runner, base.Type)
 			continue
 		}
-		for _, key := range []string{"pattern", "minimum", "maximum", "minLength", "maxLength", "items", "minItems", "maxItems", "position", "secret"} {
-			if c := child(spec, key); c != nil {
-				f.at(c, join(join("parameters", name), key), "%s is a parameter of the %s runner: an action may override only its %s", name, runner, runnerOverridable)
-			}
+		p.Type = base.Type
+		p.Description = cmp.Or(p.Description, base.Description)
+		if p.Default == nil {
+			p.Default = base.Default // immutable without a default pins the runner's
 		}
-		if p.Description != "" {
-			base.Description = p.Description
-		}
-		if p.Default != nil {
-			base.Default = p.Default
-		}
-		if p.Enum != nil {
-			base.Enum = p.Enum
-		}
-		base.Immutable = base.Immutable || p.Immutable
-		base.Required = base.Required || p.Required
-		out[name] = base
+		p.Secret = p.Secret || base.Secret
+		p.Required = p.Required || base.Required
+		out[name] = p
 	}
 	return out
 }

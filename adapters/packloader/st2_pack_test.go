@@ -1,7 +1,6 @@
 package packloader_test
 
 import (
-	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -196,10 +195,10 @@ func TestStackStormPackProblemsNameFileLineAndField(t *testing.T) {
 			[]string{`p/actions/a.yaml:2: pack: "q" is not this pack (p): StackStorm registers the file under the pack it is in`}},
 		{"remote runner", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: remote-shell-cmd\n"},
 			[]string{`p/actions/a.yaml:2: runner_type: runner "remote-shell-cmd" is not supported: it runs commands over SSH on the hosts its ` + "`hosts`" + ` parameter names, and Attune has no SSH runner: run the command from a local-shell-cmd action that calls ssh, or on a worker on that host`}},
-		{"orquesta before the workflow loader", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/w.yaml": "name: w\nrunner_type: orquesta\nentry_point: workflows/w.yaml\n"},
-			[]string{`p/actions/w.yaml:2: runner_type: orquesta workflows are not yet supported`}},
+		{"orquesta without its definition", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/w.yaml": "name: w\nrunner_type: orquesta\nentry_point: workflows/w.yaml\n"},
+			[]string{`p/actions/w.yaml:3: entry_point: p/actions/workflows/w.yaml does not exist`}},
 		{"runner parameter's type changed", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: local-shell-cmd\nparameters:\n  timeout: {type: string}\n"},
-			[]string{`p/actions/a.yaml:4: parameters.timeout.type: timeout is a parameter of the local-shell-cmd runner, of type integer: an action may override only its default, description, enum, immutable, required`}},
+			[]string{`p/actions/a.yaml:4: parameters.timeout.type: timeout is a parameter of the local-shell-cmd runner, of type integer: an action may refine it but not change its type`}},
 		{"secret on a script's command line", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: local-shell-script\nentry_point: a.sh\nparameters:\n  token:\n    type: string\n    secret: true\n", "actions/a.sh": "#!/bin/sh\n"},
 			[]string{`p/actions/a.yaml:7: parameters.token.secret: a local-shell-script gets its parameters on its command line (--token=…), which every process on the host can read: a secret cannot be one of them; make the action a python-script (parameters on a pipe), or have the script read the secret from the key-value store`}},
 		{"two parameters at one position", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: noop\nparameters:\n  x: {position: 0}\n  y: {position: 0}\n"},
@@ -215,15 +214,7 @@ func TestStackStormPackProblemsNameFileLineAndField(t *testing.T) {
 			fsys := st2Files("p", tc.files)
 			delete(fsys, "p/actions/greet.yaml")
 			_, err := packloader.Load(fsys, "p", nil)
-			var got []string
-			var joined interface{ Unwrap() []error }
-			if errors.As(err, &joined) {
-				for _, e := range joined.Unwrap() {
-					got = append(got, e.Error())
-				}
-			} else if err != nil {
-				got = []string{err.Error()}
-			}
+			got := problems(err)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
 			}

@@ -3,6 +3,7 @@ package packloader
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"maps"
 	"regexp"
 	"slices"
@@ -144,7 +145,17 @@ func (f fileProblems) st2Param(n *yaml.Node, field string, schema bool) pack.Par
 			case p.Secret && !hasTemplate(v):
 				f.at(def, o.field("default"), "a secret parameter's default must be a template ({{ st2kv.system.x | decrypt_kv }}, {{ config_context.x }}): the event log is immutable, so a secret written into it could never be taken back")
 			default:
-				f.check(def, o.field("default"), p, v)
+				// StackStorm does not check a default against its parameter (packs ship
+				// `type: string` with `default: false`): such a default is kept and named in
+				// a warning, and the worker passes it as written, as StackStorm does.
+				q := fileProblems{&problems{}, f.file}
+				q.check(def, o.field("default"), p, v)
+				for _, e := range q.errs {
+					var fe *FileError
+					if errors.As(e, &fe) {
+						f.warnAt(f.file, def, fe.Field, "%s (StackStorm does not check defaults; the default is passed as written)", fe.Msg)
+					}
+				}
 				p.Default = toJSON(v)
 			}
 		}

@@ -42,6 +42,11 @@ func (r *runners) http(ctx context.Context, req runtime.Request) runtime.Outcome
 	fail := func(format string, args ...any) runtime.Outcome {
 		return runtime.Failed("%s: "+format, append([]any{req.Action}, args...)...)
 	}
+	for _, name := range []string{"file_path", "file_name", "file_content", "file_content_type", "auth"} {
+		if v, ok := c.action[name]; ok && v != nil && v != "" {
+			return fail("parameter %s is not supported: attune's http-request sends url, method, headers, cookies, params, body and basic authentication (username, password); it uploads no files", name)
+		}
+	}
 	hr, err := r.httpRequest(ctx, c)
 	if err != nil {
 		return fail("%v", err)

@@ -140,7 +140,15 @@ func (r *runners) prepare(ctx context.Context, req runtime.Request) (*call, *run
 			return fail("parameter %s: %v", name, err)
 		}
 	}
-	if problems := check(req.Params, all); len(problems) > 0 {
+	// A default taken as written is the pack's: StackStorm passes it unchecked (the loader
+	// warned about one that does not fit its parameter).
+	checked := maps.Clone(all)
+	for name := range all {
+		if _, isGiven := given[name]; !isGiven && !hasTemplate(defaultOf(req.Params[name])) {
+			delete(checked, name)
+		}
+	}
+	if problems := check(req.Params, checked); len(problems) > 0 {
 		return fail("once rendered, %v", problems)
 	}
 	c := &call{all: all, runner: map[string]any{}, action: map[string]any{}}
@@ -286,4 +294,13 @@ func hasTemplate(v any) bool {
 	found := false
 	walkStrings(v, func(s string) { found = found || strings.Contains(s, "{{") || strings.Contains(s, "{%") })
 	return found
+}
+
+// defaultOf is a parameter's default, decoded (nil when it has none).
+func defaultOf(p pack.Param) any {
+	if p.Default == nil {
+		return nil
+	}
+	v, _ := pack.DecodeValue(p.Default)
+	return v
 }

@@ -108,7 +108,17 @@ def main():
     logging.basicConfig(stream=sys.stderr, level=level,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     cls = _action_class(header["entry_point"])
-    action = cls(config=header.get("config") or {}, action_service=ActionService(channel, cls.__name__))
+    service = ActionService(channel, cls.__name__)
+    config = header.get("config") or {}
+    try:
+        action = cls(config=config, action_service=service)
+    except TypeError as e:
+        # An older action's constructor takes config only: StackStorm assigns the service
+        # afterwards.
+        if "action_service" not in str(e):
+            raise
+        action = cls(config=config)
+        action.action_service = service
     output = action.run(**header.get("parameters", {}))
     status = None
     result = output
