@@ -22,6 +22,7 @@ func st2Read(t *testing.T, files fstest.MapFS) (pack.PackRegistered, error) {
 		st2: true, refOK: true, p: pack.PackRegistered{Ref: "mon", Version: "1.0.0"}}
 	l.readST2Config()
 	l.readDir("sensors", l.readSensor)
+	l.p.Warnings = l.warns
 	return l.p, errors.Join(l.errs...)
 }
 
