@@ -287,3 +287,14 @@ func TestSecretsRenderedFromTheKeyValueStoreAreMasked(t *testing.T) {
 		t.Fatalf("result %v", r)
 	}
 }
+
+func TestAnUnsetParameterRendersAsNone(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	if got := result(t, h.run("opt_cmd", nil))["stdout"]; got != "hi" {
+		t.Errorf("unset: stdout %v, want hi", got)
+	}
+	if got := result(t, h.run("opt_cmd", map[string]any{"suffix": "there"}))["stdout"]; got != "hi there" {
+		t.Errorf("set: stdout %v, want hi there", got)
+	}
+}
