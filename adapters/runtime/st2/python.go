@@ -75,7 +75,7 @@ func (r *runners) python(ctx context.Context, req runtime.Request) runtime.Outco
 	if err != nil {
 		return runtime.Failed("%s: encode the parameters: %v", req.Action, err)
 	}
-	env, err := c.env(req)
+	env, err := c.env()
 	if err != nil {
 		return runtime.Failed("%s: %v", req.Action, err)
 	}

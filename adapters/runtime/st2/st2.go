@@ -189,7 +189,7 @@ func (c *call) str(name string) string {
 
 // env reads the env runner parameter as KEY=VALUE pairs. A value that holds a secret
 // parameter's value is refused: a process's environment is readable in /proc.
-func (c *call) env(req runtime.Request) ([]string, error) {
+func (c *call) env() ([]string, error) {
 	m, _ := c.runner["env"].(map[string]any)
 	out := make([]string, 0, len(m))
 	for _, name := range slices.Sorted(maps.Keys(m)) {
@@ -197,7 +197,7 @@ func (c *call) env(req runtime.Request) ([]string, error) {
 			return nil, fmt.Errorf("env: %q is not an environment variable name", name)
 		}
 		value := pyStr(m[name])
-		for _, secret := range req.Secrets {
+		for _, secret := range c.secrets {
 			if s, ok := c.all[secret].(string); ok && s != "" && strings.Contains(value, s) {
 				return nil, fmt.Errorf("env: %s would carry the secret parameter %s into the environment, which other processes can read", name, secret)
 			}
