@@ -9,6 +9,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/workflowdef"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
 )
 
 // orquesta wraps an Orquesta definition as the pack loader registers it.
@@ -129,5 +130,18 @@ func TestAWorkflowWhoseLastTaskIsAnInquiryEndsWithTheAnswer(t *testing.T) {
 	got := b.parentScript(t, eventstore.Position{})
 	if !strings.Contains(got, `ExecutionStatusChanged from=running to=completed result={"ok":true}`) {
 		t.Errorf("parent stream does not complete with the answer:\n%s", got)
+	}
+}
+
+// StackStorm casts a rendered string to the type the action declares; Attune's own dialect
+// does not (its templates keep their types).
+func TestOrquestaCastsInputToTheActionsTypes(t *testing.T) {
+	t.Parallel()
+	num := pack.Action{Ref: "ex.num", RunnerType: pack.RunnerBuiltin, Parameters: pack.Params{"n": {Type: pack.ParamInteger}, "on": {Type: pack.ParamBoolean}}}
+	b := setup(t, orquesta(t, `{"tasks": {"a": {"action": "ex.num n=\"4\" on=\"true\""}}}`), num)
+	b.run(t, `{}`, echo)
+	children := b.children(t)
+	if len(children) != 1 || string(children[0].Parameters) != `{"n":4,"on":true}` {
+		t.Errorf("children %v, want one with n=4 and on=true", children)
 	}
 }
