@@ -525,7 +525,7 @@ func (d *decision) end(status execution.Status, output json.RawMessage, reason s
 	if status == execution.Failed && output == nil && d.f.def != nil {
 		// Orquesta's dialect gives a failed workflow a result: {errors, output}.
 		if s, err := d.f.scope(); err == nil {
-			output = d.f.def.FailedResult(s, []string{reason})
+			output = d.f.def.FailedResult(s, reason, d.f.failures)
 		}
 	}
 	if d.f.st.ExecutionID() == "" {
