@@ -281,13 +281,17 @@ func (d *decision) completed(r workflow.Run, child execution.Status, result json
 	if !ok {
 		return failf("no task %s in the workflow", r.Task)
 	}
-	if r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
+	rt, err := d.retryOf(t)
+	if err != nil {
+		return err
+	}
+	if r.Attempt <= rt.Count && len(d.f.unhandled) == 0 {
 		again, err := d.retries(t, child, result)
 		if err != nil {
 			return err
 		}
 		if again {
-			return d.retry(t, r, child)
+			return d.retry(t, rt, r, child)
 		}
 	}
 	runs := d.f.runs(t.Name, r.Activation)
@@ -358,10 +362,23 @@ func (d *decision) retries(t *workflowdef.Task, child execution.Status, result j
 	return again, nil
 }
 
-func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.Status) error {
+// retryOf is the task's retry clause, its expressions (Orquesta's count and delay) rendered.
+func (d *decision) retryOf(t *workflowdef.Task) (workflowdef.Retry, error) {
+	s, err := d.scope()
+	if err != nil {
+		return workflowdef.Retry{}, err
+	}
+	rt, err := t.RetryIn(s)
+	if err != nil {
+		return rt, failf("%v", err)
+	}
+	return rt, nil
+}
+
+func (d *decision) retry(t *workflowdef.Task, rt workflowdef.Retry, r workflow.Run, status execution.Status) error {
 	next := r.Attempt + 1
 	notBefore := time.Time{}
-	if wait := t.Retry.After(next); wait > 0 {
+	if wait := rt.After(next); wait > 0 {
 		notBefore = d.now.Add(wait)
 	}
 	if err := d.add(workflow.WorkflowTaskRetried{
@@ -370,7 +387,7 @@ func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.S
 		Activation:  r.Activation,
 		Item:        r.Item,
 		Attempt:     r.Attempt,
-		Reason:      fmt.Sprintf("attempt %d of %d ended %s", r.Attempt, t.Retry.Count+1, status),
+		Reason:      fmt.Sprintf("attempt %d of %d ended %s", r.Attempt, rt.Count+1, status),
 		NotBefore:   notBefore,
 	}); err != nil {
 		return err
