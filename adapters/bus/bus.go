@@ -131,6 +131,8 @@ type Bus struct {
 	wlog watermill.LoggerAdapter
 
 	pub message.Publisher
+	// amqpPub is pub on RabbitMQ: it sends a Publish's events as one batch.
+	amqpPub *publisher
 	// decoded shares one decode of an event among the handlers of this process.
 	decoded *decoded
 
@@ -180,7 +182,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 
 func (b *Bus) connectAMQP(ctx context.Context) error {
 	pubCfg := b.amqpConfig(nil)
-	pub, err := amqp.NewPublisher(pubCfg, b.wlog)
+	pub, err := newPublisher(pubCfg, b.cfg.ChannelPoolSize, b.wlog)
 	if err != nil {
 		return fmt.Errorf("connect AMQP publisher to %s: %w", redact(b.cfg.AMQPURL), err)
 	}
@@ -189,7 +191,7 @@ func (b *Bus) connectAMQP(ctx context.Context) error {
 		_ = pub.Close()
 		return fmt.Errorf("connect AMQP subscribers to %s: %w", redact(b.cfg.AMQPURL), err)
 	}
-	b.pub, b.subConn = pub, conn
+	b.pub, b.amqpPub, b.subConn = pub, pub, conn
 
 	b.declared(b.ExchangeName(PoisonTopic), b.PoisonQueueName())
 	sub, err := b.poisonSubscriber()
@@ -255,7 +257,15 @@ func (b *Bus) PoisonQueueName() string { return b.cfg.Prefix + PoisonTopic }
 // Publish sends each event to the topic of its type and returns once all are confirmed: by
 // the broker on RabbitMQ, by every subscribed handler in process. Events may be sent
 // concurrently by several callers.
+//
+// On RabbitMQ the events go out together, on one channel, before the first confirm is awaited
+// (publish.go); if any is not confirmed the call fails and the caller publishes them all
+// again. In process they are handed over one after another, each once its handlers are done.
 func (b *Bus) Publish(ctx context.Context, events ...eventstore.Recorded) error {
+	var batch []outgoing
+	if b.local == nil {
+		batch = make([]outgoing, 0, len(events))
+	}
 	for _, e := range events {
 		e = e.Shared() // decoded at most once here, to route it, and by its handlers here
 		msg, err := NewMessage(e)
@@ -264,18 +274,28 @@ func (b *Bus) Publish(ctx context.Context, events ...eventstore.Recorded) error 
 		}
 		msg.SetContext(ctx)
 		b.decoded.seed(e, len(msg.Payload))
-		if err := b.publish(Topic(e), RoutingKey(e), msg); err != nil {
+		topic, key := Topic(e), RoutingKey(e)
+		if b.local == nil {
+			exchange := b.ExchangeName(topic)
+			b.declared(exchange, "")
+			batch = append(batch, outgoing{exchange: exchange, key: key, msg: msg})
+			continue
+		}
+		if err := b.publishLocal(topic, key, msg); err != nil {
 			return fmt.Errorf("publish event %s (%s %s@%d): %w", e.ID, e.Type, e.StreamID, e.StreamVersion, err)
 		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := b.amqpPub.send(ctx, batch); err != nil {
+		first := events[0]
+		return fmt.Errorf("publish %d events (from %s, %s %s@%d): %w", len(events), first.ID, first.Type, first.StreamID, first.StreamVersion, err)
 	}
 	return nil
 }
 
-func (b *Bus) publish(topic, key string, msg *message.Message) error {
-	if b.local == nil {
-		b.declared(b.ExchangeName(topic), "")
-		return b.pub.Publish(routed(topic, key), msg)
-	}
+func (b *Bus) publishLocal(topic, key string, msg *message.Message) error {
 	epoch, err := b.gate.ready()
 	if err != nil {
 		return err
@@ -297,8 +317,7 @@ func (b *Bus) Connected() bool {
 	if b.local != nil {
 		return true
 	}
-	pub, ok := b.pub.(*amqp.Publisher)
-	return ok && pub.IsConnected() && b.subConn.IsConnected()
+	return b.amqpPub.Connected() && b.subConn.IsConnected()
 }
 
 // Poisoned subscribes to the poison queue: every message there has failed its handler after
