@@ -77,6 +77,12 @@ type Config struct {
 	// Instrument, when set, wraps every handler the routers of this bus run (metrics): it is
 	// called once per handler as it is added, and the function it returns sees every attempt.
 	Instrument func(handler string, h HandlerFunc) HandlerFunc
+	// OnlyConsumed, on RabbitMQ, has Publish send only the events that some handler binds:
+	// one on a router of this bus, or one named with Bus.Consumes (a handler of another
+	// process). Set it where every handler of the deployment is known so (the relay's
+	// process); an event nothing binds is dropped by the broker anyway (consumed.go). In
+	// process the bus always does so.
+	OnlyConsumed bool
 	// Deliveries, when set, is called once per handler as it is added; the function it
 	// returns is called for every message the handler's queue hands it, before any retry (a
 	// retry of the same delivery does not count again, a redelivery by the broker does):
@@ -147,6 +153,7 @@ type Bus struct {
 	mu        sync.Mutex
 	exchanges map[string]struct{}
 	queues    map[string]struct{}
+	consumed  map[string][]string // topic → the bindings of its handlers' queues (consumed.go)
 }
 
 // New connects the bus. On RabbitMQ it also declares the poison queue, so that no poisoned
@@ -165,6 +172,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 
 		exchanges: map[string]struct{}{},
 		queues:    map[string]struct{}{},
+		consumed:  map[string][]string{},
 		decoded:   newDecoded(),
 	}
 	if cfg.AMQPURL == "" {
@@ -268,13 +276,16 @@ func (b *Bus) Publish(ctx context.Context, events ...eventstore.Recorded) error 
 	}
 	for _, e := range events {
 		e = e.Shared() // decoded at most once here, to route it, and by its handlers here
+		topic, key := Topic(e), RoutingKey(e)
+		if !b.sends(topic, key) {
+			continue // no queue would take it (consumed.go)
+		}
 		msg, err := NewMessage(e)
 		if err != nil {
 			return err
 		}
 		msg.SetContext(ctx)
 		b.decoded.seed(e, len(msg.Payload))
-		topic, key := Topic(e), RoutingKey(e)
 		if b.local == nil {
 			exchange := b.ExchangeName(topic)
 			b.declared(exchange, "")
@@ -377,12 +388,6 @@ func (b *Bus) declared(exchange, queue string) {
 	if queue != "" {
 		b.queues[queue] = struct{}{}
 	}
-}
-
-// subscriber returns what one handler of eventType consumes from: on RabbitMQ its own queue,
-// which receives every event of the type.
-func (b *Bus) subscriber(handler, eventType string) (message.Subscriber, error) {
-	return b.newSubscriber(handler, eventType, []string{binding(eventType)}, 0)
 }
 
 var (
