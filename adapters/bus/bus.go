@@ -154,6 +154,7 @@ type Bus struct {
 	exchanges map[string]struct{}
 	queues    map[string]struct{}
 	consumed  map[string][]string // topic → the bindings of its handlers' queues (consumed.go)
+	sent      map[string]bool     // routed(topic, key) → whether a binding matches: sends' memo
 }
 
 // New connects the bus. On RabbitMQ it also declares the poison queue, so that no poisoned
@@ -173,6 +174,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		exchanges: map[string]struct{}{},
 		queues:    map[string]struct{}{},
 		consumed:  map[string][]string{},
+		sent:      map[string]bool{},
 		decoded:   newDecoded(),
 	}
 	if cfg.AMQPURL == "" {

@@ -28,6 +28,7 @@ func (b *Bus) Consumes(topic string, keys ...string) {
 			b.consumed[topic] = append(b.consumed[topic], k)
 		}
 	}
+	clear(b.sent)
 }
 
 // sends reports whether an event of topic with routing key would reach a queue: whether a
@@ -39,5 +40,12 @@ func (b *Bus) sends(topic, key string) bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return slices.ContainsFunc(b.consumed[topic], func(binding string) bool { return Matches(binding, key) })
+	route := routed(topic, key)
+	send, known := b.sent[route]
+	if !known {
+		// Remembered: a handful of keys per topic, each matched against every binding.
+		send = slices.ContainsFunc(b.consumed[topic], func(binding string) bool { return Matches(binding, key) })
+		b.sent[route] = send
+	}
+	return send
 }
