@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	amqp091 "github.com/rabbitmq/amqp091-go"
-
 	"github.com/attune-go/attune/adapters/bus/bustest"
 	"github.com/attune-go/attune/domain/event"
 )
@@ -69,7 +67,9 @@ func TestAPublishTheBrokerRefusedSucceedsWhenRepeated(t *testing.T) {
 		t.Fatal(err)
 	}
 	exchange := b.ExchangeName("ExecutionRequested")
-	deleteExchange(t, exchange)
+	if err := brokerChannel(t).ExchangeDelete(exchange, false, false); err != nil {
+		t.Fatal(err)
+	}
 
 	if err := b.Publish(ctx, events...); err == nil {
 		t.Fatal("a Publish to a deleted exchange succeeded; the broker refuses those")
@@ -77,32 +77,7 @@ func TestAPublishTheBrokerRefusedSucceedsWhenRepeated(t *testing.T) {
 	if err := b.Publish(ctx, events...); err != nil {
 		t.Fatalf("the Publish after the refusal: %v", err)
 	}
-	conn, err := amqp091.Dial(bustest.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.ExchangeDeclarePassive(exchange, "topic", true, false, false, false, nil); err != nil {
+	if err := brokerChannel(t).ExchangeDeclarePassive(exchange, "topic", true, false, false, false, nil); err != nil {
 		t.Fatalf("exchange %s not declared again: %v", exchange, err)
-	}
-}
-
-func deleteExchange(t *testing.T, name string) {
-	t.Helper()
-	conn, err := amqp091.Dial(bustest.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.ExchangeDelete(name, false, false); err != nil {
-		t.Fatal(err)
 	}
 }
