@@ -71,52 +71,71 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 }
 
 // send publishes batch on one channel and returns once the broker confirmed all of it.
-func (p *publisher) send(ctx context.Context, batch []outgoing) (err error) {
+func (p *publisher) send(ctx context.Context, batch []outgoing) error {
 	if p.closed.Load() {
 		return errors.New("AMQP publisher closed")
 	}
 	if !p.conn.IsConnected() {
 		return errors.New("not connected to AMQP")
 	}
+	confirms, err := p.sendAll(ctx, batch)
+	if err == nil {
+		err = await(ctx, batch, confirms)
+	}
+	if err != nil {
+		// The broker may have closed a channel for an exchange deleted under us: the next
+		// attempt declares every exchange again.
+		p.mu.Lock()
+		clear(p.exchanges)
+		p.mu.Unlock()
+	}
+	return err
+}
+
+// sendAll sends every message of batch on a channel of the pool, and gives the channel back
+// before the confirms come: other calls send on it meanwhile (amqp091 serialises the
+// publishes of a channel, and each message has a confirmation of its own), so the pool
+// bounds the channels, not the batches in flight.
+func (p *publisher) sendAll(ctx context.Context, batch []outgoing) (confirms []*amqp091.DeferredConfirmation, err error) {
 	var ch *amqp091.Channel
 	select {
 	case ch = <-p.channels:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	defer func() {
-		if err != nil {
-			// The channel's state is unknown (the broker may have closed it, confirms may be
-			// owed): the next user opens a fresh one. And the broker may have closed it for
-			// an exchange deleted under us: the next attempt declares every exchange again.
-			if ch != nil {
-				_ = ch.Close()
-				ch = nil
-			}
-			p.mu.Lock()
-			clear(p.exchanges)
-			p.mu.Unlock()
+		if err != nil && ch != nil {
+			// Its state is unknown (the broker may have closed it): the next user opens a
+			// fresh one. What others await on it is then refused, and they publish again.
+			_ = ch.Close()
+			ch = nil
 		}
 		p.channels <- ch
 	}()
 	if ch == nil || ch.IsClosed() {
 		if ch, err = p.open(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	confirms := make([]*amqp091.DeferredConfirmation, len(batch))
+	confirms = make([]*amqp091.DeferredConfirmation, len(batch))
 	for i, o := range batch {
 		if err := p.declare(ch, o.exchange); err != nil {
-			return err
+			return nil, err
 		}
 		msg, err := p.cfg.Marshaler.Marshal(o.msg)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if confirms[i], err = ch.PublishWithDeferredConfirmWithContext(ctx, o.exchange, o.key, false, false, msg); err != nil {
-			return fmt.Errorf("publish message %s to %s: %w", o.msg.UUID, o.exchange, err)
+			return nil, fmt.Errorf("publish message %s to %s: %w", o.msg.UUID, o.exchange, err)
 		}
 	}
+	return confirms, nil
+}
+
+// await waits for the broker's confirm of every message sent; a nack, or a channel closed
+// before its confirm came, fails the whole batch.
+func await(ctx context.Context, batch []outgoing, confirms []*amqp091.DeferredConfirmation) error {
 	for i, c := range confirms {
 		ok, err := c.WaitContext(ctx)
 		if err != nil {
