@@ -40,15 +40,23 @@ func samples() []event.Event {
 		"count": {Type: pack.ParamInteger, Minimum: ptr(0.0), Maximum: ptr(10.0)},
 		"tags":  {Type: pack.ParamArray, Items: raw(`{"type":"string"}`)},
 		"token": {Type: pack.ParamString, Secret: true},
+		"hosts": {Type: pack.ParamArray, MinItems: ptr(1), MaxItems: ptr(3), Position: ptr(0)},
 	}
 	return []event.Event{
 		pack.PackRegistered{
 			Ref: "examples", Version: "1.2.0", Description: "Example automations",
 			Config: raw(`{"greeting":"hello"}`), Digest: sha("pack"), Path: "/srv/attune/packs/examples",
+			Dialect: pack.DialectStackStorm,
+			StackStorm: &pack.StackStormPack{
+				Name: "examples", Author: "Ops", Email: "ops@example.com", Keywords: []string{"demo"},
+				Contributors: []string{"A <a@example.com>"}, StackStormVersion: ">=3.0.0", PythonVersions: []string{"3"},
+				Dependencies: []string{"core"}, System: map[string]any{"os": "linux"},
+			},
 			Actions: []pack.Action{{
 				Ref: "examples.shout", Name: "shout", Description: "Shouts", RunnerType: pack.RunnerPython,
 				EntryPoint: "shout.py", EntryPointSHA256: sha("shout.py"), Parameters: params, TimeoutSeconds: 30,
 				Workflow: raw(`{"tasks":{"a":{"action":"core.echo"}}}`),
+				Disabled: true, Tags: []pack.Tag{{Name: "team", Value: "ops"}},
 			}},
 			Triggers: []pack.Trigger{{
 				Ref: "examples.ping", Name: "ping", Description: "A ping", Type: pack.TriggerWebhook,
@@ -58,7 +66,7 @@ func samples() []event.Event {
 			Sensors: []pack.Sensor{{
 				Ref: "examples.watch", Name: "watch", Description: "Watches", Enabled: true,
 				RunnerType: pack.RunnerShell, EntryPoint: "watch.sh", EntryPointSHA256: sha("watch.sh"),
-				Triggers: []string{"examples.ping"}, PollIntervalSeconds: 60,
+				Triggers: []string{"examples.ping"}, PollIntervalSeconds: 60, ClassName: "WatchSensor",
 			}},
 			Rules: []pack.Rule{
 				{
@@ -69,6 +77,12 @@ func samples() []event.Event {
 						"payload.msg":   {Type: "exists"},
 					},
 					Action: "examples.shout", Parameters: raw(`{"message":"{{ event.payload.msg }}"}`),
+				},
+				{
+					Ref: "examples.on_hook", Name: "on_hook", Enabled: true, Dialect: pack.DialectStackStorm,
+					Trigger: "core.st2.webhook", TriggerParams: raw(`{"url":"hook"}`),
+					Criteria: map[string]pack.Criterion{"payload.body.n#2": {Type: "lessthan", Pattern: raw(`3`)}},
+					Action:   "examples.shout", Parameters: raw(`{"message":"{{ trigger.body.msg }}"}`),
 				},
 				{
 					Ref: "examples.on_many", Name: "on_many", Enabled: false, Trigger: "examples.ping",
@@ -100,7 +114,7 @@ func samples() []event.Event {
 		rule.RuleDisabled{Rule: "examples.on_error_ping", Reason: "maintenance"},
 		trigger.EventFired{
 			EventID: id(1), Trigger: "core.intervaltimer", Payload: raw(`{"executed_at":"2026-03-01T12:00:00Z"}`),
-			Source: trigger.Timer, Rule: "core.every_two_seconds", Sensor: "core.timers", OccurredAt: sampleTime,
+			Source: trigger.Timer, Rule: "core.every_two_seconds", Sensor: "core.timers", OccurredAt: sampleTime, URL: "hook",
 		},
 		enforcement.EnforcementCreated{
 			EnforcementID: id(2), Rule: "examples.on_error_ping", Trigger: "examples.ping", EventID: id(1),

@@ -8,6 +8,7 @@ package heartbeat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -27,6 +28,9 @@ type Worker struct {
 	Running        int // executions accepted and not yet reported, at the last beat
 	// Draining says the worker is stopping: alive (its runs still report) but taking nothing new.
 	Draining bool
+	// PackEnvs is the JSON array of the pack environments the worker has on its host
+	// (adapters/runtime/packenv.Env); nil: none.
+	PackEnvs json.RawMessage
 	// Set by the database; ignored by Beat.
 	LastSeen  time.Time
 	StartedAt time.Time     // the first beat of this row
@@ -50,12 +54,12 @@ const (
 	// beatSQL upserts the row; xmax is 0 only on a row this statement inserted, which tells
 	// a worker that its row had gone (the reaper declared it lost) since its last beat.
 	beatSQL = `
-INSERT INTO workers_live (worker_id, name, host, runtimes, max_concurrency, running, draining, last_seen, started_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())
+INSERT INTO workers_live (worker_id, name, host, runtimes, max_concurrency, running, draining, pack_envs, last_seen, started_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now())
 ON CONFLICT (worker_id) DO UPDATE SET
     name = excluded.name, host = excluded.host, runtimes = excluded.runtimes,
     max_concurrency = excluded.max_concurrency, running = excluded.running,
-    draining = excluded.draining, last_seen = now()
+    draining = excluded.draining, pack_envs = excluded.pack_envs, last_seen = now()
 RETURNING xmax = 0`
 
 	selectColumns = `worker_id, name, host, runtimes, max_concurrency, running, draining, last_seen, started_at,
@@ -79,7 +83,11 @@ func (s *Store) Beat(ctx context.Context, w Worker) (created bool, err error) {
 	if runtimes == nil {
 		runtimes = []string{}
 	}
-	err = s.pool.QueryRow(ctx, beatSQL, w.ID, w.Name, w.Host, runtimes, w.MaxConcurrency, w.Running, w.Draining).Scan(&created)
+	envs := w.PackEnvs
+	if len(envs) == 0 {
+		envs = json.RawMessage(`[]`)
+	}
+	err = s.pool.QueryRow(ctx, beatSQL, w.ID, w.Name, w.Host, runtimes, w.MaxConcurrency, w.Running, w.Draining, string(envs)).Scan(&created)
 	if err != nil {
 		return false, fmt.Errorf("heartbeat of worker %s: %w", w.ID, err)
 	}

@@ -200,6 +200,9 @@ type Worker struct {
 	DeregisteredAt *time.Time     `json:"deregistered_at"`
 	LastSeen       *time.Time     `json:"last_seen"`
 	Running        *int           `json:"running"`
+	// PackEnvs are the pack dependency environments on the worker's host, as its last beat
+	// reported them.
+	PackEnvs []workers.PackEnv `json:"pack_envs,omitempty"`
 }
 
 // WorkerView converts a read-model row for the API.
@@ -214,6 +217,7 @@ func WorkerView(w workers.Worker) Worker {
 	if w.Heartbeat != nil {
 		running := w.Heartbeat.Running
 		v.LastSeen, v.Running = optTime(w.Heartbeat.LastSeen), &running
+		v.PackEnvs = w.Heartbeat.PackEnvs
 	}
 	return v
 }

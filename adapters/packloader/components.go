@@ -12,6 +12,10 @@ import (
 )
 
 func (l *loader) readAction(f fileProblems, root *yaml.Node) {
+	if l.st2 {
+		l.readSt2Action(f, root)
+		return
+	}
 	o := f.object(root, "", "name", "description", "runner_type", "entry_point", "timeout", "parameters")
 	var a pack.Action
 	a.Name, a.Ref = l.name(f, o, pack.KindAction)
@@ -64,6 +68,10 @@ func (l *loader) readAction(f fileProblems, root *yaml.Node) {
 }
 
 func (l *loader) readTrigger(f fileProblems, root *yaml.Node) {
+	if l.st2 {
+		l.readSt2Trigger(f, root)
+		return
+	}
 	o := f.object(root, "", "name", "description", "type", "payload_schema", "parameters_schema", "rate_limit", "allow_from")
 	var t pack.Trigger
 	t.Name, t.Ref = l.name(f, o, pack.KindTrigger)
@@ -117,6 +125,10 @@ type sensorSource struct {
 }
 
 func (l *loader) readSensor(f fileProblems, root *yaml.Node) {
+	if l.st2 {
+		l.readST2Sensor(f, root)
+		return
+	}
 	o := f.object(root, "", "name", "description", "enabled", "runner_type", "entry_point", "triggers", "poll_interval")
 	var s pack.Sensor
 	s.Name, s.Ref = l.name(f, o, pack.KindSensor)

@@ -109,6 +109,9 @@ func load(fsys fs.FS, dir string, others Resolver, isCore bool, limits Limits) (
 		return pack.PackRegistered{}, errors.Join(l.errs...)
 	}
 	l.readFile("pack.yaml", l.readPack)
+	if l.st2 {
+		l.readST2Config()
+	}
 	l.readDir("actions", l.readAction)
 	l.readDir("triggers", l.readTrigger)
 	l.readDir("sensors", l.readSensor)
@@ -146,6 +149,9 @@ type loader struct {
 
 	p     pack.PackRegistered
 	refOK bool
+	// st2 is set while pack.yaml is read, before any other file: the pack is in StackStorm's
+	// dialect, and every reader takes StackStorm's shape of its files.
+	st2 bool
 	// defined maps each kind's names to where they are defined ("file:line"), so a duplicate
 	// names its twin.
 	defined map[pack.Kind]map[string]string
@@ -207,6 +213,10 @@ func (l *loader) readDir(sub string, decode func(fileProblems, *yaml.Node)) {
 }
 
 func (l *loader) readPack(f fileProblems, root *yaml.Node) {
+	if l.st2 = isStackStormPack(root); l.st2 {
+		l.readSt2Pack(f, root)
+		return
+	}
 	o := f.object(root, "", "ref", "version", "description", "config")
 	ref := o.needStr("ref")
 	switch {

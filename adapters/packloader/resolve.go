@@ -1,6 +1,7 @@
 package packloader
 
 import (
+	"cmp"
 	"fmt"
 	"github.com/attune-go/attune/domain/inquiry"
 	"slices"
@@ -64,7 +65,7 @@ func (l *loader) resolveRule(r ruleSource) {
 		if msg != "" {
 			r.f.at(r.trigger, "trigger", "%s", msg)
 		} else {
-			l.checkParams(r.f, r.tparams, r.root, "trigger_params", "trigger "+t.Ref, t.ParametersSchema)
+			l.checkParams(r.f, r.tparams, r.root, cmp.Or(r.tfield, "trigger_params"), "trigger "+t.Ref, t.ParametersSchema)
 			checkTimer(r.f, t.Ref, r.tparams)
 			checkPaths(r.f, t, r.paths)
 		}
@@ -74,8 +75,11 @@ func (l *loader) resolveRule(r ruleSource) {
 		if msg != "" {
 			r.f.at(r.action, "action", "%s", msg)
 		} else {
-			l.checkParams(r.f, r.params, r.root, "parameters", "action "+a.Ref, a.Parameters)
+			l.checkParams(r.f, r.params, r.root, cmp.Or(r.pfield, "parameters"), "action "+a.Ref, a.Parameters)
 		}
+	}
+	if r.url != nil {
+		l.checkHookURL(r)
 	}
 }
 
@@ -103,6 +107,9 @@ func (l *loader) checkParams(f fileProblems, n, root *yaml.Node, field, owner st
 				if s, isStr := v.(string); spec.Secret && !(isStr && wholeTemplate(s)) {
 					f.at(e.v, pf, "is secret: pass a template, never a literal (the event log is immutable)")
 					continue
+				}
+				if s, isStr := v.(string); isStr && l.st2 && strings.HasPrefix(owner, "action ") && st2Jinja(s) {
+					continue // a StackStorm rule's Jinja renders text, cast to the type when it runs
 				}
 				f.check(e.v, pf, spec, v)
 			}

@@ -36,16 +36,24 @@ type ruleSource struct {
 	params  *yaml.Node // the parameters mapping, nil when absent
 	tparams *yaml.Node // the trigger_params mapping, nil when absent
 	paths   []entry    // the criteria's keys
+	url     *yaml.Node // a StackStorm webhook's url, checked against the triggers' refs
+	// tfield and pfield name the trigger's and the action's parameters in messages when the
+	// file does not call them trigger_params and parameters (StackStorm's shape).
+	tfield, pfield string
 }
 
 func (l *loader) readRule(f fileProblems, root *yaml.Node) {
+	if l.st2 {
+		l.readSt2Rule(f, root)
+		return
+	}
 	before := len(l.errs)
 	defer func() {
 		// Templates and expressions are compiled by the rule evaluator, the code that runs
 		// them, so what loads is what matches. Only a rule file that is otherwise sound is
 		// compiled: a pattern already reported (a bad regex) is not reported twice.
 		if len(l.errs) == before && len(l.p.Rules) > 0 {
-			f.ruleeval(root, l.p.Rules[len(l.p.Rules)-1])
+			f.ruleeval(root, l.p.Rules[len(l.p.Rules)-1], attunePath)
 		}
 	}()
 	o := f.object(root, "", "name", "description", "enabled", "trigger", "trigger_params", "criteria", "action", "parameters")
@@ -177,8 +185,9 @@ func (f fileProblems) criterion(o object) (pack.Criterion, bool) {
 }
 
 // ruleeval reports what the rule evaluator refuses in r (a template or an expression that
-// does not compile, a malformed search), each at the line of the field it names.
-func (f fileProblems) ruleeval(root *yaml.Node, r pack.Rule) {
+// does not compile, a malformed search), each at the line of the field it names; inFile maps
+// a problem's path in the rule onto the path of that field in the file.
+func (f fileProblems) ruleeval(root *yaml.Node, r pack.Rule, inFile func([]string) []string) {
 	var re *ruleeval.RuleError
 	if err := ruleeval.CheckRule(r); !errors.As(err, &re) {
 		if err != nil {
@@ -187,13 +196,18 @@ func (f fileProblems) ruleeval(root *yaml.Node, r pack.Rule) {
 		return
 	}
 	for _, p := range re.Problems {
-		path := p.Path
-		if len(path) > 0 && path[0] == "expression" {
-			path = append([]string{"criteria"}, path...) // written criteria: {expression: ...}
-		}
+		path := inFile(slices.Clone(p.Path))
 		field := (&ruleeval.Problem{Path: path}).Where()
 		f.at(walk(root, path), field, "%s", strings.TrimPrefix(p.Error(), p.Where()+": "))
 	}
+}
+
+// attunePath is where a rule's field is in an Attune rule file.
+func attunePath(path []string) []string {
+	if len(path) > 0 && path[0] == "expression" {
+		return append([]string{"criteria"}, path...) // written criteria: {expression: ...}
+	}
+	return path
 }
 
 // walk follows path (mapping keys, list indexes) from n as far as it leads and returns the

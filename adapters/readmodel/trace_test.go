@@ -217,8 +217,9 @@ func TestListWorkersJoinsTheirHeartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := at.Add(2 * time.Minute)
-	_, err = b.schema.Pool.Exec(ctx, `INSERT INTO workers_live (worker_id, name, host, runtimes, max_concurrency, running, last_seen, started_at)
-VALUES ('w1', 'one', 'h', '{shell}', 4, 3, $1, $1)`, seen)
+	_, err = b.schema.Pool.Exec(ctx, `INSERT INTO workers_live (worker_id, name, host, runtimes, max_concurrency, running, last_seen, started_at, pack_envs)
+VALUES ('w1', 'one', 'h', '{shell}', 4, 3, $1, $1,
+    '[{"pack": "mon", "kind": "python", "sha256": "ab", "state": "failed", "dir": "/e/venvs/mon-ab", "log": "/e/venvs/mon-ab.log", "reason": "pip: exit status 1"}]')`, seen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,8 @@ VALUES ('w1', 'one', 'h', '{shell}', 4, 3, $1, $1)`, seen)
 		t.Fatal(err)
 	}
 	want := slices.Clone(rows)
-	want[0].Heartbeat = &workers.Heartbeat{LastSeen: seen, Running: 3}
+	want[0].Heartbeat = &workers.Heartbeat{LastSeen: seen, Running: 3, PackEnvs: []workers.PackEnv{{Pack: "mon", Kind: "python", SHA256: "ab",
+		State: "failed", Dir: "/e/venvs/mon-ab", Log: "/e/venvs/mon-ab.log", Reason: "pip: exit status 1"}}}
 	if !reflect.DeepEqual(page.Items, want) {
 		t.Errorf("workers:\n got %+v\nwant %+v", page.Items, want)
 	}

@@ -124,17 +124,27 @@ func (d *DB) ListWorkers(ctx context.Context, f workers.Filter) (workers.Page, e
 	if after, ok, _ := workers.ParseCursor(f.Cursor); ok {
 		w.add(`w.worker_id > $%d`, after)
 	}
-	cols := workerCols("w.") + `, l.last_seen, l.running`
+	cols := workerCols("w.") + `, l.last_seen, l.running, l.pack_envs`
 	items, next, err := listPage(ctx, d.q, "workers", cols,
 		"workers w LEFT JOIN workers_live l ON l.worker_id = w.worker_id", w, "w.worker_id", f.PageSize(),
 		func(r pgx.Row) (workers.Worker, error) {
 			var (
 				seen    pgtype.Timestamptz
 				running pgtype.Int4
+				envs    []byte
 			)
-			x, err := scanWorker(r, &seen, &running)
+			x, err := scanWorker(r, &seen, &running, &envs)
 			if err == nil && seen.Valid {
 				x.Heartbeat = &workers.Heartbeat{LastSeen: seen.Time.UTC(), Running: int(running.Int32)}
+				var list []workers.PackEnv
+				if len(envs) > 0 {
+					if err := json.Unmarshal(envs, &list); err != nil {
+						return x, fmt.Errorf("worker %s: pack_envs: %w", x.ID, err)
+					}
+				}
+				if len(list) > 0 {
+					x.Heartbeat.PackEnvs = list
+				}
 			}
 			return x, err
 		}, workers.Cursor)

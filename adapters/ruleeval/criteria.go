@@ -44,10 +44,12 @@ type searchSpec struct {
 
 // compileCriteria compiles a rule's criteria in path order, so evaluation and explanations
 // are the same on every run.
-func compileCriteria(cs map[string]pack.Criterion, root string, path []string, ps *problems) []*criterion {
+//
+// st2 is set for a StackStorm rule: a key may end in #tag, a pattern may be Jinja.
+func compileCriteria(cs map[string]pack.Criterion, root string, path []string, ps *problems, st2 bool) []*criterion {
 	var out []*criterion
 	for _, key := range slices.Sorted(maps.Keys(cs)) {
-		if c := compileCriterion(key, cs[key], root, appendPath(path, key), ps); c != nil {
+		if c := compileCriterion(key, cs[key], root, appendPath(path, key), ps, st2); c != nil {
 			out = append(out, c)
 		}
 	}
@@ -64,9 +66,9 @@ func jsonOf(v any) ([]byte, error) {
 
 // compileCriterion compiles criteria[key]. root is "" for a rule (paths start at an event
 // field) or "item" inside search.
-func compileCriterion(key string, cr pack.Criterion, root string, path []string, ps *problems) *criterion {
+func compileCriterion(key string, cr pack.Criterion, root string, path []string, ps *problems, st2 bool) *criterion {
 	pathOK := true
-	segs := strings.Split(key, ".")
+	segs := strings.Split(untag(key, st2), ".")
 	switch {
 	case slices.Contains(segs, ""):
 		ps.add(path, "", "%q is not a path: empty segment", key)
@@ -110,14 +112,22 @@ func compileCriterion(key string, cr pack.Criterion, root string, path []string,
 		return nil
 	}
 	if op.name == "search" {
-		spec := compileSearch(pattern, patternPath, ps)
+		spec := compileSearch(pattern, patternPath, ps, st2)
 		if spec == nil || !pathOK {
 			return nil
 		}
 		c.pattern, c.prep = pattern, spec
 		return c
 	}
-	if s, isString := pattern.(string); isString && strings.Contains(s, "{{") {
+	if s, isString := pattern.(string); isString && st2 {
+		if n, isJinja := jinjaPattern(s, patternPath, ps); isJinja {
+			c.tmpl, c.pattern = n, s
+			if !pathOK {
+				return nil
+			}
+			return c
+		}
+	} else if isString && strings.Contains(s, "{{") {
 		// A pattern may be a template ("{{ config.threshold }}"), rendered per event.
 		n := len(ps.list)
 		c.tmpl = compileString(s, patternPath, ps)
@@ -140,7 +150,7 @@ func compileCriterion(key string, cr pack.Criterion, root string, path []string,
 	return c
 }
 
-func compileSearch(pattern any, path []string, ps *problems) *searchSpec {
+func compileSearch(pattern any, path []string, ps *problems, st2 bool) *searchSpec {
 	m, ok := pattern.(map[string]any)
 	if !ok {
 		ps.add(path, "", "search needs {condition: any|all, criteria: {item.x: {type, pattern}}} but got %s", kindOf(pattern))
@@ -192,7 +202,7 @@ func compileSearch(pattern any, path []string, ps *problems) *searchSpec {
 		}
 		cs[k] = cr
 	}
-	spec.criteria = compileCriteria(cs, "item", appendPath(path, key), ps)
+	spec.criteria = compileCriteria(cs, "item", appendPath(path, key), ps, st2)
 	return spec
 }
 

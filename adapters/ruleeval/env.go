@@ -2,9 +2,6 @@ package ruleeval
 
 import (
 	"encoding/json"
-	"maps"
-	"slices"
-	"strconv"
 	"strings"
 
 	"reflect"
@@ -49,25 +46,9 @@ func (t *Template) RenderIn(vars map[string]any) (any, error) {
 
 // compileNodeWith is compileNode with the expression compiler given.
 func compileNodeWith(v any, path []string, ps *problems, compile func(string) (*program, error)) node {
-	switch x := v.(type) {
-	case map[string]any:
-		o := &object{}
-		for _, k := range slices.Sorted(maps.Keys(x)) {
-			o.keys = append(o.keys, k)
-			o.nodes = append(o.nodes, compileNodeWith(x[k], appendPath(path, k), ps, compile))
-		}
-		return o
-	case []any:
-		l := make(list, len(x))
-		for i, e := range x {
-			l[i] = compileNodeWith(e, appendPath(path, strconv.Itoa(i)), ps, compile)
-		}
-		return l
-	case string:
-		return compileStringWith(x, path, ps, compile)
-	default:
-		return literal{v}
-	}
+	return compileTree(v, path, ps, func(s string, path []string, ps *problems) node {
+		return compileStringWith(s, path, ps, compile)
+	})
 }
 
 func compileStringWith(s string, path []string, ps *problems, compile func(string) (*program, error)) node {

@@ -130,6 +130,9 @@ func (t *Template) KVMembers() map[string]KVMember {
 			name, _ := w.prog.steps[1].key.(string)
 			m.Whole = &KVRef{Scope: scope, Name: name}
 		}
+		if j, ok := o.nodes[i].(*jinja); ok && j.whole != nil {
+			m.Whole = j.whole
+		}
 		out[k] = m
 	}
 	return out
@@ -164,6 +167,8 @@ func nodeKV(n node) []KVRef {
 				out = append(out, p.prog.kv...)
 			}
 		}
+	case *jinja:
+		out = append(out, x.kv...)
 	}
 	return out
 }

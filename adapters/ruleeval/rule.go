@@ -39,11 +39,16 @@ func Compile(r pack.Rule) (*Rule, error) {
 	if len(r.Criteria) > 0 && r.Expression != "" {
 		ps.add([]string{"expression"}, "", "a rule has criteria or an expression, not both")
 	}
-	out.criteria = compileCriteria(r.Criteria, "", []string{"criteria"}, &ps)
+	st2 := isStackStorm(r)
+	out.criteria = compileCriteria(r.Criteria, "", []string{"criteria"}, &ps, st2)
 	if r.Expression != "" {
 		out.cond, out.condSrc, out.condRefs = compileCondition(r.Expression, &ps)
 	}
-	out.params = compileParameters(r.Parameters, &ps)
+	if st2 {
+		out.params = compileJinjaParameters(r.Parameters, &ps)
+	} else {
+		out.params = compileParameters(r.Parameters, &ps)
+	}
 	if len(ps.list) > 0 {
 		return nil, &RuleError{Rule: r.Ref, Problems: ps.list}
 	}
@@ -252,7 +257,7 @@ func (c *Cache) Forget(ref string) {
 
 // sameDefinition compares what Compile reads.
 func sameDefinition(a, b pack.Rule) bool {
-	if a.Expression != b.Expression || !bytes.Equal(a.Parameters, b.Parameters) || len(a.Criteria) != len(b.Criteria) {
+	if a.Expression != b.Expression || a.Dialect != b.Dialect || !bytes.Equal(a.Parameters, b.Parameters) || len(a.Criteria) != len(b.Criteria) {
 		return false
 	}
 	for k, ca := range a.Criteria {

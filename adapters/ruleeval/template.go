@@ -180,22 +180,28 @@ func interpolate(b *strings.Builder, v any) error {
 }
 
 func compileNode(v any, path []string, ps *problems) node {
+	return compileTree(v, path, ps, compileString)
+}
+
+// compileTree compiles a JSON value member by member, each string with str: the templates of
+// Attune's rules, of workflows, or of StackStorm's rules.
+func compileTree(v any, path []string, ps *problems, str func(s string, path []string, ps *problems) node) node {
 	switch x := v.(type) {
 	case map[string]any:
 		o := &object{}
 		for _, k := range slices.Sorted(maps.Keys(x)) {
 			o.keys = append(o.keys, k)
-			o.nodes = append(o.nodes, compileNode(x[k], appendPath(path, k), ps))
+			o.nodes = append(o.nodes, compileTree(x[k], appendPath(path, k), ps, str))
 		}
 		return o
 	case []any:
 		l := make(list, len(x))
 		for i, e := range x {
-			l[i] = compileNode(e, appendPath(path, strconv.Itoa(i)), ps)
+			l[i] = compileTree(e, appendPath(path, strconv.Itoa(i)), ps, str)
 		}
 		return l
 	case string:
-		return compileString(x, path, ps)
+		return str(x, path, ps)
 	default:
 		return literal{v}
 	}

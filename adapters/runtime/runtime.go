@@ -41,6 +41,12 @@ type Request struct {
 	Secrets []string
 	// Timeout bounds the run; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Interpreter, when set, runs the entry point instead of the runner's own interpreter:
+	// the python of the pack's virtualenv (adapters/runtime/packenv). Process runtimes only.
+	Interpreter string
+	// Env is added to the environment of a process runtime's child (NODE_PATH of the pack's
+	// node_modules). Never a secret: a process's environment is readable in /proc.
+	Env []string
 	// Output, when set, receives the output while the action runs (process runtimes). The
 	// Registry masks secrets in it as in the Outcome (MaskOutput) and flushes it before Run
 	// returns. The Outcome still carries the capped output whole.

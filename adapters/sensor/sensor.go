@@ -18,7 +18,13 @@ import (
 // id is its own id. A *eventstore.VersionConflictError means the event was already recorded
 // (a timer tick another engine fired): callers with deterministic ids treat it as done.
 func Fire(ctx context.Context, store eventstore.Store, e trigger.EventFired, actor string) error {
-	p, err := eventstore.NewProposed(e, event.Metadata{CorrelationID: e.EventID, Actor: actor})
+	return FireTagged(ctx, store, e, actor, "")
+}
+
+// FireTagged is Fire with a trace tag in the event's metadata (a StackStorm sensor's
+// dispatch(trace_tag=...)), which every event it causes carries on.
+func FireTagged(ctx context.Context, store eventstore.Store, e trigger.EventFired, actor, traceTag string) error {
+	p, err := eventstore.NewProposed(e, event.Metadata{CorrelationID: e.EventID, Actor: actor, TraceTag: traceTag})
 	if err != nil {
 		return fmt.Errorf("fire %s event %s: %w", e.Trigger, e.EventID, err)
 	}

@@ -349,8 +349,43 @@ func withWorkerList(worker *cobra.Command) *cobra.Command {
 			})
 		})
 	lf = bindList(list, map[string]string{"status": "status"}, map[string]string{"status": "only registered or only deregistered workers"})
-	worker.AddCommand(list)
+	worker.AddCommand(list, workerEnvsCommand())
 	return worker
+}
+
+// workerEnvsCommand is `attune worker envs`: the packs' virtualenvs and node_modules on each
+// live worker's host, with their state and build log, as the workers' last beats said.
+func workerEnvsCommand() *cobra.Command {
+	var flags clientFlags
+	return clientCommand("envs", "List the pack dependency environments (requirements.txt, package.json) on the workers' hosts", &flags, cobra.NoArgs,
+		func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			q := url.Values{"status": {"registered"}}
+			var rows [][]string
+			var all []httpapi.Worker
+			for {
+				page, err := c.Workers(cmd.Context(), q)
+				if err != nil {
+					return err
+				}
+				all = append(all, page.Items...)
+				if page.NextCursor == nil {
+					break
+				}
+				q.Set("cursor", *page.NextCursor)
+			}
+			for _, x := range all {
+				for _, e := range x.PackEnvs {
+					state := e.State
+					if e.Reason != "" {
+						state += ": " + e.Reason
+					}
+					rows = append(rows, []string{x.ID, x.Host, e.Pack, e.Kind, state, e.Log})
+				}
+			}
+			return flags.print(cmd.OutOrStdout(), all, func(w io.Writer) error {
+				return table(w, "WORKER\tHOST\tPACK\tKIND\tSTATE\tLOG", rows, nil)
+			})
+		})
 }
 
 // traceCommand is `attune trace EVENT_ID`: what a trigger event caused, as a tree.

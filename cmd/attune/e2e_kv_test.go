@@ -50,18 +50,7 @@ func kvPack(t *testing.T) string {
 // kvRun fires the hook and returns the one execution the rule made of it, ended.
 func (s *system) kvRun(rule, kind string) httpapi.Execution {
 	s.t.Helper()
-	event := s.webhook("kvp.hook", map[string]any{"kind": kind})
-	var id string
-	s.eventually(30*time.Second, "an execution of rule "+rule+" for event "+event, func() bool {
-		for _, x := range s.executions(url.Values{"rule": {rule}}) {
-			if x.TriggerEvent == event {
-				id = x.ID
-				return true
-			}
-		}
-		return false
-	})
-	return s.waitTerminal(id)
+	return s.ranFor(rule, s.webhook("kvp.hook", map[string]any{"kind": kind}))
 }
 
 func TestE2EKeyValueStoreInTemplates(t *testing.T) {

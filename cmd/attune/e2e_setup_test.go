@@ -188,11 +188,20 @@ func (s *system) eventually(timeout time.Duration, what string, cond func() bool
 	}
 }
 
-// webhook posts a payload to a webhook trigger and returns the event id.
-func (s *system) webhook(trigger string, payload any) string {
+// webhook posts a payload to a webhook trigger (or url) with header's name/value pairs and
+// returns the event id.
+func (s *system) webhook(trigger string, payload any, header ...string) string {
 	s.t.Helper()
 	b, _ := json.Marshal(payload)
-	resp, err := http.Post(s.url+"/api/v1/webhooks/"+trigger, "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, s.url+"/api/v1/webhooks/"+trigger, bytes.NewReader(b))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -27,6 +27,11 @@ func packCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if ws, ok := res["warnings"].([]any); ok {
+				for _, w := range ws {
+					fprintf(cmd.ErrOrStderr(), "warning: %v\n", w)
+				}
+			}
 			return loadFlags.print(cmd.OutOrStdout(), res, func(w io.Writer) error {
 				var retired []string
 				if list, ok := res["retired"].([]any); ok {
@@ -52,6 +57,6 @@ func packCommand() *cobra.Command {
 				return nil
 			})
 		})
-	cmd.AddCommand(load, del, packListCommand(), packGetCommand())
+	cmd.AddCommand(load, del, packListCommand(), packGetCommand(), packCheckCommand())
 	return cmd
 }

@@ -60,6 +60,7 @@ func serveCommand(cfg *config) *cobra.Command {
 				Packs:          packs,
 				PackLimits:     packLimits,
 				Contain:        wf.contain,
+				PackEnvs:       wf.packEnvs(),
 				Worker:         embeddedWorker(noWorker, wf),
 				NoAuth:         noAuth,
 				ClientConfig:   clientConfig,

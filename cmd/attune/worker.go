@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/attune-go/attune/adapters/runtime/contain"
+	"github.com/attune-go/attune/adapters/runtime/packenv"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
 )
@@ -23,6 +24,8 @@ type workerFlags struct {
 	runsDir        string
 	heartbeat      time.Duration
 	contain        contain.Config
+	packEnvDir     string
+	packEnvTimeout time.Duration
 }
 
 func (f *workerFlags) bind(fs *pflag.FlagSet) {
@@ -31,6 +34,8 @@ func (f *workerFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxConcurrency, "max-concurrency", 0, "executions run at once (default: number of CPUs, at least 2)")
 	fs.StringVar(&f.packsDir, "packs-dir", os.Getenv("ATTUNE_PACKS_DIR"), "where this host keeps packs (<dir>/<pack>/actions/…), if not where they were registered from (ATTUNE_PACKS_DIR)")
 	fs.StringVar(&f.runsDir, "runs-dir", os.Getenv("ATTUNE_RUNS_DIR"), "where this host records the action processes under way, so that a worker started after one was killed kills what it left (ATTUNE_RUNS_DIR; default $XDG_STATE_HOME/attune/runs or ~/.local/state/attune/runs)")
+	fs.StringVar(&f.packEnvDir, "pack-env-dir", os.Getenv("ATTUNE_PACK_ENV_DIR"), "where this host builds the packs' virtualenvs (requirements.txt) and node_modules (package.json), with their build logs (ATTUNE_PACK_ENV_DIR; default $XDG_STATE_HOME/attune/packenv or ~/.local/state/attune/packenv)")
+	fs.DurationVar(&f.packEnvTimeout, "pack-env-timeout", packenv.DefaultTimeout, "longest a pack's virtualenv or npm install may take to build; past it the build fails and so do the pack's python or node actions")
 	fs.DurationVar(&f.heartbeat, "heartbeat-interval", 0, "how often the worker reports it is alive (default 2s)")
 	fs.StringVar(&f.contain.RunAs, "run-as", os.Getenv("ATTUNE_RUN_AS"), "the unprivileged user actions run as (ATTUNE_RUN_AS; scripts/services.sh creates attune-run); a root worker needs it, or --allow-root-actions")
 	fs.BoolVar(&f.contain.AllowRoot, "allow-root-actions", os.Getenv("ATTUNE_ALLOW_ROOT_ACTIONS") == "true", "let a root worker run actions as root: a throw-away machine only (ATTUNE_ALLOW_ROOT_ACTIONS=true)")
@@ -47,6 +52,11 @@ func (f *workerFlags) config() app.WorkerConfig {
 		}
 	}
 	return app.WorkerConfig{Runtimes: rts, Name: f.name, MaxConcurrency: f.maxConcurrency, PacksDir: f.packsDir, RunsDir: f.runsDir, HeartbeatInterval: f.heartbeat, Contain: f.contain}
+}
+
+// packEnvs configures the builds of the packs' dependency environments.
+func (f *workerFlags) packEnvs() packenv.Config {
+	return packenv.Config{Dir: f.packEnvDir, Timeout: f.packEnvTimeout}
 }
 
 func workerCommand(cfg *config) *cobra.Command {
@@ -74,6 +84,7 @@ func workerCommand(cfg *config) *cobra.Command {
 			}
 			return app.RunWorker(cmd.Context(), app.Config{
 				Pool: pool, AMQPURL: cfg.AMQPURL, BusPrefix: cfg.BusPrefix, BusQueueExpiry: cfg.BusQueueExpiry, Logger: log, Box: box,
+				PackEnvs: wf.packEnvs(),
 			}, wf.config())
 		},
 	}

@@ -31,10 +31,12 @@ const (
 	KeywordPattern   Keyword = "pattern"
 	KeywordMinimum   Keyword = "minimum"
 	KeywordMaximum   Keyword = "maximum"
+	KeywordMinItems  Keyword = "min_items"
+	KeywordMaxItems  Keyword = "max_items"
 )
 
 // Check reports the first keyword of p that v breaks, in the order type, enum, min_length,
-// max_length, pattern, minimum, maximum, as a *ParamError about name; nil when v fits. An
+// max_length, pattern, min_items, max_items, minimum, maximum, as a *ParamError about name; nil when v fits. An
 // integer-valued number like 2.0 is an integer, as in JSON Schema; lengths count characters.
 //
 // It does not look into an array's elements: Item gives their spec, so a caller that walks
@@ -73,6 +75,13 @@ func (p Param) Check(name string, v any) *ParamError {
 			if !re.MatchString(x) {
 				return fail(KeywordPattern, "%s does not match pattern %q", p.show(v), p.Pattern)
 			}
+		}
+	case []any:
+		if p.MinItems != nil && len(x) < *p.MinItems {
+			return fail(KeywordMinItems, "has %d items, want at least %d", len(x), *p.MinItems)
+		}
+		if p.MaxItems != nil && len(x) > *p.MaxItems {
+			return fail(KeywordMaxItems, "has %d items, want at most %d", len(x), *p.MaxItems)
 		}
 	case json.Number:
 		f, _ := x.Float64() // fitsType parsed it

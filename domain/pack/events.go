@@ -45,6 +45,11 @@ type PackRegistered struct {
 	Ref         string `json:"ref"`
 	Version     string `json:"version"`
 	Description string `json:"description,omitempty"`
+	// Dialect is the format the pack's files are written in: "" for Attune's own,
+	// DialectStackStorm for StackStorm's (a pack.yaml with a name key).
+	Dialect string `json:"dialect,omitempty"`
+	// StackStorm is what a StackStorm pack.yaml declares beyond ref, version and description.
+	StackStorm *StackStormPack `json:"stackstorm,omitempty"`
 	// Config is the pack's configuration, read in templates as {{ config.x }}. It holds no
 	// plaintext secret (the loader rejects one): the log is immutable.
 	Config json.RawMessage `json:"config,omitempty"`
@@ -60,6 +65,9 @@ type PackRegistered struct {
 	Rules    []Rule      `json:"rules,omitempty"`
 	Policies []Policy    `json:"policies,omitempty"`
 	Retired  []Component `json:"retired,omitempty"`
+	// Warnings name what the loader read and did not take (a StackStorm pack's aliases/),
+	// for the one who loads the pack; they are not recorded in the log.
+	Warnings []string `json:"-"`
 }
 
 // EventType is the wire name.

@@ -26,15 +26,19 @@ const (
 	RunnerWorkflow RunnerType = "workflow" // a graph of tasks run by the workflow engine
 )
 
-// RunnerTypes lists every runner type.
-var RunnerTypes = []RunnerType{RunnerShell, RunnerPython, RunnerNode, RunnerBuiltin, RunnerWorkflow}
+// AttuneRunnerTypes lists the runner types of Attune's own dialect.
+var AttuneRunnerTypes = []RunnerType{RunnerShell, RunnerPython, RunnerNode, RunnerBuiltin, RunnerWorkflow}
 
-// ParseRunnerType accepts exactly the names of RunnerTypes.
+// RunnerTypes lists every runner type the log may record: Attune's and StackStorm's.
+var RunnerTypes = slices.Concat(AttuneRunnerTypes, StackStormRunnerTypes)
+
+// ParseRunnerType accepts exactly the names of AttuneRunnerTypes: Attune's dialect knows no
+// other (StackStorm's are read by ParseStackStormRunnerType).
 func ParseRunnerType(s string) (RunnerType, error) {
-	if r := RunnerType(s); slices.Contains(RunnerTypes, r) {
+	if r := RunnerType(s); slices.Contains(AttuneRunnerTypes, r) {
 		return r, nil
 	}
-	return "", fmt.Errorf("unknown runner type %q (want one of %v)", s, RunnerTypes)
+	return "", fmt.Errorf("unknown runner type %q (want one of %v)", s, AttuneRunnerTypes)
 }
 
 // TriggerType is where a trigger's events come from.
@@ -102,6 +106,11 @@ type Param struct {
 	MinLength   *int              `json:"min_length,omitempty"`
 	MaxLength   *int              `json:"max_length,omitempty"`
 	Items       json.RawMessage   `json:"items,omitempty"` // schema of an array's elements
+	MinItems    *int              `json:"min_items,omitempty"`
+	MaxItems    *int              `json:"max_items,omitempty"`
+	// Position places the parameter on a StackStorm local-shell-script's command line
+	// (0-based); nil for a named (--name=value) one.
+	Position *int `json:"position,omitempty"`
 }
 
 // Action is a runnable unit: actions/<name>.yaml (+ its script), or a workflow.
@@ -120,6 +129,16 @@ type Action struct {
 	// Workflow is the validated workflow definition (runner type workflow), as JSON. It is
 	// recorded here, not read from disk, so the engine runs what the log says was registered.
 	Workflow json.RawMessage `json:"workflow,omitempty"`
+	// Disabled refuses every run (a StackStorm action with enabled: false).
+	Disabled bool `json:"disabled,omitempty"`
+	// Tags are a StackStorm action's tags, shown by `attune action get`.
+	Tags []Tag `json:"tags,omitempty"`
+}
+
+// Tag is a name and a value a StackStorm action is labelled with.
+type Tag struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
 }
 
 // Trigger is a kind of event rules can match: triggers/<name>.yaml.
@@ -166,6 +185,10 @@ type Sensor struct {
 	EntryPointSHA256    string     `json:"entry_point_sha256,omitempty"`
 	Triggers            []string   `json:"triggers"` // refs of the triggers it emits
 	PollIntervalSeconds int        `json:"poll_interval,omitempty"`
+	// ClassName is the Python class in EntryPoint that is the sensor, for a StackStorm
+	// sensor (st2reactor.sensor.base.Sensor or PollingSensor), run by the stand-in in
+	// adapters/runtime/st2py; empty for a sensor that speaks the protocol itself.
+	ClassName string `json:"class_name,omitempty"`
 }
 
 // Criterion is one test on a path of the trigger event (StackStorm's operators: equals,
@@ -196,6 +219,22 @@ type Rule struct {
 	// File is the rule's file in its pack (rules/on_ping.yaml), named by the reasons of the
 	// enforcements it cannot render.
 	File string `json:"file,omitempty"`
+	// Dialect is the language of the rule's templates: "" for Attune's ({{ expr }} over
+	// event, config, kv), DialectStackStorm for StackStorm's (Jinja over trigger and st2kv,
+	// criteria keys that may end in a #tag, rendered values cast to the action's types).
+	Dialect string `json:"dialect,omitempty"`
+}
+
+// HookURL is the url a rule listens on when its trigger is StackStorm's webhook
+// (trigger_params {url: NAME}); "" for any other rule.
+func HookURL(r Rule) string {
+	var p struct {
+		URL string `json:"url"`
+	}
+	if len(r.TriggerParams) == 0 || json.Unmarshal(r.TriggerParams, &p) != nil {
+		return ""
+	}
+	return p.URL
 }
 
 // Policy applies flow control to one action: policies/<name>.yaml. Exactly the spec matching

@@ -73,6 +73,11 @@ func (ps Params) Resolve(given json.RawMessage) (json.RawMessage, error) {
 			errs = append(errs, &ParamError{Param: name, Reason: "not a parameter of the action" + known(ps)})
 			continue
 		}
+		if spec.Immutable && spec.Default == nil {
+			// StackStorm lets a parameter be immutable without a default: nobody may set it.
+			errs = append(errs, &ParamError{Param: name, Keyword: KeywordImmutable, Reason: "is immutable and has no default: it cannot be given"})
+			continue
+		}
 		if spec.Immutable && spec.Default != nil && !sameJSON(values[name], spec.Default) {
 			errs = append(errs, &ParamError{Param: name, Keyword: KeywordImmutable, Reason: "is immutable: it keeps its default " + string(spec.Default)})
 			continue

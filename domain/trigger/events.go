@@ -50,6 +50,9 @@ type EventFired struct {
 	Rule string `json:"rule,omitempty"`
 	// Sensor is the ref of the sensor that posted it (source sensor).
 	Sensor string `json:"sensor,omitempty"`
+	// URL is set on a StackStorm webhook's event (trigger core.st2.webhook): the url it was
+	// posted to, /api/v1/webhooks/{url}. Only the rules whose trigger_params name that url react.
+	URL string `json:"url,omitempty"`
 	// OccurredAt is when it happened, if the source knows better than the log's recorded_at
 	// (a timer's scheduled tick, a sensor's observation).
 	OccurredAt time.Time `json:"occurred_at,omitzero"`

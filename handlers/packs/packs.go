@@ -56,6 +56,8 @@ type Result struct {
 	Version int64
 	// Retired lists the components the new registration dropped (all of them on Retire).
 	Retired []pack.Component
+	// Warnings are the loader's: what it read and did not take.
+	Warnings []string
 }
 
 // Register records reg as the pack's registration: the whole snapshot, with Retired listing

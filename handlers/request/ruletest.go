@@ -130,6 +130,12 @@ func testRule(catalog RuleCatalog, ruleRef string, eventPayload json.RawMessage,
 	// The payload is the user's own, but a report is shown and pasted around: secret
 	// values are redacted as everywhere else.
 	if a, ok := catalog.Action(r.Action); ok {
+		if r.Dialect == pack.DialectStackStorm { // as rulematch: cast to the action's types
+			if params, err = ruleeval.CastParams(params, a.Parameters); err != nil {
+				rep.RenderError = err.Error()
+				return rep, nil
+			}
+		}
 		if params, err = store.SealParams(box, params, compiled.ParamsKV(), r.Action, a.Parameters.IsSecret); err != nil {
 			rep.RenderError = err.Error()
 			return rep, nil

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,10 +125,20 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 	return nil
 }
 
+// St2Webhook is StackStorm's webhook trigger (adapters/sensor/webhook.St2Trigger).
+const St2Webhook = "core.st2.webhook"
+
 // rulesFor lists the rules that may react to the event: a timer's tick is meant for the rule
 // that runs the timer alone (its trigger_params made it), any other event for every enabled
 // rule on its trigger.
 func (h *Handler) rulesFor(fired *trigger.EventFired) []pack.Rule {
+	if fired.Trigger == St2Webhook {
+		// StackStorm's webhook is one trigger for every url: an event is for the rules on
+		// its url (one posted without a url, through the API, is for none).
+		return slices.DeleteFunc(slices.Clone(h.cfg.Catalog.EnabledRulesFor(fired.Trigger)), func(r pack.Rule) bool {
+			return fired.URL == "" || pack.HookURL(r) != fired.URL
+		})
+	}
 	if fired.Rule == "" {
 		return h.cfg.Catalog.EnabledRulesFor(fired.Trigger)
 	}
@@ -231,6 +242,15 @@ func (h *Handler) enforce(ctx context.Context, e eventstore.Recorded, eventID ul
 	if !ok {
 		// Without the action its secret parameters are unknown: record none of the values.
 		return h.record(ctx, e, created, fmt.Sprintf("action %s is not registered", r.Action), nil)
+	}
+	if r.Dialect == pack.DialectStackStorm {
+		// StackStorm casts each rendered value to the type the action declares.
+		if params, err = ruleeval.CastParams(params, action.Parameters); err != nil {
+			created.Failure = fmt.Sprintf("%s: %v", where(r), err)
+			return h.record(ctx, e, created, "", func() {
+				slog.WarnContext(ctx, "rule's rendered parameters do not fit the action: its execution fails", "rule", r.Ref, "file", r.File, "field", "parameters", "reason", err.Error())
+			})
+		}
 	}
 	// A secret key read by a template reaches the action sealed for that action and
 	// parameter, or the run is refused where it would leak (kvscope).

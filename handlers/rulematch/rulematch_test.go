@@ -324,3 +324,29 @@ func TestARegistryBehindTheEventFailsTheDeliveryForARetry(t *testing.T) {
 	}
 	fx.Then("")
 }
+
+func TestAStackStormWebhookEventFiresTheRulesOnItsURLOnly(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	p := examples()
+	for _, h := range []struct{ name, url string }{{"hook_a", "a"}, {"hook_a2", "a"}, {"hook_b", "b"}} {
+		p.Rules = append(p.Rules, pack.Rule{Ref: "examples." + h.name, Name: h.name, Enabled: true, Dialect: pack.DialectStackStorm,
+			Trigger: rulematch.St2Webhook, TriggerParams: raw(`{"url":"` + h.url + `"}`), Action: "examples.shout",
+			Parameters: raw(`{"message": "{{ trigger.body.m }} via {{ trigger.headers['X-Src'] }}", "count": "1{{ trigger.body.n }}"}`)})
+	}
+	e.fx.Given(pack.StreamID("examples"), p)
+	ev := trigger.EventFired{EventID: ulid.Make().String(), Trigger: rulematch.St2Webhook, URL: "a", Source: trigger.Webhook,
+		Payload: raw(`{"body": {"m": "x", "n": 2}, "headers": {"X-Src": "curl"}}`)}
+	rec := e.fire(t, ev)
+	// Without a url (posted through the API) the event is for no rule.
+	bare := e.fire(t, trigger.EventFired{EventID: ulid.Make().String(), Trigger: rulematch.St2Webhook, Source: trigger.API, Payload: raw(`{}`)})
+
+	e.fx.When(e.h.Handle, rec, bare)
+
+	line := func(name string) string {
+		id := enforcement.ID(ulid.MustParse(ev.EventID), "examples."+name)
+		return fmt.Sprintf("EnforcementCreated enforcement=%s rule=examples.%s trigger=%s event=%s action=examples.shout parameters=%s",
+			id, name, rulematch.St2Webhook, ev.EventID, `{"count":12,"message":"x via curl"}`)
+	}
+	e.fx.Then(line("hook_a") + "\n" + line("hook_a2"))
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/heartbeat"
 	"github.com/attune-go/attune/adapters/runtime"
+	"github.com/attune-go/attune/adapters/runtime/packenv"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/domain/pack"
 )
@@ -51,6 +52,13 @@ type Catalog interface {
 	WaitFor(ctx context.Context, pos eventstore.Position) error
 	Action(ref string) (pack.Action, bool)
 	Pack(ref string) (pack.PackRegistered, bool)
+}
+
+// PackEnvs finds (building if need be) a pack's dependency environment on this host.
+type PackEnvs interface {
+	Wait(ctx context.Context, packRef, packDir string, k packenv.Kind) (env packenv.Env, declared bool, err error)
+	// Status lists the environments of this host the worker knows, reported with each beat.
+	Status() []packenv.Env
 }
 
 // Config configures a Worker.
@@ -90,8 +98,12 @@ type Config struct {
 	LiveOutput func(executionID string) (sink runtime.OutputSink, end func(context.Context))
 	// Box opens sealed (secret) parameters right before a run. Nil: an execution with a
 	// sealed parameter fails.
-	Box    *secret.Box
-	Logger *slog.Logger
+	Box *secret.Box
+	// PackEnvs, when set, gives the actions of a pack with a requirements.txt or package.json
+	// its virtualenv's python or its node_modules (adapters/runtime/packenv). A run waits
+	// for a build under way; a failed build fails it with a reason naming the build's log.
+	PackEnvs PackEnvs
+	Logger   *slog.Logger
 }
 
 // idPattern is what a handler name and the worker_id of the event schemas accept.

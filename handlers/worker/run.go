@@ -16,6 +16,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/runtime"
+	"github.com/attune-go/attune/adapters/runtime/packenv"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
@@ -213,7 +214,56 @@ func (w *Worker) prepare(ctx context.Context, x *execution.Execution, j job) (ru
 			return fail("%v", err)
 		}
 	}
+	if err := w.packEnv(ctx, &req); err != nil {
+		return fail("%v", err)
+	}
 	return req, nil
+}
+
+// packEnv points a python or node run at its pack's dependency environment, when the pack
+// declares one (requirements.txt, package.json): the virtualenv's python runs the script,
+// NODE_PATH finds the node_modules.
+func (w *Worker) packEnv(ctx context.Context, req *runtime.Request) error {
+	if w.cfg.PackEnvs == nil {
+		return nil
+	}
+	var kind packenv.Kind
+	switch req.RunnerType {
+	case pack.RunnerPython, "python3", pack.RunnerPythonScript:
+		kind = packenv.Python
+	case pack.RunnerNode, "nodejs":
+		kind = packenv.Node
+	default:
+		return nil
+	}
+	packRef, _, _ := strings.Cut(req.Action, ".")
+	p, _ := w.cfg.Catalog.Pack(packRef)
+	p.Ref = packRef
+	dir := PackDir(w.cfg.PacksDir, p)
+	if dir == "" {
+		return nil
+	}
+	env, declared, err := w.cfg.PackEnvs.Wait(ctx, packRef, dir, kind)
+	switch {
+	case err != nil:
+		return err
+	case !declared:
+		return nil
+	case kind == packenv.Python:
+		req.Interpreter = env.Python()
+	default:
+		req.Env = append(req.Env, "NODE_PATH="+env.NodePath())
+	}
+	return nil
+}
+
+// PackDir is where the pack's files are on this host: <packsDir>/<ref> when the host keeps
+// its packs there, else the directory the pack was registered from ("" if none).
+func PackDir(packsDir string, p pack.PackRegistered) string {
+	if packsDir != "" && p.Ref != "" {
+		return filepath.Join(packsDir, p.Ref)
+	}
+	return p.Path
 }
 
 // open decrypts the sealed parameters of an execution of action, right before they go to the
@@ -265,12 +315,9 @@ func secretNames(act pack.Action, params json.RawMessage) []string {
 // registered with: a script edited (or replaced) since is not what the log says ran.
 func (w *Worker) entryPoint(act pack.Action) (string, error) {
 	packRef, _, _ := strings.Cut(act.Ref, ".")
-	dir := ""
-	if w.cfg.PacksDir != "" {
-		dir = filepath.Join(w.cfg.PacksDir, packRef)
-	} else if p, ok := w.cfg.Catalog.Pack(packRef); ok {
-		dir = p.Path
-	}
+	p, _ := w.cfg.Catalog.Pack(packRef)
+	p.Ref = packRef
+	dir := PackDir(w.cfg.PacksDir, p)
 	if dir == "" {
 		return "", fmt.Errorf("pack %s has no directory known to this worker (set its packs directory)", packRef)
 	}

@@ -29,6 +29,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -231,9 +232,15 @@ func (w *Worker) load() (int, bool) {
 
 func (w *Worker) beat(ctx context.Context) (created bool, err error) {
 	running, draining := w.load()
+	var envs json.RawMessage
+	if w.cfg.PackEnvs != nil {
+		if st := w.cfg.PackEnvs.Status(); len(st) > 0 {
+			envs, _ = json.Marshal(st) // plain strings: always encodes
+		}
+	}
 	created, err = w.cfg.Heartbeats.Beat(ctx, heartbeat.Worker{
 		ID: w.id, Name: w.cfg.Name, Host: w.cfg.Host, Runtimes: w.cfg.Runtimes,
-		MaxConcurrency: w.cfg.MaxConcurrency, Running: running, Draining: draining,
+		MaxConcurrency: w.cfg.MaxConcurrency, Running: running, Draining: draining, PackEnvs: envs,
 	})
 	if err != nil {
 		return false, fmt.Errorf("worker %s: %w", w.id, err)

@@ -66,6 +66,20 @@ type Worker struct {
 type Heartbeat struct {
 	LastSeen time.Time
 	Running  int
+	// PackEnvs are the pack dependency environments the worker has on its host.
+	PackEnvs []PackEnv
+}
+
+// PackEnv is one pack's virtualenv or node_modules on a worker's host, as the worker
+// reports it (adapters/runtime/packenv.Env).
+type PackEnv struct {
+	Pack   string `json:"pack"`
+	Kind   string `json:"kind"` // python, node
+	SHA256 string `json:"sha256"`
+	State  string `json:"state"` // building, ready, failed
+	Dir    string `json:"dir"`
+	Log    string `json:"log"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Store loads and saves rows inside the projection's transaction (adapters/readmodel).

@@ -2,6 +2,7 @@ package process
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -45,7 +46,8 @@ func (s *Script) Run(ctx context.Context, req runtime.Request) runtime.Outcome {
 	o := s.exec.Exec(ctx, Command{
 		ExecutionID: req.ExecutionID,
 		Action:      req.Action,
-		Path:        s.interpreter,
+		Path:        cmp.Or(req.Interpreter, s.interpreter),
+		Env:         req.Env,
 		Args:        append(append([]string(nil), s.args...), req.EntryPoint),
 		Dir:         filepath.Dir(req.EntryPoint),
 		Stdin:       params,

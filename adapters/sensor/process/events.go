@@ -32,7 +32,12 @@ type line struct {
 	Trigger    string          `json:"trigger"`
 	Payload    json.RawMessage `json:"payload"`
 	OccurredAt *time.Time      `json:"occurred_at"` // optional: when the sensor saw it
+	// TraceTag, optional, labels the event and all it causes (executions list it).
+	TraceTag string `json:"trace_tag"`
 }
+
+// maxTraceTag bounds a trace tag, which every event the sensor's event causes carries.
+const maxTraceTag = 256
 
 // errSkip marks a line that is the sensor's fault: logged and skipped, the sensor goes on.
 var errSkip = errors.New("line skipped")
@@ -91,6 +96,12 @@ func (s *Supervisor) fire(ctx context.Context, sn Sensor, raw []byte) (string, e
 	if !slices.Contains(sn.Sensor.Triggers, l.Trigger) {
 		return "", fmt.Errorf("%w: trigger %s is not one the sensor declares (%v)", errSkip, l.Trigger, sn.Sensor.Triggers)
 	}
+	if len(l.TraceTag) > maxTraceTag {
+		return "", fmt.Errorf("%w: trace_tag longer than %d bytes", errSkip, maxTraceTag)
+	}
+	if bad := safetext.JSON(toJSONString(l.TraceTag), "/trace_tag", nil); bad != nil {
+		return "", fmt.Errorf("%w: %v", errSkip, bad)
+	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
 	defer cancel()
 	t, found, err := s.cfg.Triggers.Trigger(actx, l.Trigger)
@@ -138,7 +149,7 @@ func (s *Supervisor) fire(ctx context.Context, sn Sensor, raw []byte) (string, e
 	// recorded (its first attempt committed, the answer was lost) is done.
 	var wait outage.Backoff
 	for retried := false; ; retried = true {
-		err := sensor.Fire(actx, s.cfg.Store, e, Actor)
+		err := sensor.FireTagged(actx, s.cfg.Store, e, Actor, l.TraceTag)
 		switch {
 		case err == nil, retried && errors.Is(err, eventstore.ErrVersionConflict):
 			return e.EventID, nil
@@ -146,6 +157,11 @@ func (s *Supervisor) fire(ctx context.Context, sn Sensor, raw []byte) (string, e
 			return "", err
 		}
 	}
+}
+
+func toJSONString(s string) []byte {
+	b, _ := json.Marshal(s) // a string always encodes
+	return b
 }
 
 // excerpt keeps log lines short whatever a sensor prints.

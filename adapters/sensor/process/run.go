@@ -3,6 +3,7 @@ package process
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -44,10 +45,13 @@ func (s *Supervisor) runOnce(ctx context.Context, sn Sensor, log *slog.Logger) e
 		defer cell.Close() // kills whatever the sensor left in its cell
 	}
 	interp := s.cfg.Interpreters[sn.Sensor.RunnerType]
-	bin, err := lookPath(interp[0], s.cfg.Env)
-	if err != nil {
-		return fmt.Errorf("start sensor %s: find %s: %w", sn.Sensor.Ref, interp[0], err)
+	bin := sn.Interpreter
+	if bin == "" {
+		if bin, err = lookPath(interp[0], s.cfg.Env); err != nil {
+			return fmt.Errorf("start sensor %s: find %s: %w", sn.Sensor.Ref, interp[0], err)
+		}
 	}
+	program := cmp.Or(sn.Wrapper, sn.Script)
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("start sensor %s: stdout pipe: %w", sn.Sensor.Ref, err)
@@ -62,7 +66,7 @@ func (s *Supervisor) runOnce(ctx context.Context, sn Sensor, log *slog.Logger) e
 
 	// exec.Command, not CommandContext: stopping is our SIGTERM-then-SIGKILL of the group,
 	// not a SIGKILL of the leader alone.
-	cmd := exec.Command(bin, append(interp[1:], sn.Script)...)
+	cmd := exec.Command(bin, append(slices.Clone(interp[1:]), program)...)
 	cmd.Dir = filepath.Dir(sn.Script)
 	cmd.Env = s.cfg.Env
 	if cell != nil {
@@ -172,16 +176,23 @@ func stdinDocument(sn Sensor) ([]byte, error) {
 	if triggers == nil {
 		triggers = []string{}
 	}
-	doc, err := json.Marshal(struct {
+	doc := struct {
 		Sensor       string          `json:"sensor"`
 		Triggers     []string        `json:"triggers"`
 		PollInterval int             `json:"poll_interval,omitempty"`
 		Config       json.RawMessage `json:"config"`
-	}{sn.Sensor.Ref, triggers, sn.Sensor.PollIntervalSeconds, config})
+		// For the wrapper of a StackStorm sensor class: where the class is.
+		EntryPoint string `json:"entry_point,omitempty"`
+		ClassName  string `json:"class_name,omitempty"`
+	}{Sensor: sn.Sensor.Ref, Triggers: triggers, PollInterval: sn.Sensor.PollIntervalSeconds, Config: config}
+	if sn.Wrapper != "" {
+		doc.EntryPoint, doc.ClassName = sn.Script, sn.Sensor.ClassName
+	}
+	data, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("sensor %s: encode its stdin (is the pack config JSON?): %w", sn.Sensor.Ref, err)
 	}
-	return append(doc, '\n'), nil
+	return append(data, '\n'), nil
 }
 
 // logStderr logs what the sensor writes on stderr, line by line, capped.

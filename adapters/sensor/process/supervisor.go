@@ -55,6 +55,14 @@ type Sensor struct {
 	Script string
 	// Config is the pack's config (a JSON object), handed to the process on stdin.
 	Config json.RawMessage
+	// Interpreter, when set, is the absolute path of the interpreter that runs the sensor
+	// instead of its runner type's (the python of its pack's virtualenv); the runner type's
+	// arguments (-u) still apply.
+	Interpreter string
+	// Wrapper, when set, is the program the interpreter runs instead of Script: the
+	// st2reactor stand-in that loads a StackStorm sensor class (Sensor.ClassName) from
+	// Script, named on stdin as entry_point with class_name (adapters/runtime/st2py).
+	Wrapper string
 }
 
 // Config wires a Supervisor.

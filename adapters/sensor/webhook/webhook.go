@@ -65,6 +65,10 @@ type Config struct {
 	// DefaultRequests per second.
 	DefaultRateLimit pack.RateLimit
 	Now              func() time.Time // time.Now if nil
+	// Hooks tells whether an enabled rule of a StackStorm pack listens on a url (trigger
+	// core.st2.webhook, parameters {url}): /api/v1/webhooks/{url} then fires it (st2hook.go).
+	// Nil serves no url.
+	Hooks HookLookup
 }
 
 // KeyClaimer returns the id a request with an idempotency key creates: fresh for a new key,
@@ -83,6 +87,7 @@ type Handler struct {
 	log      *slog.Logger
 	limits   *limiters
 	now      func() time.Time
+	hooks    HookLookup
 }
 
 // New returns the handler. It panics on a missing dependency (a wiring error).
@@ -105,6 +110,7 @@ func New(cfg Config) *Handler {
 		log:      cmp.Or(cfg.Logger, slog.Default()),
 		limits:   newLimiters(cfg.DefaultRateLimit),
 		now:      cfg.Now,
+		hooks:    cfg.Hooks,
 	}
 }
 
@@ -143,10 +149,15 @@ func (h *Handler) accept(r *http.Request, ref string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("look up trigger %q: %w", ref, err)
 	}
-	if !found {
-		return "", refuse(CodeUnknownTrigger, "no trigger %q", ref)
-	}
-	if t.Type != pack.TriggerWebhook {
+	url := ""
+	switch {
+	case !found:
+		if t, url, err = h.hook(ctx, ref); err != nil {
+			return "", err
+		}
+	case ref == St2Trigger:
+		return "", refuse(CodeUnknownTrigger, "%s is served at /api/v1/webhooks/{url}, the url its rules name", ref)
+	case t.Type != pack.TriggerWebhook:
 		return "", refuse(CodeUnknownTrigger, "trigger %q is a %s trigger, not a webhook", ref, t.Type)
 	}
 	if err := allowedSource(t, r.RemoteAddr); err != nil {
@@ -173,7 +184,15 @@ func (h *Handler) accept(r *http.Request, ref string) (string, error) {
 		// replayed request appends into a stream that exists and is refused by the log.
 		id = ident.At(sig.at, "webhook", ref, sig.mac).String()
 	}
-	payload, raw, err := decodePayload(body)
+	var (
+		payload map[string]any
+		raw     json.RawMessage
+	)
+	if url != "" {
+		payload, raw, err = hookPayload(body, r.Header)
+	} else {
+		payload, raw, err = decodePayload(body)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -195,6 +214,9 @@ func (h *Handler) accept(r *http.Request, ref string) (string, error) {
 		}
 	}
 	e := trigger.EventFired{EventID: id, Trigger: ref, Payload: raw, Source: trigger.Webhook}
+	if url != "" {
+		e.Trigger, e.URL = St2Trigger, url
+	}
 	if err := sensor.Fire(ctx, h.store, e, Actor); err != nil {
 		var conflict *eventstore.VersionConflictError
 		switch {

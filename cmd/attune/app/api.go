@@ -89,7 +89,11 @@ func (s *Server) routes(stopping <-chan struct{}) http.Handler {
 			if err != nil {
 				return nil, err
 			}
-			return map[string]any{"pack": res.Ref, "outcome": res.Outcome, "version": res.Version, "retired": res.Retired}, nil
+			out := map[string]any{"pack": res.Ref, "outcome": res.Outcome, "version": res.Version, "retired": res.Retired}
+			if len(res.Warnings) > 0 {
+				out["warnings"] = res.Warnings
+			}
+			return out, nil
 		},
 		DeletePack: func(ctx context.Context, ref, actor string) (any, error) {
 			if ref == packloader.CoreRef {

@@ -35,6 +35,7 @@ import (
 	"github.com/attune-go/attune/adapters/postgres"
 	"github.com/attune-go/attune/adapters/readmodel"
 	"github.com/attune-go/attune/adapters/relay"
+	"github.com/attune-go/attune/adapters/runtime/packenv"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/handlers/worker"
 	"github.com/attune-go/attune/projections"
@@ -69,6 +70,9 @@ type Config struct {
 	ClientConfig string
 	// Worker, when set, runs a worker in the process too (the single-process default).
 	Worker *WorkerConfig
+	// PackEnvs is where and how the packs' virtualenvs and node_modules are built on this
+	// host (Dir defaults to packenv.DefaultDir()); Logger and OnChange are set by the app.
+	PackEnvs packenv.Config
 	// ReadyMaxLag is how far the relay or a projection may fall behind the log before
 	// /readyz answers 503; DefaultReadyMaxLag if 0.
 	ReadyMaxLag time.Duration
@@ -102,6 +106,7 @@ type Server struct {
 	models      *readmodel.DB      // every Postgres read model; the API queries it
 	runners     []*projections.Runner
 	registry    *registry.Registry // the in-memory pack catalogue the handlers decide with
+	envs        packEnvs
 }
 
 // Run migrates the database, starts every role and serves until ctx ends.
@@ -214,7 +219,7 @@ func (s *Server) run(parent context.Context) error {
 	var w *worker.Worker
 	if s.cfg.Worker != nil {
 		var err error
-		if w, err = newWorker(ctx, *s.cfg.Worker, s.store, heartbeat.New(s.cfg.Pool), s.registry, s); err != nil {
+		if w, err = newWorker(ctx, g, *s.cfg.Worker, s.store, heartbeat.New(s.cfg.Pool), s.registry, s); err != nil {
 			return err
 		}
 		w.Register(router)

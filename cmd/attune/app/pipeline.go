@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"github.com/attune-go/attune/adapters/runtime/contain"
+	"github.com/attune-go/attune/adapters/runtime/packenv"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +62,10 @@ func (s *Server) loadPack(ctx context.Context, dir, actor string) (packs.Result,
 	res, err := packs.Register(ctx, s.store, reg, actor)
 	if err != nil {
 		return res, err
+	}
+	res.Warnings = reg.Warnings
+	for _, w := range reg.Warnings {
+		s.log.Warn("pack loaded without part of it", "pack", reg.Ref, "warning", w)
 	}
 	// The catalogue follows the log on its own: wait until it holds what was just recorded,
 	// so that a webhook or a run right after the load (or right after serve says it is ready)
@@ -120,8 +126,14 @@ func (s *Server) startSensors(ctx context.Context, g *errgroup.Group) error {
 	sensors := process.New(process.Config{Store: s.store, Triggers: s.triggerLookup(), Logger: s.log, Sandbox: sandbox})
 	g.Go(func() error { return timers.Run(ctx) })
 	g.Go(func() error { return sensors.Run(ctx) })
+	envs, err := s.packEnvManager()
+	if err != nil {
+		return err
+	}
 	g.Go(func() error {
-		return s.registry.Watch(ctx, func() {
+		// Again when the catalogue changes, and when a pack's virtualenv is ready: a
+		// sensor whose pack has a requirements.txt starts only then.
+		return watchBoth(ctx, s.registry, s.envs.changed, func() {
 			var rules []timer.TimerRule
 			for _, r := range s.registry.TimerRules() {
 				rules = append(rules, timer.TimerRule{Ref: r.Ref, Trigger: r.Trigger, TriggerParams: r.TriggerParams})
@@ -129,7 +141,7 @@ func (s *Server) startSensors(ctx context.Context, g *errgroup.Group) error {
 			if err := timers.Set(rules); err != nil {
 				s.log.Warn("some timer rules cannot run", "error", err)
 			}
-			if err := sensors.Set(s.sensorsToRun()); err != nil {
+			if err := sensors.Set(s.sensorsToRun(envs)); err != nil {
 				s.log.Warn("some sensors cannot run", "error", err)
 			}
 		})
@@ -137,7 +149,7 @@ func (s *Server) startSensors(ctx context.Context, g *errgroup.Group) error {
 	return nil
 }
 
-func (s *Server) sensorsToRun() []process.Sensor {
+func (s *Server) sensorsToRun(envs *packenv.Manager) []process.Sensor {
 	var out []process.Sensor
 	for _, sn := range s.registry.Sensors() {
 		packRef, _, _ := strings.Cut(sn.Ref, ".")
@@ -145,7 +157,10 @@ func (s *Server) sensorsToRun() []process.Sensor {
 		if !ok || p.Path == "" || !sn.Enabled {
 			continue
 		}
-		out = append(out, process.Sensor{Sensor: sn, Script: filepath.Join(p.Path, "sensors", sn.EntryPoint), Config: p.Config})
+		run := process.Sensor{Sensor: sn, Script: filepath.Join(p.Path, "sensors", sn.EntryPoint), Config: p.Config}
+		if s.withPackEnv(envs, p, &run) {
+			out = append(out, run)
+		}
 	}
 	return out
 }
@@ -165,5 +180,16 @@ func (s *Server) webhooks() *webhook.Handler {
 		Secrets:  webhook.EnvSecrets(nil),
 		Keys:     s.keys,
 		Logger:   s.log,
+		Hooks:    s.st2Hooks,
 	})
+}
+
+// st2Hooks finds the enabled StackStorm rules on a webhook url: the url is served while one
+// listens, with core.st2.webhook's gate.
+func (s *Server) st2Hooks(_ context.Context, url string) (pack.Trigger, bool, error) {
+	t, ok := s.registry.Trigger(webhook.St2Trigger)
+	if !ok || !slices.ContainsFunc(s.registry.EnabledRulesFor(webhook.St2Trigger), func(r pack.Rule) bool { return pack.HookURL(r) == url }) {
+		return pack.Trigger{}, false, nil
+	}
+	return t, true, nil
 }

@@ -90,7 +90,7 @@ func (s *Server) registerScheduling(ctx context.Context, g *errgroup.Group, rout
 }
 
 // newWorker builds a worker on this host's runtimes.
-func newWorker(ctx context.Context, wc WorkerConfig, log eventstore.Store, beats *heartbeat.Store, catalog *registry.Registry, s *Server) (*worker.Worker, error) {
+func newWorker(ctx context.Context, g *errgroup.Group, wc WorkerConfig, log eventstore.Store, beats *heartbeat.Store, catalog *registry.Registry, s *Server) (*worker.Worker, error) {
 	sandbox, err := contain.New(wc.Contain)
 	if err != nil {
 		return nil, err
@@ -116,9 +116,17 @@ func newWorker(ctx context.Context, wc WorkerConfig, log eventstore.Store, beats
 			return nil, fmt.Errorf("worker runtimes %v are not available on this host (it has %v)", missing, runtimes.Supported())
 		}
 	}
+	envs, err := s.packEnvManager()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ensurePackEnvs(ctx, g, catalog, wc.PacksDir); err != nil {
+		return nil, err
+	}
 	output := liveoutput.New(s.cfg.Pool)
 	return worker.New(worker.Config{
-		Name: wc.Name, Runtimes: offered, MaxConcurrency: wc.MaxConcurrency, PacksDir: wc.PacksDir,
+		PackEnvs: envs,
+		Name:     wc.Name, Runtimes: offered, MaxConcurrency: wc.MaxConcurrency, PacksDir: wc.PacksDir,
 		HeartbeatInterval: wc.HeartbeatInterval, Version: cmp.Or(wc.Version, "dev"),
 		Log: log, Heartbeats: beats, Runner: runtimes, Catalog: catalog, Box: s.box, Logger: s.log,
 		LiveOutput: func(executionID string) (runtime.OutputSink, func(context.Context)) {
@@ -169,7 +177,7 @@ func RunWorker(ctx context.Context, cfg Config, wc WorkerConfig) error {
 	}()
 	catalog := registry.New(registry.Config{Logger: log})
 	g.Go(func() error { return catalog.Follow(gctx, s.store) })
-	w, err := newWorker(gctx, wc, s.store, heartbeat.New(cfg.Pool), catalog, s)
+	w, err := newWorker(gctx, g, wc, s.store, heartbeat.New(cfg.Pool), catalog, s)
 	if err != nil {
 		return err
 	}
