@@ -40,7 +40,7 @@ func samples() []event.Event {
 		"count": {Type: pack.ParamInteger, Minimum: ptr(0.0), Maximum: ptr(10.0)},
 		"tags":  {Type: pack.ParamArray, Items: raw(`{"type":"string"}`)},
 		"token": {Type: pack.ParamString, Secret: true},
-		"hosts": {Type: pack.ParamArray, MinItems: ptr(1), MaxItems: ptr(3), Position: ptr(0)},
+		"hosts": {Type: pack.ParamArray, MinItems: ptr(1), MaxItems: ptr(3), Position: ptr(0), Schema: raw(`{"uniqueItems":true}`)},
 	}
 	return []event.Event{
 		pack.PackRegistered{

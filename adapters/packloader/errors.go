@@ -47,9 +47,21 @@ func oneLine(s string) string {
 	return q[1 : len(q)-1]
 }
 
-// problems collects FileErrors across every file of a pack.
+// problems collects FileErrors across every file of a pack, and the warnings of the load:
+// what was read and not taken, or taken although StackStorm's own checks would let it pass
+// where Attune's would not.
 type problems struct {
-	errs []error
+	errs  []error
+	warns []string
+}
+
+// warnAt records a warning about node n of file, as "file:line: field: message".
+func (p *problems) warnAt(file string, n *yaml.Node, field, format string, args ...any) {
+	e := &FileError{File: file, Field: field, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line = n.Line
+	}
+	p.warns = append(p.warns, e.Error())
 }
 
 func (p *problems) add(file string, line int, field, format string, args ...any) {

@@ -129,6 +129,7 @@ func load(fsys fs.FS, dir string, others Resolver, isCore bool, limits Limits) (
 		return pack.PackRegistered{}, err
 	}
 	l.p.Digest = digest
+	l.p.Warnings = l.warns
 	byRef := func(a, b string) int { return cmp.Compare(a, b) }
 	slices.SortFunc(l.p.Actions, func(a, b pack.Action) int { return byRef(a.Ref, b.Ref) })
 	slices.SortFunc(l.p.Triggers, func(a, b pack.Trigger) int { return byRef(a.Ref, b.Ref) })
@@ -205,7 +206,9 @@ func (l *loader) readDir(sub string, decode func(fileProblems, *yaml.Node)) {
 		return
 	}
 	for _, e := range entries {
-		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
+		// StackStorm also reads .json metadata (JSON is YAML), as its older packs write rules.
+		isJSON := l.st2 && strings.HasSuffix(e.Name(), ".json")
+		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml") || isJSON) {
 			continue
 		}
 		l.readFile(path.Join(sub, e.Name()), decode)

@@ -193,7 +193,7 @@ func TestCorePackLoads(t *testing.T) {
 		got = append(got, string(c.Kind)+" "+c.Ref)
 	}
 	want := []string{
-		"action core.ask", "action core.echo", "action core.http", "action core.local", "action core.noop", "action core.sleep",
+		"action core.ask", "action core.echo", "action core.http", "action core.local", "action core.noop", "action core.pause", "action core.sleep", "action core.uuid",
 		"trigger core.crontimer", "trigger core.datetimer", "trigger core.intervaltimer", "trigger core.st2.webhook", "trigger core.webhook",
 	}
 	if !slices.Equal(got, want) {

@@ -13,9 +13,11 @@ import (
 
 // policySource keeps what resolve needs to check a policy against its action.
 type policySource struct {
-	f          fileProblems
-	action     *yaml.Node
-	attributes []item
+	f      fileProblems
+	action *yaml.Node
+	// actionField names the field action came from: action, or StackStorm's resource_ref.
+	actionField string
+	attributes  []item
 	// limit is an enabled concurrency or rate-limit policy: admission must be able to
 	// enforce it on its action.
 	limit bool
@@ -36,7 +38,19 @@ var enforced = map[policy.Type]bool{
 	policy.RateLimit:   true, // handlers/admission
 }
 
+// field is the name of the field that names the policy's action.
+func (p policySource) field() string {
+	if p.actionField == "" {
+		return "action"
+	}
+	return p.actionField
+}
+
 func (l *loader) readPolicy(f fileProblems, root *yaml.Node) {
+	if l.st2 {
+		l.readSt2Policy(f, root)
+		return
+	}
 	o := f.object(root, "", "name", "description", "enabled", "action", "type", "concurrency", "rate_limit", "retry")
 	p := pack.Policy{File: strings.TrimPrefix(f.file, l.dir+"/")}
 	p.Name, p.Ref = l.name(f, o, pack.KindPolicy)

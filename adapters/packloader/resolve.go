@@ -35,16 +35,16 @@ func (l *loader) resolve() {
 		}
 		a, msg := l.action(p.action.Value)
 		if msg != "" {
-			p.f.at(p.action, "action", "%s", msg)
+			p.f.at(p.action, p.field(), "%s", msg)
 			continue
 		}
-		if p.limit && a.RunnerType == pack.RunnerWorkflow {
+		if p.limit && a.RunnerType.IsWorkflow() {
 			// The workflow engine starts workflows, not the scheduler that admits executions.
-			p.f.at(p.action, "action", "%s is a workflow: concurrency and rate-limit policies are enforced on actions run by workers only (put the policy on the actions its tasks run)", a.Ref)
+			p.f.at(p.action, p.field(), "%s is a workflow: concurrency and rate-limit policies are enforced on actions run by workers only (put the policy on the actions its tasks run)", a.Ref)
 		}
 		if p.limit && a.Ref == inquiry.AskAction {
 			// The inquiry engine asks questions; no worker slot or rate is involved.
-			p.f.at(p.action, "action", "%s asks a person and runs on no worker: concurrency and rate-limit policies cannot apply to it", a.Ref)
+			p.f.at(p.action, p.field(), "%s asks a person and runs on no worker: concurrency and rate-limit policies cannot apply to it", a.Ref)
 		}
 		for _, at := range p.attributes {
 			spec, ok := a.Parameters[at.s]

@@ -1,6 +1,10 @@
 package packloader
 
 import (
+	"cmp"
+	"maps"
+	"slices"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/attune-go/attune/domain/pack"
@@ -21,16 +25,20 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 	a.Disabled = !o.boolean("enabled", true)
 	l.st2Identity(f, o, "action", a.Ref)
 	a.Tags = f.st2Tags(o)
+	if n := o.get("id"); n != nil {
+		f.at(n, "id", "StackStorm's database sets it; remove it")
+	}
+	// Neither changes what the action does, and a pack that has them still runs as its
+	// author meant: they load, and the user is told they do nothing here.
 	for key, why := range map[string]string{
-		"id":            "StackStorm's database sets it; remove it",
-		"notify":        "notifications are not supported yet",
-		"output_schema": "output_schema is not supported yet",
+		"notify":        "notifications are not sent: Attune has no StackStorm notifier (follow executions with `attune tail` instead)",
+		"output_schema": "the result is not checked against output_schema",
 	} {
 		if n := o.get(key); n != nil {
-			f.at(n, key, "%s", why)
+			l.warn("%s:%d: %s: %s", f.file, n.Line, key, why)
 		}
 	}
-	a.Parameters = f.st2Params(o.get("parameters"), "parameters")
+	a.Parameters = f.st2ActionParams(o.get("parameters"), "parameters")
 	rt := o.needStr("runner_type")
 	if rt == "" {
 		return
@@ -41,6 +49,7 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 		return
 	}
 	a.RunnerType = runner
+	a.Parameters = f.withRunnerParams(o.get("parameters"), runner, a.Parameters)
 	switch {
 	case runner.IsWorkflow():
 		// orquesta and action-chain definitions are the workflow loader's (st2_workflow.go).
@@ -49,17 +58,23 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 		}
 	case runner == pack.RunnerInquirer || runner == pack.RunnerNoop:
 		if n := o.get("entry_point"); n != nil && n.Value != "" {
-			f.at(n, "entry_point", "a %s action has no entry point", runner)
+			l.warn("%s:%d: entry_point: not used: a %s action has no entry point", f.file, n.Line, runner)
+		}
+		if runner == pack.RunnerInquirer {
+			l.st2Inquirer(&a) // st2_workflow.go
 		}
 	case runner == pack.RunnerLocalShellCmd || runner == pack.RunnerHTTPRequest:
 		// Their entry point, when a pack writes one, is unused by StackStorm too: these
 		// runners run their parameters (cmd, url).
 		if n := o.get("entry_point"); n != nil && n.Value != "" {
-			f.at(n, "entry_point", "a %s action runs its parameters, not a file: remove entry_point", runner)
+			l.warn("%s:%d: entry_point: not used: a %s action runs its parameters, not a file", f.file, n.Line, runner)
 		}
 	default:
 		if ep, data, ok := l.entryPoint(f, o, "actions"); ok {
 			a.EntryPoint, a.EntryPointSHA256 = ep, digestOf(data)
+		}
+		if runner == pack.RunnerLocalShellScript {
+			f.noSecretOnCommandLine(o.get("parameters"), a.Parameters)
 		}
 	}
 	l.p.Actions = append(l.p.Actions, a)
@@ -99,4 +114,52 @@ func (f fileProblems) st2Tags(o object) []pack.Tag {
 		}
 	}
 	return out
+}
+
+// withRunnerParams merges the runner's parameters into the action's: an action takes them
+// all, and a parameter it declares with a runner parameter's name refines that parameter (a
+// default, immutable, a description, an enum, secret, required, bounds), keeping the runner's
+// type when it gives none. Changing the type is refused: the runner reads the value as its own
+// type.
+func (f fileProblems) withRunnerParams(n *yaml.Node, runner pack.RunnerType, own pack.Params) pack.Params {
+	runnerParams := pack.StackStormRunnerParams(runner)
+	if len(runnerParams) == 0 {
+		return own
+	}
+	out := maps.Clone(runnerParams)
+	for name, p := range own {
+		base, isRunner := runnerParams[name]
+		if !isRunner {
+			out[name] = p
+			continue
+		}
+		if p.Type != "" && p.Type != base.Type {
+			f.at(child(child(n, name), "type"), join(join("parameters", name), "type"),
+				"%s is a parameter of the %s runner, of type %s: an action may refine it but not change its type", name, runner, base.Type)
+			continue
+		}
+		p.Type = base.Type
+		p.Description = cmp.Or(p.Description, base.Description)
+		if p.Default == nil {
+			p.Default = base.Default // immutable without a default pins the runner's
+		}
+		p.Secret = p.Secret || base.Secret
+		p.Required = p.Required || base.Required
+		out[name] = p
+	}
+	return out
+}
+
+// noSecretOnCommandLine refuses a secret parameter of a local-shell-script action: StackStorm
+// passes every action parameter on the script's command line, which any process on the host
+// can read (/proc/PID/cmdline).
+func (f fileProblems) noSecretOnCommandLine(n *yaml.Node, params pack.Params) {
+	runnerParams := pack.StackStormRunnerParams(pack.RunnerLocalShellScript)
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		if _, isRunner := runnerParams[name]; isRunner || !params[name].Secret {
+			continue
+		}
+		f.at(child(child(n, name), "secret"), join(join("parameters", name), "secret"),
+			"a local-shell-script gets its parameters on its command line (--%s=…), which every process on the host can read: a secret cannot be one of them; make the action a python-script (parameters on a pipe), or have the script read the secret from the key-value store", name)
+	}
 }

@@ -256,5 +256,5 @@ func (l *loader) st2Unrun() {
 
 // warn records something the loader read and did not take; the load goes on.
 func (l *loader) warn(format string, args ...any) {
-	l.p.Warnings = append(l.p.Warnings, fmt.Sprintf(format, args...))
+	l.warns = append(l.warns, fmt.Sprintf(format, args...))
 }

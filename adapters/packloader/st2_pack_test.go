@@ -1,8 +1,8 @@
 package packloader_test
 
 import (
-	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -109,6 +109,42 @@ func TestStackStormPackLoadsInItsDialect(t *testing.T) {
 	}
 }
 
+func TestStackStormActionTakesItsRunnersParameters(t *testing.T) {
+	t.Parallel()
+	got, err := packloader.Load(st2Files("p", map[string]string{
+		"actions/run.yaml": "name: run\nrunner_type: run-local\nnotify:\n  on_complete: {message: done}\nparameters:\n  cmd: {default: \"echo hi\", immutable: true}\n  timeout: {default: 5}\n",
+	}), "p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run pack.Action
+	for _, a := range got.Actions {
+		if a.Name == "run" {
+			run = a
+		}
+	}
+	if run.RunnerType != pack.RunnerLocalShellCmd {
+		t.Fatalf("run-local is %q, want local-shell-cmd", run.RunnerType)
+	}
+	p := run.Parameters
+	if c := p["cmd"]; c.Type != pack.ParamString || !c.Immutable || string(c.Default) != `"echo hi"` {
+		t.Fatalf("cmd %+v: want the runner's string, with the action's default, immutable", c)
+	}
+	if to := p["timeout"]; to.Type != pack.ParamInteger || string(to.Default) != "5" {
+		t.Fatalf("timeout %+v", to)
+	}
+	for _, name := range []string{"cwd", "env", "kwarg_op", "sudo"} {
+		if _, ok := p[name]; !ok {
+			t.Errorf("runner parameter %s missing", name)
+		}
+	}
+	if !slices.ContainsFunc(got.Warnings, func(w string) bool {
+		return strings.HasPrefix(w, "p/actions/run.yaml:4: notify: notifications are not sent")
+	}) {
+		t.Errorf("warnings %q: want notify named", got.Warnings)
+	}
+}
+
 func TestStackStormPackRefIsDerivedAsStackStormDoes(t *testing.T) {
 	t.Parallel()
 	noRef := func(name string) map[string]string {
@@ -159,8 +195,12 @@ func TestStackStormPackProblemsNameFileLineAndField(t *testing.T) {
 			[]string{`p/actions/a.yaml:2: pack: "q" is not this pack (p): StackStorm registers the file under the pack it is in`}},
 		{"remote runner", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: remote-shell-cmd\n"},
 			[]string{`p/actions/a.yaml:2: runner_type: runner "remote-shell-cmd" is not supported: it runs commands over SSH on the hosts its ` + "`hosts`" + ` parameter names, and Attune has no SSH runner: run the command from a local-shell-cmd action that calls ssh, or on a worker on that host`}},
-		{"orquesta before the workflow loader", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/w.yaml": "name: w\nrunner_type: orquesta\nentry_point: workflows/w.yaml\n"},
-			[]string{`p/actions/w.yaml:2: runner_type: orquesta workflows are not yet supported`}},
+		{"orquesta without its definition", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/w.yaml": "name: w\nrunner_type: orquesta\nentry_point: workflows/w.yaml\n"},
+			[]string{`p/actions/w.yaml:3: entry_point: p/actions/workflows/w.yaml does not exist`}},
+		{"runner parameter's type changed", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: local-shell-cmd\nparameters:\n  timeout: {type: string}\n"},
+			[]string{`p/actions/a.yaml:4: parameters.timeout.type: timeout is a parameter of the local-shell-cmd runner, of type integer: an action may refine it but not change its type`}},
+		{"secret on a script's command line", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: local-shell-script\nentry_point: a.sh\nparameters:\n  token:\n    type: string\n    secret: true\n", "actions/a.sh": "#!/bin/sh\n"},
+			[]string{`p/actions/a.yaml:7: parameters.token.secret: a local-shell-script gets its parameters on its command line (--token=…), which every process on the host can read: a secret cannot be one of them; make the action a python-script (parameters on a pipe), or have the script read the secret from the key-value store`}},
 		{"two parameters at one position", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: noop\nparameters:\n  x: {position: 0}\n  y: {position: 0}\n"},
 			[]string{`p/actions/a.yaml:5: parameters.y.position: position 0 is already x's`}},
 		{"literal secret default", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: noop\nparameters:\n  pw: {type: string, secret: true, default: hunter2}\n"},
@@ -174,15 +214,7 @@ func TestStackStormPackProblemsNameFileLineAndField(t *testing.T) {
 			fsys := st2Files("p", tc.files)
 			delete(fsys, "p/actions/greet.yaml")
 			_, err := packloader.Load(fsys, "p", nil)
-			var got []string
-			var joined interface{ Unwrap() []error }
-			if errors.As(err, &joined) {
-				for _, e := range joined.Unwrap() {
-					got = append(got, e.Error())
-				}
-			} else if err != nil {
-				got = []string{err.Error()}
-			}
+			got := problems(err)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
 			}

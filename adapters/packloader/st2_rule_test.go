@@ -118,3 +118,17 @@ func TestStackStormTriggerFilesRefuseJSONSchemaBeyondTheFlatSchema(t *testing.T)
 		}
 	}
 }
+
+func TestAStackStormRuleMayBeAJSONFile(t *testing.T) {
+	t.Parallel()
+	rule := `{"name": "hook", "enabled": true, "trigger": {"type": "core.st2.webhook", "parameters": {"url": "sample"}},
+		"criteria": {"trigger.body.name": {"pattern": "st2", "type": "equals"}},
+		"action": {"ref": "core.local", "parameters": {"cmd": "echo \"{{ trigger.body }}\""}}}`
+	p, err := packloader.Load(st2Files("p", map[string]string{"rules/hook.json": rule}), "p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Rules) != 1 || p.Rules[0].Ref != "hello_st2.hook" || p.Rules[0].File != "rules/hook.json" {
+		t.Fatalf("rules %+v", p.Rules)
+	}
+}

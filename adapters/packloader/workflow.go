@@ -14,8 +14,9 @@ import (
 // workflowSource is a workflow definition read from its file, kept until every action of the
 // pack is known so that its tasks' action refs can be checked.
 type workflowSource struct {
-	f    fileProblems
-	root *yaml.Node
+	f       fileProblems
+	root    *yaml.Node
+	dialect string // workflowdef.DialectAttune, or a StackStorm one (st2_workflow.go)
 }
 
 // checkWorkflow validates a workflow definition with the engine's own parser, so a workflow
@@ -23,21 +24,18 @@ type workflowSource struct {
 // reaches) is refused at load, each problem at its line.
 func (l *loader) checkWorkflow(f fileProblems, root *yaml.Node, a pack.Action) {
 	l.workflows = append(l.workflows, workflowSource{f: f, root: root})
-	if _, err := workflowdef.Parse(a.Workflow); err != nil {
-		for _, line := range problemLines(err) {
-			where, msg, ok := strings.Cut(line, ": ")
-			if !ok || strings.Contains(where, " ") {
-				f.at(root, "", "%s", line)
-				continue
-			}
-			f.at(nodeAt(root, where), where, "%s", msg)
-		}
+	if _, err := workflowdef.ParseNative(a.Workflow); err != nil {
+		f.problemsAt(root, err)
 	}
 }
 
 // resolveWorkflow checks that every task names an action that exists, whatever else is wrong
 // with the definition.
 func (l *loader) resolveWorkflow(w workflowSource) {
+	if w.dialect != workflowdef.DialectAttune {
+		l.resolveSt2Workflow(w)
+		return
+	}
 	tasks := child(w.root, "tasks")
 	if tasks == nil || tasks.Kind != yaml.MappingNode {
 		return

@@ -21,6 +21,17 @@ var aliases = map[string]pack.RunnerType{
 	"nodejs":   pack.RunnerNode,
 	"builtin":  pack.RunnerBuiltin,
 	"workflow": pack.RunnerWorkflow,
+
+	// StackStorm's runners, by their names and their older aliases.
+	string(pack.RunnerLocalShellCmd):    pack.RunnerLocalShellCmd,
+	string(pack.RunnerLocalShellScript): pack.RunnerLocalShellScript,
+	string(pack.RunnerPythonScript):     pack.RunnerPythonScript,
+	string(pack.RunnerHTTPRequest):      pack.RunnerHTTPRequest,
+	string(pack.RunnerNoop):             pack.RunnerNoop,
+	"run-local":                         pack.RunnerLocalShellCmd,
+	"run-local-script":                  pack.RunnerLocalShellScript,
+	"run-python":                        pack.RunnerPythonScript,
+	"http-runner":                       pack.RunnerHTTPRequest,
 }
 
 // Canonical returns the runner type a runtime name or alias stands for.

@@ -41,6 +41,13 @@ type Request struct {
 	Secrets []string
 	// Timeout bounds the run; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Params are the action's parameter specs: StackStorm's runners place a script's
+	// arguments by them and tell runner parameters from the action's own.
+	Params pack.Params
+	// PackDir is the action's pack's directory on this host; PackConfig its configuration
+	// (StackStorm's config_context and self.config).
+	PackDir    string
+	PackConfig json.RawMessage
 	// Interpreter, when set, runs the entry point instead of the runner's own interpreter:
 	// the python of the pack's virtualenv (adapters/runtime/packenv). Process runtimes only.
 	Interpreter string

@@ -216,6 +216,7 @@ func jsonEscape(_ *run, args []any) (any, error) {
 func toYAMLString(_ *run, args []any) (any, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2) // PyYAML's
 	if v := arg(args, 1, nil); v != nil {
 		n, err := toInt(v)
 		if err != nil || n < 1 || n > 64 {

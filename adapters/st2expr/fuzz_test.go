@@ -22,7 +22,12 @@ func FuzzRender(f *testing.F) {
 		`{{ [1, 2] + [3] }}{{ 'a'.center(10) }}{{ 'a b'.split() }}`, `{{ 1 % 0 }}{{ 1 // 0 }}{{ 1 / 0 }}`,
 		`{{ trigger.body.tags[10**9] }}`, `{{ '' | indent(100000) }}`,
 		`{% with a = 1 %}{{ a * 'x' }}{% endwith %}`, `{% filter upper %}{{ 'x' * 99 }}{% endfilter %}`,
-		`<% $.x %>`, `{{ 'x' | replace('', 'y') }}`,
+		`{{ 'x' | replace('', 'y') }}`,
+		`<% $.x %>`, `<% ctx(vms).where($.region = 'us-east').select($.name) %>`,
+		`<% let(a => 'xx') -> let(b => $a + $a) -> $b + $b %>`, `<% range(100000).select(range(100000)) %>`,
+		`x <% $.dict1.get(b, 1) %> <% $.list1.join(',') %> <% dict(a => [1, 2.5, null]) %>`,
+		`<% '{0} {}'.format(1) %>`, `<% $.missing or 'd' %>`, `<% zip([1], [2, 3], pad => 0) %>`,
+		`<% 1 / 0 %><% 1 mod 0 %><% -9223372036854775807 - 2 %>`, `<% random(1, 0) %>`,
 	} {
 		f.Add(seed)
 	}
@@ -35,7 +40,7 @@ func FuzzRender(f *testing.F) {
 				return
 			}
 			_, _ = tpl.Render(context.Background(), env())
-			_, _ = tpl.RenderString(context.Background(), env())
+			_, _ = tpl.RenderString(context.Background(), yaqlEnv())
 			_ = tpl.Names()
 			_ = tpl.Functions()
 		}()

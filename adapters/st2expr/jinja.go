@@ -48,7 +48,7 @@ func jinjaConfig() *config.Config {
 var jinjaStatements = []string{"if", "for", "set", "with", "filter", "raw", "break", "continue"}
 
 // jinjaGlobalNames are Jinja's own global functions that a template may call.
-var jinjaGlobalNames = map[string]bool{"range": true, "dict": true, "joiner": true, "cycler": true}
+var jinjaGlobalNames = map[string]bool{"range": true, "dict": true, "joiner": true, "cycler": true, "zip": true, "json": true}
 
 // jinjaEnv is the one environment every template shares; it is never written after it is
 // built (per-render state travels in the render's context under runContextKey).
@@ -63,7 +63,7 @@ var jinjaEnv = sync.OnceValue(func() *exec.Environment {
 	}
 	globals := map[string]any{"range": boundedRange, "none": nil, "true": true, "false": false}
 	for name := range jinjaGlobalNames {
-		if name != "range" {
+		if name != "range" && name != "zip" && name != "json" {
 			v, _ := builtins.GlobalFunctions.Get(name)
 			globals[name] = v
 		}
@@ -71,6 +71,14 @@ var jinjaEnv = sync.OnceValue(func() *exec.Environment {
 	for name, b := range st2Functions {
 		globals[name] = b.jinjaFunction(name)
 	}
+	globals["zip"] = func(va *exec.VarArgs) (any, error) {
+		args := make([]any, len(va.Args))
+		for i, a := range va.Args {
+			args[i] = goValue(a)
+		}
+		return zipLists(args, goValue(va.GetKeywordArgument("pad", nil)))
+	}
+	globals["json"] = func(v *exec.Value) (any, error) { return yJSON(goValue(v)) }
 	return &exec.Environment{
 		Context:           exec.NewContext(globals),
 		Filters:           exec.NewFilterSet(jinjaFilters()),
@@ -156,7 +164,20 @@ func compileJinja(src string) (t *jinjaTemplate, err error) {
 	t = &jinjaTemplate{src: src, tpl: tpl, paths: check.paths}
 	t.names, t.funcs = check.results()
 	t.single = singleOutput(tpl.Root())
+	if t.single == nil {
+		for _, o := range check.outputs {
+			o.Expression = asText(o.Expression)
+			if o.Alternative != nil {
+				o.Alternative = asText(o.Alternative)
+			}
+		}
+	}
 	return t, nil
+}
+
+// asText wraps an output's expression in the filter that writes None as Python does.
+func asText(e nodes.Expression) nodes.Expression {
+	return &nodes.FilteredExpression{Expression: e, Filters: []*nodes.FilterCall{{Token: e.Position(), Name: textFilterName}}}
 }
 
 // singleOutput is the one {{ expr }} of a template that holds nothing else but blanks.

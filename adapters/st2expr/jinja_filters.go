@@ -27,8 +27,69 @@ var jinjaOwnFilters = []string{
 // turns `a * b` into `a | $grow('*', b)`. `$` cannot start a filter name in a template.
 const growFilterName = "$grow"
 
+// iterateFilterName charges a for-loop's collection when the loop starts: the walk turns
+// `for x in xs` into `for x in xs | $iterate`.
+const iterateFilterName = "$iterate"
+
+func iterateFilter(e *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	if in.IsList() || in.IsDict() || in.IsString() {
+		if err := runOf(e).step(in.Len() + 1); err != nil {
+			return exec.AsValue(err)
+		}
+	}
+	return in
+}
+
+// textFilterName writes None as Python does ("None"; gonja writes ""): the compile wraps every
+// {{ }} of a template that renders to text in it.
+const textFilterName = "$text"
+
+func textFilter(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+	if !in.IsError() && in.IsNil() {
+		return exec.AsValue(jinjaText(in))
+	}
+	return in
+}
+
+// callerFilter is a caller's function as a filter: `{{ st2kv.system.k | decrypt_kv }}`.
+func callerFilter(name string) exec.FilterFunction {
+	return func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+		if in.IsError() {
+			return in
+		}
+		r := runOf(e)
+		f, ok := r.env.Funcs[name]
+		if !ok {
+			return exec.AsValue(fmt.Errorf("%s is not available here (the caller provides it only where StackStorm does)", name))
+		}
+		args := []any{goValue(in)}
+		for _, a := range params.Args {
+			args = append(args, goValue(a))
+		}
+		if len(params.KwArgs) > 0 {
+			return exec.AsValue(fmt.Errorf("%s takes no keyword arguments", name))
+		}
+		if err := r.step(1); err != nil {
+			return exec.AsValue(err)
+		}
+		v, err := f(r.ctx, args...)
+		if err != nil {
+			return exec.AsValue(fmt.Errorf("%s: %w", name, err))
+		}
+		return exec.AsValue(v)
+	}
+}
+
 func jinjaFilters() map[string]exec.FilterFunction {
-	out := map[string]exec.FilterFunction{growFilterName: growFilter}
+	out := map[string]exec.FilterFunction{
+		growFilterName: growFilter, iterateFilterName: iterateFilter, textFilterName: textFilter,
+	}
+	for _, name := range CallerFuncs {
+		out[name] = callerFilter(name)
+	}
 	for _, name := range jinjaOwnFilters {
 		f, ok := builtins.Filters.Get(name)
 		if !ok {
@@ -39,7 +100,30 @@ func jinjaFilters() map[string]exec.FilterFunction {
 	for name, b := range st2Functions {
 		out[name] = b.jinjaFilter(name)
 	}
+	out["reverse"] = boundedFilter("reverse", reverseFilter)
 	return out
+}
+
+// reverseFilter is Jinja's reverse: gonja v2.9.1's sorts a list in reverse instead of
+// reversing it.
+func reverseFilter(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	if len(params.Args) > 0 || len(params.KwArgs) > 0 {
+		return exec.AsValue(errors.New("reverse takes no arguments"))
+	}
+	switch v := goValue(in).(type) {
+	case string:
+		r := []rune(v)
+		slices.Reverse(r)
+		return exec.AsValue(string(r))
+	case []any:
+		out := slices.Clone(v)
+		slices.Reverse(out)
+		return exec.AsValue(out)
+	}
+	return exec.AsValue(fmt.Errorf("reverse: %s is not a string or a list", in.String()))
 }
 
 // sizingArgs are the filters whose integer arguments set the size of what they build.
@@ -130,14 +214,22 @@ func checkValueSize(v *exec.Value) error {
 	return nil
 }
 
-// jinjaArgs is a filter's or function's arguments as plain values, keyword arguments placed by
-// the builtin's parameter names.
+// jinjaArgs is a filter's or function's arguments as plain values.
 func (b builtin) jinjaArgs(name string, first []any, va *exec.VarArgs) ([]any, error) {
 	args := first
 	for _, a := range va.Args {
 		args = append(args, goValue(a))
 	}
+	kw := make(map[string]any, len(va.KwArgs))
 	for k, v := range va.KwArgs {
+		kw[k] = goValue(v)
+	}
+	return b.place(name, args, kw)
+}
+
+// place puts keyword arguments where the builtin's parameter names say, and checks the count.
+func (b builtin) place(name string, args []any, kw map[string]any) ([]any, error) {
+	for k, v := range kw {
 		i := slices.Index(b.params, k)
 		if i < 0 {
 			return nil, fmt.Errorf("%s has no argument %q (it takes %s)", name, k, strings.Join(b.params, ", "))
@@ -145,7 +237,7 @@ func (b builtin) jinjaArgs(name string, first []any, va *exec.VarArgs) ([]any, e
 		for len(args) <= i {
 			args = append(args, nil)
 		}
-		args[i] = goValue(v)
+		args[i] = v
 	}
 	if len(args) < b.min {
 		return nil, fmt.Errorf("%s needs %d arguments (%s), got %d", name, b.min, strings.Join(b.params[:b.min], ", "), len(args))
@@ -255,12 +347,21 @@ func growFilter(e *exec.Evaluator, left *exec.Value, params *exec.VarArgs) *exec
 			return exec.AsValue(left.String() + right.String())
 		}
 		return exec.AsValue(left.Integer() + right.Integer())
-	default: // "~"
-		if err := checkString(len(left.String()) + len(right.String())); err != nil {
+	default: // "~", which writes None as Python does
+		l, r := jinjaText(left), jinjaText(right)
+		if err := checkString(len(l) + len(r)); err != nil {
 			return fail(err)
 		}
-		return exec.AsValue(left.String() + right.String())
+		return exec.AsValue(l + r)
 	}
+}
+
+// jinjaText is a value as Jinja writes it into text: None as "None", the rest as gonja does.
+func jinjaText(v *exec.Value) string {
+	if v.IsNil() {
+		return "None"
+	}
+	return v.String()
 }
 
 // jinjaMethods are the Python methods a template may call on values: every string method

@@ -83,6 +83,7 @@ func TestJinjaRender(t *testing.T) {
 		{"{% if trigger.body.count > 3 %}\nbig\n{% else %}\nsmall\n{% endif %}", "big\n"},
 		{"{% set y = trigger.body.count * 2 %}{{ y }}", "8"},
 		{`{# comment #}plain`, "plain"},
+		{`x {{ None }} {{ trigger.body.count > 3 }} {{ trigger.body.tags }}`, "x None True ['a', 'b']"},
 		// Caller functions.
 		{`{{ ctx('x') }}`, "hello"},
 		{`{{ ctx().x }}`, "hello"},
@@ -103,10 +104,12 @@ func TestJinjaRender(t *testing.T) {
 		{`{{ 42 | string }}`, "42"},
 		{`{{ trigger.body.x | replace('full', 'ok') }}`, "disk ok"},
 		{`{{ [3, 1, 2] | sort }}`, []any{int64(1), int64(2), int64(3)}},
+		{`{{ ['c', 'a', 'b'] | reverse }}`, []any{"b", "a", "c"}},
+		{`{{ 'abc' | reverse }}`, "cba"},
 		{`{{ [1, 2, 3] | sum }}`, int64(6)},
 		{`{{ ' x ' | trim }}`, "x"},
 		{`{{ trigger.body.tags | first }}`, "a"},
-		{`{{ 'a' ~ 'b' ~ 1 }}`, "ab1"},
+		{`{{ 'a' ~ 'b' ~ 1 ~ None }}`, "ab1None"},
 		{`{{ 'ab' * 2 }}`, "abab"},
 		{`{{ [1] + [2] }}`, []any{int64(1), int64(2)}},
 		{`{{ ctx().obj.get('k') }}`, "v"},
@@ -203,7 +206,7 @@ func TestJinjaCompileRefuses(t *testing.T) {
 
 func TestJinjaNamesAndFunctions(t *testing.T) {
 	t.Parallel()
-	tpl, err := st2expr.Compile(`{% for t in trigger.body.tags %}{{ t ~ message }}{% endfor %}{{ ctx('x') | to_json_string }}{% set y = st2kv.system.k %}{{ y }}{{ task('a').result }}`)
+	tpl, err := st2expr.Compile(`{% for t in trigger.body.tags %}{{ t ~ message }}{% endfor %}{{ ctx('x') | to_json_string }}{% set y = st2kv.system.k %}{{ y }}{{ task('a').result }}{% with w = 1 %}{{ w }}{% endwith %}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,9 +275,17 @@ func TestJinjaStopsAtDeadline(t *testing.T) {
 func TestJinjaCallerFunctions(t *testing.T) {
 	t.Parallel()
 	kv := st2expr.Env{Funcs: map[string]st2expr.Func{
-		"st2kv": func(_ context.Context, args ...any) (any, error) { return "kv:" + args[0].(string), nil },
-	}}
-	tpl, err := st2expr.Compile(`{{ st2kv('system.k') }}`)
+		"st2kv":      func(_ context.Context, args ...any) (any, error) { return "kv:" + args[0].(string), nil },
+		"decrypt_kv": func(_ context.Context, args ...any) (any, error) { return "plain:" + args[0].(string), nil },
+	}, Vars: map[string]any{"secret": "cipher"}}
+	tpl, err := st2expr.Compile(`{{ secret | decrypt_kv }}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tpl.Render(context.Background(), kv); err != nil || got != "plain:cipher" {
+		t.Errorf("a caller function as a filter = %v, %v", got, err)
+	}
+	tpl, err = st2expr.Compile(`{{ st2kv('system.k') }}`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ type jinjaCheck struct {
 	callees map[*nodes.Name]bool
 	funcs   map[string]bool
 	paths   map[string]string // gonja's spelling of a lookup → the template's (pretty)
+	outputs []*nodes.Output
 	err     error
 	seen    map[uintptr]bool
 }
@@ -65,7 +66,7 @@ func (c *jinjaCheck) walk(v reflect.Value, field string) {
 			if !jinjaFilterExists(x.Name) {
 				c.refuse(x.Token, "unknown filter %q", x.Name)
 			}
-			if x.Name != growFilterName {
+			if !strings.HasPrefix(x.Name, "$") {
 				c.funcs[x.Name] = true
 			}
 		case *nodes.TestCall:
@@ -115,6 +116,9 @@ func (c *jinjaCheck) walk(v reflect.Value, field string) {
 	case reflect.Map:
 		iter := v.MapRange()
 		for iter.Next() {
+			if field == "pairs" && iter.Key().Kind() == reflect.String { // {% with name = … %}
+				c.bound[iter.Key().String()] = true
+			}
 			val := reflect.New(v.Type().Elem()).Elem()
 			val.Set(iter.Value())
 			c.walk(val, field)
@@ -135,6 +139,9 @@ var growOps = map[tokens.Type]string{tokens.Multiply: "*", tokens.Addition: "+",
 
 // visit checks one node; a non-nil result replaces it.
 func (c *jinjaCheck) visit(n nodes.Node, field string) nodes.Node {
+	if field == "target" {
+		c.checkTarget(n)
+	}
 	switch x := n.(type) {
 	case *nodes.Name:
 		switch {
@@ -145,6 +152,8 @@ func (c *jinjaCheck) visit(n nodes.Node, field string) nodes.Node {
 		}
 	case *nodes.GetAttribute, *nodes.GetItem:
 		c.paths[x.String()] = pretty(x)
+	case *nodes.Output:
+		c.outputs = append(c.outputs, x)
 	case *nodes.Call:
 		if name, ok := x.Func.(*nodes.Name); ok {
 			c.callees[name] = true
@@ -172,12 +181,33 @@ func (c *jinjaCheck) visit(n nodes.Node, field string) nodes.Node {
 		if x.Value != "" {
 			c.bound[x.Value] = true
 		}
-		// Every iteration charges a step: the tick is the first node of the body.
+		// A loop charges its collection's length when it starts (gonja walks the whole
+		// collection to set up loop.length and the like, however early the body stops), and
+		// a step per iteration: the tick is the first node of the body.
+		x.ObjectEvaluator = &nodes.FilteredExpression{
+			Expression: x.ObjectEvaluator,
+			Filters:    []*nodes.FilterCall{{Token: x.Position(), Name: iterateFilterName}},
+		}
 		x.BodyWrapper.Nodes = append([]nodes.Node{&nodes.ControlStructureBlock{
 			Location: x.Position(), Name: "tick", ControlStructure: &tick{at: x.Position()},
 		}}, x.BodyWrapper.Nodes...)
 	}
 	return nil
+}
+
+// checkTarget refuses a {% set %} of anything but names: gonja would write `{% set d.x = 1 %}`
+// into the caller's map (Jinja itself refuses it outside namespace(), which is not available).
+func (c *jinjaCheck) checkTarget(n nodes.Node) {
+	switch x := n.(type) {
+	case *nodes.Name:
+		c.bound[x.Name.Val] = true
+	case *nodes.Tuple:
+		for _, e := range x.Val {
+			c.checkTarget(e)
+		}
+	default:
+		c.refuse(n.Position(), "{%% set %%} assigns names only; %s is not a name (a render does not change the values it reads)", pretty(n))
+	}
 }
 
 // jinjaNames is what a check found, for Names and Functions.

@@ -24,8 +24,11 @@ import (
 type Workflow struct {
 	tasks  map[string]*Task
 	start  []string
-	vars   *ruleeval.Template
-	output *ruleeval.Template
+	vars   expression
+	output expression
+	// dialect is what the definition was written in: "" for Attune's own, DialectOrquesta or
+	// DialectActionChain for StackStorm's (orquesta.go, actionchain.go).
+	dialect string
 }
 
 // Task is one node of the graph.
@@ -41,8 +44,14 @@ type Task struct {
 	Delay       time.Duration
 	Next        []Transition
 
-	input *ruleeval.Template
-	items *ruleeval.Template // nil unless with-items
+	input expression
+	items expression // nil unless with-items
+	// Orquesta only: the names of `x, y in <% … %>` items, a delay that is an expression,
+	// and retry's when (absent: retry a run that did not complete).
+	itemKeys    []string
+	delay       expression
+	retryWhen   expression
+	concurrency expression
 }
 
 // Retry is a task's retry clause: Count more attempts after a failure, Delay before the
@@ -80,8 +89,8 @@ func scale(d time.Duration, n int64) time.Duration {
 // Transition is one entry of a task's next list.
 type Transition struct {
 	Do      []string
-	when    *ruleeval.Template // nil: always
-	publish *ruleeval.Template // nil: nothing
+	when    expression // nil: always
+	publish expression // nil: nothing
 }
 
 // WithItems reports whether the task runs once per item.
@@ -224,14 +233,33 @@ const MaxTasks = 1000
 // Parse decodes, validates and compiles a definition. Its error joins every problem found,
 // each located by a path (tasks.deploy.next[0].do: message), which the pack loader turns
 // into a file and line.
+//
+// A definition registered from a StackStorm pack is wrapped (Wrap) with its dialect, and
+// parsed as that dialect.
 func Parse(raw json.RawMessage) (*Workflow, error) {
+	if e, ok := unwrap(raw); ok {
+		switch e.Dialect {
+		case DialectOrquesta:
+			return ParseOrquesta(e.Definition)
+		case DialectActionChain:
+			return ParseActionChain(e.Definition)
+		case DialectInquirer:
+			return inquirerWorkflow(), nil
+		}
+		return nil, fmt.Errorf("definition: unknown dialect %q", e.Dialect)
+	}
+	return ParseNative(raw)
+}
+
+// ParseNative parses a definition in Attune's own dialect only.
+func ParseNative(raw json.RawMessage) (*Workflow, error) {
 	c := &shapes{}
 	top := c.mapping(raw, "", "a mapping of version, vars, tasks, output", definitionKeys)
 	if top == nil {
 		return nil, errors.Join(c.errs...)
 	}
 	bad := c.bad
-	compile := func(raw json.RawMessage, env map[string]any, path ...string) *ruleeval.Template {
+	compile := func(raw json.RawMessage, env map[string]any, path ...string) expression {
 		if absent(raw) {
 			return nil
 		}
@@ -239,12 +267,12 @@ func Parse(raw json.RawMessage) (*Workflow, error) {
 		if err != nil {
 			c.errs = append(c.errs, err)
 		}
-		return t
+		return attune(t)
 	}
 	// vars, output, a task's input and a transition's publish are mappings of name: value
 	// (a value may be a template); Orquesta's list of one-key mappings is refused with a
 	// message that says how to write it.
-	object := func(raw json.RawMessage, path ...string) *ruleeval.Template {
+	object := func(raw json.RawMessage, path ...string) expression {
 		if absent(raw) {
 			return nil
 		}
@@ -362,11 +390,21 @@ func Parse(raw json.RawMessage) (*Workflow, error) {
 		joins[name] = rt["join"]
 		w.tasks[name] = t
 	}
+	w.link(c, joins, inbound)
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	return w, nil
+}
+
+// link resolves each task's join against the tasks leading to it (inbound), finds the start
+// tasks (those no transition leads to) and checks that a path reaches every task.
+func (w *Workflow) link(c *shapes, joins map[string]json.RawMessage, inbound map[string]map[string]bool) {
 	for _, name := range slices.Sorted(maps.Keys(w.tasks)) {
 		t := w.tasks[name]
 		join, err := parseJoin(joins[name], len(inbound[name]))
 		if err != nil {
-			bad("tasks."+name+".join", "%v", err)
+			c.bad("tasks."+name+".join", "%v", err)
 		}
 		t.Join = join
 		if len(inbound[name]) == 0 {
@@ -374,15 +412,11 @@ func Parse(raw json.RawMessage) (*Workflow, error) {
 		}
 	}
 	if len(w.tasks) > 0 && len(w.start) == 0 {
-		bad("tasks", "no start task (every task has an inbound transition)")
+		c.bad("tasks", "no start task (every task has an inbound transition)")
 	}
 	for _, name := range w.unreachable() {
-		bad("tasks."+name, "no path from a start task reaches it")
+		c.bad("tasks."+name, "no path from a start task reaches it")
 	}
-	if len(c.errs) > 0 {
-		return nil, errors.Join(c.errs...)
-	}
-	return w, nil
 }
 
 // targets accepts do as a list of task names or one name.

@@ -49,8 +49,8 @@ func (w *Workflow) KVOutsideInputs() []KVPlace { return w.kvPlaces(false) }
 
 func (w *Workflow) kvPlaces(inputs bool) []KVPlace {
 	var out []KVPlace
-	add := func(where string, t *ruleeval.Template) {
-		if refs := t.KVRefs(); len(refs) > 0 {
+	add := func(where string, t expression) {
+		if refs := kvRefsOf(t); len(refs) > 0 {
 			out = append(out, KVPlace{Where: where, refs: refs})
 		}
 	}
@@ -62,6 +62,9 @@ func (w *Workflow) kvPlaces(inputs bool) []KVPlace {
 			add("tasks."+name+".input", t.input)
 		}
 		add("tasks."+name+".with.items", t.items)
+		add("tasks."+name+".delay", t.delay)
+		add("tasks."+name+".with.concurrency", t.concurrency)
+		add("tasks."+name+".retry.when", t.retryWhen)
 		for i, tr := range t.Next {
 			add(fmt.Sprintf("tasks.%s.next[%d].when", name, i), tr.when)
 			add(fmt.Sprintf("tasks.%s.next[%d].publish", name, i), tr.publish)
@@ -71,4 +74,12 @@ func (w *Workflow) kvPlaces(inputs bool) []KVPlace {
 }
 
 // InputKV tells, per parameter of the task's input, which keys it reads.
-func (t *Task) InputKV() map[string]ruleeval.KVMember { return t.input.KVMembers() }
+func (t *Task) InputKV() map[string]ruleeval.KVMember {
+	switch in := t.input.(type) {
+	case attuneTemplate:
+		return in.t.KVMembers()
+	case *st2Value:
+		return in.kvMembers()
+	}
+	return nil
+}

@@ -15,11 +15,15 @@ import (
 type Scope struct {
 	Parameters map[string]any
 	Vars       map[string]any
-	Results    map[string]any // task name → its result
+	Results    map[string]any              // task name → its result
+	Statuses   map[string]execution.Status // task name → how it ended (Orquesta's task_status)
 	Item       any
 	Index      int
 	Status     execution.Status // of the task whose transitions are evaluated
 	Result     any              // its result
+	// Execution and Action are the workflow's own execution and action ref (Orquesta's
+	// ctx(st2)).
+	Execution, Action string
 	// KV is what the workflow reads of the key-value store, {"system": {…}, "pack": {…}}
 	// (Workflow.KVRefs, fetched by the engine); nil: every key is missing.
 	KV map[string]any
@@ -91,11 +95,11 @@ func Decode(raw json.RawMessage) (map[string]any, error) {
 	return m, nil
 }
 
-func render(t *ruleeval.Template, s Scope) (json.RawMessage, error) {
+func render(t expression, s Scope) (json.RawMessage, error) {
 	if t == nil {
 		return nil, nil
 	}
-	v, err := t.RenderIn(s.variables())
+	v, err := t.eval(s)
 	if err != nil {
 		return nil, err
 	}
@@ -121,11 +125,12 @@ func (w *Workflow) Output(s Scope) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render output: %w", err)
 	}
-	return out, nil
+	return w.Result(out)
 }
 
 // Input renders the parameters of one run of the task.
 func (t *Task) Input(s Scope) (json.RawMessage, error) {
+	s.Item = bindItem(t.itemKeys, s.Item)
 	out, err := render(t.input, s)
 	if err != nil {
 		return nil, fmt.Errorf("render input of task %s: %w", t.Name, err)
@@ -138,7 +143,7 @@ func (t *Task) Items(s Scope) ([]any, error) {
 	if t.items == nil {
 		return nil, nil
 	}
-	v, err := t.items.RenderIn(s.variables())
+	v, err := t.items.eval(s)
 	if err != nil {
 		return nil, fmt.Errorf("render items of task %s: %w", t.Name, err)
 	}
@@ -161,7 +166,7 @@ func (tr Transition) Holds(s Scope) (bool, error) {
 	if tr.when == nil {
 		return true, nil
 	}
-	v, err := tr.when.RenderIn(s.variables())
+	v, err := tr.when.eval(s)
 	if err != nil {
 		return false, fmt.Errorf("evaluate when: %w", err)
 	}

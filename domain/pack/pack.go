@@ -111,6 +111,10 @@ type Param struct {
 	// Position places the parameter on a StackStorm local-shell-script's command line
 	// (0-based); nil for a named (--name=value) one.
 	Position *int `json:"position,omitempty"`
+	// Schema is the rest of a StackStorm parameter's JSON Schema (draft 4: properties,
+	// additionalProperties, uniqueItems, a list of types, …), which the worker checks the
+	// value against once rendered; nil when the keywords above say it all.
+	Schema json.RawMessage `json:"schema,omitempty"`
 }
 
 // Action is a runnable unit: actions/<name>.yaml (+ its script), or a workflow.

@@ -1,8 +1,11 @@
 package pack
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -71,6 +74,9 @@ func ParseStackStormRunnerType(s string) (RunnerType, error) {
 	return "", fmt.Errorf("unknown StackStorm runner %q (want one of %s)", s, strings.Join(names, ", "))
 }
 
+// IsStackStorm reports one of StackStorm's runners.
+func (r RunnerType) IsStackStorm() bool { return slices.Contains(StackStormRunnerTypes, r) }
+
 // IsWorkflow reports a runner whose action is a workflow run by the workflow engine rather
 // than a process or builtin run by a worker.
 func (r RunnerType) IsWorkflow() bool {
@@ -91,4 +97,55 @@ type StackStormPack struct {
 	Dependencies []string `json:"dependencies,omitempty"`
 	// System is free-form: StackStorm documents no keys for it.
 	System map[string]any `json:"system,omitempty"`
+}
+
+// StackStormRunnerParams are the runner parameters of each StackStorm runner Attune runs, as
+// StackStorm's runner.yaml files define them, less those Attune cannot honour (sudo_password,
+// content_version, the http runner's host lists): an action takes them besides its own, and
+// may override their attributes (a default, immutable) in its parameters. A runner reads them;
+// they are not passed to the script.
+func StackStormRunnerParams(r RunnerType) Params {
+	str := func(desc string) Param { return Param{Type: ParamString, Description: desc} }
+	obj := func(desc string) Param { return Param{Type: ParamObject, Description: desc} }
+	boolean := func(desc string, def bool) Param {
+		return Param{Type: ParamBoolean, Description: desc, Default: json.RawMessage(strconv.FormatBool(def))}
+	}
+	timeout := func(def int) Param {
+		return Param{Type: ParamInteger, Description: "Action timeout in seconds. Action will get killed if it doesn't finish in timeout seconds.",
+			Default: json.RawMessage(strconv.Itoa(def))}
+	}
+	shell := Params{
+		"cwd":      str("Working directory where the command will be executed in"),
+		"env":      obj("Environment variables which will be available to the command"),
+		"kwarg_op": {Type: ParamString, Description: `Operator to use in front of keyword args i.e. "--" or "-".`, Default: json.RawMessage(`"--"`)},
+		"sudo":     boolean("The command will be executed with sudo (refused: attune runs actions as the worker's action user).", false),
+		"timeout":  timeout(60),
+	}
+	switch r {
+	case RunnerLocalShellCmd:
+		p := maps.Clone(shell)
+		p["cmd"] = str("Arbitrary Linux command to be executed on the host.")
+		return p
+	case RunnerLocalShellScript:
+		return maps.Clone(shell)
+	case RunnerPythonScript:
+		return Params{
+			"env":       obj("Environment variables which will be available to the script."),
+			"timeout":   timeout(600),
+			"log_level": {Type: ParamString, Description: "Default log level for Python runner actions.", Default: json.RawMessage(`"DEBUG"`)},
+		}
+	case RunnerHTTPRequest:
+		return Params{
+			"url":             {Type: ParamString, Description: "URL to the HTTP endpoint.", Required: true},
+			"headers":         obj("HTTP headers for the request."),
+			"cookies":         obj("Optional cookies to send with the request."),
+			"username":        str("Username required by basic authentication."),
+			"password":        {Type: ParamString, Description: "Password required by basic authentication.", Secret: true},
+			"allow_redirects": boolean("Set to True if POST/PUT/DELETE redirect following is allowed.", false),
+			"verify_ssl_cert": boolean("Certificate for HTTPS request is verified by default.", true),
+			"http_proxy":      str("URL of HTTP proxy to use."),
+			"https_proxy":     str("URL of HTTPS proxy to use."),
+		}
+	}
+	return nil
 }

@@ -146,10 +146,18 @@ func Rerun(ctx context.Context, log Log, catalog Catalog, box *secret.Box, execu
 	return r.ID, err
 }
 
+// DisabledReason is why a run of a disabled action is refused.
+func DisabledReason(ref string) string {
+	return fmt.Sprintf("action %s is disabled (enabled: false in its metadata): enable it in the pack and load the pack again to run it", ref)
+}
+
 func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req Run, l link) (Requested, error) {
 	action, err := lookup(ctx, log, catalog, req.Action)
 	if err != nil {
 		return Requested{}, err
+	}
+	if action.Disabled {
+		return Requested{}, &ValidationError{Field: "action", Reason: DisabledReason(action.Ref)}
 	}
 	params, invalid, err := actionparams.Prepare(box, req.Action, action.Parameters, req.Parameters)
 	if err != nil {

@@ -196,6 +196,10 @@ func (w *Worker) prepare(ctx context.Context, x *execution.Execution, j job) (ru
 	if !ok {
 		return fail("action %s is not registered", x.Action())
 	}
+	if act.Disabled {
+		// A rule or a workflow asked for it: the request API refuses it up front.
+		return fail("action %s is disabled (enabled: false in its metadata)", act.Ref)
+	}
 	params, err := w.open(x.Parameters(), x.Action())
 	if err != nil {
 		return fail("%v", err)
@@ -208,6 +212,13 @@ func (w *Worker) prepare(ctx context.Context, x *execution.Execution, j job) (ru
 		Secrets:     secretNames(act, x.Parameters()),
 		// The request's timeout (a workflow task's) overrides the action's.
 		Timeout: time.Duration(cmp.Or(x.TimeoutSeconds(), act.TimeoutSeconds)) * time.Second,
+	}
+	if act.RunnerType.IsStackStorm() {
+		req.Params = act.Parameters
+		packRef, _, _ := strings.Cut(act.Ref, ".")
+		p, _ := w.cfg.Catalog.Pack(packRef)
+		p.Ref = packRef
+		req.PackDir, req.PackConfig = PackDir(w.cfg.PacksDir, p), p.Config
 	}
 	if act.EntryPoint != "" {
 		if req.EntryPoint, err = w.entryPoint(act); err != nil {

@@ -119,9 +119,23 @@ func (d *decision) activate(name string, activation int) error {
 	if !ok {
 		return failf("no task %s in the workflow", name)
 	}
+	if t.Action == "" {
+		// An Orquesta task with no action only transitions (publishes, joins, branches).
+		return d.finish(t, activation, execution.Completed)
+	}
 	notBefore := time.Time{}
-	if t.Delay > 0 {
-		notBefore = d.now.Add(t.Delay)
+	delay := t.Delay
+	if t.Delayed() {
+		s, err := d.scope()
+		if err != nil {
+			return err
+		}
+		if delay, err = t.DelayIn(s); err != nil {
+			return failf("%v", err)
+		}
+	}
+	if delay > 0 {
+		notBefore = d.now.Add(delay)
 	}
 	if !t.WithItems() {
 		return d.schedule(t, activation, nil, nil, 1, notBefore)
@@ -134,8 +148,12 @@ func (d *decision) activate(name string, activation int) error {
 		return d.finish(t, activation, execution.Completed)
 	}
 	window := len(items)
-	if t.Concurrency > 0 {
-		window = min(window, t.Concurrency)
+	concurrency, err := d.concurrency(t)
+	if err != nil {
+		return err
+	}
+	if concurrency > 0 {
+		window = min(window, concurrency)
 	}
 	for i := range window {
 		if err := d.schedule(t, activation, &workflow.Item{Index: i, Count: len(items)}, items[i], 1, notBefore); err != nil {
@@ -143,6 +161,20 @@ func (d *decision) activate(name string, activation int) error {
 		}
 	}
 	return nil
+}
+
+// concurrency is how many items of t run at once (0: all): its number, or its expression
+// rendered now.
+func (d *decision) concurrency(t *workflowdef.Task) (int, error) {
+	s, err := d.scope()
+	if err != nil {
+		return 0, err
+	}
+	n, err := t.ConcurrencyIn(s)
+	if err != nil {
+		return 0, failf("%v", err)
+	}
+	return n, nil
 }
 
 func (d *decision) items(t *workflowdef.Task) ([]any, error) {
@@ -239,8 +271,14 @@ func (d *decision) completed(r workflow.Run, child execution.Status, result json
 	if !ok {
 		return failf("no task %s in the workflow", r.Task)
 	}
-	if child != execution.Completed && r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
-		return d.retry(t, r, child)
+	if r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
+		again, err := d.retries(t, child, result)
+		if err != nil {
+			return err
+		}
+		if again {
+			return d.retry(t, r, child)
+		}
 	}
 	runs := d.f.runs(t.Name, r.Activation)
 	if !t.WithItems() {
@@ -266,8 +304,12 @@ func (d *decision) moreItems(t *workflowdef.Task, activation, count int) error {
 	for _, r := range runs {
 		seen[r.Item.Index] = true
 	}
+	concurrency, err := d.concurrency(t)
+	if err != nil {
+		return err
+	}
 	var items []any
-	for next := 0; next < count && (t.Concurrency == 0 || inFlight < t.Concurrency); next++ {
+	for next := 0; next < count && (concurrency == 0 || inFlight < concurrency); next++ {
 		if seen[next] {
 			continue
 		}
@@ -286,6 +328,24 @@ func (d *decision) moreItems(t *workflowdef.Task, activation, count int) error {
 		inFlight++
 	}
 	return nil
+}
+
+// retries reports whether a run that ended child with result runs again: when it did not
+// complete, or, for an Orquesta retry with when, when that holds.
+func (d *decision) retries(t *workflowdef.Task, child execution.Status, result json.RawMessage) (bool, error) {
+	s, err := d.scope()
+	if err != nil {
+		return false, err
+	}
+	v, err := decode(result)
+	if err != nil {
+		return false, fmt.Errorf("result of task %s: %w", t.Name, err)
+	}
+	again, err := t.Retries(s, child, d.f.def.TaskResult(t.Name, v))
+	if err != nil {
+		return false, failf("%v", err)
+	}
+	return again, nil
 }
 
 func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.Status) error {
@@ -332,8 +392,10 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 	if err != nil {
 		return fmt.Errorf("result of task %s: %w", t.Name, err)
 	}
+	result = d.f.def.TaskResult(t.Name, result)
 	s.Status, s.Result = status, result
 	s.Results[t.Name] = result
+	s.Statuses[t.Name] = status
 	published := map[string]json.RawMessage{}
 	var next []string
 	for i, tr := range t.Next {
@@ -359,7 +421,7 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 				published[k] = raw
 			}
 		}
-		next = append(next, tr.Do...)
+		next = append(next, d.f.def.Targets(t.Name, tr, status)...)
 	}
 	var pub json.RawMessage
 	if len(published) > 0 {
@@ -368,11 +430,12 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 		}
 	}
 	for _, n := range next {
-		if _, ok := d.f.def.Task(n); !ok {
+		if _, ok := d.f.def.Task(n); !ok && !d.f.def.Command(n) {
 			return failf("task %s leads to unknown task %s", t.Name, n)
 		}
 	}
 	arrivals := d.f.arrivals(next)
+	failing := len(d.f.unhandled) > 0
 	if err := d.add(workflow.WorkflowTaskTransitioned{
 		ExecutionID: d.f.parent.ID(),
 		Task:        t.Name,
@@ -383,9 +446,11 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 	}); err != nil {
 		return err
 	}
-	if len(d.f.unhandled) > 0 {
+	if failing || (len(d.f.unhandled) > 0 && !d.f.def.Fails(next)) {
 		return nil // a failure ends the workflow: nothing new starts
 	}
+	// Orquesta's `do: log, fail` runs log, then the workflow fails: the tasks named beside
+	// the fail command start, and nothing after them.
 	for _, a := range arrivals {
 		if err := d.activate(a.task, a.activation); err != nil {
 			return err
@@ -447,6 +512,12 @@ func (d *decision) endIfIdle() error {
 }
 
 func (d *decision) end(status execution.Status, output json.RawMessage, reason string) error {
+	if status == execution.Failed && output == nil && d.f.def != nil {
+		// Orquesta's dialect gives a failed workflow a result: {errors, output}.
+		if s, err := d.f.scope(); err == nil {
+			output = d.f.def.FailedResult(s, []string{reason})
+		}
+	}
 	if d.f.st.ExecutionID() == "" {
 		// It failed before WorkflowStarted (its vars cannot render): the parent's failure
 		// alone says so.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/pack"
 	wf "github.com/attune-go/attune/domain/workflow"
@@ -79,6 +80,19 @@ func TestAStreamTheEngineCannotFoldFailsTheWorkflowInsteadOfPoisoningIt(t *testi
 // change of its stream, in full).
 func (b *bundle) ended(t *testing.T, status execution.Status, reason string) {
 	t.Helper()
+	c, recorded := b.lastChange(t)
+	if c == nil {
+		t.Errorf("the workflow never changed status:\n%s", handlertest.Script(recorded))
+		return
+	}
+	if c.To != status || c.Reason != reason {
+		t.Errorf("the workflow ended %s with reason\n %q\nwant %s with\n %q\n%s", c.To, c.Reason, status, reason, handlertest.Script(recorded))
+	}
+}
+
+// lastChange is the parent's last status change (nil: none), and its stream.
+func (b *bundle) lastChange(t *testing.T) (*execution.ExecutionStatusChanged, []eventstore.Recorded) {
+	t.Helper()
 	recorded, err := b.fx.Store().ReadStream(t.Context(), execution.StreamID(parentID))
 	if err != nil {
 		t.Fatal(err)
@@ -89,13 +103,10 @@ func (b *bundle) ended(t *testing.T, status execution.Status, reason string) {
 			t.Fatal(err)
 		}
 		if c, ok := e.(*execution.ExecutionStatusChanged); ok {
-			if c.To != status || c.Reason != reason {
-				t.Errorf("the workflow ended %s with reason\n %q\nwant %s with\n %q\n%s", c.To, c.Reason, status, reason, handlertest.Script(recorded))
-			}
-			return
+			return c, recorded
 		}
 	}
-	t.Errorf("the workflow never changed status:\n%s", handlertest.Script(recorded))
+	return nil, recorded
 }
 
 // Vars that cannot render fail the workflow before it starts, with the name in the reason.

@@ -23,12 +23,13 @@ type flow struct {
 	def    *workflowdef.Workflow // nil before WorkflowStarted
 	params map[string]any
 
-	activated map[string]int             // task → activations begun: the number of the next one
-	results   map[string]any             // task → result of its last finished activation
-	unhandled []string                   // failures of tasks that no transition handled
-	inputs    map[string]json.RawMessage // child execution id → rendered input
-	notBefore map[string]time.Time       // child execution id → its request's not_before
-	ended     map[activationOf]bool      // the activations that transitioned
+	activated map[string]int              // task → activations begun: the number of the next one
+	results   map[string]any              // task → result of its last finished activation
+	statuses  map[string]execution.Status // task → how its last finished activation ended
+	unhandled []string                    // failures of tasks that no transition handled
+	inputs    map[string]json.RawMessage  // child execution id → rendered input
+	notBefore map[string]time.Time        // child execution id → its request's not_before
+	ended     map[activationOf]bool       // the activations that transitioned
 }
 
 // activationOf names one activation of a task.
@@ -51,6 +52,7 @@ func fold(events []event.Event) (*flow, error) {
 		st:        st,
 		activated: map[string]int{},
 		results:   map[string]any{},
+		statuses:  map[string]execution.Status{},
 		inputs:    map[string]json.RawMessage{},
 		notBefore: map[string]time.Time{},
 		ended:     map[activationOf]bool{},
@@ -152,10 +154,14 @@ func (f *flow) transitioned(e workflow.WorkflowTaskTransitioned) error {
 	if err != nil {
 		return fmt.Errorf("result of task %s: %w", e.Task, err)
 	}
-	f.results[e.Task] = result
+	f.results[e.Task] = f.def.TaskResult(e.Task, result)
+	f.statuses[e.Task] = e.Status
 	f.ended[activationOf{e.Task, e.Activation}] = true
 	if e.Status != execution.Completed && len(e.Next) == 0 {
 		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s%s and no transition handles it", e.Task, e.Status, endings(f.runs(e.Task, e.Activation))))
+	}
+	if f.def != nil && f.def.Fails(e.Next) {
+		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s and a transition ran the fail command", e.Task, e.Status))
 	}
 	return nil
 }
@@ -262,7 +268,8 @@ func (f *flow) scope() (workflowdef.Scope, error) {
 		}
 		vars[k] = v
 	}
-	return workflowdef.Scope{Parameters: f.params, Vars: vars, Results: maps.Clone(f.results)}, nil
+	return workflowdef.Scope{Parameters: f.params, Vars: vars, Results: maps.Clone(f.results), Statuses: maps.Clone(f.statuses),
+		Execution: f.parent.ID(), Action: f.parent.Action()}, nil
 }
 
 // runOf finds the run of a child execution.

@@ -97,7 +97,7 @@ func (en *Engine) start(d *decision, from *origin) error {
 	if err != nil {
 		return err
 	}
-	vars, err := def.Vars(workflowdef.Scope{Parameters: params, KV: store.Vars})
+	vars, err := def.Vars(workflowdef.Scope{Parameters: params, KV: store.Vars, Execution: f.parent.ID(), Action: f.parent.Action()})
 	if err != nil {
 		return failf("%v", err)
 	}
@@ -197,7 +197,11 @@ func (en *Engine) Advance(ctx context.Context, e eventstore.Recorded) error {
 		err = d.stopped(r, status, result)
 	} else if err = d.completed(r, status, result); err == nil {
 		if err = d.endIfIdle(); err == nil {
-			err = d.steer()
+			if err = d.steer(); err == nil {
+				// A workflow paused while its last task waited (an inquiry) ends now: paused →
+				// completed is no transition, so endIfIdle above left it for the resume.
+				err = d.endIfIdle()
+			}
 		}
 	}
 	if err := d.settle(err); err != nil {

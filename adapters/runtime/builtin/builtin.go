@@ -1,5 +1,5 @@
 // Package builtin runs the actions of the core pack inside the worker, selected by action ref:
-// core.noop, core.echo, core.sleep, core.http and core.local. Only core.local starts a process
+// core.noop, core.echo, core.sleep, core.pause, core.uuid, core.http and core.local. Only core.local starts a process
 // (through the process package, with the same group, cap and environment rules as scripts).
 package builtin
 
@@ -84,6 +84,8 @@ func New(cfg Config) (*Runner, error) {
 		"core.sleep": sleep,
 		"core.http":  r.http,
 		"core.local": r.local,
+		"core.pause": pause,
+		"core.uuid":  newUUID,
 	}
 	return r, nil
 }

@@ -46,7 +46,7 @@ func decoded(t *testing.T, raw json.RawMessage) any {
 
 func TestRefs(t *testing.T) {
 	t.Parallel()
-	want := []string{"core.echo", "core.http", "core.local", "core.noop", "core.sleep"}
+	want := []string{"core.echo", "core.http", "core.local", "core.noop", "core.pause", "core.sleep", "core.uuid"}
 	if got := setup(t, builtin.Config{}).Refs(); !reflect.DeepEqual(got, want) {
 		t.Errorf("refs %v, want %v", got, want)
 	}

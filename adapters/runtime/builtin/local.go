@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/attune-go/attune/adapters/runtime"
 	"github.com/attune-go/attune/adapters/runtime/process"
@@ -17,6 +18,7 @@ type localResult struct {
 	Stderr     string `json:"stderr"`
 	ReturnCode *int   `json:"return_code"`
 	Succeeded  bool   `json:"succeeded"`
+	Failed     bool   `json:"failed"`
 }
 
 // local runs the command line cmd with bash, in the process group, output cap and minimal
@@ -28,6 +30,9 @@ func (r *Runner) local(ctx context.Context, req runtime.Request) runtime.Outcome
 		Cmd string                     `json:"cmd"`
 		Cwd string                     `json:"cwd"`
 		Env map[string]json.RawMessage `json:"env"`
+		// Timeout is StackStorm's runner parameter: seconds this run may take, within the
+		// action's own timeout.
+		Timeout *int64 `json:"timeout"`
 	}
 	if err := decode(req, &p); err != nil {
 		return runtime.Failed("%v", err)
@@ -44,6 +49,14 @@ func (r *Runner) local(ctx context.Context, req runtime.Request) runtime.Outcome
 			return runtime.Failed("core.local: invalid environment variable name %q", name)
 		}
 		env = append(env, name+"="+text(v))
+	}
+	if p.Timeout != nil {
+		if *p.Timeout < 1 {
+			return runtime.Failed("core.local: parameter timeout must be at least 1 second")
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = runtime.WithTimeout(ctx, time.Duration(min(*p.Timeout, int64(maxWait/time.Second)))*time.Second)
+		defer cancel()
 	}
 	params := req.Parameters
 	if len(bytes.TrimSpace(params)) == 0 {
@@ -65,6 +78,7 @@ func (r *Runner) local(ctx context.Context, req runtime.Request) runtime.Outcome
 	res, err := result(localResult{
 		Stdout: o.Stdout, Stderr: o.Stderr, ReturnCode: o.ExitCode,
 		Succeeded: o.ExitCode != nil && *o.ExitCode == 0,
+		Failed:    o.ExitCode == nil || *o.ExitCode != 0,
 	})
 	if err != nil {
 		return runtime.Failed("core.local: %v", err)

@@ -22,7 +22,7 @@ func TestLocalRunsTheCommand(t *testing.T) {
 	if o.Status != execution.Completed || o.ExitCode == nil || *o.ExitCode != 0 {
 		t.Fatalf("status %s, exit %v, reason %q", o.Status, o.ExitCode, o.Reason)
 	}
-	want := map[string]any{"stdout": "hello from " + dir + " for 01EXEC\n", "stderr": "warn\n", "return_code": 0.0, "succeeded": true}
+	want := map[string]any{"stdout": "hello from " + dir + " for 01EXEC\n", "stderr": "warn\n", "return_code": 0.0, "succeeded": true, "failed": false}
 	if got := decoded(t, o.Result); !reflect.DeepEqual(got, want) {
 		t.Errorf("result %v, want %v", got, want)
 	}
@@ -34,7 +34,7 @@ func TestLocalFailsOnNonZeroExit(t *testing.T) {
 	if o.Status != execution.Failed || *o.ExitCode != 4 || o.Reason != "exit code 4: nope" {
 		t.Errorf("status %s, exit %v, reason %q", o.Status, o.ExitCode, o.Reason)
 	}
-	want := map[string]any{"stdout": "", "stderr": "nope\n", "return_code": 4.0, "succeeded": false}
+	want := map[string]any{"stdout": "", "stderr": "nope\n", "return_code": 4.0, "succeeded": false, "failed": true}
 	if got := decoded(t, o.Result); !reflect.DeepEqual(got, want) {
 		t.Errorf("result %v, want %v", got, want)
 	}
@@ -96,5 +96,17 @@ func waitFile(t *testing.T, path string) string {
 			t.Fatalf("%s did not appear", path)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// StackStorm's core.local takes a timeout parameter: the run ends timeout at it, well within
+// the action's own timeout.
+func TestLocalTimeoutParameterEndsTheRun(t *testing.T) {
+	t.Parallel()
+	req := request("core.local", `{"cmd": "sleep 300", "timeout": 1}`)
+	req.Timeout = time.Minute
+	o := setup(t, builtin.Config{}).Run(t.Context(), req)
+	if o.Status != execution.Timeout || !strings.Contains(o.Reason, "timed out after 1s") {
+		t.Fatalf("status %s, reason %q: want timeout after 1s", o.Status, o.Reason)
 	}
 }

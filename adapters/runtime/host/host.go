@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"github.com/attune-go/attune/adapters/runtime/builtin"
 	"github.com/attune-go/attune/adapters/runtime/contain"
 	"github.com/attune-go/attune/adapters/runtime/process"
+	"github.com/attune-go/attune/adapters/runtime/st2"
+	"github.com/attune-go/attune/adapters/runtime/st2py"
 	"github.com/attune-go/attune/domain/pack"
 )
 
@@ -35,7 +38,12 @@ type Config struct {
 	// Shell, Python and Node are the program names (or paths) tried, in order, for each
 	// interpreter. Defaults: bash; python3; node, nodejs.
 	Shell, Python, Node []string
-	Logger              *slog.Logger
+	// StackStorm configures StackStorm's runners (adapters/runtime/st2); Detect fills in the
+	// executor, bash, python and the stand-in package. StandInBase is where that package is
+	// written; default <temp>/attune-st2py.
+	StackStorm  st2.Config
+	StandInBase string
+	Logger      *slog.Logger
 }
 
 // Interpreter is an interpreter found on the machine.
@@ -110,6 +118,7 @@ func Detect(ctx context.Context, cfg Config) (*runtime.Registry, []Interpreter, 
 		return nil, nil, fmt.Errorf("detect runtimes: %w", err)
 	}
 	runners[string(pack.RunnerBuiltin)] = b
+	maps.Copy(runners, stackStorm(cfg, exe, found, log))
 	return runtime.NewRegistry(runners), found, nil
 }
 
@@ -165,4 +174,28 @@ func orDefault(names []string, def ...string) []string {
 		return def
 	}
 	return names
+}
+
+// stackStorm builds StackStorm's runners on the interpreters found: the shell runners on
+// bash, python-script on python with the st2common stand-in written to disk.
+func stackStorm(cfg Config, exe *process.Executor, found []Interpreter, log *slog.Logger) map[string]runtime.Runner {
+	scfg := cfg.StackStorm
+	scfg.Executor = exe
+	scfg.Logger = cmp.Or(scfg.Logger, log)
+	for _, in := range found {
+		switch in.Runtime {
+		case pack.RunnerShell:
+			scfg.Shell = cmp.Or(scfg.Shell, in.Path)
+		case pack.RunnerPython:
+			scfg.Python = cmp.Or(scfg.Python, in.Path)
+		}
+	}
+	if scfg.Python != "" && scfg.StandIn == "" {
+		dir, err := st2py.Materialize(cmp.Or(cfg.StandInBase, filepath.Join(os.TempDir(), "attune-st2py")))
+		if err != nil {
+			log.Warn("runtime not offered", "runtime", pack.RunnerPythonScript, "error", err)
+		}
+		scfg.StandIn = dir
+	}
+	return st2.Runners(scfg)
 }

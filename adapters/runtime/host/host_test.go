@@ -13,14 +13,15 @@ import (
 	"github.com/attune-go/attune/domain/pack"
 )
 
-// This machine has bash, python3 and node (design §7), so a worker here offers every runtime.
+// This machine has bash, python3 and node (design §7), so a worker here offers every runtime,
+// StackStorm's runners among them.
 func TestDetectOffersEveryRuntimeThisMachineHas(t *testing.T) {
 	t.Parallel()
 	reg, found, err := host.Detect(t.Context(), host.Config{})
 	if err != nil {
 		t.Fatalf("detect: %v", err)
 	}
-	if got, want := reg.Supported(), []string{"builtin", "node", "python", "shell"}; !reflect.DeepEqual(got, want) {
+	if got, want := reg.Supported(), []string{"builtin", "http-request", "local-shell-cmd", "local-shell-script", "node", "noop", "python", "python-script", "shell"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("supported %v, want %v", got, want)
 	}
 	for _, in := range found {
@@ -57,8 +58,8 @@ func TestDetectLeavesOutAMissingInterpreter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("detect: %v", err)
 	}
-	// /bin/false exists but fails its probe: not offered either.
-	if got, want := reg.Supported(), []string{"builtin", "shell"}; !reflect.DeepEqual(got, want) {
+	// /bin/false exists but fails its probe: not offered either, nor python-script.
+	if got, want := reg.Supported(), []string{"builtin", "http-request", "local-shell-cmd", "local-shell-script", "noop", "shell"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("supported %v, want %v", got, want)
 	}
 	if len(found) != 1 || found[0].Runtime != pack.RunnerShell {

@@ -123,6 +123,10 @@ type Command struct {
 	// Script, when set, is readable by the child as /dev/fd/3 (a pipe): a program text that
 	// never touches the disk, so no file has to be readable by the action's user.
 	Script []byte
+	// Files are more open files for the child, after the script's pipe (from fd 3 without
+	// one): the ends of pipes a runtime talks to the child on while it runs. Exec closes
+	// them once the child has its copies, so the other ends see the child's end.
+	Files []*os.File
 }
 
 // Exec runs c and reports how it ended. Exit code 0 completes and any other fails with the
@@ -264,11 +268,22 @@ func (e *Executor) start(c Command, cell *contain.Cell) (*child, error) {
 			}
 		}
 	}
+	for _, f := range c.Files {
+		if cell != nil {
+			if err := cell.Give(f); err != nil {
+				closeAll(inR, inW, outR, outW, errR, errW, scriptR, scriptW)
+				closeAll(c.Files...)
+				return nil, err
+			}
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	}
 	if cell != nil {
 		cell.Apply(cmd)
 	}
 	err = cmd.Start()
 	closeAll(inR, outW, errW, scriptR) // the child has its copies; ours would keep the pipes open
+	closeAll(c.Files...)
 	if err != nil {
 		closeAll(inW, outR, errR, scriptW)
 		return nil, fmt.Errorf("start %s: %w", c.Path, err)

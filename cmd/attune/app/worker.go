@@ -22,6 +22,7 @@ import (
 	"github.com/attune-go/attune/adapters/runtime/contain"
 	"github.com/attune-go/attune/adapters/runtime/host"
 	"github.com/attune-go/attune/adapters/runtime/process"
+	"github.com/attune-go/attune/adapters/runtime/st2"
 	"github.com/attune-go/attune/handlers/admission"
 	"github.com/attune-go/attune/handlers/reaper"
 	"github.com/attune-go/attune/handlers/scheduler"
@@ -96,7 +97,8 @@ func newWorker(ctx context.Context, g *errgroup.Group, wc WorkerConfig, log even
 		return nil, err
 	}
 	s.log.Info("actions run contained", "containment", sandbox.Describe())
-	runtimes, _, err := host.Detect(ctx, host.Config{Logger: s.log, Process: process.Config{RunsDir: wc.RunsDir, Sandbox: sandbox}})
+	runtimes, _, err := host.Detect(ctx, host.Config{Logger: s.log, Process: process.Config{RunsDir: wc.RunsDir, Sandbox: sandbox},
+		StackStorm: st2.Config{KV: st2KV{log: log, box: s.box}}})
 	if err != nil {
 		return nil, err
 	}
