@@ -22,6 +22,7 @@ func st2Read(t *testing.T, files fstest.MapFS) (pack.PackRegistered, error) {
 		st2: true, refOK: true, p: pack.PackRegistered{Ref: "mon", Version: "1.0.0"}}
 	l.readST2Config()
 	l.readDir("sensors", l.readSensor)
+	l.p.Warnings = l.warns
 	return l.p, errors.Join(l.errs...)
 }
 
@@ -133,6 +134,9 @@ mounts:
   type: array
   items: {type: string}
   default: ["/"]
+api_url:
+  type: string
+  default: "{{ st2kv.system.api_url }}"
 `)})
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +144,9 @@ mounts:
 	want := `{"mounts":["/"],"server":{"host":"localhost","port":8080},"threshold":1024}`
 	if string(p.Config) != want {
 		t.Fatalf("config %s, want %s", p.Config, want)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "mon/config.schema.yaml:23: api_url.default: the default {{ st2kv.system.api_url }} is a template") {
+		t.Fatalf("warnings %q, want one naming the template default", p.Warnings)
 	}
 }
 

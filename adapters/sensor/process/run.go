@@ -68,9 +68,9 @@ func (s *Supervisor) runOnce(ctx context.Context, sn Sensor, log *slog.Logger) e
 	// not a SIGKILL of the leader alone.
 	cmd := exec.Command(bin, append(slices.Clone(interp[1:]), program)...)
 	cmd.Dir = filepath.Dir(sn.Script)
-	cmd.Env = s.cfg.Env
+	cmd.Env = append(slices.Clone(s.cfg.Env), sn.Env...)
 	if cell != nil {
-		cmd.Env = append(slices.Clone(s.cfg.Env), "HOME="+cell.Home)
+		cmd.Env = append(cmd.Env, "HOME="+cell.Home)
 	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = outW, errW

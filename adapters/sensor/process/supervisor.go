@@ -63,6 +63,9 @@ type Sensor struct {
 	// st2reactor stand-in that loads a StackStorm sensor class (Sensor.ClassName) from
 	// Script, named on stdin as entry_point with class_name (adapters/runtime/st2py).
 	Wrapper string
+	// Env is added to the process's environment (NODE_PATH of its pack's node_modules).
+	// Never a secret: a process's environment is readable in /proc.
+	Env []string
 }
 
 // Config wires a Supervisor.
