@@ -539,15 +539,27 @@ func (w *Workflow) Result(output json.RawMessage) (json.RawMessage, error) {
 	return json.Marshal(map[string]json.RawMessage{"output": output})
 }
 
-// FailedResult is the result of a failed workflow: none for Attune's dialect, Orquesta's
-// {errors: [{type, message}], output: …} (its output rendered if it can be) for Orquesta.
-func (w *Workflow) FailedResult(s Scope, reasons []string) json.RawMessage {
+// TaskError is a task's ending that fails the workflow (a failure no transition handled, a
+// fail command), for Orquesta's errors.
+type TaskError struct {
+	Task    string
+	Message string
+	Result  any
+}
+
+// FailedResult is the result of a failed workflow: none for Attune's dialect; for Orquesta
+// {errors: [{type, message, task_id, result}], output: …}, an error per task that failed it
+// (else one saying reason), and its output rendered if it can be.
+func (w *Workflow) FailedResult(s Scope, reason string, tasks []TaskError) json.RawMessage {
 	if w.dialect != DialectOrquesta {
 		return nil
 	}
 	errs := []map[string]any{}
-	for _, r := range reasons {
-		errs = append(errs, map[string]any{"type": "error", "message": r})
+	for _, t := range tasks {
+		errs = append(errs, map[string]any{"type": "error", "message": t.Message, "task_id": t.Task, "result": t.Result})
+	}
+	if len(errs) == 0 {
+		errs = append(errs, map[string]any{"type": "error", "message": reason})
 	}
 	var output any
 	if w.output != nil {

@@ -48,9 +48,12 @@ func TestOrquestaInputDefaultsAndOrderedVars(t *testing.T) {
 	if err != nil || string(out) != `{"output":{"x":"done"}}` {
 		t.Errorf("output = %s, %v; want Orquesta's {output: …}", out, err)
 	}
-	failed := w.FailedResult(Scope{}, []string{"task t1 failed"})
-	if string(failed) != `{"errors":[{"message":"task t1 failed","type":"error"}],"output":{"x":"done"}}` {
+	failed := w.FailedResult(Scope{}, "task t1 failed", []TaskError{{Task: "t1", Message: "task t1 failed", Result: map[string]any{"code": 1}}})
+	if string(failed) != `{"errors":[{"message":"task t1 failed","result":{"code":1},"task_id":"t1","type":"error"}],"output":{"x":"done"}}` {
 		t.Errorf("failed result = %s", failed)
+	}
+	if failed := w.FailedResult(Scope{}, "vars: no x", nil); string(failed) != `{"errors":[{"message":"vars: no x","type":"error"}],"output":{"x":"done"}}` {
+		t.Errorf("failed result without a task = %s", failed)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/ident"
+	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/workflow"
 	"github.com/attune-go/attune/handlers/internal/kvscope"
 )
@@ -48,6 +49,8 @@ type decision struct {
 	kv          *kvscope.Values
 	secretParam func(action string) func(string) bool
 	box         *secret.Box
+	// schema is the parameters an action declares (StackStorm's dialects cast to them).
+	schema func(action string) pack.Params
 }
 
 // store returns what the workflow reads of the key-value store, fetching it on first use:
@@ -202,6 +205,13 @@ func (d *decision) schedule(t *workflowdef.Task, activation int, item *workflow.
 	input, err := t.Input(s)
 	if err != nil {
 		return failf("%v", err)
+	}
+	if d.f.def.Dialect() != workflowdef.DialectAttune && d.schema != nil {
+		// StackStorm casts a rendered string to the type the action declares ("42" an
+		// integer); what cannot be cast is left for the schema check to fail the child.
+		if cast, err := ruleeval.CastParams(input, d.schema(t.Action)); err == nil {
+			input = cast
+		}
 	}
 	if d.kv != nil {
 		secretParam := func(string) bool { return false }
@@ -515,7 +525,7 @@ func (d *decision) end(status execution.Status, output json.RawMessage, reason s
 	if status == execution.Failed && output == nil && d.f.def != nil {
 		// Orquesta's dialect gives a failed workflow a result: {errors, output}.
 		if s, err := d.f.scope(); err == nil {
-			output = d.f.def.FailedResult(s, []string{reason})
+			output = d.f.def.FailedResult(s, reason, d.f.failures)
 		}
 	}
 	if d.f.st.ExecutionID() == "" {
