@@ -79,9 +79,10 @@ func (l *loader) st2TriggerType(f fileProblems, n *yaml.Node, field string) (pac
 	t.Name, t.Ref = l.name(f, named, pack.KindTrigger)
 	t.Description = o.str("description")
 	l.st2Meta(f, o, "")
-	if p := o.get("parameters_schema"); p != nil {
-		f.at(p, o.field("parameters_schema"), "trigger parameters are handed by rules to the sensor (add_trigger with parameters), which Attune does not do: each rule would need its own sensor instance; declare one trigger type per variant instead")
-	}
+	// A rule on the trigger passes it parameters (trigger: {type, parameters}): the sensor
+	// gets one add_trigger per such rule, and what it dispatches for that trigger is for that
+	// rule alone (adapters/sensor/process, Instance).
+	t.ParametersSchema = f.jsonSchemaObject(o.get("parameters_schema"), o.field("parameters_schema"))
 	t.PayloadSchema = f.jsonSchemaObject(o.get("payload_schema"), o.field("payload_schema"))
 	return t, t.Ref != ""
 }
