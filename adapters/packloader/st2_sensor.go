@@ -100,7 +100,9 @@ func (f fileProblems) jsonSchemaObject(n *yaml.Node, field string) pack.Params {
 	if a := o.get("additionalProperties"); a != nil && !o.boolean("additionalProperties", true) {
 		f.at(a, o.field("additionalProperties"), "false is not enforced on a payload (fields a schema does not name pass, as in StackStorm's rules): remove it")
 	}
-	params := f.st2Params(o.get("properties"), o.field("properties")) // JSON Schema's keywords: minLength, …
+	// JSON Schema's keywords: minLength, …; and the rest (format, nested properties, oneOf),
+	// kept in Param.Schema, which the payload's check applies (adapters/paramschema).
+	params := f.st2ActionParams(o.get("properties"), o.field("properties"))
 	for _, it := range o.strs("required") {
 		p, ok := params[it.s]
 		if !ok {
