@@ -25,10 +25,13 @@ const (
 	Webhook Source = "webhook" // POST /api/v1/webhooks/{trigger}
 	Sensor  Source = "sensor"  // a sensor process
 	API     Source = "api"     // posted directly through the API or the CLI
+	// Engine is the engine itself, reporting what its log records (an execution ended:
+	// StackStorm's core.st2.generic.actiontrigger).
+	Engine Source = "engine"
 )
 
 // Sources lists every source.
-var Sources = []Source{Timer, Webhook, Sensor, API}
+var Sources = []Source{Timer, Webhook, Sensor, API, Engine}
 
 // ParseSource accepts exactly the names of Sources.
 func ParseSource(s string) (Source, error) {

@@ -100,42 +100,44 @@ func (r *runners) python(ctx context.Context, req runtime.Request) runtime.Outco
 	}()
 	ctx, cancel := runtime.WithTimeout(ctx, c.timeout(req))
 	defer cancel()
-	o := r.cfg.Executor.Exec(ctx, process.Command{
-		ExecutionID: req.ExecutionID,
-		Action:      req.Action,
-		Path:        cmp.Or(req.Interpreter, r.cfg.Python), // the pack's virtualenv, if it has one
-		Args:        []string{filepath.Join(r.cfg.StandIn, st2py.ActionWrapper)},
-		Dir:         filepath.Dir(req.EntryPoint),
-		Env:         env,
-		Stdin:       stdin,
-		Output:      req.Output,
-		Files:       []*os.File{toWorker, fromWorker}, // fd 3, fd 4
-	})
-	closeFiles(toWorker, fromWorker) // when Exec returned before it started the child
-	var final *channelMessage
-	select {
-	case final = <-served:
-	case <-time.After(5 * time.Second):
-		// Only a process that left the group can hold the pipe this long; its answer is
-		// given up, as the executor gives up its output.
-	}
-	res := pythonResult{Stdout: o.Stdout, Stderr: o.Stderr, ExitCode: o.ExitCode}
-	if final != nil && len(final.Result) > 0 {
-		var v any
-		dec := json.NewDecoder(strings.NewReader(string(final.Result)))
-		dec.UseNumber()
-		if dec.Decode(&v) == nil {
-			res.Result = v
+	return c.masked(req, func(req runtime.Request) runtime.Outcome {
+		o := r.cfg.Executor.Exec(ctx, process.Command{
+			ExecutionID: req.ExecutionID,
+			Action:      req.Action,
+			Path:        cmp.Or(req.Interpreter, r.cfg.Python), // the pack's virtualenv, if it has one
+			Args:        []string{filepath.Join(r.cfg.StandIn, st2py.ActionWrapper)},
+			Dir:         filepath.Dir(req.EntryPoint),
+			Env:         env,
+			Stdin:       stdin,
+			Output:      req.Output,
+			Files:       []*os.File{toWorker, fromWorker}, // fd 3, fd 4
+		})
+		closeFiles(toWorker, fromWorker) // when Exec returned before it started the child
+		var final *channelMessage
+		select {
+		case final = <-served:
+		case <-time.After(5 * time.Second):
+			// Only a process that left the group can hold the pipe this long; its answer is
+			// given up, as the executor gives up its output.
 		}
-	}
-	o.Result = resultOf(res)
-	if o.Status == execution.Completed && final != nil && final.Status != nil && !*final.Status {
-		o.Status, o.Reason = execution.Failed, "the action's run() returned False"
-	}
-	if o.Status == execution.Completed && final == nil {
-		o.Status, o.Reason = execution.Failed, "the action ended without a result"
-	}
-	return o
+		res := pythonResult{Stdout: o.Stdout, Stderr: o.Stderr, ExitCode: o.ExitCode}
+		if final != nil && len(final.Result) > 0 {
+			var v any
+			dec := json.NewDecoder(strings.NewReader(string(final.Result)))
+			dec.UseNumber()
+			if dec.Decode(&v) == nil {
+				res.Result = v
+			}
+		}
+		o.Result = resultOf(res)
+		if o.Status == execution.Completed && final != nil && final.Status != nil && !*final.Status {
+			o.Status, o.Reason = execution.Failed, "the action's run() returned False"
+		}
+		if o.Status == execution.Completed && final == nil {
+			o.Status, o.Reason = execution.Failed, "the action ended without a result"
+		}
+		return o
+	})
 }
 
 // pythonPath is the stand-in package, then what StackStorm puts on a python action's path:
@@ -189,7 +191,7 @@ func (r *runners) kvCall(ctx context.Context, packRef string, m channelMessage) 
 	}
 	switch m.Op {
 	case "get":
-		raw, found, err := r.cfg.KV.Get(ctx, ref)
+		raw, found, _, err := r.cfg.KV.Get(ctx, ref)
 		if err != nil || !found {
 			return nil, err
 		}
