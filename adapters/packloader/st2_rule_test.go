@@ -103,12 +103,12 @@ func TestStackStormRulesRefuseWhatCannotRunNamingFileAndLine(t *testing.T) {
 	}
 }
 
-func TestStackStormTriggerFilesRefuseJSONSchemaBeyondTheFlatSchema(t *testing.T) {
+func TestStackStormTriggerFilesRefuseSchemasThatCannotBeChecked(t *testing.T) {
 	t.Parallel()
 	for body, want := range map[string]string{
 		"payload_schema:\n  type: object\n  additionalProperties: false\n":                         "false is not enforced on a payload",
 		"payload_schema:\n  type: array\n":                                                         `want type object`,
-		"payload_schema:\n  type: object\n  properties:\n    x:\n      oneOf: []\n":                "properties.x.oneOf: unknown field",
+		"payload_schema:\n  type: object\n  properties:\n    x:\n      oneOf: []\n":                "properties.x: not a JSON Schema the worker can check",
 		"payload_schema:\n  type: object\n  properties:\n    x: {type: string}\n  required: [y]\n": `"y" is not one of the properties`,
 		"parameters_schema:\n  type: object\n  properties:\n    x: {type: string}\n":               "takes no parameters in Attune",
 	} {

@@ -49,7 +49,9 @@ type EventFired struct {
 	Payload json.RawMessage `json:"payload"` // a JSON object, checked against the trigger's payload_schema
 	Source  Source          `json:"source"`
 	// Rule is set when the event is meant for one rule only: a timer runs per rule with that
-	// rule's trigger_params, so its ticks must not fire other rules on the same trigger.
+	// rule's trigger_params, so its ticks must not fire other rules on the same trigger; a
+	// StackStorm sensor watches per rule that passes its trigger parameters (add_trigger),
+	// so what it dispatches for that rule's instance is for that rule alone.
 	Rule string `json:"rule,omitempty"`
 	// Sensor is the ref of the sensor that posted it (source sensor).
 	Sensor string `json:"sensor,omitempty"`
