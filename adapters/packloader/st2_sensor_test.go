@@ -79,7 +79,7 @@ trigger_types: [{name: t}]`, "mon/sensors/s.yaml:1: class_name: required"},
 entry_point: disk_sensor.py
 trigger_types:
   - name: t
-    parameters_schema: {type: object}`, "mon/sensors/s.yaml:5: trigger_types[0].parameters_schema: trigger parameters are handed by rules"},
+    parameters_schema: {type: object, properties: {path: {type: strng}}}`, "mon/sensors/s.yaml:5: trigger_types[0].parameters_schema.properties.path.type: unknown parameter type"},
 		"no trigger types": {`class_name: S
 entry_point: disk_sensor.py
 trigger_types: []`, "mon/sensors/s.yaml:3: trigger_types: a sensor dispatches at least one trigger type"},

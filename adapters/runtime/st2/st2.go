@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attune-go/attune/adapters/paramschema"
 	"github.com/attune-go/attune/adapters/runtime"
 	"github.com/attune-go/attune/adapters/runtime/process"
 	"github.com/attune-go/attune/domain/kv"
@@ -286,7 +287,7 @@ func check(specs pack.Params, values map[string]any) pack.InvalidParamsError {
 			continue
 		}
 		if spec.Schema != nil {
-			if err := checkSchema(spec.Schema, values[name]); err != nil {
+			if err := paramschema.Check(spec.Schema, values[name]); err != nil {
 				problems = append(problems, &pack.ParamError{Param: name, Reason: err.Error()})
 			}
 		}

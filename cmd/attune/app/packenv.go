@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"sync"
 
@@ -100,6 +101,7 @@ func (s *Server) withPackEnv(envs *packenv.Manager, p pack.PackRegistered, run *
 			return false
 		}
 		run.Wrapper = filepath.Join(dir, st2py.SensorWrapper)
+		run.Instances = s.triggerInstances(run.Sensor)
 	}
 	if err := envs.Ensure(p.Ref, p.Path); err != nil {
 		s.log.Error("sensor not started", "sensor", run.Sensor.Ref, "error", err)
@@ -121,4 +123,26 @@ func (s *Server) withPackEnv(envs *packenv.Manager, p pack.PackRegistered, run *
 		run.Env = append(run.Env, "NODE_PATH="+env.NodePath())
 	}
 	return true
+}
+
+// triggerInstances lists, for each trigger of the sensor that takes parameters, the enabled
+// rules on it with the parameters they pass: StackStorm's trigger instances. A rule enabled,
+// disabled or changed changes the list, which restarts the sensor with the new set (in place
+// of StackStorm's add_trigger/update_trigger/remove_trigger calls on a running sensor).
+func (s *Server) triggerInstances(sn pack.Sensor) []process.Instance {
+	var out []process.Instance
+	for _, ref := range sn.Triggers {
+		t, ok := s.registry.Trigger(ref)
+		if !ok || len(t.ParametersSchema) == 0 {
+			continue
+		}
+		for _, r := range s.registry.EnabledRulesFor(ref) {
+			params := r.TriggerParams
+			if len(params) == 0 {
+				params = json.RawMessage(`{}`)
+			}
+			out = append(out, process.Instance{Rule: r.Ref, Trigger: ref, Parameters: params})
+		}
+	}
+	return out
 }
