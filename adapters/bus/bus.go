@@ -77,6 +77,12 @@ type Config struct {
 	// Instrument, when set, wraps every handler the routers of this bus run (metrics): it is
 	// called once per handler as it is added, and the function it returns sees every attempt.
 	Instrument func(handler string, h HandlerFunc) HandlerFunc
+	// OnlyConsumed, on RabbitMQ, has Publish send only the events that some handler binds:
+	// one on a router of this bus, or one named with Bus.Consumes (a handler of another
+	// process). Set it where every handler of the deployment is known so (the relay's
+	// process); an event nothing binds is dropped by the broker anyway (consumed.go). In
+	// process the bus always does so.
+	OnlyConsumed bool
 	// Deliveries, when set, is called once per handler as it is added; the function it
 	// returns is called for every message the handler's queue hands it, before any retry (a
 	// retry of the same delivery does not count again, a redelivery by the broker does):
@@ -131,6 +137,8 @@ type Bus struct {
 	wlog watermill.LoggerAdapter
 
 	pub message.Publisher
+	// amqpPub is pub on RabbitMQ: it sends a Publish's events as one batch.
+	amqpPub *publisher
 	// decoded shares one decode of an event among the handlers of this process.
 	decoded *decoded
 
@@ -145,6 +153,8 @@ type Bus struct {
 	mu        sync.Mutex
 	exchanges map[string]struct{}
 	queues    map[string]struct{}
+	consumed  map[string][]string // topic → the bindings of its handlers' queues (consumed.go)
+	sent      map[string]bool     // routed(topic, key) → whether a binding matches: sends' memo
 }
 
 // New connects the bus. On RabbitMQ it also declares the poison queue, so that no poisoned
@@ -163,6 +173,8 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 
 		exchanges: map[string]struct{}{},
 		queues:    map[string]struct{}{},
+		consumed:  map[string][]string{},
+		sent:      map[string]bool{},
 		decoded:   newDecoded(),
 	}
 	if cfg.AMQPURL == "" {
@@ -180,7 +192,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 
 func (b *Bus) connectAMQP(ctx context.Context) error {
 	pubCfg := b.amqpConfig(nil)
-	pub, err := amqp.NewPublisher(pubCfg, b.wlog)
+	pub, err := newPublisher(pubCfg, b.cfg.ChannelPoolSize, b.wlog)
 	if err != nil {
 		return fmt.Errorf("connect AMQP publisher to %s: %w", redact(b.cfg.AMQPURL), err)
 	}
@@ -189,7 +201,7 @@ func (b *Bus) connectAMQP(ctx context.Context) error {
 		_ = pub.Close()
 		return fmt.Errorf("connect AMQP subscribers to %s: %w", redact(b.cfg.AMQPURL), err)
 	}
-	b.pub, b.subConn = pub, conn
+	b.pub, b.amqpPub, b.subConn = pub, pub, conn
 
 	b.declared(b.ExchangeName(PoisonTopic), b.PoisonQueueName())
 	sub, err := b.poisonSubscriber()
@@ -255,27 +267,48 @@ func (b *Bus) PoisonQueueName() string { return b.cfg.Prefix + PoisonTopic }
 // Publish sends each event to the topic of its type and returns once all are confirmed: by
 // the broker on RabbitMQ, by every subscribed handler in process. Events may be sent
 // concurrently by several callers.
+//
+// On RabbitMQ the events go out together, on one channel, before the first confirm is awaited
+// (publish.go); if any is not confirmed the call fails and the caller publishes them all
+// again. In process they are handed over one after another, each once its handlers are done.
 func (b *Bus) Publish(ctx context.Context, events ...eventstore.Recorded) error {
+	var batch []outgoing
+	if b.local == nil {
+		batch = make([]outgoing, 0, len(events))
+	}
 	for _, e := range events {
 		e = e.Shared() // decoded at most once here, to route it, and by its handlers here
+		topic, key := Topic(e), RoutingKey(e)
+		if !b.sends(topic, key) {
+			continue // no queue would take it (consumed.go)
+		}
 		msg, err := NewMessage(e)
 		if err != nil {
 			return err
 		}
 		msg.SetContext(ctx)
 		b.decoded.seed(e, len(msg.Payload))
-		if err := b.publish(Topic(e), RoutingKey(e), msg); err != nil {
+		if b.local == nil {
+			exchange := b.ExchangeName(topic)
+			b.declared(exchange, "")
+			batch = append(batch, outgoing{exchange: exchange, key: key, msg: msg})
+			continue
+		}
+		if err := b.publishLocal(topic, key, msg); err != nil {
 			return fmt.Errorf("publish event %s (%s %s@%d): %w", e.ID, e.Type, e.StreamID, e.StreamVersion, err)
 		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := b.amqpPub.send(ctx, batch); err != nil {
+		first := events[0]
+		return fmt.Errorf("publish %d events (from %s, %s %s@%d): %w", len(events), first.ID, first.Type, first.StreamID, first.StreamVersion, err)
 	}
 	return nil
 }
 
-func (b *Bus) publish(topic, key string, msg *message.Message) error {
-	if b.local == nil {
-		b.declared(b.ExchangeName(topic), "")
-		return b.pub.Publish(routed(topic, key), msg)
-	}
+func (b *Bus) publishLocal(topic, key string, msg *message.Message) error {
 	epoch, err := b.gate.ready()
 	if err != nil {
 		return err
@@ -297,8 +330,7 @@ func (b *Bus) Connected() bool {
 	if b.local != nil {
 		return true
 	}
-	pub, ok := b.pub.(*amqp.Publisher)
-	return ok && pub.IsConnected() && b.subConn.IsConnected()
+	return b.amqpPub.Connected() && b.subConn.IsConnected()
 }
 
 // Poisoned subscribes to the poison queue: every message there has failed its handler after
@@ -358,12 +390,6 @@ func (b *Bus) declared(exchange, queue string) {
 	if queue != "" {
 		b.queues[queue] = struct{}{}
 	}
-}
-
-// subscriber returns what one handler of eventType consumes from: on RabbitMQ its own queue,
-// which receives every event of the type.
-func (b *Bus) subscriber(handler, eventType string) (message.Subscriber, error) {
-	return b.newSubscriber(handler, eventType, []string{binding(eventType)}, 0)
 }
 
 var (

@@ -28,12 +28,15 @@ import (
 type local struct {
 	mu     sync.Mutex
 	queues map[string]map[string]*localQueue // topic → handler → queue
+	// routes memoises the queues a routed topic reaches (routed(topic, key)); forgotten
+	// whenever a queue is made.
+	routes map[string][]*localQueue
 	closed chan struct{}
 	once   sync.Once
 }
 
 func newLocal() *local {
-	return &local{queues: map[string]map[string]*localQueue{}, closed: make(chan struct{})}
+	return &local{queues: map[string]map[string]*localQueue{}, routes: map[string][]*localQueue{}, closed: make(chan struct{})}
 }
 
 type localQueue struct {
@@ -56,19 +59,23 @@ func (l *local) queue(topic, handler string, keys []string) *localQueue {
 	if !ok {
 		q = &localQueue{ch: make(chan *message.Message), keys: keys}
 		byHandler[handler] = q
+		clear(l.routes)
 	}
 	return q
 }
 
 // Publish implements message.Publisher. The topic may carry a routing key (routed).
-func (l *local) Publish(topic string, msgs ...*message.Message) error {
-	topic, key := splitRoute(topic)
+func (l *local) Publish(route string, msgs ...*message.Message) error {
+	topic, key := splitRoute(route)
 	l.mu.Lock()
-	queues := make([]*localQueue, 0, len(l.queues[topic]))
-	for _, q := range l.queues[topic] {
-		if slices.ContainsFunc(q.keys, func(b string) bool { return Matches(b, key) }) {
-			queues = append(queues, q)
+	queues, known := l.routes[route]
+	if !known {
+		for _, q := range l.queues[topic] {
+			if slices.ContainsFunc(q.keys, func(b string) bool { return Matches(b, key) }) {
+				queues = append(queues, q)
+			}
 		}
+		l.routes[route] = queues
 	}
 	l.mu.Unlock()
 	for _, m := range msgs {

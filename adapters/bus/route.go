@@ -214,10 +214,7 @@ func (r *Router) AddKeyedHandler(name, eventType string, keys []string, h Handle
 	case len(keys) == 0:
 		panic(fmt.Sprintf("bus: keyed handler %q: no keys", name))
 	}
-	keys = StatusBindings(keys)
-	r.addHandler(name, eventType, h, func(handler, eventType string) (message.Subscriber, error) {
-		return r.bus.newSubscriber(handler, eventType, keys, 0)
-	})
+	r.addHandler(name, eventType, StatusBindings(keys), 0, h)
 }
 
 // StatusBindings are what the queue of a keyed handler with keys is bound with: keys and
@@ -287,9 +284,7 @@ func (r *Router) AddAddressedHandler(name, eventType, key string, idle time.Dura
 	case idle < time.Millisecond:
 		panic(fmt.Sprintf("bus: addressed handler %q: idle expiry %s, want at least 1ms", name, idle))
 	}
-	r.addHandler(name, eventType, h, func(handler, eventType string) (message.Subscriber, error) {
-		return r.bus.newSubscriber(handler, eventType, []string{key}, idle)
-	})
+	r.addHandler(name, eventType, []string{key}, idle, h)
 }
 
 // binding is the key a handler's queue is bound with when it takes every event of its topic.

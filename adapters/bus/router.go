@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -90,12 +91,12 @@ var handlerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
 // identifier (it names the handler's queue): keep it constant, and unique in the deployment.
 // It panics on a duplicate or malformed name, or after Start: those are wiring mistakes.
 func (r *Router) AddHandler(name, eventType string, h HandlerFunc) {
-	r.addHandler(name, eventType, h, r.bus.subscriber)
+	r.addHandler(name, eventType, []string{binding(eventType)}, 0, h)
 }
 
-// addHandler is AddHandler with the kind of subscription: newSub makes the handler's
-// subscriber (its queue, on RabbitMQ).
-func (r *Router) addHandler(name, eventType string, h HandlerFunc, newSub func(handler, eventType string) (message.Subscriber, error)) {
+// addHandler is AddHandler with the handler's subscription: its queue is bound with keys,
+// and expires after idle without a consumer if idle > 0 (newSubscriber).
+func (r *Router) addHandler(name, eventType string, keys []string, idle time.Duration, h HandlerFunc) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
@@ -111,12 +112,13 @@ func (r *Router) addHandler(name, eventType string, h HandlerFunc, newSub func(h
 	if prev, dup := r.names[name]; dup {
 		panic(fmt.Sprintf("bus: handler name %q used twice (for %s and %s)", name, prev, eventType))
 	}
-	sub, err := newSub(name, eventType)
+	sub, err := r.bus.newSubscriber(name, eventType, keys, idle)
 	if err != nil {
 		panic(fmt.Sprintf("bus: subscriber for handler %q: %v", name, err)) // config was validated
 	}
+	r.bus.Consumes(eventType, keys...)
 	r.names[name] = eventType
-	r.subs = append(r.subs, subscription{handler: name, topic: eventType, sub: sub})
+	r.subs = append(r.subs, subscription{handler: name, topic: eventType, keys: keys, sub: sub})
 	if r.bus.cfg.Deliveries != nil {
 		r.delivered[name] = r.bus.cfg.Deliveries(name)
 	}
@@ -132,6 +134,18 @@ func (r *Router) addHandler(name, eventType string, h HandlerFunc, newSub func(h
 		}
 		r.router.AddConsumerHandler(watermillName, eventType, sub, r.adapt(name, h))
 	}
+}
+
+// Bindings are the routing keys the queues of this router's handlers are bound with, by
+// topic ("" or "#": every event of the topic; route.go).
+func (r *Router) Bindings() map[string][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string][]string{}
+	for _, s := range r.subs {
+		out[s.topic] = append(out[s.topic], s.keys...)
+	}
+	return out
 }
 
 // countDelivery counts a message handed to a handler, once whatever its retries.
@@ -198,6 +212,7 @@ func (r *Router) Declare() error {
 
 type subscription struct {
 	handler, topic string
+	keys           []string
 	sub            message.Subscriber
 }
 

@@ -3,8 +3,6 @@ package bus
 import (
 	"fmt"
 	"time"
-
-	"github.com/ThreeDotsLabs/watermill/message"
 )
 
 // AddTransientHandler is AddHandler for a handler that lives as long as one process: a
@@ -23,11 +21,5 @@ func (r *Router) AddTransientHandler(name, eventType string, idle time.Duration,
 	if idle < time.Millisecond {
 		panic(fmt.Sprintf("bus: transient handler %q: idle expiry %s, want at least 1ms", name, idle))
 	}
-	r.addHandler(name, eventType, h, func(handler, eventType string) (message.Subscriber, error) {
-		return r.bus.transientSubscriber(handler, eventType, idle)
-	})
-}
-
-func (b *Bus) transientSubscriber(handler, eventType string, idle time.Duration) (message.Subscriber, error) {
-	return b.newSubscriber(handler, eventType, []string{binding(eventType)}, idle)
+	r.addHandler(name, eventType, []string{binding(eventType)}, idle, h)
 }

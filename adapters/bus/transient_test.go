@@ -12,20 +12,26 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 )
 
-// queueExists asks the broker whether a queue is declared.
-func queueExists(t *testing.T, name string) bool {
+// brokerChannel is a channel of the test's own on the broker, outside any bus, closed with
+// its connection when the test ends.
+func brokerChannel(t *testing.T) *amqp091.Channel {
 	t.Helper()
 	conn, err := amqp091.Dial(bustest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { _ = conn.Close() })
 	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ch.Close()
-	_, err = ch.QueueDeclarePassive(name, true, false, false, false, nil)
+	return ch
+}
+
+// queueExists asks the broker whether a queue is declared.
+func queueExists(t *testing.T, name string) bool {
+	t.Helper()
+	_, err := brokerChannel(t).QueueDeclarePassive(name, true, false, false, false, nil)
 	var amqpErr *amqp091.Error
 	if errors.As(err, &amqpErr) && amqpErr.Code == amqp091.NotFound {
 		return false

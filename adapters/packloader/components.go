@@ -78,6 +78,9 @@ func (l *loader) readTrigger(f fileProblems, root *yaml.Node) {
 	t.Description = o.str("description")
 	if s := o.needStr("type"); s != "" {
 		typ, err := pack.ParseTriggerType(s)
+		if l.isCore && s == string(pack.TriggerInternal) {
+			typ, err = pack.TriggerInternal, nil // fired by the engine itself: core only
+		}
 		if err != nil {
 			f.at(o.get("type"), "type", "%s", err.Error())
 		}

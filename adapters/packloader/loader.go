@@ -206,7 +206,9 @@ func (l *loader) readDir(sub string, decode func(fileProblems, *yaml.Node)) {
 		return
 	}
 	for _, e := range entries {
-		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
+		// StackStorm also reads .json metadata (JSON is YAML), as its older packs write rules.
+		isJSON := l.st2 && strings.HasSuffix(e.Name(), ".json")
+		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml") || isJSON) {
 			continue
 		}
 		l.readFile(path.Join(sub, e.Name()), decode)

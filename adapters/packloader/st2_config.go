@@ -2,22 +2,13 @@ package packloader
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
-	"regexp"
+	"slices"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/attune-go/attune/domain/pack"
 )
-
-// st2ConfigKeywords are the keywords of one key of a StackStorm config.schema.yaml: a JSON
-// Schema of the value, plus StackStorm's required and secret flags.
-var st2ConfigKeywords = []string{
-	"type", "description", "default", "required", "secret", "enum", "items", "properties",
-	"additionalProperties", "minimum", "maximum", "minLength", "maxLength", "pattern", "format",
-	"title", "immutable",
-}
 
 // readST2Config reads the StackStorm pack's config.schema.yaml, when it has one: the
 // defaults it declares are the pack's config ({{ config.x }}, a sensor's self.config, a
@@ -38,12 +29,7 @@ func (l *loader) readST2Config() {
 			f.at(root, "", "want a mapping of config key to its schema, got %s", describe(root))
 			return
 		}
-		defaults := map[string]any{}
-		for _, e := range f.entries(root, "") {
-			if v, ok := f.st2ConfigKey(e.v, e.key); ok {
-				defaults[e.key] = v
-			}
-		}
+		defaults := l.st2ConfigKeys(f, root, "")
 		if len(defaults) == 0 {
 			return
 		}
@@ -52,85 +38,83 @@ func (l *loader) readST2Config() {
 	})
 }
 
-var configKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+// st2ConfigKeys reads a mapping of config key → schema and returns the defaults it gives.
+func (l *loader) st2ConfigKeys(f fileProblems, n *yaml.Node, field string) map[string]any {
+	out := map[string]any{}
+	for _, e := range f.entries(n, field) {
+		if !st2ParamName.MatchString(e.key) {
+			f.at(e.k, join(field, e.key), "%q is not a config key: letters, digits and _", e.key)
+			continue
+		}
+		if v, ok := l.st2ConfigKey(f, e.v, join(field, e.key)); ok {
+			out[e.key] = v
+		}
+	}
+	return out
+}
+
+// st2ConfigObjectKeywords are what a config key's schema may hold beyond a parameter's: the
+// JSON Schema of an object value, and format (which StackStorm does not check in configs
+// either).
+var st2ConfigObjectKeywords = []string{"properties", "additionalProperties", "format"}
 
 // st2ConfigKey reads the schema of one config key and returns its default (with the defaults
-// of its properties when it is an object), ok false when there is none.
-func (f fileProblems) st2ConfigKey(n *yaml.Node, field string) (any, bool) {
-	o := f.object(n, field, st2ConfigKeywords...)
-	if o.n == nil {
+// of its properties when it is an object); ok is false when it has none.
+func (l *loader) st2ConfigKey(f fileProblems, n *yaml.Node, field string) (any, bool) {
+	if n = resolve(n); n.Kind != yaml.MappingNode {
+		f.at(n, field, "want the key's schema (a mapping), got %s", describe(n))
 		return nil, false
 	}
-	p := pack.Param{Secret: o.boolean("secret", false), Required: o.boolean("required", false)}
-	if t := o.str("type"); t != "" {
-		typ, err := pack.ParseParamType(t)
-		if err != nil {
-			f.at(o.get("type"), o.field("type"), "%s", err.Error())
-		}
-		p.Type = typ
-	}
-	p.Minimum, p.Maximum = o.number("minimum"), o.number("maximum")
-	if v, ok := f.integer(o.get("minLength"), o.field("minLength"), 0); ok {
-		p.MinLength = &v
-	}
-	if v, ok := f.integer(o.get("maxLength"), o.field("maxLength"), 0); ok {
-		p.MaxLength = &v
-	}
-	if p.Pattern = o.str("pattern"); p.Pattern != "" {
-		if _, err := regexp.Compile(p.Pattern); err != nil {
-			f.at(o.get("pattern"), o.field("pattern"), "bad regular expression: %v", err)
-			p.Pattern = ""
+	// The keywords a parameter has are read as a StackStorm parameter's (st2Param); the
+	// default is read here, where a config's rules for secrets and templates apply.
+	asParam := &yaml.Node{Kind: yaml.MappingNode, Tag: n.Tag, Line: n.Line, Column: n.Column}
+	var def, props, additional *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case k.Value == "default":
+			def = resolve(v)
+		case k.Value == "properties":
+			props = resolve(v)
+		case k.Value == "additionalProperties":
+			additional = resolve(v)
+		case slices.Contains(st2ConfigObjectKeywords, k.Value):
+		default:
+			asParam.Content = append(asParam.Content, k, v)
 		}
 	}
-	if en := o.get("enum"); en != nil {
-		p.Enum = f.enum(en, o.field("enum"), p)
+	p := f.st2Param(asParam, field, false)
+	if additional != nil && additional.Kind == yaml.ScalarNode && additional.ShortTag() != "!!bool" {
+		f.at(additional, join(field, "additionalProperties"), "want true, false or a schema, got %s", describe(additional))
 	}
-	_ = o.str("description")
-	_ = o.str("title")
-	_ = o.str("format") // StackStorm does not check formats of config values either
-	_ = o.boolean("immutable", false)
-	if a := o.get("additionalProperties"); a != nil && a.Kind == yaml.ScalarNode {
-		_ = o.boolean("additionalProperties", true)
-	}
-	if items := o.get("items"); items != nil && p.Type != "" && p.Type != pack.ParamArray {
-		f.at(items, o.field("items"), "does not apply to type %s", p.Type)
-	}
-	// An object's own properties, each with its default: StackStorm fills nested defaults.
 	nested := map[string]any{}
-	if props := o.get("properties"); props != nil {
+	if props != nil {
 		if props.Kind != yaml.MappingNode {
-			f.at(props, o.field("properties"), "want a mapping of property to its schema, got %s", describe(props))
+			f.at(props, join(field, "properties"), "want a mapping of property to its schema, got %s", describe(props))
 		} else {
-			for _, e := range f.entries(props, o.field("properties")) {
-				if !configKey.MatchString(e.key) {
-					f.at(e.k, join(o.field("properties"), e.key), "%q is not a config key", e.key)
-					continue
-				}
-				if v, ok := f.st2ConfigKey(e.v, join(o.field("properties"), e.key)); ok {
-					nested[e.key] = v
-				}
-			}
+			nested = l.st2ConfigKeys(f, props, join(field, "properties"))
 		}
 	}
-	def := o.get("default")
-	if def == nil {
-		if len(nested) > 0 {
-			return nested, true
-		}
+	if isNull(def) {
+		return nested, len(nested) > 0
+	}
+	v, ok := f.value(def, join(field, "default"))
+	switch {
+	case !ok:
 		return nil, false
-	}
-	v, ok := f.value(def, o.field("default"))
-	if !ok {
+	case p.Secret && v != "":
+		f.at(def, join(field, "default"), "a secret config key has no default in Attune: the pack's config is written into the event log, which is immutable, so a secret written there could never be taken back; pass the secret as a secret action parameter or keep it in the key-value store")
 		return nil, false
-	}
-	if p.Secret {
-		if s, isStr := v.(string); !isStr || s != "" {
-			f.at(def, o.field("default"), "a secret config key has no default in Attune: the pack's config is written into the event log, which is immutable, so a secret written there could never be taken back; pass the secret as a secret action parameter or keep it in the key-value store")
-			return nil, false
-		}
+	case p.Secret:
 		return nil, false // an empty secret is no value: self.config has no key
+	case hasTemplate(v):
+		// StackStorm renders a config's templates ({{ st2kv.system.x }}) when it loads the
+		// config; Attune records the config as written, so the template would reach
+		// self.config as text.
+		l.warn("%s:%d: %s: the default %s is a template, which StackStorm renders when it loads the config and Attune does not: the key is left out of the pack's config", f.file, def.Line, join(field, "default"), fmt.Sprint(v))
+		return nil, false
 	}
-	f.check(def, o.field("default"), p, v)
+	f.check(def, join(field, "default"), p, v)
 	if m, isMap := v.(map[string]any); isMap {
 		for k, nv := range nested {
 			if _, set := m[k]; !set {

@@ -33,16 +33,11 @@ var st2SchemaOnly = st2ParamFields[slices.Index(st2ParamFields, "properties"):]
 // st2ParamName is StackStorm's pattern for a parameter's name (^\w+$).
 var st2ParamName = regexp.MustCompile(`^\w+$`)
 
-// st2Params decodes a StackStorm parameters mapping: name → JSON Schema with StackStorm's
-// keywords. Positions must be distinct: two parameters at one place on a command line would
-// depend on map order.
-func (f fileProblems) st2Params(n *yaml.Node, field string) pack.Params {
-	return f.st2ParamsOf(n, field, false)
-}
-
-// st2ActionParams is st2Params for an action: JSON Schema's other keywords are taken too, kept
-// in Param.Schema for the worker to check. A trigger's payload schema has no such check, so
-// there they stay unknown fields.
+// st2ActionParams decodes a StackStorm parameters mapping (an action's parameters, a trigger's
+// payload or parameters schema): name → JSON Schema with StackStorm's keywords; JSON Schema's
+// other keywords are kept in Param.Schema, which the worker (parameters) and the sensors and
+// webhooks (payloads) check with adapters/paramschema. Positions must be distinct: two
+// parameters at one place on a command line would depend on map order.
 func (f fileProblems) st2ActionParams(n *yaml.Node, field string) pack.Params {
 	return f.st2ParamsOf(n, field, true)
 }

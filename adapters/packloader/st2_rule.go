@@ -238,6 +238,11 @@ func st2CriteriaKey(key string) (path, tag string, err error) {
 		}
 	}
 	for _, s := range segs {
+		if s == "*" {
+			// StackStorm's lookup is JSONPath and tests the first item matched; say which with
+			// the search operator (condition: any), which tests every item.
+			return "", "", fmt.Errorf("%s: a wildcard segment is not supported: test the list with the search operator", key)
+		}
 		if s == "" || strings.Contains(s, ".") {
 			return "", "", fmt.Errorf("%s: the segment %q cannot be a path segment (empty, or holding a dot)", key, s)
 		}

@@ -89,7 +89,7 @@ func TestStackStormRulesRefuseWhatCannotRunNamingFileAndLine(t *testing.T) {
 		{"cron with a last", head + "trigger:\n  type: core.st2.CronTimer\n  parameters:\n    day: last\n" + echo, "APScheduler's last / xth"},
 		{"an interval without delta", head + "trigger:\n  type: core.st2.IntervalTimer\n  parameters:\n    unit: seconds\n" + echo, "trigger.parameters.delta: required"},
 		{"a date that is none", head + "trigger:\n  type: core.st2.DateTimer\n  parameters:\n    date: soon\n" + echo, `bad date "soon"`},
-		{"an internal trigger", head + "trigger:\n  type: core.st2.generic.actiontrigger\n" + echo, "StackStorm's report on itself"},
+		{"an internal trigger", head + "trigger:\n  type: core.st2.generic.notifytrigger\n" + echo, "StackStorm's report on itself"},
 		{"st2kv.user", head + hook + "action:\n  ref: core.echo\n  parameters:\n    message: \"{{ st2kv.user.token }}\"\n", "r.yaml:12: st2kv.user: Attune's key-value store has no per-user scope"},
 		{"Jinja reading an unknown name", head + hook + "action:\n  ref: core.echo\n  parameters:\n    message: \"{{ event.x }}\"\n", "r.yaml:12: action.parameters.message: \"{{ event.x }}\": event:"},
 		{"an unknown field", head + hook + echo + "criterion: {}\n", "criterion: unknown field"},
@@ -103,12 +103,12 @@ func TestStackStormRulesRefuseWhatCannotRunNamingFileAndLine(t *testing.T) {
 	}
 }
 
-func TestStackStormTriggerFilesRefuseJSONSchemaBeyondTheFlatSchema(t *testing.T) {
+func TestStackStormTriggerFilesRefuseSchemasThatCannotBeChecked(t *testing.T) {
 	t.Parallel()
 	for body, want := range map[string]string{
 		"payload_schema:\n  type: object\n  additionalProperties: false\n":                         "false is not enforced on a payload",
 		"payload_schema:\n  type: array\n":                                                         `want type object`,
-		"payload_schema:\n  type: object\n  properties:\n    x:\n      oneOf: []\n":                "properties.x.oneOf: unknown field",
+		"payload_schema:\n  type: object\n  properties:\n    x:\n      oneOf: []\n":                "properties.x: not a JSON Schema the worker can check",
 		"payload_schema:\n  type: object\n  properties:\n    x: {type: string}\n  required: [y]\n": `"y" is not one of the properties`,
 		"parameters_schema:\n  type: object\n  properties:\n    x: {type: string}\n":               "takes no parameters in Attune",
 	} {
@@ -116,5 +116,19 @@ func TestStackStormTriggerFilesRefuseJSONSchemaBeyondTheFlatSchema(t *testing.T)
 		if err == nil || !strings.Contains(err.Error(), "p/triggers/t.yaml:") || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v\nwant an error at p/triggers/t.yaml with %q", body, err, want)
 		}
+	}
+}
+
+func TestAStackStormRuleMayBeAJSONFile(t *testing.T) {
+	t.Parallel()
+	rule := `{"name": "hook", "enabled": true, "trigger": {"type": "core.st2.webhook", "parameters": {"url": "sample"}},
+		"criteria": {"trigger.body.name": {"pattern": "st2", "type": "equals"}},
+		"action": {"ref": "core.local", "parameters": {"cmd": "echo \"{{ trigger.body }}\""}}}`
+	p, err := packloader.Load(st2Files("p", map[string]string{"rules/hook.json": rule}), "p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Rules) != 1 || p.Rules[0].Ref != "hello_st2.hook" || p.Rules[0].File != "rules/hook.json" {
+		t.Fatalf("rules %+v", p.Rules)
 	}
 }

@@ -79,9 +79,10 @@ func (l *loader) st2TriggerType(f fileProblems, n *yaml.Node, field string) (pac
 	t.Name, t.Ref = l.name(f, named, pack.KindTrigger)
 	t.Description = o.str("description")
 	l.st2Meta(f, o, "")
-	if p := o.get("parameters_schema"); p != nil {
-		f.at(p, o.field("parameters_schema"), "trigger parameters are handed by rules to the sensor (add_trigger with parameters), which Attune does not do: each rule would need its own sensor instance; declare one trigger type per variant instead")
-	}
+	// A rule on the trigger passes it parameters (trigger: {type, parameters}): the sensor
+	// gets one add_trigger per such rule, and what it dispatches for that trigger is for that
+	// rule alone (adapters/sensor/process, Instance).
+	t.ParametersSchema = f.jsonSchemaObject(o.get("parameters_schema"), o.field("parameters_schema"))
 	t.PayloadSchema = f.jsonSchemaObject(o.get("payload_schema"), o.field("payload_schema"))
 	return t, t.Ref != ""
 }
@@ -99,7 +100,9 @@ func (f fileProblems) jsonSchemaObject(n *yaml.Node, field string) pack.Params {
 	if a := o.get("additionalProperties"); a != nil && !o.boolean("additionalProperties", true) {
 		f.at(a, o.field("additionalProperties"), "false is not enforced on a payload (fields a schema does not name pass, as in StackStorm's rules): remove it")
 	}
-	params := f.st2Params(o.get("properties"), o.field("properties")) // JSON Schema's keywords: minLength, …
+	// JSON Schema's keywords: minLength, …; and the rest (format, nested properties, oneOf),
+	// kept in Param.Schema, which the payload's check applies (adapters/paramschema).
+	params := f.st2ActionParams(o.get("properties"), o.field("properties"))
 	for _, it := range o.strs("required") {
 		p, ok := params[it.s]
 		if !ok {

@@ -22,6 +22,7 @@ func st2Read(t *testing.T, files fstest.MapFS) (pack.PackRegistered, error) {
 		st2: true, refOK: true, p: pack.PackRegistered{Ref: "mon", Version: "1.0.0"}}
 	l.readST2Config()
 	l.readDir("sensors", l.readSensor)
+	l.p.Warnings = l.warns
 	return l.p, errors.Join(l.errs...)
 }
 
@@ -78,7 +79,7 @@ trigger_types: [{name: t}]`, "mon/sensors/s.yaml:1: class_name: required"},
 entry_point: disk_sensor.py
 trigger_types:
   - name: t
-    parameters_schema: {type: object}`, "mon/sensors/s.yaml:5: trigger_types[0].parameters_schema: trigger parameters are handed by rules"},
+    parameters_schema: {type: object, properties: {path: {type: strng}}}`, "mon/sensors/s.yaml:5: trigger_types[0].parameters_schema.properties.path.type: unknown parameter type"},
 		"no trigger types": {`class_name: S
 entry_point: disk_sensor.py
 trigger_types: []`, "mon/sensors/s.yaml:3: trigger_types: a sensor dispatches at least one trigger type"},
@@ -133,6 +134,9 @@ mounts:
   type: array
   items: {type: string}
   default: ["/"]
+api_url:
+  type: string
+  default: "{{ st2kv.system.api_url }}"
 `)})
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +144,9 @@ mounts:
 	want := `{"mounts":["/"],"server":{"host":"localhost","port":8080},"threshold":1024}`
 	if string(p.Config) != want {
 		t.Fatalf("config %s, want %s", p.Config, want)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "mon/config.schema.yaml:23: api_url.default: the default {{ st2kv.system.api_url }} is a template") {
+		t.Fatalf("warnings %q, want one naming the template default", p.Warnings)
 	}
 }
 

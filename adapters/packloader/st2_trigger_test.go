@@ -82,7 +82,7 @@ func TestStackStormCriteriaKeys(t *testing.T) {
 			t.Errorf("%s: got %q %q %v, want %q %q", in, path, tag, err, want[0], want[1])
 		}
 	}
-	for _, in := range []string{"payload.x", "trigger", "triggers.x", "trigger.a..b", "trigger['a.b']", "trigger['x"} {
+	for _, in := range []string{"payload.x", "trigger", "triggers.x", "trigger.a..b", "trigger['a.b']", "trigger['x", "trigger.items[*].name", "trigger.a.*"} {
 		if p, _, err := st2CriteriaKey(in); err == nil {
 			t.Errorf("%s: accepted as %s", in, p)
 		}

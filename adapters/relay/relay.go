@@ -24,7 +24,8 @@ import (
 // Name is the relay's persisted identifier: its checkpoint and its leader lock.
 const Name = "relay"
 
-// Publisher sends events and returns once the bus has confirmed them all.
+// Publisher sends events and returns once the bus has confirmed them all, in the order given
+// for the events of one stream. An error means some may not have been delivered.
 type Publisher interface {
 	Publish(ctx context.Context, events ...eventstore.Recorded) error
 }
@@ -126,7 +127,10 @@ func (r *Relay) follow(ctx context.Context) error {
 }
 
 // publish sends the batch over the lanes and returns when every event is confirmed, or
-// with ctx's error.
+// with ctx's error. Each lane's events go in one Publish, so a bus that can send ahead
+// (RabbitMQ: every message, then the confirms) pays one round trip per lane, not per event;
+// a failed Publish is retried whole (what it had delivered is delivered again: handlers are
+// idempotent).
 func (r *Relay) publish(ctx context.Context, batch []eventstore.Recorded) error {
 	lanes := make([][]eventstore.Recorded, min(r.cfg.Lanes, len(batch)))
 	for _, e := range batch {
@@ -137,13 +141,7 @@ func (r *Relay) publish(ctx context.Context, batch []eventstore.Recorded) error 
 	errs := make([]error, len(lanes))
 	for i, events := range lanes {
 		wg.Go(func() {
-			for _, e := range events {
-				err := r.retry(ctx, "publish", func() error { return r.cfg.Publisher.Publish(ctx, e) })
-				if err != nil {
-					errs[i] = err
-					return
-				}
-			}
+			errs[i] = r.retry(ctx, "publish", func() error { return r.cfg.Publisher.Publish(ctx, events...) })
 		})
 	}
 	wg.Wait()

@@ -355,7 +355,8 @@ func TestRelayRetriesFailedPublishesAndSkipsNothing(t *testing.T) {
 	c.WaitUntil(t, waitLong, "every event despite failing publishes", func() bool { return len(delivered(c)) == len(all) })
 	waitCheckpoint(t, e, all[len(all)-1].Position)
 	run.stop(t)
-	if failures := pub.calls.Load() / 3; failures < 50 {
+	// A lane's events go in one Publish: 200 events in batches of 50 make ~30 calls.
+	if failures := pub.calls.Load() / 3; failures < 10 {
 		t.Fatalf("only %d publishes failed; the test did not exercise retries", failures)
 	}
 	for id, n := range delivered(c) {

@@ -81,7 +81,11 @@ func compileJinja(s string, path []string, ps *problems) node {
 	}
 	n := &jinja{tmpl: t, src: s, path: clonePath(path)}
 	for _, name := range t.Names() {
-		if name != jinjaTrigger && name != jinjaKV {
+		switch name {
+		case jinjaTrigger, jinjaKV:
+		case "system":
+			ps.add(path, s, "system.NAME is StackStorm's old spelling of st2kv.system.NAME: write st2kv.system.NAME")
+		default:
 			ps.add(path, s, "%s: a rule's Jinja reads trigger (the payload) and st2kv.system, nothing else", name)
 		}
 	}

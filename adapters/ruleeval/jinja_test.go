@@ -53,6 +53,7 @@ func TestAStackStormRuleRefusesWhatItCannotRender(t *testing.T) {
 		`{"m": "{{ event.payload.msg }}"}`:          "event: a rule's Jinja reads trigger",
 		`{"m": "{{ st2kv.user.token }}"}`:           "st2kv.user has no counterpart",
 		`{"m": "{{ trigger.x | no_such_filter }}"}`: "no_such_filter",
+		`{"m": "{{ system.token }}"}`:               "old spelling of st2kv.system.NAME",
 		`{"m": "{{ ctx('x') }}"}`:                   "belongs to workflows",
 	} {
 		err := ruleeval.CheckRule(st2Rule(nil, params))

@@ -4,7 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/attune-go/attune/adapters/paramschema"
 
 	"github.com/attune-go/attune/domain/pack"
 )
@@ -42,6 +46,15 @@ func (e *FieldError) Error() string { return fmt.Sprintf("payload field %q: %s",
 func ValidatePayload(schema pack.Params, payload map[string]any) error {
 	errs, _ := schema.Validate(payload).(pack.InvalidParamsError) // its only kind of error
 	if len(errs) == 0 {
+		// The rest of a StackStorm field's JSON Schema (nested properties, oneOf, …).
+		for _, name := range slices.Sorted(maps.Keys(schema)) {
+			spec := schema[name]
+			if v, given := payload[name]; given && v != nil && spec.Schema != nil {
+				if err := paramschema.Check(spec.Schema, v); err != nil {
+					return &FieldError{Field: name, Reason: err.Error()}
+				}
+			}
+		}
 		return nil
 	}
 	first := errs[0]

@@ -82,3 +82,17 @@ func TestDecodeObject(t *testing.T) {
 		t.Errorf("an array: %v, want ErrNotObject", err)
 	}
 }
+
+// A StackStorm payload field's JSON Schema beyond the flat keywords (nested properties) is
+// checked too.
+func TestValidatePayloadChecksAFieldsWholeJSONSchema(t *testing.T) {
+	nested := pack.Params{"host": {Type: pack.ParamObject, Schema: json.RawMessage(`{"type": "object", "properties": {"port": {"type": "integer"}}}`)}}
+	if err := sensor.ValidatePayload(nested, map[string]any{"host": map[string]any{"port": json.Number("80")}}); err != nil {
+		t.Fatalf("a valid nested payload: %v", err)
+	}
+	err := sensor.ValidatePayload(nested, map[string]any{"host": map[string]any{"port": "eighty"}})
+	var fe *sensor.FieldError
+	if !errors.As(err, &fe) || fe.Field != "host" || !strings.Contains(fe.Reason, "port") {
+		t.Fatalf("a nested field of the wrong type: %v", err)
+	}
+}

@@ -49,7 +49,7 @@ const textFilterName = "$text"
 
 func textFilter(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
 	if !in.IsError() && in.IsNil() {
-		return exec.AsValue("None")
+		return exec.AsValue(jinjaText(in))
 	}
 	return in
 }
@@ -100,7 +100,30 @@ func jinjaFilters() map[string]exec.FilterFunction {
 	for name, b := range st2Functions {
 		out[name] = b.jinjaFilter(name)
 	}
+	out["reverse"] = boundedFilter("reverse", reverseFilter)
 	return out
+}
+
+// reverseFilter is Jinja's reverse: gonja v2.9.1's sorts a list in reverse instead of
+// reversing it.
+func reverseFilter(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	if len(params.Args) > 0 || len(params.KwArgs) > 0 {
+		return exec.AsValue(errors.New("reverse takes no arguments"))
+	}
+	switch v := goValue(in).(type) {
+	case string:
+		r := []rune(v)
+		slices.Reverse(r)
+		return exec.AsValue(string(r))
+	case []any:
+		out := slices.Clone(v)
+		slices.Reverse(out)
+		return exec.AsValue(out)
+	}
+	return exec.AsValue(fmt.Errorf("reverse: %s is not a string or a list", in.String()))
 }
 
 // sizingArgs are the filters whose integer arguments set the size of what they build.
@@ -324,12 +347,21 @@ func growFilter(e *exec.Evaluator, left *exec.Value, params *exec.VarArgs) *exec
 			return exec.AsValue(left.String() + right.String())
 		}
 		return exec.AsValue(left.Integer() + right.Integer())
-	default: // "~"
-		if err := checkString(len(left.String()) + len(right.String())); err != nil {
+	default: // "~", which writes None as Python does
+		l, r := jinjaText(left), jinjaText(right)
+		if err := checkString(len(l) + len(r)); err != nil {
 			return fail(err)
 		}
-		return exec.AsValue(left.String() + right.String())
+		return exec.AsValue(l + r)
 	}
+}
+
+// jinjaText is a value as Jinja writes it into text: None as "None", the rest as gonja does.
+func jinjaText(v *exec.Value) string {
+	if v.IsNil() {
+		return "None"
+	}
+	return v.String()
 }
 
 // jinjaMethods are the Python methods a template may call on values: every string method

@@ -104,10 +104,12 @@ func TestJinjaRender(t *testing.T) {
 		{`{{ 42 | string }}`, "42"},
 		{`{{ trigger.body.x | replace('full', 'ok') }}`, "disk ok"},
 		{`{{ [3, 1, 2] | sort }}`, []any{int64(1), int64(2), int64(3)}},
+		{`{{ ['c', 'a', 'b'] | reverse }}`, []any{"b", "a", "c"}},
+		{`{{ 'abc' | reverse }}`, "cba"},
 		{`{{ [1, 2, 3] | sum }}`, int64(6)},
 		{`{{ ' x ' | trim }}`, "x"},
 		{`{{ trigger.body.tags | first }}`, "a"},
-		{`{{ 'a' ~ 'b' ~ 1 }}`, "ab1"},
+		{`{{ 'a' ~ 'b' ~ 1 ~ None }}`, "ab1None"},
 		{`{{ 'ab' * 2 }}`, "abab"},
 		{`{{ [1] + [2] }}`, []any{int64(1), int64(2)}},
 		{`{{ ctx().obj.get('k') }}`, "v"},
@@ -204,7 +206,7 @@ func TestJinjaCompileRefuses(t *testing.T) {
 
 func TestJinjaNamesAndFunctions(t *testing.T) {
 	t.Parallel()
-	tpl, err := st2expr.Compile(`{% for t in trigger.body.tags %}{{ t ~ message }}{% endfor %}{{ ctx('x') | to_json_string }}{% set y = st2kv.system.k %}{{ y }}{{ task('a').result }}`)
+	tpl, err := st2expr.Compile(`{% for t in trigger.body.tags %}{{ t ~ message }}{% endfor %}{{ ctx('x') | to_json_string }}{% set y = st2kv.system.k %}{{ y }}{{ task('a').result }}{% with w = 1 %}{{ w }}{% endwith %}`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,6 +116,9 @@ func (c *jinjaCheck) walk(v reflect.Value, field string) {
 	case reflect.Map:
 		iter := v.MapRange()
 		for iter.Next() {
+			if field == "pairs" && iter.Key().Kind() == reflect.String { // {% with name = … %}
+				c.bound[iter.Key().String()] = true
+			}
 			val := reflect.New(v.Type().Elem()).Elem()
 			val.Set(iter.Value())
 			c.walk(val, field)
@@ -136,6 +139,9 @@ var growOps = map[tokens.Type]string{tokens.Multiply: "*", tokens.Addition: "+",
 
 // visit checks one node; a non-nil result replaces it.
 func (c *jinjaCheck) visit(n nodes.Node, field string) nodes.Node {
+	if field == "target" {
+		c.checkTarget(n)
+	}
 	switch x := n.(type) {
 	case *nodes.Name:
 		switch {
@@ -187,6 +193,21 @@ func (c *jinjaCheck) visit(n nodes.Node, field string) nodes.Node {
 		}}, x.BodyWrapper.Nodes...)
 	}
 	return nil
+}
+
+// checkTarget refuses a {% set %} of anything but names: gonja would write `{% set d.x = 1 %}`
+// into the caller's map (Jinja itself refuses it outside namespace(), which is not available).
+func (c *jinjaCheck) checkTarget(n nodes.Node) {
+	switch x := n.(type) {
+	case *nodes.Name:
+		c.bound[x.Name.Val] = true
+	case *nodes.Tuple:
+		for _, e := range x.Val {
+			c.checkTarget(e)
+		}
+	default:
+		c.refuse(n.Position(), "{%% set %%} assigns names only; %s is not a name (a render does not change the values it reads)", pretty(n))
+	}
 }
 
 // jinjaNames is what a check found, for Names and Functions.

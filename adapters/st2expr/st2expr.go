@@ -17,7 +17,10 @@ import (
 // failed, completed, st2kv, …
 type Func func(ctx context.Context, args ...any) (any, error)
 
-// Env is what a render sees.
+// Env is what a render sees. Values are JSON-shaped (maps, lists, strings, numbers, bools,
+// nil); decode JSON with UseNumber so that integers stay integers (json.Number is read as an
+// int64 or a float64), as they do in StackStorm. A render never changes the values it reads,
+// so one Env may serve concurrent renders.
 type Env struct {
 	Vars  map[string]any  // Jinja top-level names: trigger, st2kv, action parameters, config_context, ...
 	Root  any             // YAQL's `$` (Orquesta: the workflow context, same as ctx())

@@ -289,3 +289,16 @@ func TestYAQLBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestYAQLStopsAtDeadline(t *testing.T) {
+	t.Parallel()
+	tpl, err := st2expr.Compile(`<% range(1000).select($ + 1) %>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := tpl.Render(ctx, yaqlEnv()); !errors.Is(err, context.Canceled) || !errors.Is(err, st2expr.ErrBudget) {
+		t.Errorf("render with a cancelled context: %v, want context.Canceled", err)
+	}
+}

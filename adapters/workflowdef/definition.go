@@ -51,6 +51,8 @@ type Task struct {
 	itemKeys    []string
 	delay       expression
 	retryWhen   expression
+	retryCount  expression
+	retryDelay  expression
 	concurrency expression
 }
 

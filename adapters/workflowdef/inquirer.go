@@ -105,13 +105,18 @@ func (inquirerOutput) eval(s Scope) (any, error) {
 }
 
 // TaskResult is the result of a task as the workflow's dialect reads it: core.ask's answer
-// is StackStorm's {response: answer} in Orquesta and action-chain.
+// is StackStorm's {response: answer} in Orquesta and action-chain, and a task without an
+// action has none.
 func (w *Workflow) TaskResult(task string, v any) any {
 	if w.dialect == DialectAttune || w.dialect == DialectInquirer {
 		return v
 	}
-	if t, ok := w.tasks[task]; ok && t.Action == inquiry.AskAction {
+	t, ok := w.tasks[task]
+	switch {
+	case ok && t.Action == inquiry.AskAction:
 		return map[string]any{"response": v}
+	case ok && t.Action == "":
+		return nil // an Orquesta task without an action has no result
 	}
 	return v
 }

@@ -65,6 +65,8 @@ func (w *Workflow) kvPlaces(inputs bool) []KVPlace {
 		add("tasks."+name+".delay", t.delay)
 		add("tasks."+name+".with.concurrency", t.concurrency)
 		add("tasks."+name+".retry.when", t.retryWhen)
+		add("tasks."+name+".retry.count", t.retryCount)
+		add("tasks."+name+".retry.delay", t.retryDelay)
 		for i, tr := range t.Next {
 			add(fmt.Sprintf("tasks.%s.next[%d].when", name, i), tr.when)
 			add(fmt.Sprintf("tasks.%s.next[%d].publish", name, i), tr.publish)

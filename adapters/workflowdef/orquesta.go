@@ -259,8 +259,12 @@ func (sc st2Compiler) task(name, at string, rt map[string]json.RawMessage) *Task
 			if absent(m["count"]) {
 				c.bad(at+".retry.count", "missing")
 			}
-			t.Retry.Count = int(sc.literal(m["count"], at+".retry.count", true))
-			t.Retry.Delay = seconds(sc.literal(m["delay"], at+".retry.delay", false))
+			if kind(m["count"]) == "a string" {
+				t.retryCount = sc.raw(m["count"], at+".retry.count").expression()
+			} else {
+				t.Retry.Count = int(c.number(m["count"], at+".retry.count", true))
+			}
+			t.retryDelay = sc.seconds(m["delay"], at+".retry.delay", &t.Retry.Delay)
 			if when := c.str(m["when"], at+".retry.when"); when != "" {
 				t.retryWhen = truthy{sc.value(when, at+".retry.when")}
 			}
@@ -345,18 +349,6 @@ func (sc st2Compiler) transition(raw json.RawMessage, at string) Transition {
 	return tr
 }
 
-// literal reads a number Orquesta allows to be an expression too; Attune runs the number.
-func (sc st2Compiler) literal(raw json.RawMessage, path string, whole bool) float64 {
-	if kind(raw) == "a string" {
-		sc.c.bad(path, "an expression here is not supported: write the number")
-		return 0
-	}
-	if whole {
-		return sc.c.number(raw, path, true)
-	}
-	return sc.c.duration(raw, path)
-}
-
 // seconds reads a delay: a number into d, or an expression evaluated when the task starts.
 func (sc st2Compiler) seconds(raw json.RawMessage, path string, d *time.Duration) expression {
 	if kind(raw) == "a string" {
@@ -372,18 +364,45 @@ func (t *Task) DelayIn(s Scope) (time.Duration, error) {
 	if t.delay == nil {
 		return t.Delay, nil
 	}
-	v, err := t.delay.eval(s)
+	return secondsIn(t.delay, s, "delay of task "+t.Name)
+}
+
+// secondsIn renders a duration in seconds; null is none (delay: <% ctx().delay %> with no
+// delay given, as in Orquesta).
+func secondsIn(e expression, s Scope, what string) (time.Duration, error) {
+	v, err := e.eval(s)
 	if err != nil {
-		return 0, fmt.Errorf("render delay of task %s: %w", t.Name, err)
+		return 0, fmt.Errorf("render %s: %w", what, err)
 	}
 	if v == nil {
-		return 0, nil // delay: <% ctx().delay %> with no delay given: none, as in Orquesta
+		return 0, nil
 	}
 	f, ok := number(v)
 	if !ok || f < 0 || f > maxSeconds {
-		return 0, fmt.Errorf("delay of task %s: want a number of seconds from 0 to %d, got %v", t.Name, maxSeconds, v)
+		return 0, fmt.Errorf("%s: want a number of seconds from 0 to %d, got %v", what, maxSeconds, v)
 	}
 	return seconds(f), nil
+}
+
+// RetryIn is the task's retry clause with its count and delay rendered where they are
+// expressions.
+func (t *Task) RetryIn(s Scope) (Retry, error) {
+	rt := t.Retry
+	if t.retryCount != nil {
+		n, err := wholeIn(t.retryCount, s, "retry.count of task "+t.Name)
+		if err != nil {
+			return rt, err
+		}
+		rt.Count = n
+	}
+	if t.retryDelay != nil {
+		d, err := secondsIn(t.retryDelay, s, "retry.delay of task "+t.Name)
+		if err != nil {
+			return rt, err
+		}
+		rt.Delay = d
+	}
+	return rt, nil
 }
 
 // Retries reports whether a run that ended status with result runs again (attempts left
@@ -539,15 +558,27 @@ func (w *Workflow) Result(output json.RawMessage) (json.RawMessage, error) {
 	return json.Marshal(map[string]json.RawMessage{"output": output})
 }
 
-// FailedResult is the result of a failed workflow: none for Attune's dialect, Orquesta's
-// {errors: [{type, message}], output: …} (its output rendered if it can be) for Orquesta.
-func (w *Workflow) FailedResult(s Scope, reasons []string) json.RawMessage {
+// TaskError is a task's ending that fails the workflow (a failure no transition handled, a
+// fail command), for Orquesta's errors.
+type TaskError struct {
+	Task    string
+	Message string
+	Result  any
+}
+
+// FailedResult is the result of a failed workflow: none for Attune's dialect; for Orquesta
+// {errors: [{type, message, task_id, result}], output: …}, an error per task that failed it
+// (else one saying reason), and its output rendered if it can be.
+func (w *Workflow) FailedResult(s Scope, reason string, tasks []TaskError) json.RawMessage {
 	if w.dialect != DialectOrquesta {
 		return nil
 	}
 	errs := []map[string]any{}
-	for _, r := range reasons {
-		errs = append(errs, map[string]any{"type": "error", "message": r})
+	for _, t := range tasks {
+		errs = append(errs, map[string]any{"type": "error", "message": t.Message, "task_id": t.Task, "result": t.Result})
+	}
+	if len(errs) == 0 {
+		errs = append(errs, map[string]any{"type": "error", "message": reason})
 	}
 	var output any
 	if w.output != nil {
@@ -568,16 +599,21 @@ func (t *Task) ConcurrencyIn(s Scope) (int, error) {
 	if t.concurrency == nil {
 		return t.Concurrency, nil
 	}
-	v, err := t.concurrency.eval(s)
+	return wholeIn(t.concurrency, s, "concurrency of task "+t.Name)
+}
+
+// wholeIn renders a whole number that may not be negative; null is 0.
+func wholeIn(e expression, s Scope, what string) (int, error) {
+	v, err := e.eval(s)
 	if err != nil {
-		return 0, fmt.Errorf("render concurrency of task %s: %w", t.Name, err)
+		return 0, fmt.Errorf("render %s: %w", what, err)
 	}
 	if v == nil {
 		return 0, nil
 	}
 	f, ok := number(v)
-	if !ok || f < 0 || f != math.Trunc(f) {
-		return 0, fmt.Errorf("concurrency of task %s: want a whole number, got %v", t.Name, v)
+	if !ok || f < 0 || f != math.Trunc(f) || f > math.MaxInt32 {
+		return 0, fmt.Errorf("%s: want a whole number, got %v", what, v)
 	}
 	return int(f), nil
 }

@@ -48,9 +48,12 @@ func TestOrquestaInputDefaultsAndOrderedVars(t *testing.T) {
 	if err != nil || string(out) != `{"output":{"x":"done"}}` {
 		t.Errorf("output = %s, %v; want Orquesta's {output: …}", out, err)
 	}
-	failed := w.FailedResult(Scope{}, []string{"task t1 failed"})
-	if string(failed) != `{"errors":[{"message":"task t1 failed","type":"error"}],"output":{"x":"done"}}` {
+	failed := w.FailedResult(Scope{}, "task t1 failed", []TaskError{{Task: "t1", Message: "task t1 failed", Result: map[string]any{"code": 1}}})
+	if string(failed) != `{"errors":[{"message":"task t1 failed","result":{"code":1},"task_id":"t1","type":"error"}],"output":{"x":"done"}}` {
 		t.Errorf("failed result = %s", failed)
+	}
+	if failed := w.FailedResult(Scope{}, "vars: no x", nil); string(failed) != `{"errors":[{"message":"vars: no x","type":"error"}],"output":{"x":"done"}}` {
+		t.Errorf("failed result without a task = %s", failed)
 	}
 }
 
@@ -99,7 +102,6 @@ func TestOrquestaRefusals(t *testing.T) {
 		"unknown key":     {`{"tasks": {"a": {"action": "core.noop", "timeout": 3}}}`, `tasks.a.timeout: unknown field`},
 		"unknown top key": {`{"tasks": {"a": {"action": "core.noop"}}, "env": 1}`, `env: unknown field`},
 		"version 2":       {`{"version": 2.0, "tasks": {"a": {"action": "core.noop"}}}`, `version: Orquesta's version is 1.0, got 2`},
-		"count expr":      {`{"tasks": {"a": {"action": "core.noop", "retry": {"count": "{{ ctx().n }}"}}}}`, `tasks.a.retry.count: an expression here is not supported`},
 		"no count":        {`{"tasks": {"a": {"action": "core.noop", "retry": {"delay": 1}}}}`, `tasks.a.retry.count: missing`},
 		"inline and input": {`{"tasks": {"a": {"action": "core.echo message=\"hi\"", "input": {"message": "x"}}}}`,
 			`tasks.a.input: the action's inline parameters and input are both given`},
@@ -223,7 +225,7 @@ func TestOrquestaJinjaEvaluation(t *testing.T) {
 	  "tasks": {
 	    "each": {"with": {"items": "h, p in {{ ctx().pairs }}", "concurrency": "{{ ctx().n - 1 }}"}, "action": "core.echo",
 	      "input": {"message": "{{ item('h') }}:{{ item('p') }}"}, "delay": "{{ ctx().n }}",
-	      "retry": {"when": "{{ result().code }}", "count": 1},
+	      "retry": {"when": "{{ result().code }}", "count": "{{ ctx().n }}", "delay": "{{ ctx().twice }}"},
 	      "next": [{"when": "{{ result() }}", "publish": [{"a": "{{ result() | length }}"}, {"b": "{{ ctx().a + 1 }}"}], "do": "read"}]},
 	    "read": {"action": "core.echo", "input": {"message": "{{ task('each').result[0] }}", "token": "{{ st2kv('system.tok', true) }}",
 	      "mixed": "x{{ st2kv('system.tok') }}"}}},
@@ -239,6 +241,9 @@ func TestOrquestaJinjaEvaluation(t *testing.T) {
 	in, err := each.Input(s)
 	if err != nil || string(in) != `{"message":"web:80"}` {
 		t.Errorf("item input = %s, %v", in, err)
+	}
+	if rt, err := each.RetryIn(s); err != nil || rt.Count != 3 || rt.Delay != 6*time.Second {
+		t.Errorf("retry = %+v, %v; want count 3, delay 6s", rt, err)
 	}
 	if n, err := each.ConcurrencyIn(s); err != nil || n != 2 {
 		t.Errorf("concurrency = %d, %v; want 2", n, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -29,8 +30,10 @@ func TestE2EStackStormActionsRunAsStackStormRunsThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, _, err := cli("key", "set", "motd", "maintenance tonight"); err != nil {
-		t.Fatalf("key set: %v\n%s", err, out)
+	for _, set := range [][]string{{"motd", "maintenance tonight"}, {"api_token", "tok-5e1f9", "--secret"}} {
+		if out, _, err := cli(append([]string{"key", "set"}, set...)...); err != nil {
+			t.Fatalf("key set %v: %v\n%s", set, err, out)
+		}
 	}
 	out, stderr, err := cli("pack", "load", dir)
 	if err != nil || !strings.Contains(out, "st2_actions") {
@@ -66,6 +69,19 @@ func TestE2EStackStormActionsRunAsStackStormRunsThem(t *testing.T) {
 	if x := run("st2_actions.kv_cmd"); result(x)["stdout"] != "maintenance tonight" {
 		t.Errorf("kv_cmd: %s %s (%s)", x.Status, x.Result, x.Reason)
 	}
+	// ... and the pack's config (config.schema.yaml's defaults).
+	if x := run("st2_actions.where_cmd"); result(x)["stdout"] != "region=eu-west" {
+		t.Errorf("where_cmd: %s %s (%s)", x.Status, x.Result, x.Reason)
+	}
+	// A secret key read into parameters is masked in all the run shows (and so in the log).
+	if x := run("st2_actions.token_cmd"); x.Status != execution.Completed || result(x)["stdout"] != "token=********" ||
+		strings.Contains(string(x.Result)+x.Stdout+x.Stderr, "tok-5e1f9") {
+		t.Errorf("token_cmd: %s %s (%s)", x.Status, x.Result, x.Reason)
+	}
+	var n int
+	if err := sys.schema.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE data::text LIKE '%' || $1 || '%' OR metadata::text LIKE '%' || $1 || '%'`, "tok-5e1f9").Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d events hold the secret key's plaintext (%v)", n, err)
+	}
 	// A failing command: the result still says what it printed and how it ended.
 	if x := run("st2_actions.json_cmd", "code=3"); x.Status != execution.Failed || result(x)["return_code"] != 3.0 || result(x)["stderr"] != "oops" {
 		t.Errorf("json_cmd code=3: %s %s", x.Status, x.Result)
@@ -80,7 +96,8 @@ func TestE2EStackStormActionsRunAsStackStormRunsThem(t *testing.T) {
 	}
 	x := run("st2_actions.remember", "word=coffee")
 	inner, _ := result(x)["result"].(map[string]any)
-	if x.Status != execution.Completed || inner["previous"] != "tea" || inner["shout"] != "COFFEE!" || result(x)["stdout"] != "stored coffee\n" {
+	if x.Status != execution.Completed || inner["previous"] != "tea" || inner["shout"] != "COFFEE!" || result(x)["stdout"] != "stored coffee\n" ||
+		inner["unset_is_none"] != true || inner["config"].(map[string]any)["region"] != "eu-west" {
 		t.Errorf("remember coffee: %s %s", x.Status, x.Result)
 	}
 	if x := run("st2_actions.remember", "word=x", "fail=true"); x.Status != execution.Failed {

@@ -1,11 +1,122 @@
 package main
 
 import (
+	"encoding/json"
+	"io/fs"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/attune-go/attune/adapters/httpapi"
+	"github.com/attune-go/attune/adapters/runtime/packenv/packenvtest"
+	"github.com/attune-go/attune/domain/execution"
 )
+
+// copyFixture copies testdata/stackstorm/<name> into a fresh directory of the same name (a
+// StackStorm pack's ref is its directory's name) and returns it.
+func copyFixture(t *testing.T, name string) string {
+	t.Helper()
+	src := filepath.Join("testdata", "stackstorm", name)
+	dst := filepath.Join(t.TempDir(), name)
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// st2DepsPack is the st2_sensors fixture with the wheel its requirements.txt installs, built
+// from deps/src: this machine reaches no package index.
+func st2DepsPack(t *testing.T) string {
+	t.Helper()
+	dir := copyFixture(t, "st2_sensors")
+	if _, err := packenvtest.BuildWheel(filepath.Join(dir, "deps", "src", "fixture_greeting"), filepath.Join(dir, "deps", "wheels"), "fixture-greeting", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// greeted waits for the execution the fixture's rule starts and returns it, ended.
+func greeted(t *testing.T, sys *system) httpapi.Execution {
+	t.Helper()
+	var id string
+	sys.eventually(3*time.Minute, "the rule to run st2_sensors.greet", func() bool {
+		xs := sys.executions(url.Values{"action": {"st2_sensors.greet"}})
+		if len(xs) > 0 {
+			id = xs[0].ID
+		}
+		return id != ""
+	})
+	return sys.waitTerminal(id)
+}
+
+// A StackStorm pack: its requirements.txt becomes a virtualenv on the worker's host, built
+// when the pack is registered; its polling sensor (a PollingSensor class) runs with that
+// virtualenv and dispatches its trigger type; the rule on it runs the python-script action,
+// which imports the same library. A second server on the same host reuses the virtualenv.
+func TestE2EST2SensorRuleAndActionRunWithThePacksVirtualenv(t *testing.T) {
+	t.Parallel()
+	dir := st2DepsPack(t)
+	envDir := t.TempDir()
+	var venv os.FileInfo
+	for round := range 2 {
+		sys := startSystem(t, "inprocess", nil, "--pack-env-dir", envDir)
+		out, stderr, err := attune(t, "pack", "load", dir, "--url", sys.url, "--config", sys.cliConfig)
+		if err != nil {
+			t.Fatalf("round %d: pack load: %v\n%s%s", round, err, out, stderr)
+		}
+		x := greeted(t, sys)
+		if x.Status != execution.Completed {
+			t.Fatalf("round %d: st2_sensors.greet %s: %s\n%s", round, x.Status, x.Reason, x.Stderr)
+		}
+		var result any
+		_ = json.Unmarshal(x.Result, &result)
+		if got, _ := json.Marshal(result); !strings.Contains(string(got), "Hello, fixture-dep! (from fixture_greeting)") {
+			t.Errorf("round %d: result %s, want the greeting from the pack's library with the config's default", round, x.Result)
+		}
+		if x.TraceTag != "count-1" {
+			t.Errorf("round %d: trace tag %q, want the sensor's count-1", round, x.TraceTag)
+		}
+		venvs, _ := filepath.Glob(filepath.Join(envDir, "venvs", "st2_sensors-*"))
+		var dirs []string
+		for _, v := range venvs {
+			if !strings.HasSuffix(v, ".log") {
+				dirs = append(dirs, v)
+			}
+		}
+		if len(dirs) != 1 {
+			t.Fatalf("round %d: virtualenvs %v, want one", round, venvs)
+		}
+		st, err := os.Stat(dirs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if log, err := os.ReadFile(dirs[0] + ".log"); err != nil || !strings.Contains(string(log), "Successfully installed fixture-greeting-1.0.0") {
+			t.Fatalf("round %d: build log: %v\n%s", round, err, log)
+		}
+		if round == 0 {
+			venv = st
+		} else if !os.SameFile(venv, st) || !st.ModTime().Equal(venv.ModTime()) {
+			t.Errorf("the second server built the virtualenv again instead of reusing it")
+		}
+	}
+}
 
 // A pack's package.json gives its node actions their node_modules (NODE_PATH); a
 // requirements.txt that cannot be installed fails the pack's python actions at once, with a

@@ -96,6 +96,10 @@ func TestE2EStackStormOrquesta(t *testing.T) {
 			t.Errorf("%s: %s %s (%s)\nwant %s %s", name, x.Status, got, x.Reason, w.status, w.result)
 		}
 	}
+	// What a user reads: `attune execution get` shows StackStorm's result shape.
+	if out, errOut, err := cli("execution", "get", ids["sequential"], "--json"); err != nil || !strings.Contains(out, `"output"`) || !strings.Contains(out, `HELLO, ANN`) {
+		t.Errorf("attune execution get: %v\n%s%s", err, out, errOut)
+	}
 	tasks := func(wf string) map[string]int {
 		out := map[string]int{}
 		for _, c := range sys.executions(url.Values{"parent": {wf}}) {

@@ -49,17 +49,24 @@ const (
 	TriggerWebhook TriggerType = "webhook" // POST /api/v1/webhooks/{trigger}
 	TriggerTimer   TriggerType = "timer"   // run by the engine per enabled rule, from trigger_params
 	TriggerSensor  TriggerType = "sensor"  // posted by a sensor process
+	// TriggerInternal is fired by the engine itself from what the log records (StackStorm's
+	// core.st2.generic.actiontrigger when an execution ends). Only the core pack declares
+	// one: no webhook, sensor or pack can post it.
+	TriggerInternal TriggerType = "internal"
 )
 
 // TriggerTypes lists every trigger type.
-var TriggerTypes = []TriggerType{TriggerWebhook, TriggerTimer, TriggerSensor}
+var TriggerTypes = []TriggerType{TriggerWebhook, TriggerTimer, TriggerSensor, TriggerInternal}
 
-// ParseTriggerType accepts exactly the names of TriggerTypes.
+// DeclarableTriggerTypes are the types a pack's trigger file may declare: all but internal.
+var DeclarableTriggerTypes = []TriggerType{TriggerWebhook, TriggerTimer, TriggerSensor}
+
+// ParseTriggerType accepts exactly the names of DeclarableTriggerTypes.
 func ParseTriggerType(s string) (TriggerType, error) {
-	if t := TriggerType(s); slices.Contains(TriggerTypes, t) {
+	if t := TriggerType(s); slices.Contains(DeclarableTriggerTypes, t) {
 		return t, nil
 	}
-	return "", fmt.Errorf("unknown trigger type %q (want one of %v)", s, TriggerTypes)
+	return "", fmt.Errorf("unknown trigger type %q (want one of %v)", s, DeclarableTriggerTypes)
 }
 
 // ParamType is the JSON type of a parameter or payload field.

@@ -25,10 +25,13 @@ const (
 	Webhook Source = "webhook" // POST /api/v1/webhooks/{trigger}
 	Sensor  Source = "sensor"  // a sensor process
 	API     Source = "api"     // posted directly through the API or the CLI
+	// Engine is the engine itself, reporting what its log records (an execution ended:
+	// StackStorm's core.st2.generic.actiontrigger).
+	Engine Source = "engine"
 )
 
 // Sources lists every source.
-var Sources = []Source{Timer, Webhook, Sensor, API}
+var Sources = []Source{Timer, Webhook, Sensor, API, Engine}
 
 // ParseSource accepts exactly the names of Sources.
 func ParseSource(s string) (Source, error) {
@@ -46,7 +49,9 @@ type EventFired struct {
 	Payload json.RawMessage `json:"payload"` // a JSON object, checked against the trigger's payload_schema
 	Source  Source          `json:"source"`
 	// Rule is set when the event is meant for one rule only: a timer runs per rule with that
-	// rule's trigger_params, so its ticks must not fire other rules on the same trigger.
+	// rule's trigger_params, so its ticks must not fire other rules on the same trigger; a
+	// StackStorm sensor watches per rule that passes its trigger parameters (add_trigger),
+	// so what it dispatches for that rule's instance is for that rule alone.
 	Rule string `json:"rule,omitempty"`
 	// Sensor is the ref of the sensor that posted it (source sensor).
 	Sensor string `json:"sensor,omitempty"`

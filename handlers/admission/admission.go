@@ -68,6 +68,8 @@ type Requests interface {
 // Catalog gives an action's policies (projections/registry), as of a position of the log.
 type Catalog interface {
 	EnabledPoliciesFor(action string) []pack.Policy
+	// AnyEnabledPolicy reports whether any live pack has an enabled policy.
+	AnyEnabledPolicy() bool
 	WaitFor(ctx context.Context, pos eventstore.Position) error
 }
 
@@ -467,6 +469,15 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 		return nil
 	}
 	g := h.gate
+	if err := g.catalog.WaitFor(ctx, e.Position); err != nil {
+		return err
+	}
+	if !g.catalog.AnyEnabledPolicy() {
+		// No limit on any action, so none on this one (limits below would say the same):
+		// nothing to release, and no need to read the stream to learn its action. Without
+		// policies that was one stream read in three per plain execution.
+		return nil
+	}
 	x, err := g.execution(ctx, change.ExecutionID)
 	if err != nil {
 		return err

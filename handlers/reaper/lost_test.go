@@ -331,3 +331,59 @@ ExecutionStatusChanged execution=e1 from=running to=abandoned reason="worker w1 
 		t.Fatalf("appended:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// countingReads counts the stream reads made through it.
+type countingReads struct {
+	eventstore.Store
+	reads int
+}
+
+func (c *countingReads) ReadStream(ctx context.Context, stream string) ([]eventstore.Recorded, error) {
+	c.reads++
+	return c.Store.ReadStream(ctx, stream)
+}
+
+func (c *countingReads) ReadStreamFrom(ctx context.Context, stream string, after int64) ([]eventstore.Recorded, error) {
+	c.reads++
+	return c.Store.ReadStreamFrom(ctx, stream, after)
+}
+
+// A plain execution requested less than the scheduling deadline ago is left to its
+// ExecutionRequested's delivery without a look at its stream (the scheduler would decide
+// nothing): under a backlog of requests the pass used to read every one of them each second.
+// At the deadline it is read and moved on.
+func TestAPassReadsNoPlainRequestBeforeItsDeadline(t *testing.T) {
+	t.Parallel()
+	fx := handlertest.New(t)
+	tb := &table{log: fx.Store(), ids: []string{"plain"}}
+	fx.Given(execution.StreamID("plain"), execution.ExecutionRequested{ExecutionID: "plain", Action: "core.local", RunnerType: "shell"})
+	log := &countingReads{Store: fx.Store()}
+	pass := func(now time.Time) {
+		t.Helper()
+		clock := func() time.Time { return now }
+		s, err := scheduler.New(scheduler.Config{Log: log, Workers: tb, Now: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := reaper.New(reaper.Config{Log: log, Heartbeats: tb, Executions: tb, Scheduler: s, Now: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb.at = now
+		if err := r.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	pass(fx.Now().Add(reaper.DefaultSchedulingDeadline - time.Second))
+	if log.reads != 0 {
+		t.Fatalf("a pass before the deadline read %d streams, want none", log.reads)
+	}
+	pass(fx.Now().Add(reaper.DefaultSchedulingDeadline))
+	if log.reads == 0 {
+		t.Fatal("a pass at the deadline did not look at the execution")
+	}
+	if got, want := handlertest.Script(fx.Appended()), `ExecutionStatusChanged execution=plain from=requested to=scheduling`; !strings.Contains(got, want) {
+		t.Fatalf("appended %q, want %q", got, want)
+	}
+}

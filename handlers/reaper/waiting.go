@@ -31,6 +31,13 @@ func (r *Reaper) retryWaiting(ctx context.Context) error {
 			errs = append(errs, r.ask(ctx, x))
 			continue
 		}
+		if x.Status == execution.Requested && r.cfg.Now().Sub(x.CreatedAt) < r.cfg.SchedulingDeadline {
+			// Retry would leave it (its ExecutionRequested is presumably on its way to the
+			// scheduler) after reading its stream: under a backlog of requests that was a read
+			// per waiting execution per pass. CreatedAt is the ExecutionRequested's recorded_at,
+			// the time Retry counts from; a row lagging behind its stream is looked at next pass.
+			continue
+		}
 		_, err := r.cfg.Scheduler.Retry(ctx, x.ID, r.cfg.Now(), r.cfg.SchedulingDeadline)
 		if err != nil && !errors.Is(err, eventstore.ErrVersionConflict) {
 			errs = append(errs, err)

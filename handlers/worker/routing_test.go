@@ -1,7 +1,9 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -113,4 +115,36 @@ func spread(placed map[string]int64) string {
 		out = append(out, n)
 	}
 	return fmt.Sprint(out)
+}
+
+// TestBindingsCoverEveryWorkersHandlers: a relay in another process sends to workers only
+// what worker.Bindings names (bus.Config.OnlyConsumed), so every binding a worker's handlers
+// make must match one of them; a handler added to Register without it fails here.
+func TestBindingsCoverEveryWorkersHandlers(t *testing.T) {
+	t.Parallel()
+	env := workertest.New(t, workertest.Options{Transport: bustest.InProcess})
+	b, err := bus.New(context.Background(), bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	w, err := worker.New(worker.Config{Runtimes: []string{"builtin"}, Runner: &workertest.Runner{},
+		Log: env.Store, Heartbeats: env.Heartbeats, Catalog: env.Catalog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := b.NewRouter()
+	w.Register(r)
+	defer r.Close()
+	got, want := r.Bindings(), worker.Bindings()
+	if len(got) == 0 {
+		t.Fatal("a worker's router binds nothing")
+	}
+	for topic, keys := range got {
+		for _, key := range keys {
+			if !slices.ContainsFunc(want[topic], func(p string) bool { return bus.Matches(p, key) }) {
+				t.Errorf("worker %s binds %s with %q, which worker.Bindings %v does not cover", w.ID(), topic, key, want[topic])
+			}
+		}
+	}
 }

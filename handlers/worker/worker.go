@@ -115,6 +115,19 @@ func (w *Worker) ID() string { return w.id }
 // Runtimes are the canonical runner types the worker registers.
 func (w *Worker) Runtimes() []string { return append([]string(nil), w.cfg.Runtimes...) }
 
+// Bindings are what the handlers of every worker bind, whatever its id: topic → routing-key
+// patterns (bus.WorkerKey of any id). A process that relays the log for workers it does not
+// host names them with bus.Bus.Consumes, so that its bus, sending only what some handler
+// binds (bus.Config.OnlyConsumed), still sends what is addressed to them. A test checks that
+// they cover Register's.
+func Bindings() map[string][]string {
+	every := bus.WorkerKey("#")
+	return map[string][]string{
+		execution.ExecutionScheduled{}.EventType():     {every},
+		execution.ExecutionStatusChanged{}.EventType(): {every},
+	}
+}
+
 // Register subscribes the worker's two handlers, each on its own transient queue that
 // receives only what is addressed to this worker.
 func (w *Worker) Register(r *bus.Router) {

@@ -16,6 +16,7 @@ import (
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/ident"
+	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/workflow"
 	"github.com/attune-go/attune/handlers/internal/kvscope"
 )
@@ -48,6 +49,8 @@ type decision struct {
 	kv          *kvscope.Values
 	secretParam func(action string) func(string) bool
 	box         *secret.Box
+	// schema is the parameters an action declares (StackStorm's dialects cast to them).
+	schema func(action string) pack.Params
 }
 
 // store returns what the workflow reads of the key-value store, fetching it on first use:
@@ -203,6 +206,13 @@ func (d *decision) schedule(t *workflowdef.Task, activation int, item *workflow.
 	if err != nil {
 		return failf("%v", err)
 	}
+	if d.f.def.Dialect() != workflowdef.DialectAttune && d.schema != nil {
+		// StackStorm casts a rendered string to the type the action declares ("42" an
+		// integer); what cannot be cast is left for the schema check to fail the child.
+		if cast, err := ruleeval.CastParams(input, d.schema(t.Action)); err == nil {
+			input = cast
+		}
+	}
 	if d.kv != nil {
 		secretParam := func(string) bool { return false }
 		if d.secretParam != nil {
@@ -271,13 +281,17 @@ func (d *decision) completed(r workflow.Run, child execution.Status, result json
 	if !ok {
 		return failf("no task %s in the workflow", r.Task)
 	}
-	if r.Attempt <= t.Retry.Count && len(d.f.unhandled) == 0 {
+	rt, err := d.retryOf(t)
+	if err != nil {
+		return err
+	}
+	if r.Attempt <= rt.Count && len(d.f.unhandled) == 0 {
 		again, err := d.retries(t, child, result)
 		if err != nil {
 			return err
 		}
 		if again {
-			return d.retry(t, r, child)
+			return d.retry(t, rt, r, child)
 		}
 	}
 	runs := d.f.runs(t.Name, r.Activation)
@@ -348,10 +362,23 @@ func (d *decision) retries(t *workflowdef.Task, child execution.Status, result j
 	return again, nil
 }
 
-func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.Status) error {
+// retryOf is the task's retry clause, its expressions (Orquesta's count and delay) rendered.
+func (d *decision) retryOf(t *workflowdef.Task) (workflowdef.Retry, error) {
+	s, err := d.scope()
+	if err != nil {
+		return workflowdef.Retry{}, err
+	}
+	rt, err := t.RetryIn(s)
+	if err != nil {
+		return rt, failf("%v", err)
+	}
+	return rt, nil
+}
+
+func (d *decision) retry(t *workflowdef.Task, rt workflowdef.Retry, r workflow.Run, status execution.Status) error {
 	next := r.Attempt + 1
 	notBefore := time.Time{}
-	if wait := t.Retry.After(next); wait > 0 {
+	if wait := rt.After(next); wait > 0 {
 		notBefore = d.now.Add(wait)
 	}
 	if err := d.add(workflow.WorkflowTaskRetried{
@@ -360,7 +387,7 @@ func (d *decision) retry(t *workflowdef.Task, r workflow.Run, status execution.S
 		Activation:  r.Activation,
 		Item:        r.Item,
 		Attempt:     r.Attempt,
-		Reason:      fmt.Sprintf("attempt %d of %d ended %s", r.Attempt, t.Retry.Count+1, status),
+		Reason:      fmt.Sprintf("attempt %d of %d ended %s", r.Attempt, rt.Count+1, status),
 		NotBefore:   notBefore,
 	}); err != nil {
 		return err
@@ -515,7 +542,7 @@ func (d *decision) end(status execution.Status, output json.RawMessage, reason s
 	if status == execution.Failed && output == nil && d.f.def != nil {
 		// Orquesta's dialect gives a failed workflow a result: {errors, output}.
 		if s, err := d.f.scope(); err == nil {
-			output = d.f.def.FailedResult(s, []string{reason})
+			output = d.f.def.FailedResult(s, reason, d.f.failures)
 		}
 	}
 	if d.f.st.ExecutionID() == "" {

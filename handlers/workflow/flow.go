@@ -27,6 +27,7 @@ type flow struct {
 	results   map[string]any              // task → result of its last finished activation
 	statuses  map[string]execution.Status // task → how its last finished activation ended
 	unhandled []string                    // failures of tasks that no transition handled
+	failures  []workflowdef.TaskError     // the same, with each task and its result
 	inputs    map[string]json.RawMessage  // child execution id → rendered input
 	notBefore map[string]time.Time        // child execution id → its request's not_before
 	ended     map[activationOf]bool       // the activations that transitioned
@@ -157,11 +158,16 @@ func (f *flow) transitioned(e workflow.WorkflowTaskTransitioned) error {
 	f.results[e.Task] = f.def.TaskResult(e.Task, result)
 	f.statuses[e.Task] = e.Status
 	f.ended[activationOf{e.Task, e.Activation}] = true
-	if e.Status != execution.Completed && len(e.Next) == 0 {
-		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s%s and no transition handles it", e.Task, e.Status, endings(f.runs(e.Task, e.Activation))))
+	var why string
+	switch {
+	case e.Status != execution.Completed && len(e.Next) == 0:
+		why = fmt.Sprintf("task %s ended %s%s and no transition handles it", e.Task, e.Status, endings(f.runs(e.Task, e.Activation)))
+	case f.def.Fails(e.Next):
+		why = fmt.Sprintf("task %s ended %s and a transition ran the fail command", e.Task, e.Status)
 	}
-	if f.def != nil && f.def.Fails(e.Next) {
-		f.unhandled = append(f.unhandled, fmt.Sprintf("task %s ended %s and a transition ran the fail command", e.Task, e.Status))
+	if why != "" {
+		f.unhandled = append(f.unhandled, why)
+		f.failures = append(f.failures, workflowdef.TaskError{Task: e.Task, Message: why, Result: f.results[e.Task]})
 	}
 	return nil
 }

@@ -272,7 +272,7 @@ func (en *Engine) keep(f *flow) {
 
 func (en *Engine) decision(ctx context.Context, f *flow, cause eventstore.Position) *decision {
 	now := en.now()
-	pack, _, _ := strings.Cut(f.parent.Action(), ".")
+	packRef, _, _ := strings.Cut(f.parent.Action(), ".")
 	held := map[string]bool{}
 	for _, r := range f.st.Held() {
 		held[r.ChildExecutionID] = true
@@ -290,9 +290,13 @@ func (en *Engine) decision(ctx context.Context, f *flow, cause eventstore.Positi
 			a, _ := en.catalog.Action(action)
 			return a.Parameters.IsSecret
 		},
+		schema: func(action string) pack.Params {
+			a, _ := en.catalog.Action(action)
+			return a.Parameters
+		},
 		box: en.box,
 		loadKV: func(refs []ruleeval.KVRef) (kvscope.Values, error) {
-			return kvscope.Load(ctx, en.kv, en.box, pack, refs, cause, now)
+			return kvscope.Load(ctx, en.kv, en.box, packRef, refs, cause, now)
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/attune-go/attune/adapters/eventstore"
 	"github.com/attune-go/attune/adapters/workflowdef"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/pack"
 )
 
 // orquesta wraps an Orquesta definition as the pack loader registers it.
@@ -35,14 +36,14 @@ func TestOrquestaEngineCommands(t *testing.T) {
 			execution.Completed, `{"output":{"x":1}}`},
 		"continue leaves it unhandled": {
 			`{"tasks": {"a": {"action": "ex.fail", "next": [{"publish": [{"seen": true}], "do": "continue"}]}}, "output": [{"x": 1}]}`,
-			execution.Failed, `{"errors":[{"message":"task a ended failed and no transition handles it","type":"error"}],"output":{"x":1}}`},
+			execution.Failed, `{"errors":[{"message":"task a ended failed and no transition handles it","result":{"error":"boom"},"task_id":"a","type":"error"}],"output":{"x":1}}`},
 		"fail fails a workflow whose task completed": {
 			`{"tasks": {"a": {"action": "ex.echo", "next": [{"do": "fail"}]}, "b": {"action": "ex.echo"}}}`,
-			execution.Failed, `{"errors":[{"message":"task a ended completed and a transition ran the fail command","type":"error"}],"output":null}`},
+			execution.Failed, `{"errors":[{"message":"task a ended completed and a transition ran the fail command","result":null,"task_id":"a","type":"error"}],"output":null}`},
 		"fail beside a task runs that task, then fails": {
 			`{"tasks": {"a": {"action": "ex.fail", "next": [{"publish": "error=true", "do": "log, fail"}]}, "log": {"action": "ex.echo", "input": {"m": 1}, "next": [{"do": "after"}]},
 			  "after": {"action": "ex.echo"}}, "output": [{"logged": "{{ task('log').result }}"}]}`,
-			execution.Failed, `{"errors":[{"message":"task a ended failed and a transition ran the fail command","type":"error"}],"output":{"logged":{"m":1}}}`},
+			execution.Failed, `{"errors":[{"message":"task a ended failed and a transition ran the fail command","result":{"error":"boom"},"task_id":"a","type":"error"}],"output":{"logged":{"m":1}}}`},
 		"a task without an action only transitions; a join waits for both": {
 			`{"tasks": {"start": {"next": [{"do": "b, c"}]}, "b": {"action": "ex.echo", "next": [{"do": "j"}]},
 			  "c": {"action": "ex.echo", "next": [{"do": ["j"]}]}, "j": {"join": "all", "action": "ex.echo"}}}`,
@@ -129,5 +130,18 @@ func TestAWorkflowWhoseLastTaskIsAnInquiryEndsWithTheAnswer(t *testing.T) {
 	got := b.parentScript(t, eventstore.Position{})
 	if !strings.Contains(got, `ExecutionStatusChanged from=running to=completed result={"ok":true}`) {
 		t.Errorf("parent stream does not complete with the answer:\n%s", got)
+	}
+}
+
+// StackStorm casts a rendered string to the type the action declares; Attune's own dialect
+// does not (its templates keep their types).
+func TestOrquestaCastsInputToTheActionsTypes(t *testing.T) {
+	t.Parallel()
+	num := pack.Action{Ref: "ex.num", RunnerType: pack.RunnerBuiltin, Parameters: pack.Params{"n": {Type: pack.ParamInteger}, "on": {Type: pack.ParamBoolean}}}
+	b := setup(t, orquesta(t, `{"tasks": {"a": {"action": "ex.num n=\"4\" on=\"true\""}}}`), num)
+	b.run(t, `{}`, echo)
+	children := b.children(t)
+	if len(children) != 1 || string(children[0].Parameters) != `{"n":4,"on":true}` {
+		t.Errorf("children %v, want one with n=4 and on=true", children)
 	}
 }

@@ -439,6 +439,20 @@ func (r *Registry) EnabledPoliciesFor(action string) []pack.Policy {
 	return out
 }
 
+// AnyEnabledPolicy reports whether any live pack has an enabled policy, whatever its action.
+func (r *Registry) AnyEnabledPolicy() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, p := range r.packs {
+		for _, po := range p.Policies {
+			if po.Enabled {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func clonePolicy(p pack.Policy) pack.Policy {
 	if p.Concurrency != nil {
 		c := *p.Concurrency

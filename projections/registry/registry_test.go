@@ -410,3 +410,27 @@ func TestEnabledPoliciesForListsAnActionsEnabledPoliciesOfEveryPackInRefOrder(t 
 		t.Errorf("after ops retired: %d policies, want 2", len(got))
 	}
 }
+
+// AnyEnabledPolicy lets admission skip its look at an ended execution when no policy can
+// govern it: true while some live pack has an enabled policy, whatever its action.
+func TestAnyEnabledPolicyIsTrueWhileALivePackHasOne(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ex := examples("1.0.0")
+	ex.Policies = []pack.Policy{{Ref: "examples.off", Name: "off", Enabled: false, Action: "examples.shout", Type: policy.Concurrency,
+		Concurrency: &policy.ConcurrencySpec{Threshold: 1, Mode: policy.Cancel}}}
+	f.append(pack.StreamID("examples"), ex)
+	if f.reg.AnyEnabledPolicy() {
+		t.Fatal("a disabled policy counted as enabled")
+	}
+	f.append(pack.StreamID("ops"), pack.PackRegistered{Ref: "ops", Version: "1.0.0", Policies: []pack.Policy{
+		{Ref: "ops.calm", Name: "calm", Enabled: true, Action: "core.http", Type: policy.Concurrency,
+			Concurrency: &policy.ConcurrencySpec{Threshold: 3, Mode: policy.Cancel}}}})
+	if !f.reg.AnyEnabledPolicy() {
+		t.Fatal("an enabled policy of another action not counted")
+	}
+	f.append(pack.StreamID("ops"), pack.PackRetired{Ref: "ops"})
+	if f.reg.AnyEnabledPolicy() {
+		t.Error("a retired pack's policy still counted")
+	}
+}

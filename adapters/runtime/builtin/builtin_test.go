@@ -64,7 +64,7 @@ func TestEcho(t *testing.T) {
 	t.Parallel()
 	r := setup(t, builtin.Config{})
 	o := r.Run(t.Context(), request("core.echo", `{"message": "hello, world"}`))
-	if o.Status != execution.Completed || string(o.Result) != `{"stdout":"hello, world"}` || o.Stdout != "hello, world" {
+	if o.Status != execution.Completed || string(o.Result) != `{"stdout":"hello, world","stderr":"","return_code":0,"succeeded":true,"failed":false}` || o.Stdout != "hello, world" {
 		t.Errorf("status %s, result %s, stdout %q", o.Status, o.Result, o.Stdout)
 	}
 	o = r.Run(t.Context(), request("core.echo", `{}`))

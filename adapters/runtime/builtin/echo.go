@@ -7,8 +7,9 @@ import (
 	"github.com/attune-go/attune/domain/execution"
 )
 
-// echo returns its message as {"stdout": message}, the shape StackStorm's core.echo (a shell
-// echo) gives, so `result.stdout` reads the same there and here; the message is its stdout too.
+// echo returns its message in the shape StackStorm's core.echo (a local-shell-cmd running
+// echo) gives — {stdout, stderr, return_code, succeeded, failed} — so that `result().stdout`
+// and `result().succeeded` read the same there and here; the message is its stdout too.
 func echo(_ context.Context, req runtime.Request) runtime.Outcome {
 	var p struct {
 		Message *string `json:"message"`
@@ -19,7 +20,8 @@ func echo(_ context.Context, req runtime.Request) runtime.Outcome {
 	if p.Message == nil {
 		return runtime.Failed("core.echo: parameter message is required")
 	}
-	res, err := result(map[string]string{"stdout": *p.Message})
+	zero := 0
+	res, err := result(localResult{Stdout: *p.Message, ReturnCode: &zero, Succeeded: true})
 	if err != nil {
 		return runtime.Failed("core.echo: %v", err)
 	}

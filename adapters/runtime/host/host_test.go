@@ -47,7 +47,7 @@ func TestDetectOffersEveryRuntimeThisMachineHas(t *testing.T) {
 		}
 	}
 	o := reg.Run(t.Context(), runtime.Request{Action: "core.echo", RunnerType: "builtin", Parameters: json.RawMessage(`{"message": "hello, world"}`)})
-	if o.Status != execution.Completed || string(o.Result) != `{"stdout":"hello, world"}` {
+	if o.Status != execution.Completed || string(o.Result) != `{"stdout":"hello, world","stderr":"","return_code":0,"succeeded":true,"failed":false}` {
 		t.Errorf("core.echo: status %s, result %s", o.Status, o.Result)
 	}
 }

@@ -33,6 +33,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/attune-go/attune/adapters/runtime"
 )
 
 // Kind is the kind of a pack environment.
@@ -156,15 +158,7 @@ func (m *Manager) Dir() string { return m.cfg.Dir }
 
 // DefaultDir is where a worker keeps pack environments when told nothing:
 // $XDG_STATE_HOME/attune/packenv, or ~/.local/state/attune/packenv.
-func DefaultDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "attune", "packenv")
-	}
-	if home, err := os.UserHomeDir(); err == nil && home != "" && home != "/" {
-		return filepath.Join(home, ".local", "state", "attune", "packenv")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("attune-packenv-%d", os.Getuid()))
-}
+func DefaultDir() string { return runtime.StateDir("packenv") }
 
 // Needs reports the kinds of environment the pack in packDir declares, with the hash of each
 // dependency file.

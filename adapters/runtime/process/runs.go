@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/attune-go/attune/adapters/runtime"
 )
 
 // Run records: what a worker killed with SIGKILL left running on its host.
@@ -36,15 +38,7 @@ type runRecord struct {
 
 // DefaultRunsDir is where the runs of this user are recorded: $XDG_STATE_HOME/attune/runs,
 // else ~/.local/state/attune/runs, else attune-runs-<uid> in the temporary directory.
-func DefaultRunsDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "attune", "runs")
-	}
-	if home, err := os.UserHomeDir(); err == nil && home != "" && home != "/" {
-		return filepath.Join(home, ".local", "state", "attune", "runs")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("attune-runs-%d", os.Getuid()))
-}
+func DefaultRunsDir() string { return runtime.StateDir("runs") }
 
 // runs keeps the records of one executor.
 type runs struct {

@@ -63,6 +63,14 @@ func (r *runners) http(ctx context.Context, req runtime.Request) runtime.Outcome
 	}
 	ctx, cancel := runtime.WithTimeout(ctx, timeout)
 	defer cancel()
+	return c.masked(req, func(runtime.Request) runtime.Outcome { return r.send(ctx, req, client, hr) })
+}
+
+// send sends hr and shapes the response as StackStorm's http runner does.
+func (r *runners) send(ctx context.Context, req runtime.Request, client *http.Client, hr *http.Request) runtime.Outcome {
+	fail := func(format string, args ...any) runtime.Outcome {
+		return runtime.Failed("%s: "+format, append([]any{req.Action}, args...)...)
+	}
 	resp, err := client.Do(hr.WithContext(ctx))
 	if err != nil {
 		if ctx.Err() != nil {

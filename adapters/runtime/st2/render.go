@@ -24,14 +24,15 @@ type template struct {
 	name string
 	t    []*st2expr.Template // every string inside the value, in walk order
 	uses []string            // other parameters it reads
+	keys []string            // st2kv.system keys it reads
 }
 
 // render gives every declared parameter its value (given, else its default) and evaluates
 // the Jinja in them, a parameter after the ones it reads, as StackStorm does. A template that
 // reads a parameter, a key or a config field that does not exist fails with the name, unless
 // it gives a default itself.
-func (r *runners) render(ctx context.Context, req runtime.Request, given map[string]any) (map[string]any, error) {
-	all := map[string]any{}
+func (r *runners) render(ctx context.Context, req runtime.Request, given map[string]any) (all map[string]any, fromSecretKeys []string, err error) {
+	all = map[string]any{}
 	maps.Copy(all, given)
 	for name, spec := range req.Params {
 		if _, ok := all[name]; ok || spec.Default == nil {
@@ -39,7 +40,7 @@ func (r *runners) render(ctx context.Context, req runtime.Request, given map[str
 		}
 		v, err := pack.DecodeValue(spec.Default)
 		if err != nil {
-			return nil, fmt.Errorf("default of %s: %w", name, err)
+			return nil, nil, fmt.Errorf("default of %s: %w", name, err)
 		}
 		all[name] = v
 	}
@@ -59,7 +60,7 @@ func (r *runners) render(ctx context.Context, req runtime.Request, given map[str
 		for _, src := range srcs {
 			t, err := st2expr.Compile(src)
 			if err != nil {
-				return nil, fmt.Errorf("parameter %s: %w", name, err)
+				return nil, nil, fmt.Errorf("parameter %s: %w", name, err)
 			}
 			tp.t = append(tp.t, t)
 			for _, n := range t.Names() {
@@ -69,19 +70,20 @@ func (r *runners) render(ctx context.Context, req runtime.Request, given map[str
 			}
 			for _, m := range kvRef.FindAllStringSubmatch(src, -1) {
 				if m[1] == "user" {
-					return nil, fmt.Errorf("parameter %s: st2kv.user.%s: attune has no user-scoped keys; use st2kv.system", name, m[2])
+					return nil, nil, fmt.Errorf("parameter %s: st2kv.user.%s: attune has no user-scoped keys; use st2kv.system", name, m[2])
 				}
 				keys = append(keys, kv.SystemKey(m[2]))
+				tp.keys = append(tp.keys, m[2])
 			}
 		}
 		pending[name] = tp
 	}
 	if len(pending) == 0 {
-		return all, nil
+		return all, nil, nil
 	}
-	env, err := r.env(ctx, req, keys)
+	env, secretKeys, err := r.env(ctx, req, keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Render in dependency order: each round renders the templates whose parameters are
 	// all rendered; a round that renders nothing is a cycle.
@@ -92,7 +94,7 @@ func (r *runners) render(ctx context.Context, req runtime.Request, given map[str
 			if slices.ContainsFunc(tp.uses, func(u string) bool { return pending[u] != nil }) {
 				continue
 			}
-			env.Vars = varsOf(env.Vars, all)
+			env.Vars = varsOf(env.Vars, req.Params, all)
 			i := 0
 			v, err := mapStrings(all[name], func(s string) (any, error) {
 				if !strings.Contains(s, "{{") && !strings.Contains(s, "{%") {
@@ -103,42 +105,47 @@ func (r *runners) render(ctx context.Context, req runtime.Request, given map[str
 				return t.Render(ctx, env)
 			})
 			if err != nil {
-				return nil, fmt.Errorf("parameter %s: %w", name, err)
+				return nil, nil, fmt.Errorf("parameter %s: %w", name, err)
 			}
 			all[name] = normalise(v)
+			if slices.ContainsFunc(tp.keys, func(k string) bool { return secretKeys[k] }) {
+				fromSecretKeys = append(fromSecretKeys, name)
+			}
 			delete(pending, name)
 			progressed = true
 		}
 		if !progressed {
-			return nil, fmt.Errorf("parameters %s refer to each other in a cycle", strings.Join(slices.Sorted(maps.Keys(pending)), ", "))
+			return nil, nil, fmt.Errorf("parameters %s refer to each other in a cycle", strings.Join(slices.Sorted(maps.Keys(pending)), ", "))
 		}
 	}
-	return all, nil
+	return all, fromSecretKeys, nil
 }
 
 // env is what templates see besides the parameters: st2kv.system (the keys they name, read
 // now), config_context (the pack's config) and decrypt_kv (values are plaintext here).
-func (r *runners) env(ctx context.Context, req runtime.Request, keys []kv.Ref) (st2expr.Env, error) {
+func (r *runners) env(ctx context.Context, req runtime.Request, keys []kv.Ref) (st2expr.Env, map[string]bool, error) {
 	system := map[string]any{}
+	secret := map[string]bool{}
 	for _, ref := range keys {
 		if _, done := system[ref.Name]; done {
 			continue
 		}
 		if r.cfg.KV == nil {
-			return st2expr.Env{}, fmt.Errorf("st2kv.system.%s: %w", ref.Name, errNoKV)
+			return st2expr.Env{}, nil, fmt.Errorf("st2kv.system.%s: %w", ref.Name, errNoKV)
 		}
-		raw, found, err := r.cfg.KV.Get(ctx, ref)
+		raw, found, isSecret, err := r.cfg.KV.Get(ctx, ref)
 		if err != nil {
-			return st2expr.Env{}, fmt.Errorf("read st2kv.system.%s: %w", ref.Name, err)
+			return st2expr.Env{}, nil, fmt.Errorf("read st2kv.system.%s: %w", ref.Name, err)
 		}
 		if !found {
 			continue // the render names it, unless the template gives a default
 		}
 		v, err := pack.DecodeValue(raw)
 		if err != nil {
-			return st2expr.Env{}, fmt.Errorf("st2kv.system.%s: %w", ref.Name, err)
+			return st2expr.Env{}, nil, fmt.Errorf("st2kv.system.%s: %w", ref.Name, err)
 		}
 		system[ref.Name] = normalise(v)
+		secret[ref.Name] = isSecret
 	}
 	config := map[string]any{}
 	if len(req.PackConfig) > 0 {
@@ -157,12 +164,18 @@ func (r *runners) env(ctx context.Context, req runtime.Request, keys []kv.Ref) (
 				return args[0], nil
 			},
 		},
-	}, nil
+	}, secret, nil
 }
 
-// varsOf is base with the parameters' current values as top-level names.
-func varsOf(base, params map[string]any) map[string]any {
+// varsOf is base with the parameters' current values as top-level names, a declared
+// parameter without a value as None, as StackStorm renders them ({% if opt %} tests one).
+func varsOf(base map[string]any, specs pack.Params, params map[string]any) map[string]any {
 	out := maps.Clone(base)
+	for k := range specs {
+		if k != "st2kv" && k != "config_context" {
+			out[k] = nil
+		}
+	}
 	for k, v := range params {
 		if k != "st2kv" && k != "config_context" {
 			out[k] = normalise(v)

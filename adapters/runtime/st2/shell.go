@@ -90,21 +90,24 @@ func (c *call) kwargOp() string {
 // shell runs cmd with the runner parameters common to both local runners and shapes the
 // outcome as StackStorm does.
 func (r *runners) shell(ctx context.Context, req runtime.Request, c *call, cmd process.Command) runtime.Outcome {
-	env, err := c.env(req)
+	env, err := c.env()
 	if err != nil {
 		return runtime.Failed("%s: %v", req.Action, err)
 	}
 	ctx, cancel := runtime.WithTimeout(ctx, c.timeout(req))
 	defer cancel()
-	cmd.ExecutionID, cmd.Action, cmd.Output = req.ExecutionID, req.Action, req.Output
+	cmd.ExecutionID, cmd.Action = req.ExecutionID, req.Action
 	cmd.Env = append(env, req.Env...)
-	o := r.cfg.Executor.Exec(ctx, cmd)
-	ok := o.Status == execution.Completed
-	o.Result = resultOf(shellResult{
-		Failed: !ok, Succeeded: ok, ReturnCode: o.ExitCode,
-		Stdout: jsonOrText(stripShellChars(o.Stdout)), Stderr: jsonOrText(stripShellChars(o.Stderr)),
+	return c.masked(req, func(req runtime.Request) runtime.Outcome {
+		cmd.Output = req.Output
+		o := r.cfg.Executor.Exec(ctx, cmd)
+		ok := o.Status == execution.Completed
+		o.Result = resultOf(shellResult{
+			Failed: !ok, Succeeded: ok, ReturnCode: o.ExitCode,
+			Stdout: jsonOrText(stripShellChars(o.Stdout)), Stderr: jsonOrText(stripShellChars(o.Stderr)),
+		})
+		return o
 	})
-	return o
 }
 
 // scriptArgs builds a local-shell-script's argv as StackStorm does (action_utils.get_args and

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attune-go/attune/adapters/paramschema"
 	"github.com/attune-go/attune/adapters/runtime"
 	"github.com/attune-go/attune/adapters/runtime/process"
 	"github.com/attune-go/attune/domain/kv"
@@ -37,7 +38,8 @@ const DefaultMaxBodyBytes = 1 << 20
 // KV is the key-value store as StackStorm actions see it: st2kv in templates and a python
 // action's action_service. Values are plaintext JSON.
 type KV interface {
-	Get(ctx context.Context, ref kv.Ref) (value json.RawMessage, found bool, err error)
+	// Get returns the plaintext value and whether the key is secret.
+	Get(ctx context.Context, ref kv.Ref) (value json.RawMessage, found, secret bool, err error)
 	Set(ctx context.Context, ref kv.Ref, value json.RawMessage, secret bool, ttl time.Duration) error
 	Delete(ctx context.Context, ref kv.Ref) (found bool, err error)
 }
@@ -96,9 +98,12 @@ type runners struct{ cfg Config }
 
 // call is one run's parameters, rendered and checked, split as StackStorm splits them.
 type call struct {
-	all    map[string]any // every parameter, runner's and action's
-	runner map[string]any // the runner's (cmd, cwd, env, timeout, …)
-	action map[string]any // the action's own: what the script receives
+	// secrets are the parameters whose values are masked in what the run shows: those
+	// declared secret and those rendered from a secret key.
+	secrets []string
+	all     map[string]any // every parameter, runner's and action's
+	runner  map[string]any // the runner's (cmd, cwd, env, timeout, …)
+	action  map[string]any // the action's own: what the script receives
 }
 
 // prepare renders and checks req's parameters and splits them into the runner's and the
@@ -127,7 +132,7 @@ func (r *runners) prepare(ctx context.Context, req runtime.Request) (*call, *run
 	if problems := check(req.Params, plain); len(problems) > 0 {
 		return fail("%v", problems)
 	}
-	rendered, err := r.render(ctx, req, given)
+	rendered, fromSecretKeys, err := r.render(ctx, req, given)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -157,7 +162,8 @@ func (r *runners) prepare(ctx context.Context, req runtime.Request) (*call, *run
 	if problems := check(req.Params, checked); len(problems) > 0 {
 		return fail("once rendered, %v", problems)
 	}
-	c := &call{all: all, runner: map[string]any{}, action: map[string]any{}}
+	c := &call{all: all, runner: map[string]any{}, action: map[string]any{},
+		secrets: slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(req.Secrets), fromSecretKeys...))))}
 	runnerParams := pack.StackStormRunnerParams(req.RunnerType)
 	for name, v := range all {
 		if _, isRunner := runnerParams[name]; isRunner {
@@ -191,7 +197,7 @@ func (c *call) str(name string) string {
 
 // env reads the env runner parameter as KEY=VALUE pairs. A value that holds a secret
 // parameter's value is refused: a process's environment is readable in /proc.
-func (c *call) env(req runtime.Request) ([]string, error) {
+func (c *call) env() ([]string, error) {
 	m, _ := c.runner["env"].(map[string]any)
 	out := make([]string, 0, len(m))
 	for _, name := range slices.Sorted(maps.Keys(m)) {
@@ -199,7 +205,7 @@ func (c *call) env(req runtime.Request) ([]string, error) {
 			return nil, fmt.Errorf("env: %q is not an environment variable name", name)
 		}
 		value := pyStr(m[name])
-		for _, secret := range req.Secrets {
+		for _, secret := range c.secrets {
 			if s, ok := c.all[secret].(string); ok && s != "" && strings.Contains(value, s) {
 				return nil, fmt.Errorf("env: %s would carry the secret parameter %s into the environment, which other processes can read", name, secret)
 			}
@@ -288,7 +294,7 @@ func check(specs pack.Params, values map[string]any) pack.InvalidParamsError {
 			continue
 		}
 		if spec.Schema != nil {
-			if err := checkSchema(spec.Schema, values[name]); err != nil {
+			if err := paramschema.Check(spec.Schema, values[name]); err != nil {
 				problems = append(problems, &pack.ParamError{Param: name, Reason: err.Error()})
 			}
 		}
@@ -310,4 +316,20 @@ func defaultOf(p pack.Param) any {
 	}
 	v, _ := pack.DecodeValue(p.Default)
 	return v
+}
+
+// masked runs run with the run's output masked for the rendered values of c's secrets, and
+// masks them in its outcome: the registry masks the values as requested, which for a
+// parameter rendered from the key-value store is the template, not the secret.
+func (c *call) masked(req runtime.Request, run func(runtime.Request) runtime.Outcome) runtime.Outcome {
+	values, err := json.Marshal(c.all)
+	if err != nil || len(c.secrets) == 0 {
+		return run(req)
+	}
+	if req.Output != nil {
+		out := runtime.MaskOutput(req.Output, values, c.secrets)
+		defer out.Flush()
+		req.Output = out
+	}
+	return runtime.Redact(run(req), values, c.secrets)
 }

@@ -27,15 +27,16 @@ const fixtures = "../../../cmd/attune/testdata/stackstorm/st2_actions"
 
 // memKV is a key-value store in memory.
 type memKV struct {
-	mu   sync.Mutex
-	keys map[kv.Ref]json.RawMessage
+	mu      sync.Mutex
+	keys    map[kv.Ref]json.RawMessage
+	secrets map[kv.Ref]bool
 }
 
-func (m *memKV) Get(_ context.Context, ref kv.Ref) (json.RawMessage, bool, error) {
+func (m *memKV) Get(_ context.Context, ref kv.Ref) (json.RawMessage, bool, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.keys[ref]
-	return v, ok, nil
+	return v, ok, m.secrets[ref], nil
 }
 
 func (m *memKV) Set(_ context.Context, ref kv.Ref, value json.RawMessage, _ bool, _ time.Duration) error {
@@ -82,7 +83,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &memKV{keys: map[kv.Ref]json.RawMessage{}}
+	store := &memKV{keys: map[kv.Ref]json.RawMessage{}, secrets: map[kv.Ref]bool{}}
 	return &harness{t: t, pack: p, kv: store, runners: st2.Runners(st2.Config{
 		Executor: exe, Shell: bash, Python: python, StandIn: standIn, KV: store, TempDir: t.TempDir(),
 	})}
@@ -265,5 +266,49 @@ func TestJSONSchemaBeyondTheBasicKeywords(t *testing.T) {
 		if o.Status != execution.Failed || !strings.Contains(o.Reason, "parameter \"target\"") && !strings.Contains(o.Reason, "parameter \"label\"") {
 			t.Errorf("%v: %s (%s), want refused by the schema", bad, o.Status, o.Reason)
 		}
+	}
+}
+
+func TestSecretsRenderedFromTheKeyValueStoreAreMasked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ref := kv.SystemKey("api_token")
+	h.kv.keys[ref], h.kv.secrets[ref] = json.RawMessage(`"tok-8f2a77"`), true
+	o := h.run("token_cmd", nil)
+	if o.Status != execution.Completed {
+		t.Fatalf("status %s: %s", o.Status, o.Reason)
+	}
+	for _, text := range []string{string(o.Result), o.Stdout, o.Stderr} {
+		if strings.Contains(text, "tok-8f2a77") {
+			t.Fatalf("the secret shows in %q", text)
+		}
+	}
+	if r := result(t, o); r["stdout"] != "token="+runtime.Mask || r["stderr"] != "header="+runtime.Mask {
+		t.Fatalf("result %v", r)
+	}
+}
+
+func TestAnUnsetParameterRendersAsNone(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	if got := result(t, h.run("opt_cmd", nil))["stdout"]; got != "hi" {
+		t.Errorf("unset: stdout %v, want hi", got)
+	}
+	if got := result(t, h.run("opt_cmd", map[string]any{"suffix": "there"}))["stdout"]; got != "hi there" {
+		t.Errorf("set: stdout %v, want hi there", got)
+	}
+}
+
+func TestSecretsReadThroughActionServiceAreMasked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ref := kv.SystemKey("api_token")
+	h.kv.keys[ref], h.kv.secrets[ref] = json.RawMessage(`"tok-31c0de"`), true
+	o := h.run("reveal", nil)
+	if o.Status != execution.Completed || strings.Contains(string(o.Result)+o.Stdout+o.Stderr, "tok-31c0de") {
+		t.Fatalf("status %s (%s): result %s stdout %q", o.Status, o.Reason, o.Result, o.Stdout)
+	}
+	if inner, _ := result(t, o)["result"].(map[string]any); inner["token"] != runtime.Mask {
+		t.Fatalf("result %s", o.Result)
 	}
 }

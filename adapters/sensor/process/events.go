@@ -34,6 +34,8 @@ type line struct {
 	OccurredAt *time.Time      `json:"occurred_at"` // optional: when the sensor saw it
 	// TraceTag, optional, labels the event and all it causes (executions list it).
 	TraceTag string `json:"trace_tag"`
+	// Rule, optional, makes the event for that rule alone: one of the sensor's Instances.
+	Rule string `json:"rule"`
 }
 
 // maxTraceTag bounds a trace tag, which every event the sensor's event causes carries.
@@ -96,6 +98,9 @@ func (s *Supervisor) fire(ctx context.Context, sn Sensor, raw []byte) (string, e
 	if !slices.Contains(sn.Sensor.Triggers, l.Trigger) {
 		return "", fmt.Errorf("%w: trigger %s is not one the sensor declares (%v)", errSkip, l.Trigger, sn.Sensor.Triggers)
 	}
+	if l.Rule != "" && !slices.ContainsFunc(sn.Instances, func(in Instance) bool { return in.Rule == l.Rule && in.Trigger == l.Trigger }) {
+		return "", fmt.Errorf("%w: rule %s does not pass parameters to this sensor's trigger %s", errSkip, l.Rule, l.Trigger)
+	}
 	if len(l.TraceTag) > maxTraceTag {
 		return "", fmt.Errorf("%w: trace_tag longer than %d bytes", errSkip, maxTraceTag)
 	}
@@ -140,6 +145,7 @@ func (s *Supervisor) fire(ctx context.Context, sn Sensor, raw []byte) (string, e
 		Payload: compact.Bytes(),
 		Source:  trigger.Sensor,
 		Sensor:  sn.Sensor.Ref,
+		Rule:    l.Rule,
 	}
 	if l.OccurredAt != nil {
 		e.OccurredAt = l.OccurredAt.UTC()

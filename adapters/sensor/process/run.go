@@ -68,9 +68,9 @@ func (s *Supervisor) runOnce(ctx context.Context, sn Sensor, log *slog.Logger) e
 	// not a SIGKILL of the leader alone.
 	cmd := exec.Command(bin, append(slices.Clone(interp[1:]), program)...)
 	cmd.Dir = filepath.Dir(sn.Script)
-	cmd.Env = s.cfg.Env
+	cmd.Env = append(slices.Clone(s.cfg.Env), sn.Env...)
 	if cell != nil {
-		cmd.Env = append(slices.Clone(s.cfg.Env), "HOME="+cell.Home)
+		cmd.Env = append(cmd.Env, "HOME="+cell.Home)
 	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = outW, errW
@@ -181,12 +181,14 @@ func stdinDocument(sn Sensor) ([]byte, error) {
 		Triggers     []string        `json:"triggers"`
 		PollInterval int             `json:"poll_interval,omitempty"`
 		Config       json.RawMessage `json:"config"`
-		// For the wrapper of a StackStorm sensor class: where the class is.
-		EntryPoint string `json:"entry_point,omitempty"`
-		ClassName  string `json:"class_name,omitempty"`
+		// For the wrapper of a StackStorm sensor class: where the class is, and the rules'
+		// instances of its parameterised triggers.
+		EntryPoint string     `json:"entry_point,omitempty"`
+		ClassName  string     `json:"class_name,omitempty"`
+		Instances  []Instance `json:"trigger_instances,omitempty"`
 	}{Sensor: sn.Sensor.Ref, Triggers: triggers, PollInterval: sn.Sensor.PollIntervalSeconds, Config: config}
 	if sn.Wrapper != "" {
-		doc.EntryPoint, doc.ClassName = sn.Script, sn.Sensor.ClassName
+		doc.EntryPoint, doc.ClassName, doc.Instances = sn.Script, sn.Sensor.ClassName, sn.Instances
 	}
 	data, err := json.Marshal(doc)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/attune-go/attune/adapters/runtime/st2py"
+	"github.com/attune-go/attune/adapters/sensor/process"
 	"github.com/attune-go/attune/domain/pack"
 )
 
@@ -83,5 +84,64 @@ func TestAStackStormPollingSensorClassFiresThroughTheStandIn(t *testing.T) {
 	}
 	if len(b.logs.matching("sensor stderr", "set up with hello-from-config")) == 0 {
 		t.Errorf("the sensor's logger did not reach the log")
+	}
+}
+
+// A passive Sensor whose trigger takes parameters: each rule that passes them is one
+// add_trigger, and what the sensor dispatches for it is for that rule alone.
+const st2ParamSensor = `
+import time
+from st2reactor.sensor.base import Sensor
+
+
+class WatchSensor(Sensor):
+    def setup(self):
+        self._watches = []
+
+    def add_trigger(self, trigger):
+        self._watches.append(trigger)
+
+    def update_trigger(self, trigger):
+        pass
+
+    def remove_trigger(self, trigger):
+        pass
+
+    def run(self):
+        for t in self._watches:
+            self.sensor_service.dispatch(trigger=t, payload={"msg": t["parameters"].get("path", "none")})
+        while True:
+            time.sleep(60)
+
+    def cleanup(self):
+        pass
+`
+
+func TestAStackStormSensorWatchesOncePerRuleThatPassesItsTriggerParameters(t *testing.T) {
+	b := setup(t)
+	sn := b.sensorScript(t, "examples.WatchSensor", pack.RunnerPython, st2ParamSensor, "examples.ping")
+	if err := os.Rename(sn.Script, sn.Script+".py"); err != nil {
+		t.Fatal(err)
+	}
+	sn.Script += ".py"
+	sn.Sensor.ClassName = "WatchSensor"
+	sn.Instances = []process.Instance{
+		{Rule: "examples.on_var", Trigger: "examples.ping", Parameters: json.RawMessage(`{"path": "/var"}`)},
+		{Rule: "examples.on_tmp", Trigger: "examples.ping", Parameters: json.RawMessage(`{"path": "/tmp"}`)},
+	}
+	dir, err := st2py.Materialize(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn.Wrapper = filepath.Join(dir, st2py.SensorWrapper)
+	b.run(t, sn)
+	waitFor(t, "two events", 30*time.Second, func() bool { return len(firedEvents(t, b.store)) >= 2 })
+	got := map[string]string{}
+	for _, e := range firedEvents(t, b.store) {
+		got[e.Rule] = string(e.Payload)
+	}
+	want := map[string]string{"examples.on_var": `{"msg":"/var"}`, "examples.on_tmp": `{"msg":"/tmp"}`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events by rule %v, want %v", got, want)
 	}
 }

@@ -63,6 +63,21 @@ type Sensor struct {
 	// st2reactor stand-in that loads a StackStorm sensor class (Sensor.ClassName) from
 	// Script, named on stdin as entry_point with class_name (adapters/runtime/st2py).
 	Wrapper string
+	// Env is added to the process's environment (NODE_PATH of its pack's node_modules).
+	// Never a secret: a process's environment is readable in /proc.
+	Env []string
+	// Instances are the rules that pass parameters to one of the sensor's triggers (a
+	// StackStorm trigger type with a parameters_schema): the wrapper hands each to the
+	// sensor's add_trigger, and an event the sensor dispatches for one is for that rule
+	// alone (EventFired.Rule).
+	Instances []Instance
+}
+
+// Instance is one rule's use of a parameterised trigger of a sensor.
+type Instance struct {
+	Rule       string          `json:"rule"`
+	Trigger    string          `json:"trigger"`
+	Parameters json.RawMessage `json:"parameters"`
 }
 
 // Config wires a Supervisor.

@@ -74,6 +74,7 @@ echo '{"payload": {"msg": "x"}}'
 echo '{"trigger": "core.intervaltimer", "payload": {}}'
 echo '{"trigger": "examples.unregister", "payload": {}}'
 echo '{"trigger": "examples.ping", "payload": {"msg": "x"}, "rule": "examples.r"}'
+echo '{"trigger": "examples.ping", "payload": {"msg": "x"}, "extra": 1}'
 printf '%s\n' '{"trigger": "examples.ping", "payload": {"msg": "a\u0000b"}}'
 echo '{"trigger": "examples.ping", "payload": {"msg": "` + long + `"}}'
 echo
@@ -94,14 +95,15 @@ exec sleep 3600
 	skipped := b.logs.matching("sensor line skipped", "examples.noisy")
 	for i, reason := range []string{
 		"not a JSON event line", "not one the sensor declares", `"msg": is required`, `"n": want integer`,
-		"not a JSON object", "no trigger", "timer trigger", "not registered", "unknown field", "/payload/msg: NUL character", "longer than 4096 bytes",
+		"not a JSON object", "no trigger", "timer trigger", "not registered", "rule examples.r does not pass parameters", "unknown field",
+		"/payload/msg: NUL character", "longer than 4096 bytes",
 	} {
 		if i >= len(skipped) || !strings.Contains(skipped[i], reason) {
 			t.Errorf("skip %d: want a reason with %q; skipped lines:\n%s", i, reason, strings.Join(skipped, "\n"))
 		}
 	}
-	if len(skipped) != 11 {
-		t.Errorf("%d lines skipped, want 11", len(skipped))
+	if len(skipped) != 12 {
+		t.Errorf("%d lines skipped, want 12", len(skipped))
 	}
 }
 

@@ -177,11 +177,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log, Consumers: 32, Instrument: m.Handler, Deliveries: m.Delivered, Transient: transient})
+	// The relay runs here, and every handler but the workers' is registered here: the bus
+	// sends only what some handler binds (bus.Config.OnlyConsumed), told what workers in other
+	// processes bind.
+	b, err := bus.New(ctx, bus.Config{AMQPURL: cfg.AMQPURL, Prefix: cfg.BusPrefix, QueueExpiry: cfg.BusQueueExpiry, Logger: log, Consumers: 32,
+		Instrument: m.Handler, Deliveries: m.Delivered, Transient: transient, OnlyConsumed: true})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	for topic, keys := range worker.Bindings() {
+		b.Consumes(topic, keys...)
+	}
 	s = &Server{
 		cfg: cfg, log: log, store: m.Store(eventschema.Guard(writer, validator)), raw: pg, bus: b, box: cfg.Box,
 		locks: locks, metrics: m, models: models, tokens: auth.New(cfg.Pool), keys: idempotency.New(cfg.Pool),

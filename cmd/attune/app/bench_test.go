@@ -60,6 +60,7 @@ type server struct {
 	pool    *pgxpool.Pool // the harness's own session on the server's schema: not measured
 	tracer  *measure.Tracer
 	appName string // every session of the server is named with it (pool, locks, LISTEN)
+	amqp    bool   // on RabbitMQ
 }
 
 func startServer(b *testing.B, transport, pack string) server {
@@ -117,7 +118,7 @@ func startServerOn(b *testing.B, transport, pack, dbURL, schema string, probe *p
 		if err != nil {
 			b.Fatal(err)
 		}
-		return server{url: "http://" + addr, api: api, pool: probe, tracer: tracer, appName: appName}
+		return server{url: "http://" + addr, api: api, pool: probe, tracer: tracer, appName: appName, amqp: cfg.AMQPURL != ""}
 	case err := <-done:
 		b.Fatalf("server stopped: %v", err)
 	case <-time.After(60 * time.Second):
@@ -144,6 +145,14 @@ func benchmarkRuns(b *testing.B, srv server, action string) {
 		b.Fatal(err)
 	}
 	cpu0, sql0 := measure.SelfCPU(), srv.tracer.Counts()
+	// The broker's CPU (RabbitMQ mode, a local node): shared with whatever else uses it, so
+	// an upper bound of what this run cost it.
+	broker, measureBroker := measure.BrokerPID()
+	measureBroker = measureBroker && srv.amqp
+	var broker0 time.Duration
+	if measureBroker {
+		broker0, _ = measure.ProcessCPU(broker)
+	}
 	b.ResetTimer()
 	start := time.Now()
 	var (
@@ -189,6 +198,11 @@ func benchmarkRuns(b *testing.B, srv server, action string) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu, sql := measure.SelfCPU()-cpu0, srv.tracer.Counts().Sub(sql0)
+	if measureBroker {
+		if broker1, err := measure.ProcessCPU(broker); err == nil {
+			b.ReportMetric(measure.Ms(broker1-broker0)/float64(b.N), "broker_cpu_ms/exec")
+		}
+	}
 	pgCPU, _, err := backends.Stop(ctx)
 	if err != nil {
 		b.Fatal(err)

@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"sync"
 
@@ -81,11 +82,16 @@ func watchBoth(ctx context.Context, catalog *registry.Registry, changed <-chan s
 
 // withPackEnv completes the run of a sensor with what its pack's dependencies and dialect
 // need: the st2reactor wrapper for a StackStorm sensor class, the virtualenv's python for a
-// python sensor of a pack with a requirements.txt. It returns false while that virtualenv is
-// building (the sensor starts once it is ready) or when it failed (the log says why, with
-// the build log's path).
+// python sensor of a pack with a requirements.txt, NODE_PATH for a node sensor of a pack with
+// a package.json. It returns false while that environment is building (the sensor starts
+// once it is ready) or when it failed (the log says why, with the build log's path).
 func (s *Server) withPackEnv(envs *packenv.Manager, p pack.PackRegistered, run *process.Sensor) bool {
-	if run.Sensor.RunnerType != pack.RunnerPython {
+	kind := packenv.Python
+	switch run.Sensor.RunnerType {
+	case pack.RunnerPython:
+	case pack.RunnerNode:
+		kind = packenv.Node
+	default:
 		return true
 	}
 	if run.Sensor.ClassName != "" {
@@ -95,22 +101,48 @@ func (s *Server) withPackEnv(envs *packenv.Manager, p pack.PackRegistered, run *
 			return false
 		}
 		run.Wrapper = filepath.Join(dir, st2py.SensorWrapper)
+		run.Instances = s.triggerInstances(run.Sensor)
 	}
 	if err := envs.Ensure(p.Ref, p.Path); err != nil {
 		s.log.Error("sensor not started", "sensor", run.Sensor.Ref, "error", err)
 		return false
 	}
-	env, declared, found := envs.Lookup(p.Ref, p.Path, packenv.Python)
+	env, declared, found := envs.Lookup(p.Ref, p.Path, kind)
 	switch {
 	case !declared:
 		return true
 	case !found || env.State == packenv.Building:
-		s.log.Info("sensor waits for its pack's virtualenv", "sensor", run.Sensor.Ref, "log", env.Log)
+		s.log.Info("sensor waits for its pack's environment", "sensor", run.Sensor.Ref, "file", kind.File(), "log", env.Log)
 		return false
 	case env.State == packenv.Failed:
-		s.log.Error("sensor not started: its pack's virtualenv failed to build", "sensor", run.Sensor.Ref, "reason", env.Reason, "log", env.Log)
+		s.log.Error("sensor not started: its pack's environment failed to build", "sensor", run.Sensor.Ref, "file", kind.File(), "reason", env.Reason, "log", env.Log)
 		return false
+	case kind == packenv.Python:
+		run.Interpreter = env.Python()
+	default:
+		run.Env = append(run.Env, "NODE_PATH="+env.NodePath())
 	}
-	run.Interpreter = env.Python()
 	return true
+}
+
+// triggerInstances lists, for each trigger of the sensor that takes parameters, the enabled
+// rules on it with the parameters they pass: StackStorm's trigger instances. A rule enabled,
+// disabled or changed changes the list, which restarts the sensor with the new set (in place
+// of StackStorm's add_trigger/update_trigger/remove_trigger calls on a running sensor).
+func (s *Server) triggerInstances(sn pack.Sensor) []process.Instance {
+	var out []process.Instance
+	for _, ref := range sn.Triggers {
+		t, ok := s.registry.Trigger(ref)
+		if !ok || len(t.ParametersSchema) == 0 {
+			continue
+		}
+		for _, r := range s.registry.EnabledRulesFor(ref) {
+			params := r.TriggerParams
+			if len(params) == 0 {
+				params = json.RawMessage(`{}`)
+			}
+			out = append(out, process.Instance{Rule: r.Ref, Trigger: ref, Parameters: params})
+		}
+	}
+	return out
 }

@@ -26,25 +26,25 @@ type st2KV struct {
 	box *secret.Box
 }
 
-func (k st2KV) Get(ctx context.Context, ref kv.Ref) (json.RawMessage, bool, error) {
+func (k st2KV) Get(ctx context.Context, ref kv.Ref) (value json.RawMessage, found, isSecret bool, err error) {
 	key, err := keystore.GetKey(ctx, k.log, ref, time.Now())
 	if errors.Is(err, keys.ErrNotFound) {
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	if !key.Secret {
-		return key.Value, true, nil
+		return key.Value, true, false, nil
 	}
 	if k.box == nil {
-		return nil, false, fmt.Errorf("%s is secret, and this worker has no secret key to open it", ref)
+		return nil, false, true, fmt.Errorf("%s is secret, and this worker has no secret key to open it", ref)
 	}
 	plain, err := k.box.OpenAt(key.Value, keystore.Binding(ref))
 	if err != nil {
-		return nil, false, fmt.Errorf("open %s: %w", ref, err)
+		return nil, false, true, fmt.Errorf("open %s: %w", ref, err)
 	}
-	return plain, true, nil
+	return plain, true, true, nil
 }
 
 func (k st2KV) Set(ctx context.Context, ref kv.Ref, value json.RawMessage, secretValue bool, ttl time.Duration) error {

@@ -57,3 +57,28 @@ func parseStat(b []byte) (time.Duration, error) {
 	}
 	return time.Duration(utime+stime) * clockTick, nil
 }
+
+// BrokerPID finds the local RabbitMQ node: the beam.smp process whose command line boots
+// rabbit. ok is false when there is none on this host (a remote broker: its CPU is not
+// measured).
+func BrokerPID() (pid int, ok bool) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	for _, d := range dirs {
+		n, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", n))
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(cmd, []byte{0})
+		if len(args) > 0 && bytes.HasSuffix(args[0], []byte("beam.smp")) && bytes.Contains(cmd, []byte("\x00rabbit\x00boot")) {
+			return n, true
+		}
+	}
+	return 0, false
+}

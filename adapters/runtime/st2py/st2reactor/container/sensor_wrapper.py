@@ -5,13 +5,20 @@ pack has a requirements.txt) and writes one JSON document on stdin:
 
     {"sensor": "mon.DiskSensor", "triggers": ["mon.disk_low"], "poll_interval": 30,
      "config": {...}, "entry_point": "/packs/mon/sensors/disk_sensor.py",
-     "class_name": "DiskSensor"}
+     "class_name": "DiskSensor",
+     "trigger_instances": [{"rule": "mon.on_var", "trigger": "mon.disk_low",
+                            "parameters": {"mount": "/var"}}]}
 
 The wrapper loads the class from entry_point, builds it with a SensorService, and runs
-setup(), add_trigger() per declared trigger, then run(); on SIGTERM it calls cleanup() and
-exits. sensor_service.dispatch() writes Attune's protocol on stdout, one JSON object a line:
-{"trigger": "mon.disk_low", "payload": {...}}. Everything else the sensor prints goes to
-stderr, which Attune logs, so a stray print() never reaches the event protocol.
+setup(), add_trigger() once per trigger instance, then run(); on SIGTERM it calls cleanup()
+and exits. A trigger type the rules pass parameters to (a parameters_schema) has one instance
+per such rule, with its parameters; a trigger type without parameters has one instance. Each
+instance has a ref of its own ("mon.disk_low" for the plain one, "mon.disk_low:mon.on_var" for
+a rule's), which the sensor hands back to dispatch(), directly or as the trigger dict.
+sensor_service.dispatch() writes Attune's protocol on stdout, one JSON object a line:
+{"trigger": "mon.disk_low", "payload": {...}, "rule": "mon.on_var"}. Everything else the
+sensor prints goes to stderr, which Attune logs, so a stray print() never reaches the event
+protocol.
 """
 
 import importlib.util
@@ -32,12 +39,16 @@ from st2reactor.sensor.base import PollingSensor  # noqa: E402
 class SensorService:
     """What a sensor reaches as self.sensor_service (self._sensor_service)."""
 
-    def __init__(self, out, sensor_ref, triggers, log_level=logging.INFO):
+    def __init__(self, out, sensor_ref, triggers, instances=(), log_level=logging.INFO):
         self._out = out
         self._lock = threading.Lock()
         self._ref = sensor_ref
         self._pack = sensor_ref.split(".", 1)[0]
         self._triggers = list(triggers)
+        # instance ref → (trigger type ref, rule ref)
+        self._instances = {}
+        for inst in instances:
+            self._instances[inst["trigger"] + ":" + inst["rule"]] = (inst["trigger"], inst["rule"])
         self._values = {}
         self._warned_values = False
         handler = logging.StreamHandler(sys.stderr)
@@ -66,7 +77,10 @@ class SensorService:
         trace_tag labels the event and every execution it causes (`attune execution get`
         shows it), as StackStorm's trace does."""
         ref = self._trigger_ref(trigger)
+        ref, rule = self._instances.get(ref, (ref, None))
         event = {"trigger": ref, "payload": payload if payload is not None else {}}
+        if rule is not None:
+            event["rule"] = rule
         if trace_tag is not None:
             event["trace_tag"] = str(trace_tag)
         line = json.dumps(event, default=str)
@@ -116,6 +130,13 @@ class SensorService:
         return self._values.pop(self._key(name, local, scope), None) is not None
 
 
+def _trigger(ref, type_ref, parameters):
+    """A trigger as StackStorm hands it to add_trigger: its ref, its type and parameters."""
+    pack, _, name = ref.partition(".")
+    return {"id": ref, "ref": ref, "uid": "trigger:%s:%s" % (pack, name), "name": name, "pack": pack,
+            "type": type_ref, "parameters": parameters}
+
+
 def _load_class(entry_point, class_name):
     directory = os.path.dirname(entry_point)
     if directory not in sys.path:
@@ -135,7 +156,8 @@ def main():
     settings = json.load(sys.stdin)
     out = sys.stdout
     sys.stdout = sys.stderr  # the protocol is dispatch()'s alone
-    service = SensorService(out, settings["sensor"], settings.get("triggers") or [])
+    instances = settings.get("trigger_instances") or []
+    service = SensorService(out, settings["sensor"], settings.get("triggers") or [], instances)
     cls = _load_class(settings["entry_point"], settings["class_name"])
     kwargs = {"sensor_service": service, "config": settings.get("config") or {}}
     if issubclass(cls, PollingSensor) and settings.get("poll_interval"):
@@ -149,10 +171,12 @@ def main():
     signal.signal(signal.SIGINT, stop)
     try:
         sensor.setup()
+        parameterised = {inst["trigger"] for inst in instances}
         for ref in settings.get("triggers") or []:
-            pack, _, name = ref.partition(".")
-            sensor.add_trigger({"id": ref, "ref": ref, "uid": "trigger:%s:%s" % (pack, name), "name": name,
-                                "pack": pack, "type": ref, "parameters": {}})
+            if ref not in parameterised:
+                sensor.add_trigger(_trigger(ref, ref, {}))
+        for inst in instances:
+            sensor.add_trigger(_trigger(inst["trigger"] + ":" + inst["rule"], inst["trigger"], inst.get("parameters") or {}))
         sensor.run()
     finally:
         sensor.cleanup()

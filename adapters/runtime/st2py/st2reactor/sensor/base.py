@@ -68,7 +68,9 @@ class PollingSensor(BaseSensor):
     def run(self):
         while True:
             self.poll()
-            time.sleep(self._poll_interval)
+            # A subclass that hands its own poll_interval=None on to us (a common pattern)
+            # polls at the default rather than failing.
+            time.sleep(self._poll_interval if self._poll_interval is not None else 5)
 
     def get_poll_interval(self):
         return self._poll_interval

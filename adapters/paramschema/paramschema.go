@@ -1,4 +1,8 @@
-package st2
+// Package paramschema checks a value against the whole JSON Schema of a StackStorm parameter
+// or payload field (pack.Param.Schema): the keywords pack.Param has no field for (properties,
+// oneOf, format, …), kept by the loader for this check. The worker checks an action's
+// parameters with it, the sensors and webhooks a trigger's payload.
+package paramschema
 
 import (
 	"bytes"
@@ -14,9 +18,9 @@ import (
 // compiled once per worker, not once per run.
 var schemas sync.Map // string → *jsonschema.Schema
 
-// checkSchema validates v against a StackStorm parameter's JSON Schema (Param.Schema, draft 4
-// as the loader wrote it).
-func checkSchema(schema json.RawMessage, v any) error {
+// Check validates v against a StackStorm parameter's JSON Schema (Param.Schema, draft 4 as the
+// loader wrote it). v is as pack.DecodeValue gives it (numbers as json.Number).
+func Check(schema json.RawMessage, v any) error {
 	key := string(schema)
 	sch, ok := schemas.Load(key)
 	if !ok {
