@@ -132,7 +132,7 @@ func (r *runners) remote(ctx context.Context, req runtime.Request, c *call, job 
 	if err != nil {
 		return runtime.Failed("%s: %v", req.Action, err)
 	}
-	env, err := c.env(req)
+	env, err := c.env()
 	if err != nil {
 		return runtime.Failed("%s: %v", req.Action, err)
 	}
@@ -148,9 +148,16 @@ func (r *runners) remote(ctx context.Context, req runtime.Request, c *call, job 
 	if parallel, _ := c.runner["parallel"].(bool); parallel {
 		limit = min(len(hosts)/3+1, maxParallelHosts)
 	}
-	if len(hosts) == 1 {
-		run.output = req.Output // StackStorm streams the output of a single host only
-	}
+	return c.masked(req, func(req runtime.Request) runtime.Outcome {
+		if len(hosts) == 1 {
+			run.output = req.Output // StackStorm streams the output of a single host only
+		}
+		return r.onHosts(ctx, hosts, limit, run, c.timeout(req))
+	})
+}
+
+// onHosts runs on every host, at most limit at once, and gathers the results.
+func (r *runners) onHosts(ctx context.Context, hosts []target, limit int, run hostRun, timeout time.Duration) runtime.Outcome {
 	results := make(map[string]*hostResult, len(hosts))
 	var mu sync.Mutex
 	var g errgroup.Group
@@ -191,7 +198,7 @@ func (r *runners) remote(ctx context.Context, req runtime.Request, c *call, job 
 	case cancelled:
 		o.Status, o.Reason = execution.Cancelled, "cancelled: the remote commands were signalled and their sessions closed"
 	case len(timedOut) == len(hosts):
-		o.Status, o.Reason = execution.Timeout, fmt.Sprintf("timed out after %s on %s", c.timeout(req), strings.Join(timedOut, ", "))
+		o.Status, o.Reason = execution.Timeout, fmt.Sprintf("timed out after %s on %s", timeout, strings.Join(timedOut, ", "))
 	default:
 		o.Status, o.Reason = execution.Failed, fmt.Sprintf("failed on %s (of %d hosts)", strings.Join(failed, ", "), len(hosts))
 	}

@@ -70,7 +70,7 @@ func (r *runners) shellScript(ctx context.Context, req runtime.Request) runtime.
 // noSecretArgs fails a script run that would put a secret parameter on its command line (the
 // loader refuses such an action; this holds for one registered before it did).
 func (c *call) noSecretArgs(req runtime.Request) *runtime.Outcome {
-	for _, name := range req.Secrets {
+	for _, name := range c.secrets {
 		if _, isAction := c.action[name]; isAction {
 			o := runtime.Failed("%s: parameter %s is secret, and a %s would put it on its command line", req.Action, name, req.RunnerType)
 			return &o
