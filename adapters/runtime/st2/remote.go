@@ -93,15 +93,9 @@ func (r *runners) remoteCmd(ctx context.Context, req runtime.Request) runtime.Ou
 // StackStorm copies it) copied to <dir>/<execution id> on every host, run there with
 // StackStorm's arguments, and the directory removed.
 func (r *runners) remoteScript(ctx context.Context, req runtime.Request) runtime.Outcome {
-	c, failed := r.prepare(ctx, req)
+	c, failed := r.prepareScript(ctx, req)
 	if failed != nil {
 		return *failed
-	}
-	if o := c.noSecretArgs(req); o != nil {
-		return *o
-	}
-	if req.EntryPoint == "" {
-		return runtime.Failed("%s: no entry point: a remote-shell-script action copies its entry point to the hosts", req.Action)
 	}
 	archive, err := scriptArchive(req.EntryPoint)
 	if err != nil {

@@ -243,8 +243,8 @@ func alive(pid int) bool {
 	if err != nil {
 		return false
 	}
-	_, rest, _ := bytes.Cut(stat, []byte(") "))
-	return len(rest) > 0 && rest[0] != 'Z'
+	i := bytes.LastIndexByte(stat, ')') // the command name may hold one
+	return i > 0 && i+2 < len(stat) && stat[i+2] != 'Z'
 }
 
 // sudo: the command runs under sudo -E, the sudo password reaches sudo on its standard input

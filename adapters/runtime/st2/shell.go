@@ -50,15 +50,9 @@ func (r *runners) shellCmd(ctx context.Context, req runtime.Request) runtime.Out
 // The loader refuses a secret action parameter here: argv is readable by every process on
 // the host, and passing them there is StackStorm's contract for this runner.
 func (r *runners) shellScript(ctx context.Context, req runtime.Request) runtime.Outcome {
-	c, failed := r.prepare(ctx, req)
+	c, failed := r.prepareScript(ctx, req)
 	if failed != nil {
 		return *failed
-	}
-	if o := c.noSecretArgs(req); o != nil {
-		return *o
-	}
-	if req.EntryPoint == "" {
-		return runtime.Failed("%s: no entry point", req.Action)
 	}
 	return r.shell(ctx, req, c, process.Command{
 		Path: req.EntryPoint,
@@ -67,16 +61,28 @@ func (r *runners) shellScript(ctx context.Context, req runtime.Request) runtime.
 	})
 }
 
-// noSecretArgs fails a script run that would put a secret parameter on its command line (the
-// loader refuses such an action; this holds for one registered before it did).
-func (c *call) noSecretArgs(req runtime.Request) *runtime.Outcome {
+// prepareScript is prepare for the script runners, which pass the action's parameters on the
+// script's command line: a secret among them fails the run (the loader refuses such an action;
+// this holds for one registered before it did, and for one rendered from a secret key), and
+// so does a missing entry point.
+func (r *runners) prepareScript(ctx context.Context, req runtime.Request) (*call, *runtime.Outcome) {
+	c, failed := r.prepare(ctx, req)
+	if failed != nil {
+		return nil, failed
+	}
+	fail := func(format string, args ...any) (*call, *runtime.Outcome) {
+		o := runtime.Failed("%s: "+format, append([]any{req.Action}, args...)...)
+		return nil, &o
+	}
 	for _, name := range c.secrets {
 		if _, isAction := c.action[name]; isAction {
-			o := runtime.Failed("%s: parameter %s is secret, and a %s would put it on its command line", req.Action, name, req.RunnerType)
-			return &o
+			return fail("parameter %s is secret, and a %s would put it on its command line", name, req.RunnerType)
 		}
 	}
-	return nil
+	if req.EntryPoint == "" {
+		return fail("no entry point: a %s runs its entry point", req.RunnerType)
+	}
+	return c, nil
 }
 
 // kwargOp is the kwarg_op runner parameter: what goes before a named argument.
