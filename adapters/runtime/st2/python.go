@@ -77,7 +77,7 @@ func (r *runners) python(ctx context.Context, req runtime.Request) runtime.Outco
 	if err != nil {
 		return runtime.Failed("%s: encode the parameters: %v", req.Action, err)
 	}
-	env, err := c.env()
+	env, err := c.env(req)
 	if err != nil {
 		return runtime.Failed("%s: %v", req.Action, err)
 	}
