@@ -96,7 +96,7 @@ func (c *call) kwargOp() string {
 // shell runs cmd with the runner parameters common to both local runners and shapes the
 // outcome as StackStorm does.
 func (r *runners) shell(ctx context.Context, req runtime.Request, c *call, cmd process.Command) runtime.Outcome {
-	env, err := c.env()
+	env, err := c.env(req)
 	if err != nil {
 		return runtime.Failed("%s: %v", req.Action, err)
 	}

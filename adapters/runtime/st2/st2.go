@@ -195,11 +195,14 @@ func (c *call) str(name string) string {
 	return s
 }
 
-// env reads the env runner parameter as KEY=VALUE pairs. A value that holds a secret
-// parameter's value is refused: a process's environment is readable in /proc.
-func (c *call) env() ([]string, error) {
+// env is the env runner parameter as KEY=VALUE pairs, after the variables StackStorm gives
+// every action that hold no credential (ST2_ACTION_PACK_NAME, ST2_ACTION_EXECUTION_ID). A
+// value that holds a secret parameter's value is refused: a process's environment is
+// readable in /proc.
+func (c *call) env(req runtime.Request) ([]string, error) {
 	m, _ := c.runner["env"].(map[string]any)
-	out := make([]string, 0, len(m))
+	packRef, _, _ := strings.Cut(req.Action, ".")
+	out := []string{"ST2_ACTION_PACK_NAME=" + packRef, "ST2_ACTION_EXECUTION_ID=" + req.ExecutionID}
 	for _, name := range slices.Sorted(maps.Keys(m)) {
 		if name == "" || strings.ContainsAny(name, "=\x00") {
 			return nil, fmt.Errorf("env: %q is not an environment variable name", name)

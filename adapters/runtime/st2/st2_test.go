@@ -312,3 +312,10 @@ func TestSecretsReadThroughActionServiceAreMasked(t *testing.T) {
 		t.Fatalf("result %s", o.Result)
 	}
 }
+
+func TestEnvironment(t *testing.T) {
+	t.Parallel()
+	if got := result(t, newHarness(t).run("env_cmd", nil))["stdout"]; got != "blue st2_actions has-id" {
+		t.Fatalf("stdout %v", got)
+	}
+}
