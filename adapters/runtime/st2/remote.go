@@ -126,7 +126,7 @@ func (r *runners) remote(ctx context.Context, req runtime.Request, c *call, job 
 	if err != nil {
 		return runtime.Failed("%s: %v", req.Action, err)
 	}
-	env, err := c.env()
+	env, err := c.env(req)
 	if err != nil {
 		return runtime.Failed("%s: %v", req.Action, err)
 	}
