@@ -33,6 +33,7 @@ type Locks struct {
 	held map[string]bool // advisory locks are re-entrant per session: a second taker in
 	// this process must wait like any other standby, so the session's locks are counted here
 	lost    chan struct{} // closed when conn's session is given up
+	pid     uint32        // conn's backend process id
 	stop    chan struct{} // ends conn's watcher
 	watched sync.WaitGroup
 }
@@ -151,6 +152,7 @@ func (l *Locks) openLocked(ctx context.Context) error {
 		return fmt.Errorf("open lock session: %w", oneLine{err})
 	}
 	l.conn, l.lost, l.stop, l.held = conn, make(chan struct{}), make(chan struct{}), map[string]bool{}
+	l.pid = conn.PgConn().PID()
 	l.watched.Add(1)
 	go l.watch(conn, l.stop)
 	return nil
@@ -195,4 +197,37 @@ func (l *Locks) watch(conn *pgx.Conn, stop <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// holderSQL finds the backend holding the advisory lock try takes for a name in the current
+// schema (a bigint key shows in pg_locks as its high and low 32 bits).
+const holderSQL = `
+	WITH k AS (SELECT hashtextextended(current_schema() || '/' || $1, 0) AS key)
+	SELECT l.pid FROM pg_locks l, k
+	WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+	  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+	  AND l.classid::bigint = (k.key >> 32) & 4294967295
+	  AND l.objid::bigint = k.key & 4294967295`
+
+// holder returns the backend that holds name (0 when none does).
+func (l *Locks) holder(ctx context.Context, name string) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		if err := l.openLocked(ctx); err != nil {
+			return 0, err
+		}
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var pid int
+	err := l.conn.QueryRow(qctx, holderSQL, name).Scan(&pid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		l.dropLocked()
+		return 0, err
+	}
+	return pid, nil
 }

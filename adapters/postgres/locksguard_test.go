@@ -21,7 +21,8 @@ func TestLocksGuardIsTakenAgainWhenItsSessionDies(t *testing.T) {
 	locks := postgres.NewLocks(pool)
 	t.Cleanup(locks.Close)
 	var logs syncBuf
-	release, err := locks.Guard(ctx, "serve-inprocess", slog.New(slog.NewTextHandler(&logs, nil)))
+	superseded := make(chan error, 2)
+	release, err := locks.GuardAlone(ctx, "serve-inprocess", slog.New(slog.NewTextHandler(&logs, nil)), func(err error) { superseded <- err })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +62,11 @@ func TestLocksGuardIsTakenAgainWhenItsSessionDies(t *testing.T) {
 	until("the log to tell the loss and the retake", func() bool {
 		return strings.Contains(logs.String(), "guard lost") && strings.Contains(logs.String(), "taken again")
 	})
+	select {
+	case err := <-superseded:
+		t.Fatalf("a retake with no other process reported %v", err)
+	default:
+	}
 
 	// Another process gets in while the guard's session is gone: it was already waiting for
 	// the lock, so it has it the moment the session ends, long before the guard's next ping.
@@ -86,6 +92,10 @@ func TestLocksGuardIsTakenAgainWhenItsSessionDies(t *testing.T) {
 	until("the guard to name the other process", func() bool {
 		return strings.Contains(logs.String(), "another process took the single-process guard")
 	})
+	// The process is told, once, so that it stops: the other one holds the lock.
+	if err := <-superseded; !errors.Is(err, postgres.ErrSuperseded) {
+		t.Fatalf("superseded with %v, want ErrSuperseded", err)
+	}
 	if _, err := waiter.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended(current_schema() || '/' || $1, 0))`, "serve-inprocess"); err != nil {
 		t.Fatal(err)
 	}

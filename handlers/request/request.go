@@ -195,7 +195,9 @@ func request(ctx context.Context, log Log, catalog Catalog, box *secret.Box, req
 	if err != nil {
 		return Requested{}, err
 	}
-	at := time.Now()
+	// At the log's precision (PostgreSQL keeps microseconds): the answer to a replay, read
+	// from the log, then says the same time, and the append's own time is never before it.
+	at := time.Now().Truncate(time.Microsecond)
 	if _, err := log.Append(ctx, execution.StreamID(id), eventstore.NoStream, p); err != nil {
 		var conflict *eventstore.VersionConflictError
 		if req.ClaimID != nil && errors.As(err, &conflict) {

@@ -125,10 +125,10 @@ func (w *Worker) HandleCancel(_ context.Context, e eventstore.Recorded) error {
 
 // handBack returns an execution this worker accepted but never started: scheduled →
 // scheduling, so that the reaper places it on another worker (execution.PlaceAgain).
-func (w *Worker) handBack(ctx context.Context, j job) error {
+func (w *Worker) handBack(ctx context.Context, j job, why string) error {
 	md := j.cause.Metadata.Caused(j.cause.ID.String())
 	_, err := w.change(ctx, j.executionID, &j.placed, func(_ context.Context, f decide.Folded[placed]) (decide.Decision, error) {
-		ch, ok, err := f.State.x.PlaceAgain(w.id, fmt.Sprintf("worker %s stopped before it started the run", w.id))
+		ch, ok, err := f.State.x.PlaceAgain(w.id, why)
 		if err != nil || !ok {
 			return decide.Decision{}, err
 		}

@@ -2,9 +2,11 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,5 +231,56 @@ func TestAWorkerStoppedBeforeTheProcessStartsLeavesTheExecutionToBePlacedAgain(t
 	}
 	if calls := runner.Calls(); len(calls) != 0 {
 		t.Fatalf("the runner was called %d times, want never", len(calls))
+	}
+}
+
+// behindOnce is a catalogue whose first wait fails, as when the database is away while the
+// worker prepares a run; later waits succeed.
+type behindOnce struct {
+	worker.Catalog
+	failed atomic.Bool
+}
+
+func (c *behindOnce) WaitFor(ctx context.Context, pos eventstore.Position) error {
+	if c.failed.CompareAndSwap(false, true) {
+		return errors.New("wait for the catalogue: the database is away")
+	}
+	return c.Catalog.WaitFor(ctx, pos)
+}
+
+// A worker that cannot read its catalogue when a placement arrives hands the execution back
+// to be placed again, rather than failing it for the worker's own trouble: it then runs.
+func TestAWorkerThatCannotReadItsCatalogueHandsTheExecutionBack(t *testing.T) {
+	t.Parallel()
+	env := workertest.New(t, workertest.Options{Transport: bustest.InProcess})
+	runner := &workertest.Runner{}
+	w := env.AddWorker(worker.Config{Runtimes: []string{"builtin"}, Runner: runner, Catalog: &behindOnce{Catalog: env.Catalog}})
+	env.Start()
+	env.StartWorker(w)
+	env.StartReaper(reaper.Config{})
+	env.RegisterPack(testPack(t.TempDir()))
+
+	id := env.Request("test.builtin", "builtin", "")
+	if end := env.WaitStatus(id, execution.Completed, execution.Failed, execution.Abandoned); end.To != execution.Completed {
+		t.Fatalf("the execution ended %s (%s), want completed once handed back and placed again", end.To, end.Reason)
+	}
+	_, recorded := env.Execution(id)
+	handedBack := false
+	for _, r := range recorded {
+		var ch execution.ExecutionStatusChanged
+		if r.Type != ch.EventType() {
+			continue
+		}
+		if err := json.Unmarshal(r.Data, &ch); err != nil {
+			t.Fatal(err)
+		}
+		handedBack = handedBack || (ch.From == execution.Scheduled && ch.To == execution.Scheduling &&
+			strings.Contains(ch.Reason, "could not read the action catalogue") && strings.Contains(ch.Reason, "placed again"))
+	}
+	if !handedBack {
+		t.Fatalf("no scheduled → scheduling hand-back naming the catalogue in the log:\n%s", workertest.Script(recorded))
+	}
+	if calls := runner.Calls(); len(calls) != 1 {
+		t.Fatalf("the runner was called %d times, want once", len(calls))
 	}
 }

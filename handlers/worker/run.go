@@ -52,9 +52,19 @@ func (w *Worker) runJob(j job) {
 	if placed.Status() != execution.Scheduled || placed.WorkerID() != w.id {
 		return
 	}
-	req, failed := w.prepare(ctx, placed, j)
+	req, failed, unready := w.prepare(ctx, placed, j)
 	if ctx.Err() != nil {
 		return // stopping or declared lost before the run began: it goes back to scheduling
+	}
+	if unready != nil {
+		// Nothing is wrong with the execution: this worker cannot start it now (its
+		// catalogue is behind, the database away). It goes back to scheduling, to run here
+		// or elsewhere once a worker can, instead of failing for the worker's trouble.
+		w.log.Warn("handing back an execution this worker cannot start now", "execution_id", j.executionID, "error", unready.Error())
+		if err := w.handBack(w.life, j, unready.Error()); err != nil {
+			w.log.Error("hand back", "execution_id", j.executionID, "error", err.Error())
+		}
+		return
 	}
 	running, runningID, ok := w.begin(j)
 	if !ok {
@@ -179,18 +189,19 @@ func (w *Worker) settle(ctx context.Context, md event.Metadata, executionID stri
 }
 
 // prepare builds the request of the run: the action from the catalogue, the parameters
-// opened, the entry point checked against its registered digest. What goes wrong is the
-// outcome the run reports (failed; the log records every way an execution ends).
-func (w *Worker) prepare(ctx context.Context, x *execution.Execution, j job) (runtime.Request, *runtime.Outcome) {
-	fail := func(format string, args ...any) (runtime.Request, *runtime.Outcome) {
+// opened, the entry point checked against its registered digest. What goes wrong with the
+// execution is the outcome the run reports (failed; the log records every way an execution
+// ends); unready says instead that this worker cannot start it now, for a reason of its own.
+func (w *Worker) prepare(ctx context.Context, x *execution.Execution, j job) (_ runtime.Request, failed *runtime.Outcome, unready error) {
+	fail := func(format string, args ...any) (runtime.Request, *runtime.Outcome, error) {
 		o := runtime.Failed(format, args...)
-		return runtime.Request{}, &o
+		return runtime.Request{}, &o, nil
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, catalogWait)
 	err := w.cfg.Catalog.WaitFor(waitCtx, j.cause.Position)
 	cancel()
 	if err != nil {
-		return fail("the worker could not read the action catalogue: %v", err)
+		return runtime.Request{}, nil, fmt.Errorf("worker %s could not read the action catalogue: %w", w.id, err)
 	}
 	act, ok := w.cfg.Catalog.Action(x.Action())
 	if !ok {
@@ -228,7 +239,7 @@ func (w *Worker) prepare(ctx context.Context, x *execution.Execution, j job) (ru
 	if err := w.packEnv(ctx, &req); err != nil {
 		return fail("%v", err)
 	}
-	return req, nil
+	return req, nil, nil
 }
 
 // packEnv points a python or node run at its pack's dependency environment, when the pack

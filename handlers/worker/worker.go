@@ -333,7 +333,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		}
 	}
 	for _, j := range queued {
-		if err := w.handBack(ctx, j); err != nil {
+		if err := w.handBack(ctx, j, fmt.Sprintf("worker %s stopped before it started the run", w.id)); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/attune-go/attune/adapters/runtime"
@@ -94,9 +96,10 @@ func (r *runners) python(ctx context.Context, req runtime.Request) runtime.Outco
 	}
 	served := make(chan *channelMessage, 1)
 	packRef, _, _ := strings.Cut(req.Action, ".")
+	seen := &secretsSeen{}
 	go func() {
 		defer closeFiles(fromChild, toChild)
-		served <- r.serve(ctx, packRef, fromChild, toChild)
+		served <- r.serve(ctx, packRef, seen, fromChild, toChild)
 	}()
 	ctx, cancel := runtime.WithTimeout(ctx, c.timeout(req))
 	defer cancel()
@@ -133,10 +136,9 @@ func (r *runners) python(ctx context.Context, req runtime.Request) runtime.Outco
 		if o.Status == execution.Completed && final != nil && final.Status != nil && !*final.Status {
 			o.Status, o.Reason = execution.Failed, "the action's run() returned False"
 		}
-		if o.Status == execution.Completed && final == nil {
-			o.Status, o.Reason = execution.Failed, "the action ended without a result"
-		}
-		return o
+		// An action that exits 0 before returning (sys.exit(0)) succeeds with no result, as
+		// in StackStorm, whose runner then finds no result in its output.
+		return seen.redact(o)
 	})
 }
 
@@ -152,7 +154,7 @@ func (r *runners) pythonPath(req runtime.Request) []string {
 
 // serve answers the wrapper's key-value calls until it sends its result or goes away, and
 // returns the result (nil when none came).
-func (r *runners) serve(ctx context.Context, packRef string, in *os.File, out *os.File) *channelMessage {
+func (r *runners) serve(ctx context.Context, packRef string, seen *secretsSeen, in *os.File, out *os.File) *channelMessage {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	enc := json.NewEncoder(out)
@@ -165,7 +167,7 @@ func (r *runners) serve(ctx context.Context, packRef string, in *os.File, out *o
 		if m.Op == "result" {
 			return &m
 		}
-		value, err := r.kvCall(ctx, packRef, m)
+		value, err := r.kvCall(ctx, packRef, seen, m)
 		if err != nil {
 			_ = enc.Encode(map[string]any{"ok": false, "error": err.Error()})
 			continue
@@ -178,7 +180,7 @@ func (r *runners) serve(ctx context.Context, packRef string, in *os.File, out *o
 // kvCall runs one action_service call. A local key is the pack's key <Class>.<name>, as
 // StackStorm's local keys are prefixed by pack and class; values come back as StackStorm
 // returns them, strings.
-func (r *runners) kvCall(ctx context.Context, packRef string, m channelMessage) (any, error) {
+func (r *runners) kvCall(ctx context.Context, packRef string, seen *secretsSeen, m channelMessage) (any, error) {
 	if r.cfg.KV == nil {
 		return nil, errNoKV
 	}
@@ -191,15 +193,19 @@ func (r *runners) kvCall(ctx context.Context, packRef string, m channelMessage) 
 	}
 	switch m.Op {
 	case "get":
-		raw, found, _, err := r.cfg.KV.Get(ctx, ref)
+		raw, found, isSecret, err := r.cfg.KV.Get(ctx, ref)
 		if err != nil || !found {
 			return nil, err
 		}
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return s, nil
+		value := string(raw)
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			value = str
 		}
-		return string(raw), nil
+		if isSecret {
+			seen.add(value)
+		}
+		return value, nil
 	case "set":
 		var ttl time.Duration
 		if m.TTL != nil {
@@ -208,6 +214,13 @@ func (r *runners) kvCall(ctx context.Context, packRef string, m channelMessage) 
 		value := m.Value
 		if len(value) == 0 {
 			value = json.RawMessage("null")
+		}
+		if m.Secret {
+			seen.add(string(value))
+			var str string
+			if json.Unmarshal(value, &str) == nil {
+				seen.add(str)
+			}
 		}
 		return true, r.cfg.KV.Set(ctx, ref, value, m.Secret, ttl)
 	case "delete":
@@ -220,4 +233,40 @@ func closeFiles(files ...*os.File) {
 	for _, f := range files {
 		_ = f.Close() // closing twice returns os.ErrClosed, harmlessly
 	}
+}
+
+// secretsSeen are the secret values an action read or wrote through action_service: masked in
+// its outcome as its secret parameters are, since the outcome is written into the log. (Its
+// live output was wrapped before they were known: they are not masked there.)
+type secretsSeen struct {
+	mu     sync.Mutex
+	values []string
+}
+
+func (s *secretsSeen) add(v string) {
+	if v == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.values = append(s.values, v)
+}
+
+func (s *secretsSeen) redact(o runtime.Outcome) runtime.Outcome {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.values) == 0 {
+		return o
+	}
+	fields := map[string]string{}
+	names := make([]string, len(s.values))
+	for i, v := range s.values {
+		names[i] = "kv" + strconv.Itoa(i)
+		fields[names[i]] = v
+	}
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return o
+	}
+	return runtime.Redact(o, raw, names)
 }

@@ -94,7 +94,7 @@ func (r *runners) render(ctx context.Context, req runtime.Request, given map[str
 			if slices.ContainsFunc(tp.uses, func(u string) bool { return pending[u] != nil }) {
 				continue
 			}
-			env.Vars = varsOf(env.Vars, all)
+			env.Vars = varsOf(env.Vars, req.Params, all)
 			i := 0
 			v, err := mapStrings(all[name], func(s string) (any, error) {
 				if !strings.Contains(s, "{{") && !strings.Contains(s, "{%") {
@@ -167,9 +167,15 @@ func (r *runners) env(ctx context.Context, req runtime.Request, keys []kv.Ref) (
 	}, secret, nil
 }
 
-// varsOf is base with the parameters' current values as top-level names.
-func varsOf(base, params map[string]any) map[string]any {
+// varsOf is base with the parameters' current values as top-level names, a declared
+// parameter without a value as None, as StackStorm renders them ({% if opt %} tests one).
+func varsOf(base map[string]any, specs pack.Params, params map[string]any) map[string]any {
 	out := maps.Clone(base)
+	for k := range specs {
+		if k != "st2kv" && k != "config_context" {
+			out[k] = nil
+		}
+	}
 	for k, v := range params {
 		if k != "st2kv" && k != "config_context" {
 			out[k] = normalise(v)

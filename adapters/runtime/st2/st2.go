@@ -188,17 +188,20 @@ func (c *call) str(name string) string {
 	return s
 }
 
-// env reads the env runner parameter as KEY=VALUE pairs. A value that holds a secret
-// parameter's value is refused: a process's environment is readable in /proc.
+// env is the env runner parameter as KEY=VALUE pairs, after the variables StackStorm gives
+// every action that hold no credential (ST2_ACTION_PACK_NAME, ST2_ACTION_EXECUTION_ID). A
+// value that holds a secret parameter's value is refused: a process's environment is
+// readable in /proc.
 func (c *call) env(req runtime.Request) ([]string, error) {
 	m, _ := c.runner["env"].(map[string]any)
-	out := make([]string, 0, len(m))
+	packRef, _, _ := strings.Cut(req.Action, ".")
+	out := []string{"ST2_ACTION_PACK_NAME=" + packRef, "ST2_ACTION_EXECUTION_ID=" + req.ExecutionID}
 	for _, name := range slices.Sorted(maps.Keys(m)) {
 		if name == "" || strings.ContainsAny(name, "=\x00") {
 			return nil, fmt.Errorf("env: %q is not an environment variable name", name)
 		}
 		value := pyStr(m[name])
-		for _, secret := range req.Secrets {
+		for _, secret := range c.secrets {
 			if s, ok := c.all[secret].(string); ok && s != "" && strings.Contains(value, s) {
 				return nil, fmt.Errorf("env: %s would carry the secret parameter %s into the environment, which other processes can read", name, secret)
 			}

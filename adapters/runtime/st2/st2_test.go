@@ -287,3 +287,35 @@ func TestSecretsRenderedFromTheKeyValueStoreAreMasked(t *testing.T) {
 		t.Fatalf("result %v", r)
 	}
 }
+
+func TestAnUnsetParameterRendersAsNone(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	if got := result(t, h.run("opt_cmd", nil))["stdout"]; got != "hi" {
+		t.Errorf("unset: stdout %v, want hi", got)
+	}
+	if got := result(t, h.run("opt_cmd", map[string]any{"suffix": "there"}))["stdout"]; got != "hi there" {
+		t.Errorf("set: stdout %v, want hi there", got)
+	}
+}
+
+func TestSecretsReadThroughActionServiceAreMasked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ref := kv.SystemKey("api_token")
+	h.kv.keys[ref], h.kv.secrets[ref] = json.RawMessage(`"tok-31c0de"`), true
+	o := h.run("reveal", nil)
+	if o.Status != execution.Completed || strings.Contains(string(o.Result)+o.Stdout+o.Stderr, "tok-31c0de") {
+		t.Fatalf("status %s (%s): result %s stdout %q", o.Status, o.Reason, o.Result, o.Stdout)
+	}
+	if inner, _ := result(t, o)["result"].(map[string]any); inner["token"] != runtime.Mask {
+		t.Fatalf("result %s", o.Result)
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	t.Parallel()
+	if got := result(t, newHarness(t).run("env_cmd", nil))["stdout"]; got != "blue st2_actions has-id" {
+		t.Fatalf("stdout %v", got)
+	}
+}

@@ -131,7 +131,14 @@ func Run(ctx context.Context, cfg Config) error {
 		// The scheduler is safe by construction (it places only on this process's worker);
 		// the guard, watched and retaken after a database restart, says so to the operator.
 		// On the lock session too: one connection fewer than a session of its own.
-		release, err := locks.Guard(ctx, "serve-inprocess", log)
+		// A process that finds, after its database session was lost, that another one took
+		// the guard stops: the other holds it, and two of them would place work on each
+		// other's workers, which neither bus reaches (ARCHITECTURE.md, "One process on the
+		// in-process bus").
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		release, err := guardInProcess(ctx, locks, log, cancel)
 		if errors.Is(err, postgres.ErrHeld) {
 			return errors.New("another `attune serve` with the in-process bus already runs on this database; stop it, or run every process over RabbitMQ (--amqp-url) to run several")
 		}
@@ -194,7 +201,11 @@ func Run(ctx context.Context, cfg Config) error {
 		locks: locks, metrics: m, models: models, tokens: auth.New(cfg.Pool), keys: idempotency.New(cfg.Pool),
 		maxLag: cmp.Or(cfg.ReadyMaxLag, DefaultReadyMaxLag), checkpoints: checkpoints,
 	}
-	return s.run(ctx)
+	err = s.run(ctx)
+	if cause := context.Cause(ctx); errors.Is(cause, postgres.ErrSuperseded) {
+		return fmt.Errorf("stopped: %w; it runs on this database now", cause)
+	}
+	return err
 }
 
 func (s *Server) run(parent context.Context) error {
@@ -402,4 +413,31 @@ func busKind(amqpURL string) string {
 		return "in-process"
 	}
 	return "rabbitmq"
+}
+
+// guardGrace is how long a starting serve waits for the in-process guard held by another
+// session: a serve killed a moment ago still holds it until PostgreSQL notices that its
+// connection is gone, which under load takes a few seconds. A second serve that really runs
+// holds it longer, and this one then refuses to start.
+const guardGrace = 15 * time.Second
+
+// guardInProcess takes the in-process guard, waiting up to guardGrace for a holder to go.
+func guardInProcess(ctx context.Context, locks *postgres.Locks, log *slog.Logger, superseded func(error)) (func(), error) {
+	deadline := time.Now().Add(guardGrace)
+	told := false
+	for {
+		release, err := locks.GuardAlone(ctx, "serve-inprocess", log, superseded)
+		if !errors.Is(err, postgres.ErrHeld) || time.Now().After(deadline) {
+			return release, err
+		}
+		if !told {
+			told = true
+			log.Warn("another session holds the in-process guard: waiting for it to end (a serve that just stopped)", "for", guardGrace)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
