@@ -93,6 +93,26 @@ func TestE2EST2SensorRuleAndActionRunWithThePacksVirtualenv(t *testing.T) {
 		if x.TraceTag != "count-1" {
 			t.Errorf("round %d: trace tag %q, want the sensor's count-1", round, x.TraceTag)
 		}
+		// The watch sensor's trigger takes parameters: one instance per rule, each event for
+		// its own rule only.
+		byRule := map[string][]httpapi.Execution{}
+		sys.eventually(time.Minute, "core.echo run by both watch rules", func() bool {
+			byRule = map[string][]httpapi.Execution{}
+			for _, e := range sys.executions(url.Values{"action": {"core.echo"}}) {
+				byRule[e.Rule] = append(byRule[e.Rule], e)
+			}
+			return len(byRule["st2_sensors.echo_watched_alpha"]) > 0 && len(byRule["st2_sensors.echo_watched_beta"]) > 0
+		})
+		for _, label := range []string{"alpha", "beta"} {
+			runs := byRule["st2_sensors.echo_watched_"+label]
+			if len(runs) != 1 {
+				t.Errorf("round %d: rule echo_watched_%s ran %d times, want once (its instance's event only)", round, label, len(runs))
+				continue
+			}
+			if e := sys.waitTerminal(runs[0].ID); !strings.Contains(string(e.Result), "seen "+label) {
+				t.Errorf("round %d: rule echo_watched_%s echoed %s", round, label, e.Result)
+			}
+		}
 		venvs, _ := filepath.Glob(filepath.Join(envDir, "venvs", "st2_sensors-*"))
 		var dirs []string
 		for _, v := range venvs {
