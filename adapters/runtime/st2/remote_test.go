@@ -2,6 +2,7 @@ package st2_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -288,5 +289,64 @@ SUDO_USER=ops exec "$@"
 	}
 	if strings.Contains(recorded, "hunter2") || strings.Contains(recorded, "SUDO_USER") {
 		t.Errorf("the password or the command reached sudo's command line:\n%s", recorded)
+	}
+}
+
+// A cancelled run stops the remote command and ends cancelled.
+func TestRemoteShellCmdCancel(t *testing.T) {
+	t.Parallel()
+	login, keyFile := workerKey(t)
+	srv := sshtest.Start(t, "127.0.0.1", login)
+	h := newRemoteHarness(t, sshtest.KnownHosts(t, srv), keyFile)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if b, err := os.ReadFile(pidFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
+				cancel()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	o := h.runCtx(ctx, "remote_cmd", map[string]any{"hosts": srv.Addr, "cmd": "sleep 300 & echo $! > " + pidFile + "; wait"})
+	if o.Status != execution.Cancelled {
+		t.Fatalf("status %s (%s) %s", o.Status, o.Reason, o.Result)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(mustRead(t, pidFile))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote sleep (pid %d) still runs after the cancellation", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// bastion_host: the connection to the host goes through the bastion, whose key is checked
+// too.
+func TestRemoteShellCmdThroughABastion(t *testing.T) {
+	t.Parallel()
+	login, keyFile := workerKey(t)
+	bastionLogin := login
+	bastionLogin.Forward = true
+	bastion := sshtest.Start(t, "127.0.0.2", bastionLogin)
+	srv := sshtest.Start(t, "127.0.0.1", login)
+	h := newRemoteHarness(t, sshtest.KnownHosts(t, srv, bastion), keyFile)
+	o := h.run("remote_cmd", map[string]any{"hosts": srv.Addr, "bastion_host": bastion.Addr, "cmd": "echo via"})
+	if o.Status != execution.Completed || hostResultOf(t, result(t, o), "127.0.0.1")["stdout"] != "via" {
+		t.Fatalf("status %s (%s) %s", o.Status, o.Reason, o.Result)
+	}
+	if got := bastion.Forwarded(); len(got) != 1 || got[0] != srv.Addr {
+		t.Errorf("the bastion forwarded %v, want [%s]", got, srv.Addr)
+	}
+	h = newRemoteHarness(t, sshtest.KnownHosts(t, srv), keyFile)
+	o = h.run("remote_cmd", map[string]any{"hosts": srv.Addr, "bastion_host": bastion.Addr, "cmd": "echo via"})
+	if msg, _ := hostResultOf(t, result(t, o), "127.0.0.1")["error"].(string); o.Status != execution.Failed || !strings.Contains(msg, "bastion: connect to "+bastion.Addr) || !strings.Contains(msg, "is not in the known hosts file") {
+		t.Errorf("an unknown bastion: %s %s", o.Status, o.Result)
 	}
 }

@@ -93,6 +93,12 @@ func newHarness(t *testing.T) *harness {
 // worker does.
 func (h *harness) run(name string, params map[string]any) runtime.Outcome {
 	h.t.Helper()
+	return h.runCtx(context.Background(), name, params)
+}
+
+// runCtx is run under ctx.
+func (h *harness) runCtx(ctx context.Context, name string, params map[string]any) runtime.Outcome {
+	h.t.Helper()
 	var act pack.Action
 	for _, a := range h.pack.Actions {
 		if a.Name == name {
@@ -120,7 +126,7 @@ func (h *harness) run(name string, params map[string]any) runtime.Outcome {
 			req.Secrets = append(req.Secrets, n)
 		}
 	}
-	return runtime.NewRegistry(h.runners).Run(context.Background(), req)
+	return runtime.NewRegistry(h.runners).Run(ctx, req)
 }
 
 func result(t *testing.T, o runtime.Outcome) map[string]any {

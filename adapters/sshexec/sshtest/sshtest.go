@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,9 +30,10 @@ type Server struct {
 	Addr    string // host:port
 	HostKey gossh.PublicKey
 
-	env      []string
-	mu       sync.Mutex
-	commands []string
+	env       []string
+	mu        sync.Mutex
+	commands  []string
+	forwarded []string
 }
 
 // Options are who a server lets in and what its commands see.
@@ -42,6 +44,8 @@ type Options struct {
 	Key gossh.PublicKey
 	// Env is added to the commands' environment (a PATH with stand-ins, say).
 	Env []string
+	// Forward lets the server forward connections (direct-tcpip): a bastion.
+	Forward bool
 }
 
 // Start starts a server on host (an address of the loopback, such as 127.0.0.1 or
@@ -70,6 +74,15 @@ func Start(t testing.TB, host string, login Options) *Server {
 			return ctx.User() == login.User && login.Key != nil && ssh.KeysEqual(key, login.Key)
 		},
 	}
+	if login.Forward {
+		srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": ssh.DefaultSessionHandler, "direct-tcpip": ssh.DirectTCPIPHandler}
+		srv.LocalPortForwardingCallback = func(_ ssh.Context, host string, port uint32) bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.forwarded = append(s.forwarded, net.JoinHostPort(host, strconv.Itoa(int(port))))
+			return true
+		}
+	}
 	srv.AddHostKey(signer)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -81,6 +94,13 @@ func (s *Server) Commands() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.commands...)
+}
+
+// Forwarded are the addresses the server forwarded connections to, in order.
+func (s *Server) Forwarded() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.forwarded...)
 }
 
 // handle runs one session's command with bash, as sshd runs it with the user's shell.
