@@ -268,7 +268,7 @@ func (r *runners) runOnHost(ctx context.Context, h target, run hostRun) *hostRes
 	if job := run.job; job.archive != nil {
 		var stderr bytes.Buffer
 		code, err := client.Run(hctx, "umask 077 && mkdir -p -- "+shQuote(job.dir)+" && tar -xf - -C "+shQuote(job.dir), bytes.NewReader(job.archive), io.Discard, &stderr)
-		// The copy goes even when the run was interrupted: nothing else removes it.
+		// The copy is removed even when the run is interrupted: nothing else would remove it.
 		defer r.removeDir(context.WithoutCancel(ctx), client, job.dir)
 		if err != nil || code != 0 {
 			return ended(fmt.Sprintf("Failed copying the script to %s on host %s (exit %d): %v %s", job.dir, h.name, code, err, strings.TrimSpace(stderr.String())), "", "")
