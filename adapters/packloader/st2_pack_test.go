@@ -232,3 +232,28 @@ func TestAttuneDialectStaysStrict(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// StackStorm names may use letters of any script, as its own examples do; Attune's dialect
+// keeps its ASCII names.
+func TestStackStormNamesMayUseAnyScript(t *testing.T) {
+	t.Parallel()
+	p, err := packloader.Load(st2Files("p", map[string]string{"actions/hi.yaml": "name: say_你好\nrunner_type: noop\n"}), "p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range p.Actions {
+		found = found || a.Ref == "hello_st2.say_你好"
+	}
+	if !found {
+		t.Fatalf("actions %+v: want hello_st2.say_你好", p.Actions)
+	}
+	attune := fstest.MapFS{
+		"q/pack.yaml":      {Data: []byte("ref: q\nversion: 1.0.0\n")},
+		"q/actions/a.yaml": {Data: []byte("name: say_你好\nrunner_type: shell\nentry_point: a.sh\n")},
+		"q/actions/a.sh":   {Data: []byte("echo\n")},
+	}
+	if _, err := packloader.Load(attune, "q", nil); err == nil || !strings.Contains(err.Error(), "is not a name") {
+		t.Fatalf("Attune pack with a non-ASCII name: %v, want it refused", err)
+	}
+}
