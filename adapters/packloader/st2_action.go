@@ -63,7 +63,7 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 		if runner == pack.RunnerInquirer {
 			l.st2Inquirer(&a) // st2_workflow.go
 		}
-	case runner == pack.RunnerLocalShellCmd || runner == pack.RunnerHTTPRequest:
+	case runner == pack.RunnerLocalShellCmd || runner == pack.RunnerRemoteShellCmd || runner == pack.RunnerHTTPRequest:
 		// Their entry point, when a pack writes one, is unused by StackStorm too: these
 		// runners run their parameters (cmd, url).
 		if n := o.get("entry_point"); n != nil && n.Value != "" {
@@ -73,8 +73,8 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 		if ep, data, ok := l.entryPoint(f, o, "actions"); ok {
 			a.EntryPoint, a.EntryPointSHA256 = ep, digestOf(data)
 		}
-		if runner == pack.RunnerLocalShellScript {
-			f.noSecretOnCommandLine(o.get("parameters"), a.Parameters)
+		if runner == pack.RunnerLocalShellScript || runner == pack.RunnerRemoteShellScript {
+			f.noSecretOnCommandLine(o.get("parameters"), runner, a.Parameters)
 		}
 	}
 	l.p.Actions = append(l.p.Actions, a)
@@ -150,16 +150,16 @@ func (f fileProblems) withRunnerParams(n *yaml.Node, runner pack.RunnerType, own
 	return out
 }
 
-// noSecretOnCommandLine refuses a secret parameter of a local-shell-script action: StackStorm
-// passes every action parameter on the script's command line, which any process on the host
-// can read (/proc/PID/cmdline).
-func (f fileProblems) noSecretOnCommandLine(n *yaml.Node, params pack.Params) {
-	runnerParams := pack.StackStormRunnerParams(pack.RunnerLocalShellScript)
+// noSecretOnCommandLine refuses a secret parameter of a local-shell-script or
+// remote-shell-script action: StackStorm passes every action parameter on the script's command
+// line, which any process on the host that runs it can read (/proc/PID/cmdline).
+func (f fileProblems) noSecretOnCommandLine(n *yaml.Node, runner pack.RunnerType, params pack.Params) {
+	runnerParams := pack.StackStormRunnerParams(runner)
 	for _, name := range slices.Sorted(maps.Keys(params)) {
 		if _, isRunner := runnerParams[name]; isRunner || !params[name].Secret {
 			continue
 		}
 		f.at(child(child(n, name), "secret"), join(join("parameters", name), "secret"),
-			"a local-shell-script gets its parameters on its command line (--%s=…), which every process on the host can read: a secret cannot be one of them; make the action a python-script (parameters on a pipe), or have the script read the secret from the key-value store", name)
+			"a %s gets its parameters on its command line (--%s=…), which every process on the host can read: a secret cannot be one of them; make the action a python-script (parameters on a pipe), or have the script read the secret from the key-value store", runner, name)
 	}
 }

@@ -193,8 +193,10 @@ func TestStackStormPackProblemsNameFileLineAndField(t *testing.T) {
 			[]string{`p/pack.yaml:5: uid: "pack:q" is not this pack's uid: StackStorm's is pack:<ref>, here "pack:p"`}},
 		{"action of another pack", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\npack: q\nrunner_type: noop\n"},
 			[]string{`p/actions/a.yaml:2: pack: "q" is not this pack (p): StackStorm registers the file under the pack it is in`}},
-		{"remote runner", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: remote-shell-cmd\n"},
-			[]string{`p/actions/a.yaml:2: runner_type: runner "remote-shell-cmd" is not supported: it runs commands over SSH on the hosts its ` + "`hosts`" + ` parameter names, and Attune has no SSH runner: run the command from a local-shell-cmd action that calls ssh, or on a worker on that host`}},
+		{"winrm runner", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: winrm-cmd\n"},
+			[]string{`p/actions/a.yaml:2: runner_type: runner "winrm-cmd" is not supported: it runs commands on Windows hosts over WinRM, and Attune has no WinRM runner`}},
+		{"secret on a remote script's command line", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: remote-shell-script\nentry_point: a.sh\nparameters:\n  token:\n    type: string\n    secret: true\n  password:\n    default: \"{{ st2kv.system.pw | decrypt_kv }}\"\n", "actions/a.sh": "#!/bin/sh\n"},
+			[]string{`p/actions/a.yaml:7: parameters.token.secret: a remote-shell-script gets its parameters on its command line (--token=…), which every process on the host can read: a secret cannot be one of them; make the action a python-script (parameters on a pipe), or have the script read the secret from the key-value store`}},
 		{"orquesta without its definition", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/w.yaml": "name: w\nrunner_type: orquesta\nentry_point: workflows/w.yaml\n"},
 			[]string{`p/actions/w.yaml:3: entry_point: p/actions/workflows/w.yaml does not exist`}},
 		{"runner parameter's type changed", map[string]string{"pack.yaml": base + "version: 1.0.0\n", "actions/a.yaml": "name: a\nrunner_type: local-shell-cmd\nparameters:\n  timeout: {type: string}\n"},
@@ -228,5 +230,30 @@ func TestAttuneDialectStaysStrict(t *testing.T) {
 	_, err := packloader.Load(files(map[string]string{"actions/x.yaml": "name: x\nrunner_type: local-shell-cmd\n"}), "p", nil)
 	if err == nil || !strings.Contains(err.Error(), `p/actions/x.yaml:2: runner_type: unknown runner type "local-shell-cmd"`) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// StackStorm names may use letters of any script, as its own examples do; Attune's dialect
+// keeps its ASCII names.
+func TestStackStormNamesMayUseAnyScript(t *testing.T) {
+	t.Parallel()
+	p, err := packloader.Load(st2Files("p", map[string]string{"actions/hi.yaml": "name: say_你好\nrunner_type: noop\n"}), "p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range p.Actions {
+		found = found || a.Ref == "hello_st2.say_你好"
+	}
+	if !found {
+		t.Fatalf("actions %+v: want hello_st2.say_你好", p.Actions)
+	}
+	attune := fstest.MapFS{
+		"q/pack.yaml":      {Data: []byte("ref: q\nversion: 1.0.0\n")},
+		"q/actions/a.yaml": {Data: []byte("name: say_你好\nrunner_type: shell\nentry_point: a.sh\n")},
+		"q/actions/a.sh":   {Data: []byte("echo\n")},
+	}
+	if _, err := packloader.Load(attune, "q", nil); err == nil || !strings.Contains(err.Error(), "is not a name") {
+		t.Fatalf("Attune pack with a non-ASCII name: %v, want it refused", err)
 	}
 }

@@ -23,15 +23,19 @@ var aliases = map[string]pack.RunnerType{
 	"workflow": pack.RunnerWorkflow,
 
 	// StackStorm's runners, by their names and their older aliases.
-	string(pack.RunnerLocalShellCmd):    pack.RunnerLocalShellCmd,
-	string(pack.RunnerLocalShellScript): pack.RunnerLocalShellScript,
-	string(pack.RunnerPythonScript):     pack.RunnerPythonScript,
-	string(pack.RunnerHTTPRequest):      pack.RunnerHTTPRequest,
-	string(pack.RunnerNoop):             pack.RunnerNoop,
-	"run-local":                         pack.RunnerLocalShellCmd,
-	"run-local-script":                  pack.RunnerLocalShellScript,
-	"run-python":                        pack.RunnerPythonScript,
-	"http-runner":                       pack.RunnerHTTPRequest,
+	string(pack.RunnerLocalShellCmd):     pack.RunnerLocalShellCmd,
+	string(pack.RunnerLocalShellScript):  pack.RunnerLocalShellScript,
+	string(pack.RunnerPythonScript):      pack.RunnerPythonScript,
+	string(pack.RunnerHTTPRequest):       pack.RunnerHTTPRequest,
+	string(pack.RunnerNoop):              pack.RunnerNoop,
+	"run-local":                          pack.RunnerLocalShellCmd,
+	"run-local-script":                   pack.RunnerLocalShellScript,
+	"run-python":                         pack.RunnerPythonScript,
+	"http-runner":                        pack.RunnerHTTPRequest,
+	string(pack.RunnerRemoteShellCmd):    pack.RunnerRemoteShellCmd,
+	string(pack.RunnerRemoteShellScript): pack.RunnerRemoteShellScript,
+	"run-remote":                         pack.RunnerRemoteShellCmd,
+	"run-remote-script":                  pack.RunnerRemoteShellScript,
 }
 
 // Canonical returns the runner type a runtime name or alias stands for.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"os/user"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/attune-go/attune/adapters/runtime/contain"
 	"github.com/attune-go/attune/adapters/runtime/packenv"
+	"github.com/attune-go/attune/adapters/runtime/st2"
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/cmd/attune/app"
 )
@@ -26,6 +28,7 @@ type workerFlags struct {
 	contain        contain.Config
 	packEnvDir     string
 	packEnvTimeout time.Duration
+	ssh            st2.SSHConfig
 }
 
 func (f *workerFlags) bind(fs *pflag.FlagSet) {
@@ -36,6 +39,9 @@ func (f *workerFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.runsDir, "runs-dir", os.Getenv("ATTUNE_RUNS_DIR"), "where this host records the action processes under way, so that a worker started after one was killed kills what it left (ATTUNE_RUNS_DIR; default $XDG_STATE_HOME/attune/runs or ~/.local/state/attune/runs)")
 	fs.StringVar(&f.packEnvDir, "pack-env-dir", os.Getenv("ATTUNE_PACK_ENV_DIR"), "where this host builds the packs' virtualenvs (requirements.txt) and node_modules (package.json), with their build logs (ATTUNE_PACK_ENV_DIR; default $XDG_STATE_HOME/attune/packenv or ~/.local/state/attune/packenv)")
 	fs.DurationVar(&f.packEnvTimeout, "pack-env-timeout", packenv.DefaultTimeout, "longest a pack's virtualenv or npm install may take to build; past it the build fails and so do the pack's python or node actions")
+	fs.StringVar(&f.ssh.KnownHosts, "ssh-known-hosts", os.Getenv("ATTUNE_SSH_KNOWN_HOSTS"), "known_hosts file the remote runners (remote-shell-cmd, remote-shell-script) check host keys against; a host not in it is refused (ATTUNE_SSH_KNOWN_HOSTS; default ~/.ssh/known_hosts)")
+	fs.StringVar(&f.ssh.User, "ssh-user", os.Getenv("ATTUNE_SSH_USER"), "user the remote runners log in as when an action gives no username (ATTUNE_SSH_USER; default the worker's own user)")
+	fs.StringVar(&f.ssh.KeyFile, "ssh-key-file", os.Getenv("ATTUNE_SSH_KEY_FILE"), "private key the remote runners log in with when an action gives neither password nor private_key, as StackStorm's [system_user] ssh_key_file (ATTUNE_SSH_KEY_FILE)")
 	fs.DurationVar(&f.heartbeat, "heartbeat-interval", 0, "how often the worker reports it is alive (default 2s)")
 	fs.StringVar(&f.contain.RunAs, "run-as", os.Getenv("ATTUNE_RUN_AS"), "the unprivileged user actions run as (ATTUNE_RUN_AS; scripts/services.sh creates attune-run); a root worker needs it, or --allow-root-actions")
 	fs.BoolVar(&f.contain.AllowRoot, "allow-root-actions", os.Getenv("ATTUNE_ALLOW_ROOT_ACTIONS") == "true", "let a root worker run actions as root: a throw-away machine only (ATTUNE_ALLOW_ROOT_ACTIONS=true)")
@@ -51,7 +57,14 @@ func (f *workerFlags) config() app.WorkerConfig {
 			rts = append(rts, r)
 		}
 	}
-	return app.WorkerConfig{Runtimes: rts, Name: f.name, MaxConcurrency: f.maxConcurrency, PacksDir: f.packsDir, RunsDir: f.runsDir, HeartbeatInterval: f.heartbeat, Contain: f.contain}
+	ssh := f.ssh
+	if ssh.User == "" {
+		if u, err := user.Current(); err == nil {
+			ssh.User = u.Username
+		}
+	}
+	return app.WorkerConfig{Runtimes: rts, Name: f.name, MaxConcurrency: f.maxConcurrency, PacksDir: f.packsDir, RunsDir: f.runsDir, HeartbeatInterval: f.heartbeat, Contain: f.contain,
+		SSH: ssh}
 }
 
 // packEnvs configures the builds of the packs' dependency environments.

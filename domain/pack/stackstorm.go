@@ -24,35 +24,37 @@ const (
 	RunnerInquirer         RunnerType = "inquirer"
 	RunnerOrquesta         RunnerType = "orquesta"
 	RunnerActionChain      RunnerType = "action-chain"
+	// The remote runners run over SSH (adapters/runtime/st2 and adapters/sshexec).
+	RunnerRemoteShellCmd    RunnerType = "remote-shell-cmd"
+	RunnerRemoteShellScript RunnerType = "remote-shell-script"
 )
 
 // StackStormRunnerTypes lists the StackStorm runners Attune runs.
 var StackStormRunnerTypes = []RunnerType{
 	RunnerLocalShellCmd, RunnerLocalShellScript, RunnerPythonScript, RunnerHTTPRequest,
 	RunnerNoop, RunnerInquirer, RunnerOrquesta, RunnerActionChain,
+	RunnerRemoteShellCmd, RunnerRemoteShellScript,
 }
 
 // stackStormAliases are the older names StackStorm still accepts for its runners.
 var stackStormAliases = map[string]RunnerType{
-	"run-local":        RunnerLocalShellCmd,
-	"run-local-script": RunnerLocalShellScript,
-	"run-python":       RunnerPythonScript,
-	"http-runner":      RunnerHTTPRequest,
+	"run-local":         RunnerLocalShellCmd,
+	"run-local-script":  RunnerLocalShellScript,
+	"run-python":        RunnerPythonScript,
+	"http-runner":       RunnerHTTPRequest,
+	"run-remote":        RunnerRemoteShellCmd,
+	"run-remote-script": RunnerRemoteShellScript,
 }
 
 // refusedRunners are StackStorm runners Attune does not run, with the reason a pack author
 // reads at load.
 var refusedRunners = map[string]string{
-	"remote-shell-cmd":    "it runs commands over SSH on the hosts its `hosts` parameter names, and Attune has no SSH runner: run the command from a local-shell-cmd action that calls ssh, or on a worker on that host",
-	"remote-shell-script": "it copies a script over SSH to the hosts its `hosts` parameter names, and Attune has no SSH runner: use a local-shell-script action on a worker on that host",
-	"run-remote":          "it (remote-shell-cmd) runs commands over SSH, and Attune has no SSH runner",
-	"run-remote-script":   "it (remote-shell-script) runs scripts over SSH, and Attune has no SSH runner",
-	"winrm-cmd":           "it runs commands on Windows hosts over WinRM, and Attune has no WinRM runner",
-	"winrm-ps-cmd":        "it runs PowerShell on Windows hosts over WinRM, and Attune has no WinRM runner",
-	"winrm-ps-script":     "it runs PowerShell scripts on Windows hosts over WinRM, and Attune has no WinRM runner",
-	"announcement":        "it publishes to StackStorm's announcement message bus, which Attune does not have",
-	"mistral-v2":          "Mistral workflows were removed from StackStorm in 3.3: rewrite the workflow in Orquesta",
-	"cloudslang":          "CloudSlang was removed from StackStorm: Attune has no CloudSlang runner",
+	"winrm-cmd":       "it runs commands on Windows hosts over WinRM, and Attune has no WinRM runner",
+	"winrm-ps-cmd":    "it runs PowerShell on Windows hosts over WinRM, and Attune has no WinRM runner",
+	"winrm-ps-script": "it runs PowerShell scripts on Windows hosts over WinRM, and Attune has no WinRM runner",
+	"announcement":    "it publishes to StackStorm's announcement message bus, which Attune does not have",
+	"mistral-v2":      "Mistral workflows were removed from StackStorm in 3.3: rewrite the workflow in Orquesta",
+	"cloudslang":      "CloudSlang was removed from StackStorm: Attune has no CloudSlang runner",
 }
 
 // ParseStackStormRunnerType reads a StackStorm action's runner_type: StackStorm's names and
@@ -134,6 +136,8 @@ func StackStormRunnerParams(r RunnerType) Params {
 			"timeout":   timeout(600),
 			"log_level": {Type: ParamString, Description: "Default log level for Python runner actions.", Default: json.RawMessage(`"DEBUG"`)},
 		}
+	case RunnerRemoteShellCmd, RunnerRemoteShellScript:
+		return remoteRunnerParams(r, shell)
 	case RunnerHTTPRequest:
 		return Params{
 			"url":             {Type: ParamString, Description: "URL to the HTTP endpoint.", Required: true},
@@ -148,4 +152,34 @@ func StackStormRunnerParams(r RunnerType) Params {
 		}
 	}
 	return nil
+}
+
+// remoteRunnerParams are the remote runners' parameters, as StackStorm's remote_runner
+// runner.yaml defines them: the local runners' (cwd defaulting to /tmp on the remote host)
+// and the SSH connection's. The credentials are secret, so they are masked and never
+// written to the event log in plaintext.
+func remoteRunnerParams(r RunnerType, shell Params) Params {
+	secret := func(desc string) Param { return Param{Type: ParamString, Description: desc, Secret: true} }
+	p := maps.Clone(shell)
+	p["cwd"] = Param{Type: ParamString, Description: "Working directory where the command will be executed in on the remote host(s).", Default: json.RawMessage(`"/tmp"`)}
+	p["sudo"] = Param{Type: ParamBoolean, Description: "The remote command will be executed with sudo.", Default: json.RawMessage(`false`)}
+	p["hosts"] = Param{Type: ParamString, Required: true,
+		Description: "A comma delimited string of a list of hosts where the remote command will be executed. For example: example1.com,example2.com,example3.com:5555"}
+	p["username"] = Param{Type: ParamString, Description: "Username used to log-in. If not provided, the worker's --ssh-user is used."}
+	p["password"] = secret("Password used to log in. If not provided, the private key is used.")
+	p["private_key"] = secret("Private key material or path to the private key file on the worker used to log in.")
+	p["passphrase"] = secret("Passphrase for the private key, if needed.")
+	p["sudo_password"] = secret("Sudo password. To be used when passwordless sudo is not allowed.")
+	p["port"] = Param{Type: ParamInteger, Description: "SSH port. If not specified as part of the hosts list, default port will be used (22)."}
+	p["parallel"] = Param{Type: ParamBoolean, Description: "Default to parallel execution.", Default: json.RawMessage(`false`), Immutable: true}
+	p["bastion_host"] = Param{Type: ParamString, Description: "The host SSH connections will be proxied through. Note: This connection is made using the same parameters as the final connection."}
+	p["dir"] = Param{Type: ParamString, Description: "The working directory where the script will be copied to on the remote host.", Default: json.RawMessage(`"/tmp"`)}
+	switch r {
+	case RunnerRemoteShellCmd:
+		p["cmd"] = Param{Type: ParamString, Description: "Arbitrary Linux command to be executed on the remote host(s)."}
+		dir := p["dir"]
+		dir.Immutable = true
+		p["dir"] = dir
+	}
+	return p
 }

@@ -21,7 +21,7 @@ func TestDetectOffersEveryRuntimeThisMachineHas(t *testing.T) {
 	if err != nil {
 		t.Fatalf("detect: %v", err)
 	}
-	if got, want := reg.Supported(), []string{"builtin", "http-request", "local-shell-cmd", "local-shell-script", "node", "noop", "python", "python-script", "shell"}; !reflect.DeepEqual(got, want) {
+	if got, want := reg.Supported(), []string{"builtin", "http-request", "local-shell-cmd", "local-shell-script", "node", "noop", "python", "python-script", "remote-shell-cmd", "remote-shell-script", "shell"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("supported %v, want %v", got, want)
 	}
 	for _, in := range found {
@@ -59,7 +59,7 @@ func TestDetectLeavesOutAMissingInterpreter(t *testing.T) {
 		t.Fatalf("detect: %v", err)
 	}
 	// /bin/false exists but fails its probe: not offered either, nor python-script.
-	if got, want := reg.Supported(), []string{"builtin", "http-request", "local-shell-cmd", "local-shell-script", "noop", "shell"}; !reflect.DeepEqual(got, want) {
+	if got, want := reg.Supported(), []string{"builtin", "http-request", "local-shell-cmd", "local-shell-script", "noop", "remote-shell-cmd", "remote-shell-script", "shell"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("supported %v, want %v", got, want)
 	}
 	if len(found) != 1 || found[0].Runtime != pack.RunnerShell {

@@ -50,27 +50,47 @@ func (r *runners) shellCmd(ctx context.Context, req runtime.Request) runtime.Out
 // The loader refuses a secret action parameter here: argv is readable by every process on
 // the host, and passing them there is StackStorm's contract for this runner.
 func (r *runners) shellScript(ctx context.Context, req runtime.Request) runtime.Outcome {
-	c, failed := r.prepare(ctx, req)
+	c, failed := r.prepareScript(ctx, req)
 	if failed != nil {
 		return *failed
 	}
-	for _, name := range req.Secrets {
+	return r.shell(ctx, req, c, process.Command{
+		Path: req.EntryPoint,
+		Args: scriptArgs(c.action, req.Params, c.kwargOp()),
+		Dir:  cmp.Or(c.str("cwd"), filepath.Dir(req.EntryPoint)),
+	})
+}
+
+// prepareScript is prepare for the script runners, which pass the action's parameters on the
+// script's command line: a secret among them fails the run (the loader refuses such an action;
+// this holds for one registered before it did, and for one rendered from a secret key), and
+// so does a missing entry point.
+func (r *runners) prepareScript(ctx context.Context, req runtime.Request) (*call, *runtime.Outcome) {
+	c, failed := r.prepare(ctx, req)
+	if failed != nil {
+		return nil, failed
+	}
+	fail := func(format string, args ...any) (*call, *runtime.Outcome) {
+		o := runtime.Failed("%s: "+format, append([]any{req.Action}, args...)...)
+		return nil, &o
+	}
+	for _, name := range c.secrets {
 		if _, isAction := c.action[name]; isAction {
-			return runtime.Failed("%s: parameter %s is secret, and a local-shell-script would put it on its command line", req.Action, name)
+			return fail("parameter %s is secret, and a %s would put it on its command line", name, req.RunnerType)
 		}
 	}
 	if req.EntryPoint == "" {
-		return runtime.Failed("%s: no entry point", req.Action)
+		return fail("no entry point: a %s runs its entry point", req.RunnerType)
 	}
-	kwargOp := "--"
+	return c, nil
+}
+
+// kwargOp is the kwarg_op runner parameter: what goes before a named argument.
+func (c *call) kwargOp() string {
 	if op, ok := c.runner["kwarg_op"].(string); ok {
-		kwargOp = op
+		return op
 	}
-	return r.shell(ctx, req, c, process.Command{
-		Path: req.EntryPoint,
-		Args: scriptArgs(c.action, req.Params, kwargOp),
-		Dir:  cmp.Or(c.str("cwd"), filepath.Dir(req.EntryPoint)),
-	})
+	return "--"
 }
 
 // shell runs cmd with the runner parameters common to both local runners and shapes the

@@ -60,7 +60,9 @@ type Config struct {
 	// TempDir is where a local-shell-cmd runs without a cwd; default the system's.
 	TempDir string
 	// KV serves st2kv and action_service; nil fails them with a reason.
-	KV     KV
+	KV KV
+	// SSH configures remote-shell-cmd and remote-shell-script (remote.go).
+	SSH    SSHConfig
 	Logger *slog.Logger
 }
 
@@ -77,6 +79,10 @@ func Runners(cfg Config) map[string]runtime.Runner {
 	out := map[string]runtime.Runner{
 		string(pack.RunnerHTTPRequest): runtime.RunnerFunc(r.http),
 		string(pack.RunnerNoop):        runtime.RunnerFunc(noop),
+		// The remote runners need nothing of this host but the network: an unreachable or
+		// unknown host fails its run with the reason.
+		string(pack.RunnerRemoteShellCmd):    runtime.RunnerFunc(r.remoteCmd),
+		string(pack.RunnerRemoteShellScript): runtime.RunnerFunc(r.remoteScript),
 	}
 	if cfg.Shell != "" && cfg.Executor != nil {
 		out[string(pack.RunnerLocalShellCmd)] = runtime.RunnerFunc(r.shellCmd)
@@ -166,7 +172,8 @@ func (r *runners) prepare(ctx context.Context, req runtime.Request) (*call, *run
 			c.action[name] = v
 		}
 	}
-	if sudo, _ := c.runner["sudo"].(bool); sudo {
+	remote := req.RunnerType == pack.RunnerRemoteShellCmd || req.RunnerType == pack.RunnerRemoteShellScript
+	if sudo, _ := c.runner["sudo"].(bool); sudo && !remote {
 		return fail("sudo is not supported: attune runs every action as its worker's action user, and gives it no way to become root")
 	}
 	return c, nil

@@ -46,6 +46,8 @@ type WorkerConfig struct {
 	Contain           contain.Config
 	HeartbeatInterval time.Duration
 	Version           string
+	// SSH configures StackStorm's remote runners: the known_hosts file and the default login.
+	SSH st2.SSHConfig
 }
 
 // registerScheduling subscribes the scheduler and starts the reaper (one per deployment, by
@@ -98,7 +100,7 @@ func newWorker(ctx context.Context, g *errgroup.Group, wc WorkerConfig, log even
 	}
 	s.log.Info("actions run contained", "containment", sandbox.Describe())
 	runtimes, _, err := host.Detect(ctx, host.Config{Logger: s.log, Process: process.Config{RunsDir: wc.RunsDir, Sandbox: sandbox},
-		StackStorm: st2.Config{KV: st2KV{log: log, box: s.box}}})
+		StackStorm: st2.Config{KV: st2KV{log: log, box: s.box}, SSH: wc.SSH}})
 	if err != nil {
 		return nil, err
 	}
