@@ -252,7 +252,7 @@ func (l *loader) readSt2Trigger(f fileProblems, root *yaml.Node) {
 	l.st2Identity(f, o, "trigger_type", t.Ref)
 	f.st2Tags(o) // labels for people: checked, not recorded
 	t.PayloadSchema = f.jsonSchemaObject(o.get("payload_schema"), "payload_schema")
-	t.ParametersSchema = f.jsonSchemaObject(o.get("parameters_schema"), "parameters_schema")
+	t.ParametersSchema = f.jsonSchemaParameters(o.get("parameters_schema"), "parameters_schema")
 	if len(t.ParametersSchema) > 0 {
 		// Attune passes a rule's trigger_params to timers only; a sensor-posted event has no
 		// parameters to be matched against.
