@@ -20,7 +20,7 @@ import (
 // node did.
 
 var (
-	chainKeys     = []string{"chain", "default", "vars"}
+	chainKeys = []string{"chain", "default", "vars"}
 	// parameters is StackStorm's name for a node's parameters; params its older one, still
 	// accepted by StackStorm (st2common's actionchain.Node), never both at once.
 	chainNodeKeys = []string{"name", "ref", "parameters", "params", "on-success", "on-failure", "publish"}
