@@ -56,7 +56,7 @@ func samples() []event.Event {
 				Ref: "examples.shout", Name: "shout", Description: "Shouts", RunnerType: pack.RunnerPython,
 				EntryPoint: "shout.py", EntryPointSHA256: sha("shout.py"), Parameters: params, TimeoutSeconds: 30,
 				Workflow: raw(`{"tasks":{"a":{"action":"core.echo"}}}`),
-				Disabled: true, Tags: []pack.Tag{{Name: "team", Value: "ops"}},
+				Disabled: true, OutputSchema: json.RawMessage(`{"type":"object"}`), Tags: []pack.Tag{{Name: "team", Value: "ops"}},
 			}},
 			Triggers: []pack.Trigger{{
 				Ref: "examples.ping", Name: "ping", Description: "A ping", Type: pack.TriggerWebhook,

@@ -54,6 +54,9 @@ var (
 	packRef = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 	name    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	semver  = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$`)
+	// st2Name is a name in a StackStorm pack, which may use letters of any script
+	// (StackStorm's own examples name a rule sample_rule_with_webhook_你好).
+	st2Name = regexp.MustCompile(`^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$`)
 )
 
 // Load reads and validates the pack in directory dir of fsys. It does no I/O beyond reading
@@ -254,7 +257,7 @@ func (l *loader) name(f fileProblems, o object, kind pack.Kind) (string, string)
 		return "", ""
 	}
 	node := o.get("name")
-	if !name.MatchString(n) {
+	if !name.MatchString(n) && !(l.st2 && st2Name.MatchString(n)) {
 		f.at(node, "name", "%q is not a name: letters, digits, _, - and ., starting with a letter, digit or _", n)
 		return n, l.p.Ref + "." + n
 	}

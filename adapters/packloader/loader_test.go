@@ -194,7 +194,7 @@ func TestCorePackLoads(t *testing.T) {
 	}
 	want := []string{
 		"action core.ask", "action core.echo", "action core.http", "action core.local", "action core.noop", "action core.pause", "action core.sleep", "action core.uuid",
-		"trigger core.crontimer", "trigger core.datetimer", "trigger core.intervaltimer", "trigger core.st2.generic.actiontrigger", "trigger core.st2.webhook", "trigger core.webhook",
+		"trigger core.crontimer", "trigger core.datetimer", "trigger core.intervaltimer", "trigger core.st2.generic.actiontrigger", "trigger core.st2.generic.inquiry", "trigger core.st2.webhook", "trigger core.webhook",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("core components\n got %q\nwant %q", got, want)

@@ -2,6 +2,7 @@ package packloader
 
 import (
 	"cmp"
+	"encoding/json"
 	"maps"
 	"slices"
 
@@ -30,13 +31,8 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 	}
 	// Neither changes what the action does, and a pack that has them still runs as its
 	// author meant: they load, and the user is told they do nothing here.
-	for key, why := range map[string]string{
-		"notify":        "notifications are not sent: Attune has no StackStorm notifier (follow executions with `attune tail` instead)",
-		"output_schema": "the result is not checked against output_schema",
-	} {
-		if n := o.get(key); n != nil {
-			l.warn("%s:%d: %s: %s", f.file, n.Line, key, why)
-		}
+	if n := o.get("notify"); n != nil {
+		l.warn("%s:%d: notify: notifications are not sent: Attune has no StackStorm notifier (follow executions with `attune tail` instead)", f.file, n.Line)
 	}
 	a.Parameters = f.st2ActionParams(o.get("parameters"), "parameters")
 	rt := o.needStr("runner_type")
@@ -50,6 +46,13 @@ func (l *loader) readSt2Action(f fileProblems, root *yaml.Node) {
 	}
 	a.RunnerType = runner
 	a.Parameters = f.withRunnerParams(o.get("parameters"), runner, a.Parameters)
+	if n := o.get("output_schema"); n != nil {
+		if runner.OutputKey() == "" {
+			l.warn("%s:%d: output_schema: not checked: Attune checks the output of local-shell-cmd, local-shell-script, python-script and http-request actions, not of %s", f.file, n.Line, runner)
+		} else {
+			a.OutputSchema = f.st2OutputSchema(n, "output_schema")
+		}
+	}
 	switch {
 	case runner.IsWorkflow():
 		// orquesta and action-chain definitions are the workflow loader's (st2_workflow.go).
@@ -162,4 +165,34 @@ func (f fileProblems) noSecretOnCommandLine(n *yaml.Node, runner pack.RunnerType
 		f.at(child(child(n, name), "secret"), join(join("parameters", name), "secret"),
 			"a %s gets its parameters on its command line (--%s=…), which every process on the host can read: a secret cannot be one of them; make the action a python-script (parameters on a pipe), or have the script read the secret from the key-value store", runner, name)
 	}
+}
+
+// st2OutputSchema reads an action's output_schema: a JSON Schema of the runner's output, or
+// (StackStorm before 3.5) a mapping of the output's properties, which StackStorm reads as
+// {type: object, properties: …}. An empty one checks nothing.
+func (f fileProblems) st2OutputSchema(n *yaml.Node, field string) json.RawMessage {
+	n = resolve(n)
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		f.at(n, field, "want a JSON Schema of the output (a mapping), got %s", describe(n))
+		return nil
+	}
+	if len(n.Content) == 0 {
+		return nil
+	}
+	full := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i].Value, resolve(n.Content[i+1]); (k == "type" || k == "$schema") && v.Kind == yaml.ScalarNode {
+			full = true
+		}
+	}
+	if !full {
+		n = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column, Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Tag: "!!str", Value: "type"}, {Kind: yaml.ScalarNode, Tag: "!!str", Value: "object"},
+			{Kind: yaml.ScalarNode, Tag: "!!str", Value: "properties"}, n,
+		}}
+	}
+	return f.st2Schema(n, field)
 }

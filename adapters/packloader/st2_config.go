@@ -54,9 +54,10 @@ func (l *loader) st2ConfigKeys(f fileProblems, n *yaml.Node, field string) map[s
 }
 
 // st2ConfigObjectKeywords are what a config key's schema may hold beyond a parameter's: the
-// JSON Schema of an object value, and format (which StackStorm does not check in configs
+// JSON Schema of an object value (patternProperties describes keys the operator names, such as
+// one entry per database connection), and format (which StackStorm does not check in configs
 // either).
-var st2ConfigObjectKeywords = []string{"properties", "additionalProperties", "format"}
+var st2ConfigObjectKeywords = []string{"properties", "additionalProperties", "patternProperties", "format"}
 
 // st2ConfigKey reads the schema of one config key and returns its default (with the defaults
 // of its properties when it is an object); ok is false when it has none.

@@ -232,3 +232,56 @@ func TestAttuneDialectStaysStrict(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// StackStorm names may use letters of any script, as its own examples do; Attune's dialect
+// keeps its ASCII names.
+func TestStackStormNamesMayUseAnyScript(t *testing.T) {
+	t.Parallel()
+	p, err := packloader.Load(st2Files("p", map[string]string{"actions/hi.yaml": "name: say_你好\nrunner_type: noop\n"}), "p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range p.Actions {
+		found = found || a.Ref == "hello_st2.say_你好"
+	}
+	if !found {
+		t.Fatalf("actions %+v: want hello_st2.say_你好", p.Actions)
+	}
+	attune := fstest.MapFS{
+		"q/pack.yaml":      {Data: []byte("ref: q\nversion: 1.0.0\n")},
+		"q/actions/a.yaml": {Data: []byte("name: say_你好\nrunner_type: shell\nentry_point: a.sh\n")},
+		"q/actions/a.sh":   {Data: []byte("echo\n")},
+	}
+	if _, err := packloader.Load(attune, "q", nil); err == nil || !strings.Contains(err.Error(), "is not a name") {
+		t.Fatalf("Attune pack with a non-ASCII name: %v, want it refused", err)
+	}
+}
+
+// output_schema in both of StackStorm's forms becomes a JSON Schema of the runner's output;
+// one that is not a schema is refused; a runner whose output is not checked says so.
+func TestStackStormOutputSchema(t *testing.T) {
+	t.Parallel()
+	p, err := packloader.Load(st2Files("p", map[string]string{
+		"actions/flat.yaml": "name: flat\nrunner_type: local-shell-cmd\noutput_schema:\n  size: {type: integer}\n",
+		"actions/full.yaml": "name: full\nrunner_type: local-shell-cmd\noutput_schema:\n  type: string\n  pattern: \"^ok\"\n",
+		"actions/none.yaml": "name: none\nrunner_type: noop\noutput_schema:\n  type: object\n",
+	}), "p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range p.Actions {
+		got[a.Name] = string(a.OutputSchema)
+	}
+	if got["flat"] != `{"properties":{"size":{"type":"integer"}},"type":"object"}` || got["full"] != `{"pattern":"^ok","type":"string"}` || got["none"] != "" {
+		t.Fatalf("output schemas %v", got)
+	}
+	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "none.yaml:4: output_schema: not checked") }) {
+		t.Errorf("warnings %q: want one saying a noop's output is not checked", p.Warnings)
+	}
+	_, err = packloader.Load(st2Files("p", map[string]string{"actions/bad.yaml": "name: bad\nrunner_type: local-shell-cmd\noutput_schema:\n  type: 12\n"}), "p", nil)
+	if err == nil || !strings.Contains(err.Error(), "p/actions/bad.yaml:4: output_schema: not a JSON Schema") {
+		t.Fatalf("a broken output_schema: %v", err)
+	}
+}

@@ -82,7 +82,7 @@ func (l *loader) st2TriggerType(f fileProblems, n *yaml.Node, field string) (pac
 	// A rule on the trigger passes it parameters (trigger: {type, parameters}): the sensor
 	// gets one add_trigger per such rule, and what it dispatches for that trigger is for that
 	// rule alone (adapters/sensor/process, Instance).
-	t.ParametersSchema = f.jsonSchemaObject(o.get("parameters_schema"), o.field("parameters_schema"))
+	t.ParametersSchema = f.jsonSchemaParameters(o.get("parameters_schema"), o.field("parameters_schema"))
 	t.PayloadSchema = f.jsonSchemaObject(o.get("payload_schema"), o.field("payload_schema"))
 	return t, t.Ref != ""
 }
@@ -90,6 +90,17 @@ func (l *loader) st2TriggerType(f fileProblems, n *yaml.Node, field string) (pac
 // jsonSchemaObject reads a JSON Schema of an object (StackStorm's payload_schema:
 // {type: object, properties: {...}, required: [...]}) as Attune's flat schema of its fields.
 func (f fileProblems) jsonSchemaObject(n *yaml.Node, field string) pack.Params {
+	return f.jsonSchema(n, field, false)
+}
+
+// jsonSchemaParameters is jsonSchemaObject for a trigger's parameters_schema, where
+// additionalProperties: false holds: every rule's trigger parameters are checked at load
+// against the names declared (resolveRule), so an undeclared one is refused.
+func (f fileProblems) jsonSchemaParameters(n *yaml.Node, field string) pack.Params {
+	return f.jsonSchema(n, field, true)
+}
+
+func (f fileProblems) jsonSchema(n *yaml.Node, field string, closed bool) pack.Params {
 	if n == nil {
 		return nil
 	}
@@ -97,7 +108,7 @@ func (f fileProblems) jsonSchemaObject(n *yaml.Node, field string) pack.Params {
 	if t := o.str("type"); t != "" && t != "object" {
 		f.at(o.get("type"), o.field("type"), "a payload is an object: want type object, got %q", t)
 	}
-	if a := o.get("additionalProperties"); a != nil && !o.boolean("additionalProperties", true) {
+	if a := o.get("additionalProperties"); a != nil && !o.boolean("additionalProperties", true) && !closed {
 		f.at(a, o.field("additionalProperties"), "false is not enforced on a payload (fields a schema does not name pass, as in StackStorm's rules): remove it")
 	}
 	// JSON Schema's keywords: minLength, …; and the rest (format, nested properties, oneOf),

@@ -137,6 +137,12 @@ mounts:
 api_url:
   type: string
   default: "{{ st2kv.system.api_url }}"
+connections:
+  type: object
+  patternProperties:
+    "^\\w+":
+      "$ref": "#/properties/connection"
+  additionalProperties: false
 `)})
 	if err != nil {
 		t.Fatal(err)

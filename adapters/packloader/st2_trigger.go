@@ -28,10 +28,10 @@ const St2Webhook = "core.st2.webhook"
 
 // st2Internal are StackStorm's own core triggers that report on StackStorm itself; Attune
 // records the same facts as events of its log, not as triggers. (core.st2.generic.actiontrigger
-// is not among them: the core pack declares it, and handlers/actiontrigger fires it.)
+// is not among them: the core pack declares it, and handlers/generictrigger fires it.)
 var st2Internal = []string{
 	"core.st2.generic.notifytrigger", "core.st2.action.file_written",
-	"core.st2.generic.inquiry", "core.st2.key_value_pair.create", "core.st2.key_value_pair.update",
+	"core.st2.key_value_pair.create", "core.st2.key_value_pair.update",
 	"core.st2.key_value_pair.value_change", "core.st2.key_value_pair.delete",
 	"core.st2.sensor.process_spawn", "core.st2.sensor.process_exit",
 }
@@ -252,7 +252,7 @@ func (l *loader) readSt2Trigger(f fileProblems, root *yaml.Node) {
 	l.st2Identity(f, o, "trigger_type", t.Ref)
 	f.st2Tags(o) // labels for people: checked, not recorded
 	t.PayloadSchema = f.jsonSchemaObject(o.get("payload_schema"), "payload_schema")
-	t.ParametersSchema = f.jsonSchemaObject(o.get("parameters_schema"), "parameters_schema")
+	t.ParametersSchema = f.jsonSchemaParameters(o.get("parameters_schema"), "parameters_schema")
 	if len(t.ParametersSchema) > 0 {
 		// Attune passes a rule's trigger_params to timers only; a sensor-posted event has no
 		// parameters to be matched against.

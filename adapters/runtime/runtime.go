@@ -48,6 +48,10 @@ type Request struct {
 	// (StackStorm's config_context and self.config).
 	PackDir    string
 	PackConfig json.RawMessage
+	// OutputSchema, when set, is what the run's output (OutputKey of its result) must satisfy
+	// (a StackStorm action's output_schema); the worker checks it once the run completed.
+	OutputSchema json.RawMessage
+	OutputKey    string
 	// Interpreter, when set, runs the entry point instead of the runner's own interpreter:
 	// the python of the pack's virtualenv (adapters/runtime/packenv). Process runtimes only.
 	Interpreter string

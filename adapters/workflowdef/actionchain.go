@@ -20,8 +20,10 @@ import (
 // node did.
 
 var (
-	chainKeys     = []string{"chain", "default", "vars"}
-	chainNodeKeys = []string{"name", "ref", "params", "on-success", "on-failure", "publish"}
+	chainKeys = []string{"chain", "default", "vars"}
+	// parameters is StackStorm's name for a node's parameters; params its older one, still
+	// accepted by StackStorm (st2common's actionchain.Node), never both at once.
+	chainNodeKeys = []string{"name", "ref", "parameters", "params", "on-success", "on-failure", "publish"}
 )
 
 // ParseActionChain decodes, validates and compiles an action-chain definition; problems are
@@ -79,11 +81,18 @@ func ParseActionChain(raw json.RawMessage) (*Workflow, error) {
 		if t.Action == "" {
 			c.bad(at+".ref", "missing")
 		}
-		if p := m["params"]; !absent(p) {
+		key := "parameters"
+		if !absent(m["params"]) {
+			if !absent(m["parameters"]) {
+				c.bad(at+".params", "either params or parameters, not both (params is parameters' older name)")
+			}
+			key = "params"
+		}
+		if p := m[key]; !absent(p) {
 			if kind(p) != "a mapping" {
-				c.bad(at+".params", "want a mapping of parameter: value, got %s", kind(p))
+				c.bad(at+"."+key, "want a mapping of parameter: value, got %s", kind(p))
 			} else {
-				t.input = sc.raw(p, at+".params").expression()
+				t.input = sc.raw(p, at+"."+key).expression()
 			}
 		}
 		if t.Action == inquiry.AskAction {

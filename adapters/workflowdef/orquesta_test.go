@@ -169,7 +169,7 @@ func TestActionChain(t *testing.T) {
 	raw, _ := Wrap(DialectActionChain, json.RawMessage(`{"vars": {"base": "/tmp"}, "default": "c1", "chain": [
 	  {"name": "c0", "ref": "core.noop"},
 	  {"name": "c1", "ref": "core.local", "params": {"cmd": "true"}, "on-success": "c2", "on-failure": "c3", "publish": {"p": "x"}},
-	  {"name": "c2", "ref": "core.noop", "on-success": "c0"},
+	  {"name": "c2", "ref": "core.echo", "parameters": {"message": "hi"}, "on-success": "c0"},
 	  {"name": "c3", "ref": "core.noop"}]}`))
 	w, err := Parse(raw)
 	if err != nil {
@@ -194,15 +194,19 @@ func TestActionChain(t *testing.T) {
 	if got := fired(execution.Failed); !reflect.DeepEqual(got, []string{"c3"}) {
 		t.Errorf("on failure: %v", got)
 	}
+	if c2, _ := w.Task("c2"); c2.input == nil {
+		t.Errorf("c2's parameters (StackStorm's name for params) were not read")
+	}
 	vars, err := w.Vars(Scope{})
 	if err != nil || string(vars) != `{"base":"/tmp"}` {
 		t.Errorf("vars = %s, %v", vars, err)
 	}
 	for src, want := range map[string]string{
-		`{"chain": [{"name": "a", "ref": "core.noop", "on-success": "b"}]}`:                 `chain[0].on-success: no node "b"`,
-		`{"chain": [{"name": "a", "ref": "core.noop"}, {"name": "b", "ref": "core.noop"}]}`: `node "b": no path from the default node "a"`,
-		`{"chain": [{"name": "a", "ref": "core.noop", "notify": {}}]}`:                      `chain[0].notify: unknown field`,
-		`{"chain": [{"name": "a"}], "default": "z"}`:                                        `default: no node "z"`,
+		`{"chain": [{"name": "a", "ref": "core.noop", "on-success": "b"}]}`:                    `chain[0].on-success: no node "b"`,
+		`{"chain": [{"name": "a", "ref": "core.noop"}, {"name": "b", "ref": "core.noop"}]}`:    `node "b": no path from the default node "a"`,
+		`{"chain": [{"name": "a", "ref": "core.noop", "notify": {}}]}`:                         `chain[0].notify: unknown field`,
+		`{"chain": [{"name": "a"}], "default": "z"}`:                                           `default: no node "z"`,
+		`{"chain": [{"name": "a", "ref": "core.noop", "params": {}, "parameters": {"x": 1}}]}`: `chain[0].params: either params or parameters, not both`,
 	} {
 		if _, err := ParseActionChain(json.RawMessage(src)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", src, err, want)

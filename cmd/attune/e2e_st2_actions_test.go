@@ -100,6 +100,15 @@ func TestE2EStackStormActionsRunAsStackStormRunsThem(t *testing.T) {
 		inner["unset_is_none"] != true || inner["config"].(map[string]any)["region"] != "eu-west" {
 		t.Errorf("remember coffee: %s %s", x.Status, x.Result)
 	}
+	// output_schema holds: an output within it completes, one beyond it fails as StackStorm
+	// fails it, with StackStorm's error result.
+	if x := run("st2_actions.sized", "n=3"); x.Status != execution.Completed {
+		t.Errorf("sized n=3: %s %s (%s)", x.Status, x.Result, x.Reason)
+	}
+	if x := run("st2_actions.sized", "n=30"); x.Status != execution.Failed || !strings.Contains(x.Reason, "output_schema: result:") ||
+		result(x)["message"] != "Error validating output. See error output for more details." {
+		t.Errorf("sized n=30: %s %s (%s), want failed by output_schema", x.Status, x.Result, x.Reason)
+	}
 	if x := run("st2_actions.remember", "word=x", "fail=true"); x.Status != execution.Failed {
 		t.Errorf("run() returning (False, …): %s %s", x.Status, x.Result)
 	}

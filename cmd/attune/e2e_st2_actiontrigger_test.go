@@ -11,10 +11,10 @@ import (
 	"github.com/attune-go/attune/domain/execution"
 )
 
-// A StackStorm rule on core.st2.generic.actiontrigger ("when core.local fails, say so") runs
-// unchanged: the engine fires the trigger from the log when an execution ends, with
-// StackStorm's payload and status names.
-func TestE2EStackStormActionTriggerFiresWhenAnExecutionEnds(t *testing.T) {
+// StackStorm rules on core.st2.generic.actiontrigger ("when core.local fails, say so") and
+// core.st2.generic.inquiry ("tell the team a question waits") run unchanged: the engine fires
+// the triggers from the log, with StackStorm's payloads and status names.
+func TestE2EStackStormGenericTriggersFire(t *testing.T) {
 	t.Parallel()
 	sys := startSystem(t, "inprocess", nil)
 	cli := func(args ...string) (string, string, error) {
@@ -81,5 +81,28 @@ func TestE2EStackStormActionTriggerFiresWhenAnExecutionEnds(t *testing.T) {
 	})
 	if events[ok.ID] != "succeeded from engine" || events[failed.ID] != "failed from engine" {
 		t.Fatalf("actiontrigger events by execution: %v; want %s succeeded and %s failed, both from the engine", events, ok.ID, failed.ID)
+	}
+
+	// A question asked with a route: the inquiry trigger's rule names it and its route.
+	out, stderr, err := cli("run", "core.ask", "route=ops-team", "--json")
+	if err != nil {
+		t.Fatalf("run core.ask: %v\n%s%s", err, out, stderr)
+	}
+	var asked httpapi.Execution
+	if err := json.Unmarshal([]byte(out), &asked); err != nil {
+		t.Fatalf("run core.ask: %v\n%s", err, out)
+	}
+	sys.eventually(60*time.Second, "the inquiry rule's execution", func() bool {
+		for _, x := range sys.executions(url.Values{"rule": {"st2_actiontrigger.on_inquiry"}}) {
+			if x.Status.Terminal() {
+				reported = x
+				return true
+			}
+		}
+		return false
+	})
+	p = nil
+	if err := json.Unmarshal(reported.Parameters, &p); err != nil || p["message"] != "inquiry "+asked.ID+" waits for ops-team" {
+		t.Fatalf("inquiry rule execution %s: parameters %s, want the inquiry %s and its route", reported.Status, reported.Parameters, asked.ID)
 	}
 }

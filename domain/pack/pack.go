@@ -142,6 +142,10 @@ type Action struct {
 	Workflow json.RawMessage `json:"workflow,omitempty"`
 	// Disabled refuses every run (a StackStorm action with enabled: false).
 	Disabled bool `json:"disabled,omitempty"`
+	// OutputSchema is a StackStorm action's output_schema, as a draft 4 JSON Schema of the
+	// runner's output (RunnerType.OutputKey of the result): a run whose output breaks it
+	// fails, as in StackStorm.
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
 	// Tags are a StackStorm action's tags, shown by `attune action get`.
 	Tags []Tag `json:"tags,omitempty"`
 }

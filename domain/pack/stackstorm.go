@@ -79,6 +79,21 @@ func ParseStackStormRunnerType(s string) (RunnerType, error) {
 // IsStackStorm reports one of StackStorm's runners.
 func (r RunnerType) IsStackStorm() bool { return slices.Contains(StackStormRunnerTypes, r) }
 
+// OutputKey is the key of a run's result that a StackStorm action's output_schema describes
+// (the output_key of StackStorm's runner.yaml), or "" for a runner whose output Attune does
+// not check.
+func (r RunnerType) OutputKey() string {
+	switch r {
+	case RunnerLocalShellCmd, RunnerLocalShellScript:
+		return "stdout"
+	case RunnerPythonScript:
+		return "result"
+	case RunnerHTTPRequest:
+		return "body"
+	}
+	return ""
+}
+
 // IsWorkflow reports a runner whose action is a workflow run by the workflow engine rather
 // than a process or builtin run by a worker.
 func (r RunnerType) IsWorkflow() bool {

@@ -80,6 +80,7 @@ func (w *Worker) runJob(j job) {
 		if end != nil {
 			end(context.WithoutCancel(w.life)) // a stopping worker still writes what it has
 		}
+		o = checkOutput(req, o)
 		out = &o
 	}
 	md := j.cause.Metadata.Caused(runningID)
@@ -226,6 +227,7 @@ func (w *Worker) prepare(ctx context.Context, x *execution.Execution, j job) (_ 
 	}
 	if act.RunnerType.IsStackStorm() {
 		req.Params = act.Parameters
+		req.OutputSchema, req.OutputKey = act.OutputSchema, act.RunnerType.OutputKey()
 		packRef, _, _ := strings.Cut(act.Ref, ".")
 		p, _ := w.cfg.Catalog.Pack(packRef)
 		p.Ref = packRef

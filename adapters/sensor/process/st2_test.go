@@ -52,19 +52,8 @@ class CounterSensor(PollingSensor):
 
 func TestAStackStormPollingSensorClassFiresThroughTheStandIn(t *testing.T) {
 	b := setup(t)
-	sn := b.sensorScript(t, "examples.CounterSensor", pack.RunnerPython, st2PollingSensor, "examples.ping")
-	// A sensor class lives in a Python module: a .py file.
-	if err := os.Rename(sn.Script, sn.Script+".py"); err != nil {
-		t.Fatal(err)
-	}
-	sn.Script += ".py"
-	sn.Sensor.ClassName = "CounterSensor"
+	sn := b.st2Sensor(t, "CounterSensor", st2PollingSensor)
 	sn.Sensor.PollIntervalSeconds = 1
-	dir, err := st2py.Materialize(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sn.Wrapper = filepath.Join(dir, st2py.SensorWrapper)
 	b.run(t, sn)
 	waitFor(t, "two events", 30*time.Second, func() bool { return len(firedEvents(t, b.store)) >= 2 })
 	for i, e := range firedEvents(t, b.store)[:2] {
@@ -119,21 +108,11 @@ class WatchSensor(Sensor):
 
 func TestAStackStormSensorWatchesOncePerRuleThatPassesItsTriggerParameters(t *testing.T) {
 	b := setup(t)
-	sn := b.sensorScript(t, "examples.WatchSensor", pack.RunnerPython, st2ParamSensor, "examples.ping")
-	if err := os.Rename(sn.Script, sn.Script+".py"); err != nil {
-		t.Fatal(err)
-	}
-	sn.Script += ".py"
-	sn.Sensor.ClassName = "WatchSensor"
+	sn := b.st2Sensor(t, "WatchSensor", st2ParamSensor)
 	sn.Instances = []process.Instance{
 		{Rule: "examples.on_var", Trigger: "examples.ping", Parameters: json.RawMessage(`{"path": "/var"}`)},
 		{Rule: "examples.on_tmp", Trigger: "examples.ping", Parameters: json.RawMessage(`{"path": "/tmp"}`)},
 	}
-	dir, err := st2py.Materialize(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sn.Wrapper = filepath.Join(dir, st2py.SensorWrapper)
 	b.run(t, sn)
 	waitFor(t, "two events", 30*time.Second, func() bool { return len(firedEvents(t, b.store)) >= 2 })
 	got := map[string]string{}
@@ -144,4 +123,22 @@ func TestAStackStormSensorWatchesOncePerRuleThatPassesItsTriggerParameters(t *te
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("events by rule %v, want %v", got, want)
 	}
+}
+
+// st2Sensor writes class's module (a .py file, as a sensor class lives in a Python module) and
+// returns the sensor that runs it through the st2reactor wrapper, emitting examples.ping.
+func (b bundle) st2Sensor(t *testing.T, class, module string) process.Sensor {
+	t.Helper()
+	sn := b.sensorScript(t, "examples."+class, pack.RunnerPython, module, "examples.ping")
+	if err := os.Rename(sn.Script, sn.Script+".py"); err != nil {
+		t.Fatal(err)
+	}
+	sn.Script += ".py"
+	sn.Sensor.ClassName = class
+	dir, err := st2py.Materialize(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn.Wrapper = filepath.Join(dir, st2py.SensorWrapper)
+	return sn
 }

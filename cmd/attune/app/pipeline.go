@@ -18,9 +18,9 @@ import (
 	"github.com/attune-go/attune/adapters/sensor/timer"
 	"github.com/attune-go/attune/adapters/sensor/webhook"
 	"github.com/attune-go/attune/domain/pack"
-	"github.com/attune-go/attune/handlers/actiontrigger"
 	"github.com/attune-go/attune/handlers/canceler"
 	"github.com/attune-go/attune/handlers/enforce"
+	"github.com/attune-go/attune/handlers/generictrigger"
 	"github.com/attune-go/attune/handlers/inquiry"
 	"github.com/attune-go/attune/handlers/packs"
 	"github.com/attune-go/attune/handlers/retry"
@@ -112,7 +112,7 @@ func (s *Server) registerHandlers(router *bus.Router) {
 	workflow.Register(router, workflow.Config{Log: s.store, Catalog: s.registry, Now: time.Now, Box: s.box, KV: s.models})
 	retry.Register(router, retry.Config{Log: s.store, Catalog: s.registry, Now: time.Now})
 	inquiry.Register(router, s.inquiryEngine())
-	actiontrigger.Register(router, actiontrigger.Config{Log: s.store, Catalog: s.registry})
+	generictrigger.Register(router, generictrigger.Config{Log: s.store, Catalog: s.registry})
 }
 
 // startSensors runs the timers of the enabled timer rules and the enabled sensor processes,

@@ -1,13 +1,16 @@
-// Package actiontrigger fires StackStorm's core.st2.generic.actiontrigger from the log: when
-// an execution ends, and an enabled rule is on that trigger, it appends the trigger event
-// StackStorm's notifier would post, so that rules written for StackStorm ("when any action
-// fails, open a ticket") run unchanged.
+// Package generictrigger fires StackStorm's core.st2.generic triggers from the log, so that
+// rules written for StackStorm run unchanged:
 //
-// The event's id derives from the execution, and it is appended with NoStream: a redelivered
-// ExecutionStatusChanged finds the event there and fires nothing twice. With no rule on the
-// trigger nothing is appended, so an engine that does not use it pays one catalogue lookup per
-// ended execution, not an event.
-package actiontrigger
+//   - core.st2.generic.actiontrigger when an execution ends ("when any action fails, open a
+//     ticket"), from ExecutionStatusChanged;
+//   - core.st2.generic.inquiry when a question is asked ("tell the team an approval
+//     waits"), from InquiryCreated.
+//
+// Each event's id derives from what caused it, and it is appended with NoStream: a
+// redelivery finds the event there and fires nothing twice. With no enabled rule on the
+// trigger nothing is appended, so an engine that does not use it pays one catalogue lookup
+// per cause, not an event.
+package generictrigger
 
 import (
 	"cmp"
@@ -23,16 +26,24 @@ import (
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/domain/execution"
 	"github.com/attune-go/attune/domain/ident"
+	"github.com/attune-go/attune/domain/inquiry"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/trigger"
 )
 
-// Name is the handler's persisted identifier: it names its queue
-// (ExecutionStatusChanged.actiontrigger). Renaming it is a migration.
-const Name = "actiontrigger"
+// The handlers' persisted identifiers: they name their queues
+// (ExecutionStatusChanged.actiontrigger, InquiryCreated.inquirytrigger). Renaming one is a
+// migration.
+const (
+	Name        = "actiontrigger"
+	InquiryName = "inquirytrigger"
+)
 
-// Trigger is the ref of the trigger this handler fires.
-const Trigger = "core.st2.generic.actiontrigger"
+// The refs of the triggers fired here.
+const (
+	ActionTrigger  = "core.st2.generic.actiontrigger"
+	InquiryTrigger = "core.st2.generic.inquiry"
+)
 
 // Log is what the handler needs of the event store.
 type Log interface {
@@ -69,9 +80,11 @@ func New(cfg Config) *Handler {
 // Keys bind the handler's queue: every ending.
 var Keys = bus.StatusKeys(execution.Completed, execution.Failed, execution.Timeout, execution.Cancelled, execution.Abandoned)
 
-// Register subscribes the handler to the endings of executions.
+// Register subscribes the handlers: to the endings of executions and to new inquiries.
 func Register(r *bus.Router, cfg Config) {
-	r.AddStatusHandler(Name, Keys, New(cfg).Handle)
+	h := New(cfg)
+	r.AddStatusHandler(Name, Keys, h.Handle)
+	r.AddHandler(InquiryName, inquiry.InquiryCreated{}.EventType(), h.Inquiry)
 }
 
 // Payload is the trigger's payload, in StackStorm's field names.
@@ -108,22 +121,62 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 	if !ok || !change.To.Terminal() {
 		return nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, h.cfg.WaitTimeout)
-	err = h.cfg.Catalog.WaitFor(wctx, e.Position)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("%s for %s: wait for the catalogue: %w", Trigger, change.ExecutionID, err)
-	}
-	if len(h.cfg.Catalog.EnabledRulesFor(Trigger)) == 0 {
-		return nil
+	ruled, err := h.ruled(ctx, e, ActionTrigger)
+	if err != nil || !ruled {
+		return err
 	}
 	fired, err := h.event(ctx, e, change)
 	if err != nil {
-		return fmt.Errorf("%s for %s: %w", Trigger, change.ExecutionID, err)
+		return fmt.Errorf("%s for %s: %w", ActionTrigger, change.ExecutionID, err)
 	}
+	return h.fire(ctx, e, fired)
+}
+
+// Inquiry reacts to one InquiryCreated: StackStorm's core.st2.generic.inquiry, whose payload
+// is the inquiry's id and route (the id answers it: `attune inquiry respond ID`).
+func (h *Handler) Inquiry(ctx context.Context, e eventstore.Recorded) error {
+	payload, err := e.Decode()
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	created, ok := payload.(*inquiry.InquiryCreated)
+	if !ok {
+		return nil
+	}
+	ruled, err := h.ruled(ctx, e, InquiryTrigger)
+	if err != nil || !ruled {
+		return err
+	}
+	body, err := json.Marshal(map[string]string{"id": created.InquiryID, "route": created.Route})
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	return h.fire(ctx, e, trigger.EventFired{
+		EventID:    ident.At(e.RecordedAt, InquiryName, created.InquiryID).String(),
+		Trigger:    InquiryTrigger,
+		Payload:    body,
+		Source:     trigger.Engine,
+		OccurredAt: e.RecordedAt,
+	})
+}
+
+// ruled reports whether an enabled rule is on the trigger, with the catalogue caught up
+// with the delivered event.
+func (h *Handler) ruled(ctx context.Context, e eventstore.Recorded, ref string) (bool, error) {
+	wctx, cancel := context.WithTimeout(ctx, h.cfg.WaitTimeout)
+	err := h.cfg.Catalog.WaitFor(wctx, e.Position)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("%s for %s: wait for the catalogue: %w", ref, e.StreamID, err)
+	}
+	return len(h.cfg.Catalog.EnabledRulesFor(ref)) > 0, nil
+}
+
+// fire appends the trigger event caused by e in its own stream, once.
+func (h *Handler) fire(ctx context.Context, e eventstore.Recorded, fired trigger.EventFired) error {
 	proposed, err := eventstore.NewProposed(fired, e.Metadata.Caused(e.ID.String()))
 	if err != nil {
-		return bus.Permanent(fmt.Errorf("%s for %s: %w", Trigger, change.ExecutionID, err))
+		return bus.Permanent(fmt.Errorf("%s for %s: %w", fired.Trigger, e.StreamID, err))
 	}
 	// The envelope keeps NewProposed's fresh id: the deterministic EventID appended twice
 	// fails on the stream's version, never on a duplicate envelope id (as sensor.Fire).
@@ -132,7 +185,7 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 		return nil // fired already: a redelivery
 	}
 	if err != nil {
-		return fmt.Errorf("%s for %s: append: %w", Trigger, change.ExecutionID, err)
+		return fmt.Errorf("%s for %s: append: %w", fired.Trigger, e.StreamID, err)
 	}
 	return nil
 }
@@ -186,7 +239,7 @@ func (h *Handler) event(ctx context.Context, e eventstore.Recorded, change *exec
 	}
 	return trigger.EventFired{
 		EventID:    ident.At(e.RecordedAt, Name, change.ExecutionID).String(),
-		Trigger:    Trigger,
+		Trigger:    ActionTrigger,
 		Payload:    body,
 		Source:     trigger.Engine,
 		OccurredAt: e.RecordedAt,

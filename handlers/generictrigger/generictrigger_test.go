@@ -1,4 +1,4 @@
-package actiontrigger_test
+package generictrigger_test
 
 import (
 	"context"
@@ -10,9 +10,10 @@ import (
 	"github.com/attune-go/attune/adapters/secret"
 	"github.com/attune-go/attune/domain/event"
 	"github.com/attune-go/attune/domain/execution"
+	"github.com/attune-go/attune/domain/inquiry"
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/trigger"
-	"github.com/attune-go/attune/handlers/actiontrigger"
+	"github.com/attune-go/attune/handlers/generictrigger"
 	"github.com/attune-go/attune/handlers/handlertest"
 	"github.com/attune-go/attune/projections/registry"
 )
@@ -22,12 +23,12 @@ const first = "01JQ3V5E8G7ZKX2N4P6R8T0W2Y"
 // watcher is a pack with one rule on the action trigger, enabled or not.
 func watcher(enabled bool) *pack.PackRegistered {
 	return &pack.PackRegistered{Ref: "watch", Version: "1.0.0", Dialect: pack.DialectStackStorm,
-		Rules: []pack.Rule{{Ref: "watch.on_end", Name: "on_end", Enabled: enabled, Trigger: actiontrigger.Trigger, Action: "core.noop"}}}
+		Rules: []pack.Rule{{Ref: "watch.on_end", Name: "on_end", Enabled: enabled, Trigger: generictrigger.ActionTrigger, Action: "core.noop"}}}
 }
 
 // setup gives the pack (if any) and the execution's life, and brings the catalogue up to
 // the end of the log, as the serve's registry follows it.
-func setup(t *testing.T, p *pack.PackRegistered, life []event.Event) (*handlertest.Fixture, *actiontrigger.Handler, []eventstore.Recorded) {
+func setup(t *testing.T, p *pack.PackRegistered, life []event.Event) (*handlertest.Fixture, *generictrigger.Handler, []eventstore.Recorded) {
 	t.Helper()
 	fx := handlertest.New(t)
 	reg := registry.New(registry.Config{})
@@ -40,7 +41,7 @@ func setup(t *testing.T, p *pack.PackRegistered, life []event.Event) (*handlerte
 		t.Fatal(err)
 	}
 	reg.Apply(all...)
-	return fx, actiontrigger.New(actiontrigger.Config{Log: fx.Store(), Catalog: reg}), rec
+	return fx, generictrigger.New(generictrigger.Config{Log: fx.Store(), Catalog: reg}), rec
 }
 
 // sealed is a secret parameter's value as the log holds it.
@@ -91,7 +92,7 @@ func TestAnEndingFiresTheTriggerOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	fired := d.(*trigger.EventFired)
-	if fired.Trigger != actiontrigger.Trigger || fired.Source != trigger.Engine || appended[0].StreamID != trigger.StreamID(fired.EventID) {
+	if fired.Trigger != generictrigger.ActionTrigger || fired.Source != trigger.Engine || appended[0].StreamID != trigger.StreamID(fired.EventID) {
 		t.Fatalf("fired %+v in %s", fired, appended[0].StreamID)
 	}
 	var got map[string]any
@@ -118,4 +119,40 @@ func TestNoRuleNoEvent(t *testing.T) {
 			fx.Then(``)
 		})
 	}
+}
+
+// A new inquiry fires core.st2.generic.inquiry once, with its id and route, when a rule is
+// on it; without one, nothing.
+func TestAnInquiryFiresTheInquiryTriggerOnce(t *testing.T) {
+	t.Parallel()
+	for name, p := range map[string]*pack.PackRegistered{"rule on it": inquiryWatcher(), "no rule": nil} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fx, h, rec := setup(t, p, []event.Event{inquiry.InquiryCreated{InquiryID: first, ExecutionID: first, Route: "ops",
+				Schema: json.RawMessage(`{}`), SchemaKind: inquiry.SchemaFlat, TTLSeconds: 60}})
+			fx.WhenRedelivered(h.Inquiry, rec...)
+			if p == nil {
+				fx.Then(``)
+				return
+			}
+			appended := fx.Appended()
+			if len(appended) != 1 {
+				t.Fatalf("appended %d events, want one:\n%s", len(appended), handlertest.Script(appended))
+			}
+			d, err := appended[0].Decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fired := d.(*trigger.EventFired)
+			if fired.Trigger != generictrigger.InquiryTrigger || fired.Source != trigger.Engine || string(fired.Payload) != `{"id":"`+first+`","route":"ops"}` {
+				t.Fatalf("fired %+v payload %s", fired, fired.Payload)
+			}
+		})
+	}
+}
+
+func inquiryWatcher() *pack.PackRegistered {
+	p := watcher(true)
+	p.Rules[0].Trigger = generictrigger.InquiryTrigger
+	return p
 }
