@@ -67,7 +67,7 @@ func (l *loader) resolveRule(r ruleSource) {
 		} else {
 			l.checkParams(r.f, r.tparams, r.root, cmp.Or(r.tfield, "trigger_params"), "trigger "+t.Ref, t.ParametersSchema)
 			checkTimer(r.f, t.Ref, r.tparams)
-			checkPaths(r.f, t, r.paths)
+			l.checkPaths(r.f, t, r.paths)
 		}
 	}
 	if r.action != nil {
@@ -127,8 +127,10 @@ func (l *loader) checkParams(f fileProblems, n, root *yaml.Node, field, owner st
 }
 
 // checkPaths checks criteria paths into the payload against the trigger's payload schema, when
-// it declares one: a misspelt path would make a rule that silently never matches.
-func checkPaths(f fileProblems, t *pack.Trigger, paths []entry) {
+// it declares one: a misspelt path would make a rule that silently never matches. In a
+// StackStorm pack it warns instead: StackStorm does not check these paths, and its sensors
+// often dispatch fields their trigger type's schema does not name, which rules then match.
+func (l *loader) checkPaths(f fileProblems, t *pack.Trigger, paths []entry) {
 	if len(t.PayloadSchema) == 0 {
 		return
 	}
@@ -139,6 +141,11 @@ func checkPaths(f fileProblems, t *pack.Trigger, paths []entry) {
 		}
 		field, _, _ := strings.Cut(rest, ".")
 		if _, declared := t.PayloadSchema[field]; !declared {
+			if l.st2 {
+				l.warn("%s:%d: %s: trigger %s's payload_schema declares no field %q%s: the criterion holds only for events that carry it anyway", f.file, e.k.Line,
+					join("criteria", "trigger."+rest), t.Ref, field, suggest(field, names(t.PayloadSchema)))
+				continue
+			}
 			f.at(e.k, join("criteria", e.key), "trigger %s has no payload field %q%s", t.Ref, field, suggest(field, names(t.PayloadSchema)))
 		}
 	}

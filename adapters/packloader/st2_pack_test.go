@@ -285,3 +285,30 @@ func TestStackStormOutputSchema(t *testing.T) {
 		t.Fatalf("a broken output_schema: %v", err)
 	}
 }
+
+// A StackStorm rule's criterion on a field its trigger's payload_schema does not declare
+// loads with a warning: StackStorm sensors send such fields and rules match them.
+func TestStackStormCriteriaBeyondThePayloadSchemaWarn(t *testing.T) {
+	t.Parallel()
+	p, err := packloader.Load(st2Files("p", map[string]string{"rules/r.yaml": `---
+name: notify_inquiry_developers
+pack: hello_st2
+enabled: false
+trigger:
+  type: core.st2.generic.inquiry
+criteria:
+  trigger.tag:
+      type: equals
+      pattern: developers
+action:
+  ref: core.noop
+`}), "p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(p.Warnings, func(w string) bool {
+		return strings.Contains(w, `p/rules/r.yaml:8: criteria.trigger.tag: trigger core.st2.generic.inquiry's payload_schema declares no field "tag"`)
+	}) {
+		t.Fatalf("warnings %q: want one naming the undeclared field", p.Warnings)
+	}
+}
