@@ -108,6 +108,14 @@ func (inquirerOutput) eval(s Scope) (any, error) {
 // is StackStorm's {response: answer} in Orquesta and action-chain, and a task without an
 // action has none.
 func (w *Workflow) TaskResult(task string, v any) any {
+	if items, ok := v.(Items); ok {
+		if w.dialect == DialectOrquesta {
+			// Kept whole: result() in the task's own transitions reads the list of the
+			// items' results, task(name).result StackStorm's {items: [{status, result}]}.
+			return items
+		}
+		return items.results()
+	}
 	if w.dialect == DialectAttune || w.dialect == DialectInquirer {
 		return v
 	}

@@ -411,7 +411,7 @@ func (t *Task) Retries(s Scope, status execution.Status, result any) (bool, erro
 	if t.retryWhen == nil {
 		return status != execution.Completed, nil
 	}
-	s.Status, s.Result = status, result
+	s.Task, s.Status, s.Result = t.Name, status, result
 	v, err := t.retryWhen.eval(s)
 	if err != nil {
 		return false, fmt.Errorf("evaluate retry.when of task %s: %w", t.Name, err)
@@ -482,14 +482,14 @@ func orquestaEnv(s Scope) st2Env {
 		},
 		"task": func(_ context.Context, args ...any) (any, error) {
 			if len(args) == 0 {
-				return map[string]any{"result": s.Result}, nil
+				return map[string]any{"task_id": s.Task, "task_name": s.Task, "result": taskRecord(s.Result), "status": orquestaStatus(s.Status)}, nil
 			}
 			name := fmt.Sprint(args[0])
 			r, ok := s.Results[name]
 			if !ok {
 				return nil, fmt.Errorf("task %q has not run yet", name)
 			}
-			return map[string]any{"task_name": name, "result": r, "status": orquestaStatus(s.Statuses[name])}, nil
+			return map[string]any{"task_id": name, "task_name": name, "result": taskRecord(r), "status": orquestaStatus(s.Statuses[name])}, nil
 		},
 		"task_status": func(_ context.Context, args ...any) (any, error) {
 			if len(args) == 0 {
@@ -502,7 +502,12 @@ func orquestaEnv(s Scope) st2Env {
 			return orquestaStatus(st), nil
 		},
 		"decrypt_kv": decryptKV,
-		"result":     func(context.Context, ...any) (any, error) { return s.Result, nil },
+		"result": func(context.Context, ...any) (any, error) {
+			if items, ok := s.Result.(Items); ok {
+				return items.results(), nil // Orquesta's conductor hands a with-items task's transitions the list
+			}
+			return s.Result, nil
+		},
 		"item": func(_ context.Context, args ...any) (any, error) {
 			if len(args) == 0 {
 				return s.Item, nil
@@ -526,6 +531,15 @@ func orquestaEnv(s Scope) st2Env {
 		"st2kv":     st2kv(s.KV),
 	}
 	return st2Env{Root: ctx, Funcs: funcs}
+}
+
+// taskRecord is a task's result as StackStorm's task(name).result reads it: a with-items
+// task's is {items: [{status, result}, …]}, any other's its action's result.
+func taskRecord(r any) any {
+	if items, ok := r.(Items); ok {
+		return items.orquesta()
+	}
+	return r
 }
 
 // st2kv reads the key-value store as StackStorm's st2kv('system.name') does, from what the
@@ -575,7 +589,7 @@ func (w *Workflow) FailedResult(s Scope, reason string, tasks []TaskError) json.
 	}
 	errs := []map[string]any{}
 	for _, t := range tasks {
-		errs = append(errs, map[string]any{"type": "error", "message": t.Message, "task_id": t.Task, "result": t.Result})
+		errs = append(errs, map[string]any{"type": "error", "message": t.Message, "task_id": t.Task, "result": taskRecord(t.Result)})
 	}
 	if len(errs) == 0 {
 		errs = append(errs, map[string]any{"type": "error", "message": reason})

@@ -364,3 +364,41 @@ func TestOrquestaTaskStatus(t *testing.T) {
 		t.Errorf("input = %s, %v", in, err)
 	}
 }
+
+// A with-items task's result reads as StackStorm reads it: result() in its own transitions is
+// the list of the items' results; task(name).result is {items: [{status, result}]}, so that
+// StackStorm's own `task(task1).result.items.select($.result.stdout)` works; task() names the
+// task.
+func TestOrquestaWithItemsResultShapes(t *testing.T) {
+	t.Parallel()
+	raw, err := Wrap(DialectOrquesta, json.RawMessage(`{"version": 1.0, "input": ["xs"],
+	  "tasks": {"task1": {"with": {"items": "x in <% ctx(xs) %>"}, "action": "core.echo message=<% item(x) %>",
+	    "next": [{"publish": [{"list": "<% result() %>"}, {"me": "<% task().task_id %>"}]}]}},
+	  "output": [{"items": "<% task(task1).result.items.select($.result.stdout) %>"},
+	             {"statuses": "<% task(task1).result.items.select($.status) %>"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := w.TaskResult("task1", Items{
+		{Status: execution.Completed, Result: map[string]any{"stdout": "a"}},
+		{Status: execution.Failed, Result: map[string]any{"stdout": "b"}},
+	})
+	task1, _ := w.Task("task1")
+	s := Scope{Vars: map[string]any{"xs": []any{"a", "b"}}, Task: "task1", Status: execution.Completed, Result: stored,
+		Results: map[string]any{"task1": stored}}
+	pub, err := task1.Next[0].Publish(s)
+	if err != nil || string(pub["list"]) != `[{"stdout":"a"},{"stdout":"b"}]` || string(pub["me"]) != `"task1"` {
+		t.Fatalf("publish = %s %s, %v", pub["list"], pub["me"], err)
+	}
+	out, err := w.Output(s)
+	if err != nil || !strings.Contains(string(out), `"items":["a","b"]`) || !strings.Contains(string(out), `"statuses":["succeeded","failed"]`) {
+		t.Fatalf("output = %s, %v", out, err)
+	}
+	if attune := (&Workflow{}).TaskResult("t", Items{{Status: execution.Completed, Result: 1.0}}); !reflect.DeepEqual(attune, []any{1.0}) {
+		t.Fatalf("Attune's with-items result = %v, want the list of results", attune)
+	}
+}

@@ -19,7 +19,8 @@ type Scope struct {
 	Statuses   map[string]execution.Status // task name → how it ended (Orquesta's task_status)
 	Item       any
 	Index      int
-	Status     execution.Status // of the task whose transitions are evaluated
+	Task       string           // the task whose transitions (or retry) are evaluated
+	Status     execution.Status // its status
 	Result     any              // its result
 	// Execution and Action are the workflow's own execution and action ref (Orquesta's
 	// ctx(st2)).

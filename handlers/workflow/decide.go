@@ -420,7 +420,7 @@ func (d *decision) finish(t *workflowdef.Task, activation int, status execution.
 		return fmt.Errorf("result of task %s: %w", t.Name, err)
 	}
 	result = d.f.def.TaskResult(t.Name, result)
-	s.Status, s.Result = status, result
+	s.Task, s.Status, s.Result = t.Name, status, result
 	s.Results[t.Name] = result
 	s.Statuses[t.Name] = status
 	published := map[string]json.RawMessage{}

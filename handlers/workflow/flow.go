@@ -238,12 +238,12 @@ func outcome(runs []workflow.Run) execution.Status {
 // final result, in item order.
 func resultOf(runs []workflow.Run) (any, error) {
 	if len(runs) == 0 {
-		return []any{}, nil // a with-items task over no items
+		return workflowdef.Items{}, nil // a with-items task over no items
 	}
 	if runs[0].Item == nil {
 		return decode(runs[len(runs)-1].Result)
 	}
-	out := make([]any, runs[0].Item.Count)
+	out := make(workflowdef.Items, runs[0].Item.Count)
 	for _, r := range runs {
 		if !final(r) {
 			continue
@@ -252,7 +252,7 @@ func resultOf(runs []workflow.Run) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[r.Item.Index] = v
+		out[r.Item.Index] = workflowdef.ItemResult{Status: r.Status, Result: v}
 	}
 	return out, nil
 }
