@@ -70,7 +70,7 @@ func TestE2EStackStormActionsRunAsStackStormRunsThem(t *testing.T) {
 		t.Errorf("kv_cmd: %s %s (%s)", x.Status, x.Result, x.Reason)
 	}
 	// ... and the pack's config (config.schema.yaml's defaults).
-	if x := run("st2_actions.where_cmd"); result(x)["stdout"] != "region=eu-west" {
+	if x := run("st2_actions.where_cmd"); result(x)["stdout"] != "region=eu-west pack=st2_actions" {
 		t.Errorf("where_cmd: %s %s (%s)", x.Status, x.Result, x.Reason)
 	}
 	// A secret key read into parameters is masked in all the run shows (and so in the log).

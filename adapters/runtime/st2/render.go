@@ -122,7 +122,9 @@ func (r *runners) render(ctx context.Context, req runtime.Request, given map[str
 }
 
 // env is what templates see besides the parameters: st2kv.system (the keys they name, read
-// now), config_context (the pack's config) and decrypt_kv (values are plaintext here).
+// now), config_context (the pack's config), action_context (StackStorm's: the action's
+// pack; Attune has no StackStorm users, parents or chat channels to put there) and
+// decrypt_kv (values are plaintext here).
 func (r *runners) env(ctx context.Context, req runtime.Request, keys []kv.Ref) (st2expr.Env, map[string]bool, error) {
 	system := map[string]any{}
 	secret := map[string]bool{}
@@ -155,7 +157,8 @@ func (r *runners) env(ctx context.Context, req runtime.Request, keys []kv.Ref) (
 		}
 	}
 	return st2expr.Env{
-		Vars: map[string]any{"st2kv": map[string]any{"system": system}, "config_context": config},
+		Vars: map[string]any{"st2kv": map[string]any{"system": system}, "config_context": config,
+			"action_context": map[string]any{"pack": packOf(req.Action)}},
 		Funcs: map[string]st2expr.Func{
 			"decrypt_kv": func(_ context.Context, args ...any) (any, error) {
 				if len(args) == 0 {
@@ -167,17 +170,27 @@ func (r *runners) env(ctx context.Context, req runtime.Request, keys []kv.Ref) (
 	}, secret, nil
 }
 
+// reserved are the names env gives templates, which a parameter of the same name does not
+// hide.
+var reserved = map[string]bool{"st2kv": true, "config_context": true, "action_context": true}
+
+// packOf is the pack of an action ref (<pack>.<name>).
+func packOf(ref string) string {
+	p, _, _ := strings.Cut(ref, ".")
+	return p
+}
+
 // varsOf is base with the parameters' current values as top-level names, a declared
 // parameter without a value as None, as StackStorm renders them ({% if opt %} tests one).
 func varsOf(base map[string]any, specs pack.Params, params map[string]any) map[string]any {
 	out := maps.Clone(base)
 	for k := range specs {
-		if k != "st2kv" && k != "config_context" {
+		if !reserved[k] {
 			out[k] = nil
 		}
 	}
 	for k, v := range params {
-		if k != "st2kv" && k != "config_context" {
+		if !reserved[k] {
 			out[k] = normalise(v)
 		}
 	}
