@@ -10,8 +10,12 @@ import (
 	"strings"
 )
 
-// normalize turns what an evaluation built into the JSON-shaped values Render promises:
-// map[string]any, []any, string, int64, float64, bool, nil.
+// Normalize turns a value into the JSON-shaped values templates compute with and Render
+// promises — map[string]any, []any, string, int64, float64, bool, nil — json.Number
+// included, so that a caller decoding with UseNumber hands its values over as they are.
+func Normalize(v any) any { return normalize(v) }
+
+// normalize is Normalize.
 func normalize(v any) any {
 	switch x := v.(type) {
 	case nil, string, bool, int64, float64:

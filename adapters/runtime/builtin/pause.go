@@ -22,15 +22,7 @@ func pause(ctx context.Context, req runtime.Request) runtime.Outcome {
 	if p.MaxPause == nil || *p.MaxPause < 0 {
 		return runtime.Failed("core.pause: parameter max_pause is required and must be >= 0")
 	}
-	t := time.NewTimer(time.Duration(min(*p.MaxPause, int64(maxWait/time.Second))) * time.Second)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return runtime.Outcome{Status: execution.Completed}
-	case <-ctx.Done():
-		status, reason := runtime.Interrupted(ctx)
-		return runtime.Outcome{Status: status, Reason: reason}
-	}
+	return wait(ctx, time.Duration(min(*p.MaxPause, int64(maxWait/time.Second)))*time.Second)
 }
 
 // maxWait bounds a pause's timer far past any timeout an action can have.

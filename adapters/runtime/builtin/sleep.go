@@ -20,7 +20,11 @@ func sleep(ctx context.Context, req runtime.Request) runtime.Outcome {
 	if p.Seconds == nil || *p.Seconds < 0 || math.IsNaN(*p.Seconds) {
 		return runtime.Failed("core.sleep: parameter seconds is required and must be >= 0")
 	}
-	d := time.Duration(min(*p.Seconds, math.MaxInt64/float64(time.Second)) * float64(time.Second))
+	return wait(ctx, time.Duration(min(*p.Seconds, math.MaxInt64/float64(time.Second))*float64(time.Second)))
+}
+
+// wait completes after d, or ends as the timeout or a cancel ends ctx.
+func wait(ctx context.Context, d time.Duration) runtime.Outcome {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

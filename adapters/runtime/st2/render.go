@@ -107,7 +107,7 @@ func (r *runners) render(ctx context.Context, req runtime.Request, given map[str
 			if err != nil {
 				return nil, nil, fmt.Errorf("parameter %s: %w", name, err)
 			}
-			all[name] = normalise(v)
+			all[name] = st2expr.Normalize(v)
 			if slices.ContainsFunc(tp.keys, func(k string) bool { return secretKeys[k] }) {
 				fromSecretKeys = append(fromSecretKeys, name)
 			}
@@ -146,7 +146,7 @@ func (r *runners) env(ctx context.Context, req runtime.Request, keys []kv.Ref) (
 		if err != nil {
 			return st2expr.Env{}, nil, fmt.Errorf("st2kv.system.%s: %w", ref.Name, err)
 		}
-		system[ref.Name] = normalise(v)
+		system[ref.Name] = st2expr.Normalize(v)
 		secret[ref.Name] = isSecret
 	}
 	config := map[string]any{}
@@ -191,35 +191,10 @@ func varsOf(base map[string]any, specs pack.Params, params map[string]any) map[s
 	}
 	for k, v := range params {
 		if !reserved[k] {
-			out[k] = normalise(v)
+			out[k] = st2expr.Normalize(v)
 		}
 	}
 	return out
-}
-
-// normalise turns json.Number into the int64 or float64 templates compute with.
-func normalise(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = normalise(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = normalise(e)
-		}
-		return out
-	}
-	return v
 }
 
 // walkStrings calls f on every string in v, lists and maps in order (map keys sorted).
