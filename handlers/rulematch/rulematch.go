@@ -44,8 +44,10 @@ type Log interface {
 // Catalog is what the handler needs of projections/registry.
 type Catalog interface {
 	WaitFor(ctx context.Context, pos eventstore.Position) error
-	EnabledRulesFor(trigger string) []pack.Rule
-	Rule(ref string) (pack.Rule, bool)
+	// EnabledRulesForAt and RuleAt give the rules as of the event's position: a switch an
+	// operator recorded after the event does not change what the event matches.
+	EnabledRulesForAt(trigger string, at eventstore.Position) []pack.Rule
+	RuleAt(ref string, at eventstore.Position) (pack.Rule, bool)
 	Action(ref string) (pack.Action, bool)
 	PackConfig(ref string) json.RawMessage
 }
@@ -114,7 +116,7 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 		return bus.Permanent(err)
 	}
 	var errs []error
-	for _, r := range h.rulesFor(fired) {
+	for _, r := range h.rulesFor(fired, e.Position) {
 		if err := h.enforce(ctx, e, eventID, ev, r); err != nil {
 			errs = append(errs, fmt.Errorf("rule %s: %w", r.Ref, err))
 		}
@@ -128,21 +130,21 @@ func (h *Handler) Handle(ctx context.Context, e eventstore.Recorded) error {
 // St2Webhook is StackStorm's webhook trigger (adapters/sensor/webhook.St2Trigger).
 const St2Webhook = "core.st2.webhook"
 
-// rulesFor lists the rules that may react to the event: a timer's tick is meant for the rule
-// that runs the timer alone (its trigger_params made it), any other event for every enabled
-// rule on its trigger.
-func (h *Handler) rulesFor(fired *trigger.EventFired) []pack.Rule {
+// rulesFor lists the rules that may react to the event, each as an operator had left it when
+// the event was recorded (at): a timer's tick is meant for the rule that runs the timer alone
+// (its trigger_params made it), any other event for every enabled rule on its trigger.
+func (h *Handler) rulesFor(fired *trigger.EventFired, at eventstore.Position) []pack.Rule {
 	if fired.Trigger == St2Webhook {
 		// StackStorm's webhook is one trigger for every url: an event is for the rules on
 		// its url (one posted without a url, through the API, is for none).
-		return slices.DeleteFunc(slices.Clone(h.cfg.Catalog.EnabledRulesFor(fired.Trigger)), func(r pack.Rule) bool {
+		return slices.DeleteFunc(slices.Clone(h.cfg.Catalog.EnabledRulesForAt(fired.Trigger, at)), func(r pack.Rule) bool {
 			return fired.URL == "" || pack.HookURL(r) != fired.URL
 		})
 	}
 	if fired.Rule == "" {
-		return h.cfg.Catalog.EnabledRulesFor(fired.Trigger)
+		return h.cfg.Catalog.EnabledRulesForAt(fired.Trigger, at)
 	}
-	r, ok := h.cfg.Catalog.Rule(fired.Rule)
+	r, ok := h.cfg.Catalog.RuleAt(fired.Rule, at)
 	if !ok || !r.Enabled || r.Trigger != fired.Trigger {
 		return nil
 	}

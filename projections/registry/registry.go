@@ -50,7 +50,10 @@ type Registry struct {
 	actions  map[string]pack.Action
 	triggers map[string]pack.Trigger
 	rules    map[string]*ruleState
-	switches map[string]ruleSwitch // operator switches by rule ref, kept across retirement
+	// switches are the operator's switches by rule ref, in log order, kept across
+	// retirement: the whole history, so that an event is matched against a rule's state at
+	// the event's position (RuleAt), not at whatever the catalogue has reached since.
+	switches map[string][]ruleSwitch
 	skipped  int
 	stopped  bool
 
@@ -90,7 +93,7 @@ func New(cfg Config) *Registry {
 		actions:  map[string]pack.Action{},
 		triggers: map[string]pack.Trigger{},
 		rules:    map[string]*ruleState{},
-		switches: map[string]ruleSwitch{},
+		switches: map[string][]ruleSwitch{},
 		advanced: make(chan struct{}),
 		changed:  make(chan struct{}),
 	}
@@ -181,9 +184,9 @@ func (r *Registry) apply(e event.Event, at eventstore.Position) {
 	case *pack.PackRetired:
 		r.retire(e.Ref)
 	case *rule.RuleEnabled:
-		r.switches[e.Rule] = ruleSwitch{enabled: true, at: at}
+		r.switches[e.Rule] = append(r.switches[e.Rule], ruleSwitch{enabled: true, at: at})
 	case *rule.RuleDisabled:
-		r.switches[e.Rule] = ruleSwitch{enabled: false, at: at}
+		r.switches[e.Rule] = append(r.switches[e.Rule], ruleSwitch{enabled: false, at: at})
 	}
 }
 
@@ -382,6 +385,33 @@ func (r *Registry) Rule(ref string) (pack.Rule, bool) {
 	return r.effective(ref), true
 }
 
+// RuleAt is Rule with the rule's state as of the position at: an event is matched against
+// the rule as an operator had left it when the event was recorded, however far the
+// catalogue has read since (a tick recorded before a disable still fires, an event before an
+// enable does not).
+func (r *Registry) RuleAt(ref string, at eventstore.Position) (pack.Rule, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if _, ok := r.rules[ref]; !ok {
+		return pack.Rule{}, false
+	}
+	return r.effectiveAt(ref, &at), true
+}
+
+// EnabledRulesForAt is EnabledRulesFor with each rule's state as of the position at (RuleAt).
+func (r *Registry) EnabledRulesForAt(trigger string, at eventstore.Position) []pack.Rule {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []pack.Rule
+	for ref := range r.rules {
+		if ru := r.effectiveAt(ref, &at); ru.Enabled && ru.Trigger == trigger {
+			out = append(out, ru)
+		}
+	}
+	slices.SortFunc(out, func(a, b pack.Rule) int { return strings.Compare(a.Ref, b.Ref) })
+	return out
+}
+
 // Rules lists every live rule, enabled or not, sorted by ref.
 func (r *Registry) Rules() []pack.Rule {
 	return r.selectRules(func(pack.Rule) bool { return true })
@@ -491,8 +521,21 @@ func (r *Registry) selectRulesLocked(keep func(pack.Rule) bool) []pack.Rule {
 
 // effective returns a copy of the rule with its effective state; the caller holds mu.
 func (r *Registry) effective(ref string) pack.Rule {
+	return r.effectiveAt(ref, nil)
+}
+
+// effectiveAt is effective as of the position at: the operator's switches recorded after it
+// do not count (nil: all count).
+func (r *Registry) effectiveAt(ref string, at *eventstore.Position) pack.Rule {
 	s := r.rules[ref]
-	sw, ok := r.switches[ref]
+	var sw ruleSwitch
+	ok := false
+	for _, x := range r.switches[ref] {
+		if at != nil && at.Less(x.at) {
+			break
+		}
+		sw, ok = x, true
+	}
 	out := s.rule
 	out.Enabled = s.enabled(sw, ok)
 	out.Criteria = maps.Clone(out.Criteria)

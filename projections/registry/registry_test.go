@@ -14,6 +14,7 @@ import (
 	"github.com/attune-go/attune/domain/pack"
 	"github.com/attune-go/attune/domain/policy"
 	"github.com/attune-go/attune/domain/rule"
+	"github.com/attune-go/attune/domain/trigger"
 	"github.com/attune-go/attune/projections/registry"
 )
 
@@ -432,5 +433,35 @@ func TestAnyEnabledPolicyIsTrueWhileALivePackHasOne(t *testing.T) {
 	f.append(pack.StreamID("ops"), pack.PackRetired{Ref: "ops"})
 	if f.reg.AnyEnabledPolicy() {
 		t.Error("a retired pack's policy still counted")
+	}
+}
+
+// An event is matched against a rule as the operator had left it when the event was
+// recorded: a tick recorded before a disable still fires after the catalogue read the
+// disable, an event recorded before an enable does not.
+func TestARuleAsOfAnEventsPosition(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.append(pack.StreamID("examples"), examples("1.0.0", onPing("a", true)))
+	before := f.append(trigger.StreamID("e1"), trigger.EventFired{EventID: "e1", Trigger: "examples.ping", Payload: []byte(`{}`), Source: trigger.API})
+	f.append(rule.StreamID("examples.a"), rule.RuleDisabled{Rule: "examples.a"})
+	between := f.append(trigger.StreamID("e2"), trigger.EventFired{EventID: "e2", Trigger: "examples.ping", Payload: []byte(`{}`), Source: trigger.API})
+	f.append(rule.StreamID("examples.a"), rule.RuleEnabled{Rule: "examples.a"})
+	after := f.append(trigger.StreamID("e3"), trigger.EventFired{EventID: "e3", Trigger: "examples.ping", Payload: []byte(`{}`), Source: trigger.API})
+
+	for name, tc := range map[string]struct {
+		at   eventstore.Position
+		want bool
+	}{"before the disable": {before[0].Position, true}, "between": {between[0].Position, false}, "after the enable": {after[0].Position, true}} {
+		r, ok := f.reg.RuleAt("examples.a", tc.at)
+		if !ok || r.Enabled != tc.want {
+			t.Errorf("%s: RuleAt = %v (known %v), want enabled %v", name, r.Enabled, ok, tc.want)
+		}
+		if n := len(f.reg.EnabledRulesForAt("examples.ping", tc.at)); (n == 1) != tc.want {
+			t.Errorf("%s: EnabledRulesForAt lists %d rules, want enabled %v", name, n, tc.want)
+		}
+	}
+	if r, _ := f.reg.Rule("examples.a"); !r.Enabled {
+		t.Error("Rule (now) = disabled, want the latest switch: enabled")
 	}
 }
