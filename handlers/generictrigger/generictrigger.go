@@ -54,7 +54,7 @@ type Log interface {
 // Catalog is what the handler needs of projections/registry.
 type Catalog interface {
 	WaitFor(ctx context.Context, pos eventstore.Position) error
-	EnabledRulesFor(trigger string) []pack.Rule
+	EnabledRulesForAt(trigger string, at eventstore.Position) []pack.Rule
 }
 
 // Config wires the handler.
@@ -160,8 +160,8 @@ func (h *Handler) Inquiry(ctx context.Context, e eventstore.Recorded) error {
 	})
 }
 
-// ruled reports whether an enabled rule is on the trigger, with the catalogue caught up
-// with the delivered event.
+// ruled reports whether an enabled rule was on the trigger when the delivered event was
+// recorded (the catalogue caught up with it first).
 func (h *Handler) ruled(ctx context.Context, e eventstore.Recorded, ref string) (bool, error) {
 	wctx, cancel := context.WithTimeout(ctx, h.cfg.WaitTimeout)
 	err := h.cfg.Catalog.WaitFor(wctx, e.Position)
@@ -169,7 +169,7 @@ func (h *Handler) ruled(ctx context.Context, e eventstore.Recorded, ref string) 
 	if err != nil {
 		return false, fmt.Errorf("%s for %s: wait for the catalogue: %w", ref, e.StreamID, err)
 	}
-	return len(h.cfg.Catalog.EnabledRulesFor(ref)) > 0, nil
+	return len(h.cfg.Catalog.EnabledRulesForAt(ref, e.Position)) > 0, nil
 }
 
 // fire appends the trigger event caused by e in its own stream, once.
