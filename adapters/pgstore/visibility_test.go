@@ -135,11 +135,22 @@ func TestSubscriberSurvivesLosingTheListenConnection(t *testing.T) {
 	}
 	receive(t, events, first.ID)
 
+	// The first event may have arrived through the subscriber's first read, before the
+	// listener's connection ran LISTEN: wait for the listening connection to exist.
 	var killed int
-	err := schema.Pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE query = 'LISTEN "attune_events_' || current_schema() || '"'`).Scan(&killed)
-	if err != nil || killed != 1 {
-		t.Fatalf("terminate the listener: killed %d, err %v", killed, err)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := schema.Pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE query = 'LISTEN "attune_events_' || current_schema() || '"'`).Scan(&killed)
+		if err != nil {
+			t.Fatalf("terminate the listener: %v", err)
+		}
+		if killed == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling pg_stat_activity
+	}
+	if killed != 1 {
+		t.Fatalf("terminate the listener: killed %d, want 1", killed)
 	}
 	second := proposed("AfterTheDrop")
 	if _, err := s.Append(ctx, "listener-1", eventstore.Exact(1), second); err != nil {
