@@ -226,16 +226,23 @@ func TestRemoteShellCmdTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the remote sleep (pid %d) still runs after the timeout", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitGone(t, pid, "the timeout")
 }
 
 // alive reports a process that exists and is not a zombie.
+// waitGone polls until the process pid has ended, failing the test if it still runs after
+// 10 s: the remote command must stop when its run ends (after what).
+func waitGone(t *testing.T, pid int, after string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote sleep (pid %d) still runs after %s", pid, after)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the process table
+	}
+}
+
 func alive(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return false
@@ -299,7 +306,9 @@ func TestRemoteShellCmdCancel(t *testing.T) {
 	srv := sshtest.Start(t, "127.0.0.1", login)
 	h := newRemoteHarness(t, sshtest.KnownHosts(t, srv), keyFile)
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	ctx, cancel := context.WithCancel(context.Background())
+	// Bounded: should the command never start, the run ends at the deadline, not after the
+	// remote sleep's 300 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	go func() {
 		for ctx.Err() == nil {
@@ -318,13 +327,7 @@ func TestRemoteShellCmdCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the remote sleep (pid %d) still runs after the cancellation", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitGone(t, pid, "the cancellation")
 }
 
 // bastion_host: the connection to the host goes through the bastion, whose key is checked
