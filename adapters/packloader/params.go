@@ -67,7 +67,7 @@ func (f fileProblems) param(n *yaml.Node, field string) pack.Param {
 	if v, ok := f.integer(o.get("max_length"), o.field("max_length"), 0); ok {
 		p.MaxLength = &v
 	}
-	f.keywordsFitType(o, p)
+	f.keywordsFitType(o, p, paramFields)
 	if p.Minimum != nil && p.Maximum != nil && *p.Minimum > *p.Maximum {
 		f.at(o.get("maximum"), o.field("maximum"), "is below minimum")
 	}
@@ -97,22 +97,29 @@ func (f fileProblems) param(n *yaml.Node, field string) pack.Param {
 	return p
 }
 
-// keywordsFitType reports keywords that can never apply to the declared type, usually a
-// sign the type is wrong.
-func (f fileProblems) keywordsFitType(o object, p pack.Param) {
+// keywordTypes are the types each type-specific keyword applies to, in both dialects'
+// spellings (Attune's min_length, StackStorm's minLength).
+var keywordTypes = map[string][]pack.ParamType{
+	"pattern":    {pack.ParamString},
+	"min_length": {pack.ParamString},
+	"max_length": {pack.ParamString},
+	"minLength":  {pack.ParamString},
+	"maxLength":  {pack.ParamString},
+	"minimum":    {pack.ParamInteger, pack.ParamNumber},
+	"maximum":    {pack.ParamInteger, pack.ParamNumber},
+	"items":      {pack.ParamArray},
+	"minItems":   {pack.ParamArray},
+	"maxItems":   {pack.ParamArray},
+}
+
+// keywordsFitType reports keywords (of fields, the dialect's, in that order) that can never
+// apply to the declared type, usually a sign the type is wrong.
+func (f fileProblems) keywordsFitType(o object, p pack.Param, fields []string) {
 	if p.Type == "" {
 		return
 	}
-	fits := map[string][]pack.ParamType{
-		"pattern":    {pack.ParamString},
-		"min_length": {pack.ParamString},
-		"max_length": {pack.ParamString},
-		"minimum":    {pack.ParamInteger, pack.ParamNumber},
-		"maximum":    {pack.ParamInteger, pack.ParamNumber},
-		"items":      {pack.ParamArray},
-	}
-	for _, key := range paramFields {
-		if types, ok := fits[key]; ok && o.get(key) != nil && !slices.Contains(types, p.Type) {
+	for _, key := range fields {
+		if types, ok := keywordTypes[key]; ok && o.get(key) != nil && !slices.Contains(types, p.Type) {
 			f.at(o.get(key), o.field(key), "does not apply to type %s", p.Type)
 		}
 	}

@@ -113,7 +113,7 @@ func (f fileProblems) st2Param(n *yaml.Node, field string, schema bool) pack.Par
 	p.MinItems = f.optInt(o, "minItems")
 	p.MaxItems = f.optInt(o, "maxItems")
 	p.Position = f.optInt(o, "position")
-	f.st2KeywordsFitType(o, p)
+	f.keywordsFitType(o, p, st2ParamFields)
 	for _, pair := range [][2]string{{"minimum", "maximum"}, {"minLength", "maxLength"}, {"minItems", "maxItems"}} {
 		lo, hi := o.number(pair[0]), o.number(pair[1])
 		if lo != nil && hi != nil && *lo > *hi {
@@ -164,28 +164,6 @@ func (f fileProblems) optInt(o object, key string) *int {
 		return &v
 	}
 	return nil
-}
-
-// st2KeywordsFitType reports keywords that can never apply to the declared type.
-func (f fileProblems) st2KeywordsFitType(o object, p pack.Param) {
-	if p.Type == "" {
-		return
-	}
-	fits := map[string][]pack.ParamType{
-		"pattern":   {pack.ParamString},
-		"minLength": {pack.ParamString},
-		"maxLength": {pack.ParamString},
-		"minimum":   {pack.ParamInteger, pack.ParamNumber},
-		"maximum":   {pack.ParamInteger, pack.ParamNumber},
-		"items":     {pack.ParamArray},
-		"minItems":  {pack.ParamArray},
-		"maxItems":  {pack.ParamArray},
-	}
-	for _, key := range st2ParamFields {
-		if types, ok := fits[key]; ok && o.get(key) != nil && !slices.Contains(types, p.Type) {
-			f.at(o.get(key), o.field(key), "does not apply to type %s", p.Type)
-		}
-	}
 }
 
 // st2Schema is a StackStorm parameter as a draft-4 JSON Schema: StackStorm's own keywords
