@@ -53,48 +53,68 @@ func NewCache(src Lister, maxAge time.Duration, now func() time.Time) *Cache {
 
 // Live lists the workers alive within ttl as the table said at most MaxAge ago.
 func (c *Cache) Live(ctx context.Context, ttl time.Duration) ([]Worker, error) {
-	c.mu.Lock()
-	e := c.entries[ttl]
-	c.mu.Unlock()
-	if e != nil {
+	for {
+		// Checking the entry and starting a read are one step under mu: two callers that miss
+		// at once must not both read.
+		c.mu.Lock()
+		e := c.entries[ttl]
+		inFlight := e != nil && !closed(e.done)
+		if e == nil || (!inFlight && (e.err != nil || c.now().Sub(e.at) >= c.maxAge)) {
+			e = c.startLocked(ttl)
+			c.mu.Unlock()
+			return c.read(ctx, ttl, e)
+		}
+		c.mu.Unlock()
 		select {
 		case <-e.done:
-			if e.err == nil && c.now().Sub(e.at) < c.maxAge {
+			if e.err == nil {
+				// Fresh, or read while this caller waited: as fresh as one of its own.
 				return slices.Clone(e.workers), nil
 			}
+			// That read failed (perhaps only its own context ended): try again, reading
+			// ourselves if nobody else is.
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		default:
-			// Another caller is reading: its answer is as fresh as one of our own.
-			select {
-			case <-e.done:
-				if e.err == nil {
-					return slices.Clone(e.workers), nil
-				}
-				// Its read failed (perhaps only its own context ended): read ourselves.
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
 		}
 	}
-	return c.Refresh(ctx, ttl)
 }
 
 // Refresh reads the table now, keeps the answer for the callers of Live, and returns it.
 func (c *Cache) Refresh(ctx context.Context, ttl time.Duration) ([]Worker, error) {
-	e := &cached{done: make(chan struct{}), at: c.now()}
 	c.mu.Lock()
-	c.entries[ttl] = e
+	e := c.startLocked(ttl)
 	c.mu.Unlock()
+	return c.read(ctx, ttl, e)
+}
+
+// startLocked installs a new entry for ttl that a read is about to fill; the caller holds mu.
+func (c *Cache) startLocked(ttl time.Duration) *cached {
+	e := &cached{done: make(chan struct{}), at: c.now()}
+	c.entries[ttl] = e
+	return e
+}
+
+// read fills e from the table; a failed read is forgotten, so that the next caller reads.
+func (c *Cache) read(ctx context.Context, ttl time.Duration, e *cached) ([]Worker, error) {
 	e.workers, e.err = c.src.Live(ctx, ttl)
-	close(e.done)
 	if e.err != nil {
 		c.mu.Lock()
 		if c.entries[ttl] == e {
 			delete(c.entries, ttl)
 		}
 		c.mu.Unlock()
+		close(e.done)
 		return nil, e.err
 	}
+	close(e.done)
 	return slices.Clone(e.workers), nil
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
